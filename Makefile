@@ -1,0 +1,50 @@
+# Signpost: two commands do all set-up on a fresh machine.
+#   make run    start the broker and every service in the foreground (Ctrl-C stops all)
+#   make test   run the test suite (unit + integration against a real broker and database)
+# Both create .venv and install the locked dependencies on first use.
+
+PYTHON  ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: run test unit bench lint schemas lock clean help
+
+help:
+	@echo "make run    - start Signpost (embedded broker + intake, alerts, referrals)"
+	@echo "make test   - run the whole test suite"
+	@echo "make unit   - run only the unit tests (no broker, no database server)"
+	@echo "make bench  - run the benchmarks (figures beside a baseline from the same run)"
+	@echo "make schemas- regenerate docs/schemas (JSON Schema, AsyncAPI) from schemas/"
+	@echo "make lint   - ruff"
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m services.run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.generate
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,107 @@
+"""Alerts: what the LA inclusion team sees and acts on."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from schemas.children import ChildProfile
+from schemas.intake import Timestamp
+
+
+class Rule(StrEnum):
+    suspension_days_nearing_limit = "suspension_days_nearing_limit"
+    suspension_days_limit_exceeded = "suspension_days_limit_exceeded"
+    informal_exclusions_repeated = "informal_exclusions_repeated"
+    end_of_term_spike = "end_of_term_spike"
+
+
+class Severity(StrEnum):
+    info = "info"
+    warning = "warning"
+    high = "high"
+    critical = "critical"
+
+
+class AlertStatus(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    snoozed = "snoozed"
+    resolved = "resolved"
+
+
+class ChildSubject(BaseModel):
+    kind: Literal["child"] = "child"
+    child_id: str
+    upn: str | None = None
+
+
+class SchoolSubject(BaseModel):
+    kind: Literal["school"] = "school"
+    school_urn: str
+
+
+class LASubject(BaseModel):
+    kind: Literal["la"] = "la"
+    la_code: str
+
+
+Subject = Annotated[ChildSubject | SchoolSubject | LASubject, Field(discriminator="kind")]
+
+
+class Alert(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    rule: Rule
+    severity: Severity
+    subject: Subject
+    la_code: str
+    academic_year: str = Field(examples=["2024/25"])
+    term: str | None = Field(default=None, description="autumn | spring | summer, for termly rules")
+    value: float
+    threshold: float
+    evidence: list[str] = Field(default_factory=list, description="ids of the intake events behind it")
+    status: AlertStatus = AlertStatus.open
+    status_note: str | None = None
+    snoozed_until: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int = Field(default=1, description="increases with every change")
+
+
+class AlertPage(BaseModel):
+    items: list[Alert]
+    next_cursor: str | None = None
+
+
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class AcknowledgeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Note | None = None
+
+
+class SnoozeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    until: Timestamp
+    reason: Note
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Note | None = None
+
+
+class AlertChanged(BaseModel):
+    """An alert was raised or changed: published on the alerts topic for the referrals service."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert: Alert
+    change: Literal["raised", "updated", "status"]
+    child: ChildProfile | None = Field(default=None, description="the child's profile when the subject is a child")

@@ -1,0 +1,218 @@
+"""What schools, call handlers and LA data teams send to the intake service."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from schemas.codes import (
+    CallerRole,
+    CallTaker,
+    Concern,
+    ExclusionReason,
+    NoticeCategory,
+    ReturnRecordKind,
+)
+from schemas.pupil import URN, LACode, Pupil
+
+EventId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-/]+$"),
+    Field(description="the sender's own id: the idempotency key"),
+]
+
+
+def _utc(value: datetime) -> datetime:
+    # A timestamp without an offset is taken as UTC (documented in docs/contract-decisions.md).
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
+
+
+def _distinct(codes: list[ExclusionReason]) -> list[ExclusionReason]:
+    if len(set(codes)) != len(codes):
+        raise ValueError("reason codes must not repeat")
+    return codes
+
+
+ReasonCodes = Annotated[
+    list[ExclusionReason],
+    Field(min_length=1, max_length=3, description="1 to 3 DfE exclusion reason codes"),
+    AfterValidator(_distinct),
+]
+OptionalReasonCodes = Annotated[
+    list[ExclusionReason],
+    Field(max_length=3, description="up to 3 DfE exclusion reason codes"),
+    AfterValidator(_distinct),
+]
+Sessions = Annotated[int, Field(ge=1, le=1000, description="half-day sessions")]
+Notes = Annotated[str, StringConstraints(max_length=4000)]
+
+
+def _check_dates(start: date, end: date | None, born: date) -> None:
+    if end is not None and end < start:
+        raise ValueError("end_date is before start_date")
+    if start <= born:
+        raise ValueError("start_date is not after the pupil's date of birth")
+    age = (start - born).days / 365.25
+    if not 2 <= age <= 26:
+        raise ValueError("the pupil's age on start_date is not that of a pupil (2 to 25)")
+
+
+class ExclusionNotice(BaseModel):
+    """A school's notice of a suspension, lunchtime suspension or permanent exclusion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    notice_id: EventId
+    school_urn: URN
+    la_code: LACode
+    pupil: Pupil
+    category: NoticeCategory
+    start_date: date
+    end_date: date | None = None
+    sessions: Sessions | None = Field(default=None, description="required for a suspension")
+    lunchtimes: Sessions | None = Field(default=None, description="required for a lunchtime suspension")
+    reason_codes: ReasonCodes
+    notified_at: Timestamp
+    notes: Notes | None = Field(default=None, description="free text: personal data, never logged")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExclusionNotice:
+        if self.pupil.upn is None:
+            raise ValueError("pupil.upn is required in an exclusion notice")
+        if self.category is NoticeCategory.suspension and self.sessions is None:
+            raise ValueError("sessions is required for a suspension")
+        if self.category is NoticeCategory.lunchtime and self.lunchtimes is None and self.sessions is None:
+            raise ValueError("lunchtimes is required for a lunchtime suspension")
+        _check_dates(self.start_date, self.end_date, self.pupil.date_of_birth)
+        return self
+
+    @property
+    def suspension_sessions(self) -> int:
+        """Half-day sessions towards the 45-day limit: a lunchtime counts as one session."""
+        if self.category is NoticeCategory.lunchtime:
+            return self.lunchtimes or self.sessions or 0
+        if self.category is NoticeCategory.suspension:
+            return self.sessions or 0
+        return 0
+
+
+class Consent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    share_with_la: bool = False
+    share_with_ias: bool = False
+    share_with_nas: bool = False
+
+
+class Call(BaseModel):
+    """A helpline call, logged by whoever took it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    call_id: EventId
+    received_at: Timestamp
+    received_by: CallTaker
+    caller_role: CallerRole
+    la_code: LACode
+    school_urn: URN | None = None
+    pupil: Pupil
+    concerns: Annotated[list[Concern], Field(min_length=1)]
+    incident_dates: list[date] = Field(default_factory=list, description="dates the child was sent home, etc.")
+    consent: Consent = Field(default_factory=Consent)
+    summary: Notes | None = Field(default=None, description="free text: personal data, never logged")
+
+    @field_validator("incident_dates")
+    @classmethod
+    def _unique_sorted(cls, value: list[date]) -> list[date]:
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _dates(self) -> Call:
+        for day in self.incident_dates:
+            if day > self.received_at.date():
+                raise ValueError("an incident date is after the call was received")
+            if day <= self.pupil.date_of_birth:
+                raise ValueError("an incident date is before the pupil's date of birth")
+        return self
+
+
+class LAReturnRecord(BaseModel):
+    """One row of an LA data return."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    record_id: EventId
+    kind: ReturnRecordKind
+    school_urn: URN
+    pupil: Pupil
+    start_date: date
+    end_date: date | None = None
+    sessions: Sessions | None = None
+    reason_codes: OptionalReasonCodes = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LAReturnRecord:
+        if self.pupil.upn is None:
+            raise ValueError("pupil.upn is required in an LA return")
+        if self.kind is ReturnRecordKind.suspension and self.sessions is None:
+            raise ValueError("sessions is required for a suspension")
+        if self.kind in (ReturnRecordKind.suspension, ReturnRecordKind.permanent_exclusion) and not self.reason_codes:
+            raise ValueError("reason_codes needs 1 to 3 codes for a suspension or permanent exclusion")
+        _check_dates(self.start_date, self.end_date, self.pupil.date_of_birth)
+        return self
+
+
+class LAReturn(BaseModel):
+    """An LA data team's return: all of it is accepted, or none of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    return_id: EventId
+    la_code: LACode
+    period_start: date
+    period_end: date
+    submitted_at: Timestamp
+    records: Annotated[list[LAReturnRecord], Field(min_length=1, max_length=200_000)]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LAReturn:
+        if self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        seen: set[str] = set()
+        for record in self.records:
+            if record.record_id in seen:
+                raise ValueError(f"record_id {record.record_id!r} appears twice")
+            seen.add(record.record_id)
+        return self
+
+
+class LAReturnRecordSubmitted(BaseModel):
+    """One LA-return record as it travels on Kafka: the record plus its return's header."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    return_id: str
+    la_code: LACode
+    period_start: date
+    period_end: date
+    submitted_at: datetime
+    record: LAReturnRecord
+
+
+class Accepted(BaseModel):
+    id: str
+    status: Literal["accepted", "duplicate"]
+    records: int | None = None

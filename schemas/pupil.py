@@ -1,0 +1,99 @@
+"""The pupil block carried inside every intake event."""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from datetime import date
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from schemas.codes import YEAR_GROUPS, SenNeed, SenStatus
+from schemas.upn import upn_problem
+
+
+def _valid_upn(value: str) -> str:
+    problem = upn_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+UPN = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True),
+    AfterValidator(_valid_upn),
+    Field(description="Unique Pupil Number: 13 characters with a valid mod-23 check letter", examples=["B801200005001"]),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+URN = Annotated[str, StringConstraints(pattern=r"^\d{6}$"), Field(description="6-digit school URN", examples=["101676"])]
+LACode = Annotated[str, StringConstraints(pattern=r"^\d{3}$"), Field(description="3-digit DfE LA code", examples=["305"])]
+
+
+class Pupil(BaseModel):
+    """A child as a school, caller or data team describes them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    upn: UPN | None = None
+    first_name: Name
+    last_name: Name
+    date_of_birth: date
+    year_group: str | None = Field(default=None, description="N1, N2, R, 1 ... 14")
+    sen_status: SenStatus = SenStatus.unknown
+    sen_primary_need: SenNeed | None = None
+    suspected_send: bool = False
+    looked_after: bool = False
+    has_social_worker: bool = False
+
+    @field_validator("year_group")
+    @classmethod
+    def _year_group(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().upper()
+        if value not in YEAR_GROUPS:
+            raise ValueError(f"year_group must be one of {', '.join(YEAR_GROUPS)}")
+        return value
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _plausible_birth(cls, value: date) -> date:
+        if value.year < 1990:
+            raise ValueError("date_of_birth is too far in the past for a pupil")
+        if value > date.today():
+            raise ValueError("date_of_birth is in the future")
+        return value
+
+    @property
+    def has_send(self) -> bool:
+        """SEND for routing: an EHC plan, SEN support, or suspected SEND."""
+        return self.sen_status in (SenStatus.E, SenStatus.K) or self.suspected_send
+
+
+def normalise_name(name: str) -> str:
+    """Compare names ignoring case, accents, extra spaces and hyphens ("Zoë  Smith-Jones" = "zoe smith jones")."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = plain.casefold().replace("-", " ").replace("'", "").replace("\u2019", "")
+    return " ".join(plain.split())
+
+
+def person_key(la_code: str, pupil: Pupil) -> str:
+    """The exact-match identity of a child without a UPN: LA, date of birth, normalised names."""
+    raw = f"{la_code}|{pupil.date_of_birth.isoformat()}|{normalise_name(pupil.last_name)}|{normalise_name(pupil.first_name)}"
+    return "p:" + hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def upn_key(upn: str) -> str:
+    return "u:" + hashlib.sha256(upn.encode()).hexdigest()[:24]
+
+
+def child_key(la_code: str, pupil: Pupil) -> str:
+    """The Kafka key of a child's events: pseudonymous, UPN first, else LA + DOB + names.
+
+    Keys are hashes so that no UPN or name shows in broker tools; one child's events share
+    a key and therefore a partition, which keeps them in order.
+    """
+    return upn_key(pupil.upn) if pupil.upn else person_key(la_code, pupil)

@@ -1,0 +1,107 @@
+"""Kafka topics, their payloads, and the CloudEvents 1.0 binary-mode envelope.
+
+Binary mode: the JSON payload is the record value; the event's attributes travel as
+`ce_*` headers (CloudEvents Kafka protocol binding 1.0), `content-type` as its own header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from pydantic import BaseModel
+
+from schemas.alerts import AlertChanged
+from schemas.children import ChildEventResolved
+from schemas.intake import Call, ExclusionNotice, LAReturnRecordSubmitted
+from schemas.referrals import ReferralChanged
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A logical topic: its name without the deployment prefix, its CloudEvents type and payload."""
+
+    name: str
+    ce_type: str
+    model: type[BaseModel]
+    key: str
+    description: str
+    compacted: bool = False
+
+
+EXCLUSION_NOTICES = TopicSpec(
+    "exclusion-notices.v1",
+    "uk.signpost.intake.exclusion_notice.v1",
+    ExclusionNotice,
+    "child key",
+    "Exclusion notices accepted by the intake service, in order per child.",
+)
+CALLS = TopicSpec(
+    "calls.v1", "uk.signpost.intake.call.v1", Call, "child key", "Helpline calls accepted by the intake service."
+)
+LA_RETURN_RECORDS = TopicSpec(
+    "la-return-records.v1",
+    "uk.signpost.intake.la_return_record.v1",
+    LAReturnRecordSubmitted,
+    "child key",
+    "One message per record of an accepted LA return (the return is all-or-nothing at intake).",
+)
+CHILDREN = TopicSpec(
+    "children.v1",
+    "uk.signpost.alerts.child_event_resolved.v1",
+    ChildEventResolved,
+    "child_id",
+    "Intake events after identity resolution, with the child's profile; consumed by referrals.",
+)
+ALERTS = TopicSpec(
+    "alerts.v1",
+    "uk.signpost.alerts.alert_changed.v1",
+    AlertChanged,
+    "alert subject (child_id, school URN or LA code)",
+    "Every new or changed alert.",
+)
+REFERRALS = TopicSpec(
+    "referrals.v1",
+    "uk.signpost.referrals.referral_changed.v1",
+    ReferralChanged,
+    "child_id",
+    "Every new or changed referral (ids and status only).",
+)
+
+INTAKE_TOPICS = (EXCLUSION_NOTICES, CALLS, LA_RETURN_RECORDS)
+ALL_TOPICS = (*INTAKE_TOPICS, CHILDREN, ALERTS, REFERRALS)
+#: Failed messages with the reason, from whichever consumer gave up on them.
+DEAD_LETTERS = "dead-letters.v1"
+BY_TYPE = {t.ce_type: t for t in ALL_TOPICS}
+
+
+def topic_name(prefix: str, spec: TopicSpec | str) -> str:
+    return prefix + (spec if isinstance(spec, str) else spec.name)
+
+
+def ce_headers(
+    spec: TopicSpec, event_id: str, source: str, time: datetime | None = None, subject: str | None = None
+) -> list[tuple[str, bytes]]:
+    """CloudEvents binary-mode headers. `subject` must never carry personal data."""
+    when = (time or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    headers = [
+        ("ce_specversion", SPEC_VERSION.encode()),
+        ("ce_id", event_id.encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", spec.ce_type.encode()),
+        ("ce_time", when.isoformat().replace("+00:00", "Z").encode()),
+        ("content-type", CONTENT_TYPE.encode()),
+    ]
+    if subject:
+        headers.append(("ce_subject", subject.encode()))
+    return headers
+
+
+def header(headers: list[tuple[str, bytes]] | tuple, name: str) -> str | None:
+    for key, value in headers or ():
+        if key == name:
+            return value.decode() if isinstance(value, bytes | bytearray) else value
+    return None

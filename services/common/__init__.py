@@ -1,0 +1,1 @@
+"""Platform code every service shares: settings, auth, problem+json, DB, Kafka, metrics, logs."""

@@ -1,0 +1,113 @@
+"""Kafka adapters: producer and consumer settings, topic creation, offsets.
+
+Works with Apache Kafka and with the embedded Tansu broker of `make run`. Tansu has no
+idempotent producer (InitProducerId fails), so idempotence is a setting that is on for
+Apache Kafka only; consumers de-duplicate by event id either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from schemas.topics import ALL_TOPICS, DEAD_LETTERS, INTAKE_TOPICS
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FOREVER = "-1"
+THIRTY_DAYS_MS = str(30 * 24 * 3600 * 1000)
+
+
+def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
+    options: dict = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "acks": "all",
+        "enable_idempotence": settings.idempotence,
+        "linger_ms": 2,
+        "max_batch_size": 256 * 1024,
+        "request_timeout_ms": 10_000,
+        "retry_backoff_ms": 200,
+        "client_id": "signpost",
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+def consumer(settings: Settings, *topics: str, group_id: str | None, **overrides: object) -> AIOKafkaConsumer:
+    options: dict = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": 5000,
+        "fetch_max_wait_ms": 50,
+        "isolation_level": "read_uncommitted",
+        "client_id": "signpost",
+    }
+    if settings.embedded:
+        # Tansu answers a new member's JoinGroup after half the session timeout: keep it short.
+        options.update(session_timeout_ms=6000, heartbeat_interval_ms=1000)
+    options.update(overrides)
+    return AIOKafkaConsumer(*topics, **options)
+
+
+def topic_configs(name: str) -> dict[str, str]:
+    # Explicit configs: Tansu's DescribeConfigs leaves defaults out, which trips some clients.
+    retention = THIRTY_DAYS_MS if name.endswith(DEAD_LETTERS) else FOREVER
+    return {"retention.ms": retention, "cleanup.policy": "delete"}
+
+
+def all_topic_names(settings: Settings) -> list[str]:
+    return [settings.topic(t.name) for t in ALL_TOPICS] + [settings.topic(DEAD_LETTERS)]
+
+
+def intake_topic_names(settings: Settings) -> list[str]:
+    return [settings.topic(t.name) for t in INTAKE_TOPICS]
+
+
+async def ensure_topics(settings: Settings, names: list[str] | None = None, attempts: int = 60) -> None:
+    """Create the topics that don't exist yet. Safe to call from every service at start-up."""
+    names = names or all_topic_names(settings)
+    for attempt in range(attempts):
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [n for n in names if n not in existing]
+            if missing:
+                new = [
+                    NewTopic(n, settings.kafka_partitions, settings.kafka_replication_factor, topic_configs=topic_configs(n))
+                    for n in missing
+                ]
+                try:
+                    await admin.create_topics(new)
+                except TopicAlreadyExistsError:
+                    pass
+                log.info("topics created", extra={"topics": missing})
+            return
+        except (KafkaError, OSError) as exc:
+            if attempt == attempts - 1:
+                raise
+            log.info("broker not ready yet", extra={"error": type(exc).__name__})
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+
+
+async def end_offsets(probe: AIOKafkaConsumer, topics: list[str]) -> dict[TopicPartition, int]:
+    """End offsets of every partition of `topics` (a missing topic counts as empty)."""
+    partitions: list[TopicPartition] = []
+    for name in topics:
+        ids = probe.partitions_for_topic(name)
+        if ids is None:
+            await probe._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
+            ids = probe.partitions_for_topic(name)
+        partitions += [TopicPartition(name, p) for p in sorted(ids or ())]
+    if not partitions:
+        return {}
+    return await probe.end_offsets(partitions)

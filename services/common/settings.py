@@ -1,0 +1,73 @@
+"""One typed settings object for every service, read from the environment (contract: Processes, ports, settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ServiceName = Literal["intake", "alerts", "referrals"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNPOST_", frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SIGNPOST_KAFKA_BOOTSTRAP_SERVERS"),
+        description="an external cluster; unset = the embedded broker on broker_port",
+    )
+    broker_port: int = 9092
+    broker_kind: Literal["embedded", "kafka"] | None = Field(
+        default=None, description="embedded = the Tansu broker of `make run` (no idempotent producer); default: kafka when KAFKA_BOOTSTRAP_SERVERS is set"
+    )
+    kafka_idempotence: bool | None = Field(default=None, description="idempotent producer; default on for Apache Kafka, off for the embedded broker")
+    kafka_partitions: int = 3
+    kafka_replication_factor: int = 1
+    host: str = "127.0.0.1"
+    intake_port: int = 8001
+    alerts_port: int = 8002
+    referrals_port: int = 8003
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    tokens_file: Path | None = None
+    topic_prefix: str = "signpost."
+    log_level: str = "INFO"
+    max_body_bytes: int = 5 * 1024 * 1024
+    routing_policy_file: Path | None = None
+    rules_file: Path | None = None
+    calendars_dir: Path | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def embedded(self) -> bool:
+        if self.broker_kind is not None:
+            return self.broker_kind == "embedded"
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def idempotence(self) -> bool:
+        return (not self.embedded) if self.kafka_idempotence is None else self.kafka_idempotence
+
+    def port_of(self, service: ServiceName) -> int:
+        return {"intake": self.intake_port, "alerts": self.alerts_port, "referrals": self.referrals_port}[service]
+
+    def database_url_for(self, service: ServiceName) -> str:
+        """PostgreSQL (or any SQLAlchemy URL) when set; otherwise one SQLite file per service."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / f'{service}.sqlite3').resolve()}"
+
+    def topic(self, name: str) -> str:
+        return self.topic_prefix + name
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

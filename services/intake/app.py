@@ -1,0 +1,64 @@
+"""Composition root of the intake service: store, group commit, relay, HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.common import db
+from services.common.auth import TokenRegistry
+from services.common.http import create_app
+from services.common.settings import Settings
+from services.intake import routes, tables
+from services.intake.eventlog import EventLog, GroupCommitter
+from services.intake.relay import Relay
+
+DESCRIPTION = """Validated intake of exclusion notices, calls and LA returns.
+
+A 202 means the event is in the intake's durable event log and will reach Kafka, even if
+the broker loses it. The body's own id is the idempotency key."""
+
+
+def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
+    engine = db.make_engine(settings.database_url_for("intake"), synchronous="FULL")
+    eventlog = EventLog(engine)
+    committer = GroupCommitter(eventlog)
+    relay = Relay(settings, eventlog)
+    committer.on_commit.append(relay.notify)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(db.migrate, engine, tables.metadata)
+        committer.start()
+        relay.start()
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await committer.stop()
+            engine.dispose()
+
+    async def store_ready() -> str | None:
+        try:
+            await asyncio.to_thread(db.ping, engine)
+        except Exception as exc:  # noqa: BLE001
+            return f"store unavailable ({type(exc).__name__})"
+        return None
+
+    async def broker_ready() -> str | None:
+        return None if relay.broker_ok else f"broker unavailable ({relay.last_error or 'connecting'})"
+
+    app = create_app(
+        "intake",
+        tokens=tokens or TokenRegistry(settings.tokens_file),
+        readiness=[store_ready, broker_ready],
+        lifespan=lifespan,
+        max_body_bytes=settings.max_body_bytes,
+        description=DESCRIPTION,
+    )
+    app.state.settings, app.state.eventlog, app.state.committer, app.state.relay = settings, eventlog, committer, relay
+    app.include_router(routes.router)
+    return app

@@ -1,0 +1,110 @@
+"""LA returns as CSV: read as the bytes arrive, one record a row (contract: POST /v1/la-returns/csv)."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Iterable, Iterator
+
+COLUMNS = (
+    "record_id",
+    "kind",
+    "school_urn",
+    "upn",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "year_group",
+    "sen_status",
+    "sen_primary_need",
+    "suspected_send",
+    "looked_after",
+    "has_social_worker",
+    "start_date",
+    "end_date",
+    "sessions",
+    "reason_codes",
+)
+REQUIRED = frozenset({"record_id", "kind", "school_urn", "upn", "first_name", "last_name", "date_of_birth", "start_date"})
+PUPIL = frozenset(
+    {"upn", "first_name", "last_name", "date_of_birth", "year_group", "sen_status", "sen_primary_need", "suspected_send", "looked_after", "has_social_worker"}
+)
+
+
+class CsvHeaderError(ValueError):
+    pass
+
+
+class LineSplitter:
+    """Bytes in, complete CSV lines out; a quoted field may span lines and chunks."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        self._pending = ""
+
+    def feed(self, chunk: bytes, final: bool = False) -> list[str]:
+        text = self._pending + self._decoder.decode(chunk, final)
+        if final:
+            self._pending = ""
+            return text.splitlines(keepends=True) if text else []
+        cut = text.rfind("\n")
+        if cut < 0:
+            self._pending = text
+            return []
+        head, self._pending = text[: cut + 1], text[cut + 1 :]
+        # hold back a tail with an open quote: its field continues in the next chunk
+        if head.count('"') % 2:
+            self._pending = head + self._pending
+            return []
+        return head.splitlines(keepends=True)
+
+
+def check_header(header: list[str]) -> list[str]:
+    names = [h.strip().lower() for h in header]
+    unknown = [n for n in names if n not in COLUMNS]
+    missing = sorted(REQUIRED - set(names))
+    if unknown or missing:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s): {', '.join(missing)}")
+        if unknown:
+            parts.append(f"unknown column(s): {', '.join(unknown)}")
+        raise CsvHeaderError("; ".join(parts) + f". Expected: {', '.join(COLUMNS)}")
+    if len(set(names)) != len(names):
+        raise CsvHeaderError("a column appears twice in the header row")
+    return names
+
+
+def row_to_record(names: list[str], values: list[str]) -> dict:
+    """A CSV row → the JSON shape of an LAReturnRecord (empty cells are absent)."""
+    record: dict = {}
+    pupil: dict = {}
+    for name, raw in zip(names, values, strict=False):
+        value = raw.strip()
+        if not value:
+            continue
+        if name == "reason_codes":
+            record[name] = [c.strip().upper() for c in value.split(";") if c.strip()]
+        elif name in PUPIL:
+            pupil[name] = value
+        else:
+            record[name] = value
+    record["pupil"] = pupil
+    return record
+
+
+def parse_rows(lines: Iterable[str], state: dict) -> Iterator[tuple[int, dict | None, str | None]]:
+    """Yield (line number, record, error) per data row. `state` keeps the header across calls."""
+    reader = csv.reader(lines)
+    for values in reader:
+        state["line"] = state.get("line", 0) + 1 + sum(v.count("\n") for v in values)
+        if not values or (len(values) == 1 and not values[0].strip()):
+            continue
+        if "names" not in state:
+            state["names"] = check_header(values)
+            continue
+        names = state["names"]
+        if len(values) != len(names):
+            yield state["line"], None, f"has {len(values)} cells; the header has {len(names)}"
+            continue
+        yield state["line"], row_to_record(names, values), None

@@ -1,0 +1,182 @@
+"""The intake event log: an append-only, durable record of every accepted event.
+
+A 202 is sent only after the submission and its log rows are committed. Concurrent
+requests are written together (group commit): one transaction, one fsync, many events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Literal
+
+from sqlalchemy import Engine, func, insert, select, text, update
+
+from services.common.db import is_sqlite
+from services.intake.tables import event_log, relay_state, submissions
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["accepted", "duplicate", "conflict"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One future Kafka message."""
+
+    topic: str
+    event_id: str
+    key: str
+    ce_type: str
+    ce_time: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One POST: its idempotency key, the hash of its canonical body, and its log records."""
+
+    kind: str
+    source_id: str
+    body_hash: str
+    records: Sequence[LogRecord]
+
+
+def idempotency_outcome(stored_hash: str | None, new_hash: str) -> Outcome:
+    """Same id and same body: a duplicate (200). Same id, other body: a conflict (409)."""
+    if stored_hash is None:
+        return "accepted"
+    return "duplicate" if stored_hash == new_hash else "conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    seq: int
+    topic: str
+    event_id: str
+    key: str
+    ce_type: str
+    ce_time: str
+    value: bytes
+
+
+class EventLog:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def append(self, batch: Sequence[Submission]) -> list[Outcome]:
+        """Write a batch of submissions in one transaction; return each one's outcome."""
+        outcomes: list[Outcome] = []
+        now = datetime.now(timezone.utc)
+        with self.engine.begin() as conn:
+            if not is_sqlite(self.engine):
+                # Serialise appends so that seq order is commit order: the relay reads by seq
+                # and must never pass over a row that commits later with a smaller seq.
+                conn.execute(text("SELECT pg_advisory_xact_lock(7301)"))
+            in_batch: dict[tuple[str, str], str] = {}
+            rows: list[dict] = []
+            subs: list[dict] = []
+            for sub in batch:
+                key = (sub.kind, sub.source_id)
+                stored = in_batch.get(key)
+                if stored is None:
+                    stored = conn.execute(
+                        select(submissions.c.body_hash).where(submissions.c.kind == sub.kind, submissions.c.source_id == sub.source_id)
+                    ).scalar()
+                outcome = idempotency_outcome(stored, sub.body_hash)
+                outcomes.append(outcome)
+                if outcome != "accepted":
+                    continue
+                in_batch[key] = sub.body_hash
+                subs.append({"kind": sub.kind, "source_id": sub.source_id, "body_hash": sub.body_hash, "records": len(sub.records), "accepted_at": now})
+                rows.extend(
+                    {"topic": r.topic, "event_id": r.event_id, "msg_key": r.key, "ce_type": r.ce_type, "ce_time": r.ce_time, "value": r.value}
+                    for r in sub.records
+                )
+            if subs:
+                conn.execute(insert(submissions), subs)
+            if rows:
+                conn.execute(insert(event_log), rows)
+        return outcomes
+
+    def read_after(self, position: int, limit: int) -> list[StoredRecord]:
+        c = event_log.c
+        with self.engine.connect() as conn:
+            result = conn.execute(
+                select(c.seq, c.topic, c.event_id, c.msg_key, c.ce_type, c.ce_time, c.value).where(c.seq > position).order_by(c.seq).limit(limit)
+            )
+            return [StoredRecord(*row) for row in result]
+
+    def last_seq(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(event_log.c.seq), 0))).scalar() or 0)
+
+    def relay_state(self) -> tuple[int, dict[str, int]]:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(relay_state.c.position, relay_state.c.published).where(relay_state.c.id == 1)).first()
+            if row is None:
+                conn.execute(insert(relay_state).values(id=1, position=0, published="{}"))
+                return 0, {}
+            return int(row.position), json.loads(row.published)
+
+    def save_relay_state(self, position: int, published: dict[str, int]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(relay_state).where(relay_state.c.id == 1).values(position=position, published=json.dumps(published)))
+
+
+class GroupCommitter:
+    """Funnels concurrent appends into batches, written one transaction at a time.
+
+    While one batch commits, the next fills up: throughput grows with load and each
+    request waits for at most one commit more than its own.
+    """
+
+    def __init__(self, eventlog: EventLog, max_batch: int = 512):
+        self.eventlog = eventlog
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Outcome]]] = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+        self.on_commit: list = []  # callbacks after each committed batch (wake the relay)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="intake-group-commit")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def submit(self, submission: Submission) -> Outcome:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        await self._queue.put((submission, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            size = len(first[0].records)
+            while not self._queue.empty() and len(batch) < self.max_batch and size < 50_000:
+                item = self._queue.get_nowait()
+                batch.append(item)
+                size += len(item[0].records)
+            try:
+                outcomes = await asyncio.to_thread(self.eventlog.append, [s for s, _ in batch])
+            except Exception as exc:  # the store is down: every waiting request gets a 503
+                log.warning("event log append failed", extra={"error": type(exc).__name__, "batch": len(batch)})
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (_, fut), outcome in zip(batch, outcomes, strict=True):
+                if not fut.done():
+                    fut.set_result(outcome)
+            for callback in self.on_commit:
+                callback()

@@ -1,0 +1,155 @@
+"""Intake endpoints (contract: Intake service). Thin: validate → submission → event log → answer."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import ValidationError
+from starlette.responses import JSONResponse
+
+from schemas.intake import Accepted, Call, ExclusionNotice, LAReturn
+from schemas.problem import Problem
+from schemas.pupil import LACode
+from services.common.auth import Principal, require
+from services.common.problems import ProblemError, field_errors, unavailable, validation_problem
+from services.intake import csv_returns
+from services.intake.eventlog import Submission
+from services.intake.submissions import call_submission, notice_submission, return_submission
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", tags=["intake"])
+Intake = Annotated[Principal, Depends(require("intake"))]
+
+RESPONSES: dict = {
+    200: {"model": Accepted, "description": "the same id with an identical body was accepted before: nothing is processed twice"},
+    401: {"model": Problem},
+    403: {"model": Problem},
+    409: {"model": Problem, "description": "the same id was accepted before with a different body"},
+    413: {"model": Problem},
+    422: {"model": Problem},
+    503: {"model": Problem, "description": "broker or store unavailable: not accepted, retry after Retry-After seconds"},
+}
+
+
+def _check_la(principal: Principal, la_code: str) -> None:
+    if not principal.sees_la(la_code):
+        raise ProblemError(403, "Forbidden", "this token may not submit events for that LA")
+
+
+async def _accept(request: Request, submission: Submission, source_id: str, records: int | None = None) -> JSONResponse:
+    state = request.app.state
+    if not state.relay.broker_ok:
+        raise unavailable("the broker is unavailable; the event was not accepted", retry_after=5)
+    try:
+        outcome = await state.committer.submit(submission)
+    except Exception as exc:
+        log.warning("store unavailable", extra={"error": type(exc).__name__})
+        raise unavailable("the event store is unavailable; the event was not accepted", retry_after=5) from exc
+    if outcome == "conflict":
+        raise ProblemError(409, "Conflict", f"{submission.kind} id was accepted before with a different body", type_="https://signpost.example/problems/idempotency-conflict")
+    body: dict = {"id": source_id, "status": "accepted" if outcome == "accepted" else "duplicate"}
+    if records is not None:
+        body["records"] = records
+    return JSONResponse(body, status_code=202 if outcome == "accepted" else 200)
+
+
+@router.post("/exclusion-notices", status_code=202, response_model=Accepted, responses=RESPONSES, summary="a school's exclusion or suspension notice")
+async def post_exclusion_notice(notice: ExclusionNotice, request: Request, principal: Intake) -> JSONResponse:
+    _check_la(principal, notice.la_code)
+    return await _accept(request, notice_submission(notice), notice.notice_id)
+
+
+@router.post("/calls", status_code=202, response_model=Accepted, responses=RESPONSES, summary="a helpline call")
+async def post_call(call: Call, request: Request, principal: Intake) -> JSONResponse:
+    _check_la(principal, call.la_code)
+    return await _accept(request, call_submission(call), call.call_id)
+
+
+@router.post("/la-returns", status_code=202, response_model=Accepted, responses=RESPONSES, summary="an LA return (all or nothing)")
+async def post_la_return(la_return: LAReturn, request: Request, principal: Intake) -> JSONResponse:
+    _check_la(principal, la_return.la_code)
+    return await _accept(request, return_submission(la_return), la_return.return_id, len(la_return.records))
+
+
+CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")
+
+
+@router.post(
+    "/la-returns/csv",
+    status_code=202,
+    response_model=Accepted,
+    responses=RESPONSES,
+    summary="an LA return as CSV (all or nothing)",
+    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def post_la_return_csv(
+    request: Request,
+    principal: Intake,
+    la_code: Annotated[LACode, Query()],
+    return_id: Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-/]+$")],
+    period_start: Annotated[str | None, Query()] = None,
+    period_end: Annotated[str | None, Query()] = None,
+) -> JSONResponse:
+    _check_la(principal, la_code)
+    ctype = request.headers.get("content-type", "text/csv").split(";")[0].strip().lower()
+    if ctype not in CSV_TYPES:
+        raise ProblemError(415, "Unsupported Media Type", "send the return as text/csv")
+    records, lines, errors = await _read_csv(request)
+    if not records and not errors:
+        raise validation_problem([{"loc": ["records"], "msg": "the CSV has no data rows"}])
+    starts = [r["start_date"] for r in records if isinstance(r, dict) and isinstance(r.get("start_date"), str)]
+    doc = {
+        "return_id": return_id,
+        "la_code": la_code,
+        "period_start": period_start or (min(starts) if starts else None),
+        "period_end": period_end or (max(starts) if starts else None),
+        "submitted_at": datetime.now(timezone.utc),
+        "records": records,
+    }
+    try:
+        la_return = LAReturn.model_validate(doc)
+    except ValidationError as exc:
+        broken = {e["loc"][1] for e in errors}  # rows with the wrong number of cells are reported once
+        errors += [e for e in field_errors(exc.errors(include_input=False)) if len(e["loc"]) < 2 or e["loc"][1] not in broken]
+        la_return = None
+    if errors:
+        for err in errors:  # point a data officer at the line as well as the record index
+            loc = err["loc"]
+            if len(loc) > 1 and loc[0] == "records" and isinstance(loc[1], int) and loc[1] < len(lines):
+                err["line"] = lines[loc[1]]
+        errors.sort(key=lambda e: (e["loc"][1] if len(e["loc"]) > 1 and isinstance(e["loc"][1], int) else -1))
+        raise validation_problem(errors, f"{len({str(e['loc'][:2]) for e in errors})} record(s) failed validation; nothing was accepted")
+    assert la_return is not None
+    return await _accept(request, return_submission(la_return), la_return.return_id, len(la_return.records))
+
+
+async def _read_csv(request: Request) -> tuple[list[dict], list[int], list[dict]]:
+    splitter = csv_returns.LineSplitter()
+    state: dict = {}
+    records: list[dict] = []
+    lines: list[int] = []
+    errors: list[dict] = []
+
+    def take(chunk_lines: list[str]) -> None:
+        for line_no, record, error in csv_returns.parse_rows(chunk_lines, state):
+            if error:
+                errors.append({"loc": ["records", len(records)], "msg": f"line {line_no} {error}", "line": line_no})
+                records.append({})  # keep indexes aligned with rows
+            else:
+                records.append(record or {})
+            lines.append(line_no)
+
+    try:
+        async for chunk in request.stream():
+            take(splitter.feed(chunk))
+        take(splitter.feed(b"", final=True))
+    except csv_returns.CsvHeaderError as exc:
+        raise validation_problem([{"loc": ["header"], "msg": str(exc)}]) from exc
+    except UnicodeDecodeError as exc:
+        raise validation_problem([{"loc": ["body"], "msg": "the CSV is not UTF-8"}]) from exc
+    if "names" not in state:
+        raise validation_problem([{"loc": ["header"], "msg": "the CSV has no header row"}])
+    return records, lines, errors

@@ -1,0 +1,87 @@
+"""Turn validated intake payloads into event-log submissions (pure: no I/O)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+import orjson
+
+from schemas.intake import Call, ExclusionNotice, LAReturn, LAReturnRecord
+from schemas.pupil import child_key
+from schemas.topics import CALLS, EXCLUSION_NOTICES, LA_RETURN_RECORDS
+from services.intake.eventlog import LogRecord, Submission
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def notice_event_id(notice_id: str) -> str:
+    return f"notice:{notice_id}"
+
+
+def call_event_id(call_id: str) -> str:
+    return f"call:{call_id}"
+
+
+def return_record_event_id(return_id: str, record_id: str) -> str:
+    return f"la-return:{return_id}:{record_id}"
+
+
+def notice_submission(notice: ExclusionNotice, accepted_at: str | None = None) -> Submission:
+    body = notice.model_dump_json().encode()
+    record = LogRecord(
+        EXCLUSION_NOTICES.name,
+        notice_event_id(notice.notice_id),
+        child_key(notice.la_code, notice.pupil),
+        EXCLUSION_NOTICES.ce_type,
+        accepted_at or _now(),
+        body,
+    )
+    return Submission("exclusion_notice", notice.notice_id, _hash(body), (record,))
+
+
+def call_submission(call: Call, accepted_at: str | None = None) -> Submission:
+    body = call.model_dump_json().encode()
+    record = LogRecord(CALLS.name, call_event_id(call.call_id), child_key(call.la_code, call.pupil), CALLS.ce_type, accepted_at or _now(), body)
+    return Submission("call", call.call_id, _hash(body), (record,))
+
+
+def return_submission(la_return: LAReturn, accepted_at: str | None = None) -> Submission:
+    """One log record per return record, each keyed by its child; the return's header travels with each."""
+    when = accepted_at or _now()
+    header = orjson.dumps(
+        {
+            "return_id": la_return.return_id,
+            "la_code": la_return.la_code,
+            "period_start": la_return.period_start,
+            "period_end": la_return.period_end,
+            "submitted_at": la_return.submitted_at,
+        }
+    )
+    prefix = header[:-1] + b',"record":'
+    digest = hashlib.sha256(prefix)
+    records = []
+    for rec in la_return.records:
+        rec_json = rec.model_dump_json().encode()
+        digest.update(rec_json)
+        records.append(
+            LogRecord(
+                LA_RETURN_RECORDS.name,
+                return_record_event_id(la_return.return_id, rec.record_id),
+                _record_key(la_return.la_code, rec),
+                LA_RETURN_RECORDS.ce_type,
+                when,
+                prefix + rec_json + b"}",
+            )
+        )
+    return Submission("la_return", la_return.return_id, digest.hexdigest(), tuple(records))
+
+
+def _record_key(la_code: str, rec: LAReturnRecord) -> str:
+    return child_key(la_code, rec.pupil)
