@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -95,6 +95,22 @@ class SnoozeRequest(BaseModel):
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: Note | None = None
+
+
+class SuspensionCounted(BaseModel):
+    """A suspension counted for the first time, re-keyed by school for the end-of-term spike detector.
+
+    The alerts service's child stage publishes it (keyed by school URN) and its school stage
+    consumes it, so one worker owns each school's term counts (a repartition, as faust's group_by)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suspension_id: str = Field(description="a hash of UPN + school + start date + sessions (no UPN in clear)")
+    event_id: str
+    school_urn: str
+    la_code: str
+    start_date: date
+    sessions: int
 
 
 class AlertChanged(BaseModel):

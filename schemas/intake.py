@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +25,8 @@ from schemas.codes import (
     ReturnRecordKind,
 )
 from schemas.pupil import URN, LACode, Pupil
+
+LONDON = ZoneInfo("Europe/London")
 
 EventId = Annotated[
     str,
@@ -65,8 +68,8 @@ def _check_dates(start: date, end: date | None, born: date) -> None:
         raise ValueError("end_date is before start_date")
     if start <= born:
         raise ValueError("start_date is not after the pupil's date of birth")
-    age = (start - born).days / 365.25
-    if not 2 <= age <= 26:
+    age = start.year - born.year - ((start.month, start.day) < (born.month, born.day))
+    if not 2 <= age <= 25:
         raise ValueError("the pupil's age on start_date is not that of a pupil (2 to 25)")
 
 
@@ -141,8 +144,9 @@ class Call(BaseModel):
 
     @model_validator(mode="after")
     def _dates(self) -> Call:
+        received_on = self.received_at.astimezone(LONDON).date()  # the caller's "today" is a UK date
         for day in self.incident_dates:
-            if day > self.received_at.date():
+            if day > received_on:
                 raise ValueError("an incident date is after the call was received")
             if day <= self.pupil.date_of_birth:
                 raise ValueError("an incident date is before the pupil's date of birth")

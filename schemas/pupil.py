@@ -27,8 +27,8 @@ UPN = Annotated[
     Field(description="Unique Pupil Number: 13 characters with a valid mod-23 check letter", examples=["B801200005001"]),
 ]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-URN = Annotated[str, StringConstraints(pattern=r"^\d{6}$"), Field(description="6-digit school URN", examples=["101676"])]
-LACode = Annotated[str, StringConstraints(pattern=r"^\d{3}$"), Field(description="3-digit DfE LA code", examples=["305"])]
+URN = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$"), Field(description="6-digit school URN", examples=["101676"])]
+LACode = Annotated[str, StringConstraints(pattern=r"^[0-9]{3}$"), Field(description="3-digit DfE LA code", examples=["305"])]
 
 
 class Pupil(BaseModel):

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel
 
-from schemas.alerts import AlertChanged
+from schemas.alerts import AlertChanged, SuspensionCounted
 from schemas.children import ChildEventResolved
 from schemas.intake import Call, ExclusionNotice, LAReturnRecordSubmitted
 from schemas.referrals import ReferralChanged
@@ -63,6 +63,13 @@ ALERTS = TopicSpec(
     "alert subject (child_id, school URN or LA code)",
     "Every new or changed alert.",
 )
+SCHOOL_SUSPENSIONS = TopicSpec(
+    "alerts.school-suspensions.v1",
+    "uk.signpost.alerts.suspension_counted.v1",
+    SuspensionCounted,
+    "school URN",
+    "Internal to the alerts service: suspensions re-keyed by school for the end-of-term spike detector.",
+)
 REFERRALS = TopicSpec(
     "referrals.v1",
     "uk.signpost.referrals.referral_changed.v1",
@@ -72,7 +79,7 @@ REFERRALS = TopicSpec(
 )
 
 INTAKE_TOPICS = (EXCLUSION_NOTICES, CALLS, LA_RETURN_RECORDS)
-ALL_TOPICS = (*INTAKE_TOPICS, CHILDREN, ALERTS, REFERRALS)
+ALL_TOPICS = (*INTAKE_TOPICS, SCHOOL_SUSPENSIONS, CHILDREN, ALERTS, REFERRALS)
 #: Failed messages with the reason, from whichever consumer gave up on them.
 DEAD_LETTERS = "dead-letters.v1"
 BY_TYPE = {t.ce_type: t for t in ALL_TOPICS}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ"  # 23 letters: no I, O, S
-_FORMAT = re.compile(r"^[ABCDEFGHJKLMNPQRTUVWXYZ]\d{11}[0-9ABCDEFGHJKLMNPQRTUVWXYZ]$")
+_FORMAT = re.compile(r"^[ABCDEFGHJKLMNPQRTUVWXYZ][0-9]{11}[0-9ABCDEFGHJKLMNPQRTUVWXYZ]$")  # ASCII digits only
 
 
 def check_letter(body: str) -> str:
@@ -20,7 +20,7 @@ def check_letter(body: str) -> str:
         raise ValueError("a UPN body has 12 characters")
     total = 0
     for weight, char in enumerate(body, start=2):
-        total += weight * (int(char) if char.isdigit() else ALPHABET.index(char))
+        total += weight * (ord(char) - 48 if "0" <= char <= "9" else ALPHABET.index(char))
     return ALPHABET[total % 23]
 
 

@@ -50,3 +50,24 @@ def migrate(engine: Engine, metadata: MetaData) -> None:
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+def insert_ignore(engine: Engine, table):  # noqa: ANN001, ANN201 - a Table; returns an Insert
+    """INSERT that skips rows whose key exists: facts are idempotent by natural key."""
+    if is_sqlite(engine):
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(table).on_conflict_do_nothing()
+
+
+def upsert(engine: Engine, table, keys: list[str], columns: list[str]):  # noqa: ANN001, ANN201
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET columns = excluded.columns."""
+    if is_sqlite(engine):
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
+    stmt = dialect_insert(table)
+    return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in columns})

@@ -1,0 +1,1 @@
+"""The alerts service: the child-centric stream processor (identity, detectors) and the alerts API."""

@@ -1,0 +1,389 @@
+"""The child stage: intake events in, keyed by child → identity, facts, child alerts.
+
+Runs one batch at a time (the thread it runs in may block on the store). Caches hold the
+children of the partitions this worker owns; the store is the truth and a cache miss
+loads from it, a whole batch at once. Outputs (children events, alert changes, suspensions
+re-keyed by school) are produced before the batch's writes commit, and offsets are
+committed after: at least once, and every effect idempotent by natural key or version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import orjson
+
+from schemas.alerts import Alert, AlertChanged, SuspensionCounted
+from schemas.children import ChildEventResolved, ChildProfile
+from schemas.intake import Consent
+from schemas.pupil import normalise_name, person_key
+from schemas.topics import ALERTS, CALLS, CHILDREN, EXCLUSION_NOTICES, LA_RETURN_RECORDS, SCHOOL_SUSPENSIONS
+from services.alerts.domain import facts as f
+from services.alerts.domain import identity, informal, lifecycle, suspension_days
+from services.alerts.domain.findings import Finding
+from services.alerts.domain.profile import merge_profile, merge_profiles
+from services.alerts.domain.rules import RuleConfig
+from services.alerts.store import AlertsStore, Writes
+from services.common.calendar import CalendarRegistry
+from services.common.messages import DeadLetter, Incoming, Outgoing, outgoing
+
+log = logging.getLogger(__name__)
+SOURCE = "/signpost/alerts"
+
+
+@dataclass(slots=True)
+class ChildEntry:
+    """One child in the cache. The profile is kept as JSON bytes: a million children must fit in memory."""
+
+    profile: bytes
+    merged_into: str | None = None
+    sources: list[str] | None = None  # children linked into this one
+    years: dict[str, suspension_days.YearSuspensions] | None = None
+    incidents: informal.Incidents | None = None
+    stored: bool = True
+
+
+@dataclass
+class StageResult:
+    writes: Writes = field(default_factory=Writes)
+    messages: list[Outgoing] = field(default_factory=list)
+    changed_alerts: list[Alert] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    applied: int = 0
+
+
+@dataclass(slots=True)
+class _Event:
+    msg: Incoming
+    kind: str  # notice | call | record
+    doc: dict
+    la_code: str
+    pupil: dict
+    school_urn: str | None
+
+
+class _PupilView:
+    """Attribute access over the JSON pupil, for identity helpers written against schemas.pupil.Pupil."""
+
+    __slots__ = ("upn", "first_name", "last_name", "date_of_birth")
+
+    def __init__(self, pupil: dict):
+        self.upn = pupil.get("upn")
+        self.first_name = pupil["first_name"]
+        self.last_name = pupil["last_name"]
+        self.date_of_birth = date.fromisoformat(pupil["date_of_birth"])
+
+
+def _decode(msg: Incoming) -> _Event:
+    doc = orjson.loads(msg.value)
+    if msg.topic == EXCLUSION_NOTICES.name:
+        return _Event(msg, "notice", doc, doc["la_code"], doc["pupil"], doc["school_urn"])
+    if msg.topic == CALLS.name:
+        return _Event(msg, "call", doc, doc["la_code"], doc["pupil"], doc.get("school_urn"))
+    if msg.topic == LA_RETURN_RECORDS.name:
+        return _Event(msg, "record", doc, doc["la_code"], doc["record"]["pupil"], doc["record"]["school_urn"])
+    raise ValueError(f"unexpected topic {msg.topic}")
+
+
+class ChildStage:
+    def __init__(self, store: AlertsStore, calendars: CalendarRegistry, rules: RuleConfig):
+        self.store, self.calendars, self.rules = store, calendars, rules
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every cache (after a failure or a rebalance): the store is the truth."""
+        self.children: dict[str, ChildEntry] = {}
+        self.absent: set[str] = set()  # known not to be in the store
+        self.alerts: dict[str, Alert] = {}
+        self.upnless: dict[str, identity.Identity] | None = None  # person key -> children without a UPN
+
+    # ---------------------------------------------------------------- loading
+    def _load_upnless(self) -> dict[str, identity.Identity]:
+        if self.upnless is None:
+            self.upnless = {row["person_key"]: _identity_of_row(row) for row in self.store.upnless_children()}
+        return self.upnless
+
+    def _load(self, child_ids: set[str]) -> None:
+        missing = [c for c in child_ids if c not in self.children and c not in self.absent]
+        if not missing:
+            return
+        rows = self.store.children(missing)
+        sources = self.store.merged_sources(list(rows))
+        facts_of = list(rows) + [s for ids in sources.values() for s in ids]
+        owner = {c: c for c in rows} | {s: t for t, ids in sources.items() for s in ids}
+        for cid in missing:
+            row = rows.get(cid)
+            if row is None:
+                self.absent.add(cid)
+                continue
+            self.children[cid] = ChildEntry(row["profile"].encode(), row["merged_into"], sources.get(cid))
+        if facts_of:
+            for s in self.store.suspensions_of(facts_of):
+                entry = self.children.get(owner.get(s["child_id"], s["child_id"]))
+                if entry is not None:
+                    years = entry.years if entry.years is not None else {}
+                    entry.years = years
+                    years.setdefault(s["academic_year"], suspension_days.YearSuspensions()).by_key[s["key"]] = (s["days"], s["event_id"])
+            for i in self.store.incidents_of(facts_of):
+                entry = self.children.get(owner.get(i["child_id"], i["child_id"]))
+                if entry is not None:
+                    entry.incidents = entry.incidents or informal.Incidents()
+                    informal.record(entry.incidents, f.IncidentFact(i["day"], i["event_id"], i["school_urn"], i["la_code"]))
+
+    def _entry(self, cid: str) -> ChildEntry | None:
+        return self.children.get(cid)
+
+    def _effective(self, cid: str) -> str:
+        seen = set()
+        while (entry := self.children.get(cid)) is not None and entry.merged_into and cid not in seen:
+            seen.add(cid)
+            self._load({entry.merged_into})
+            cid = entry.merged_into
+        return cid
+
+    # ---------------------------------------------------------------- identity
+    def _resolve(self, ev: _Event, result: StageResult, now: datetime) -> str:
+        """The child this event is about: UPN first, else exact LA + date of birth + names."""
+        pupil = _PupilView(ev.pupil)
+        if pupil.upn:
+            cid = identity.child_id_for_upn(pupil.upn)
+            if cid not in self.children:
+                self._create(cid, ev, pupil, result, now)
+            return cid
+        pk = person_key(ev.la_code, pupil)  # type: ignore[arg-type]
+        matches = [r for r in self.store.children_by_person_keys([pk]) if r["merged_into"] is None]
+        if len(matches) == 1:
+            cid = matches[0]["child_id"]
+            self._load({cid})
+            return cid
+        cid = identity.child_id_for_person(pk)
+        if cid not in self.children:
+            self._load({cid})
+        if cid not in self.children:
+            self._create(cid, ev, pupil, result, now)
+            for other in matches:  # several children share these details: a person decides
+                self._propose(cid, other["child_id"], ev.la_code, "another child has the same LA, date of birth and names", result, now)
+        return cid
+
+    def _create(self, cid: str, ev: _Event, pupil: _PupilView, result: StageResult, now: datetime) -> None:
+        profile, _ = merge_profile(None, child_id=cid, la_code=ev.la_code, pupil=ev.pupil, school_urn=ev.school_urn)
+        self.children[cid] = ChildEntry(orjson.dumps(profile), stored=False)
+        self.absent.discard(cid)
+        upnless = self._load_upnless()
+        pk = person_key(ev.la_code, pupil)  # type: ignore[arg-type]
+        me = identity.identity_of(cid, ev.la_code, pupil)
+        if pupil.upn is None:
+            upnless[pk] = me
+            for row in self.store.near_candidates(ev.la_code, pupil.date_of_birth, me.first, me.last):
+                reason = identity.near_match(me, _identity_of_row(row))
+                if reason:
+                    self._propose(cid, row["child_id"], ev.la_code, reason, result, now)
+            return
+        # A child with a UPN: a record without one, with exactly these details, is this child.
+        linked = upnless.pop(pk, None)
+        if linked:
+            self._link(linked.child_id, cid, result, now, by="signpost", note="exact match: LA, date of birth and names")
+        for other in upnless.values():  # few: only children no source has given a UPN for
+            if reason := identity.near_match(other, me):
+                self._propose(other.child_id, cid, ev.la_code, reason, result, now)
+
+    def _propose(self, cid: str, candidate: str, la_code: str, reason: str, result: StageResult, now: datetime) -> None:
+        cand_id = "cand_" + hashlib.sha256(f"{cid}|{candidate}".encode()).hexdigest()[:16]
+        result.writes.candidates.append(
+            {"id": cand_id, "child_id": cid, "candidate_child_id": candidate, "la_code": la_code, "reason": reason, "status": "pending", "created_at": now}
+        )
+
+    def _link(self, source: str, target: str, result: StageResult, now: datetime, by: str, note: str) -> None:
+        """`source` turns out to be `target`: its facts count for target from now on (reversible)."""
+        self._load({source, target})
+        src, dst = self.children.get(source), self.children.get(target)
+        if src is None or dst is None or source == target:
+            return
+        src.merged_into = target
+        dst.sources = [*(dst.sources or []), source, *(src.sources or [])]
+        dst.profile = orjson.dumps(merge_profiles(orjson.loads(dst.profile), orjson.loads(src.profile)))
+        for year, ys in (src.years or {}).items():
+            dst.years = dst.years or {}
+            dst.years.setdefault(year, suspension_days.YearSuspensions()).by_key.update(ys.by_key)
+        if src.incidents:
+            dst.incidents = dst.incidents or informal.Incidents()
+            for day, ids in src.incidents.by_day.items():
+                dst.incidents.by_day.setdefault(day, []).extend(i for i in ids if i not in dst.incidents.by_day.get(day, []))
+        src.years, src.incidents, src.sources = None, None, None
+        result.writes.children[source] = self._row(source, src, now)
+        result.writes.children[target] = self._row(target, dst, now)
+        result.writes.audit.append(
+            {"at": now, "principal": by, "action": "link_children", "object_kind": "child", "object_id": source, "child_id": target, "detail": note}
+        )
+        self._touched_children.add(target)
+        for alert in self.store.alerts_of_subjects([source]):  # the source's alerts now belong to the target's
+            if alert.status != "resolved":
+                changed = lifecycle.resolve(alert, f"linked to child {target}", now)
+                self._save_alert(changed, None, result, "status")
+
+    def _row(self, cid: str, entry: ChildEntry, now: datetime) -> dict:
+        p = orjson.loads(entry.profile)
+        first, last = normalise_name(p["first_name"]), normalise_name(p["last_name"])
+        raw = f"{p['la_code']}|{p['date_of_birth']}|{last}|{first}"
+        return {
+            "child_id": cid,
+            "la_code": p["la_code"],
+            "upn": p.get("upn"),
+            "person_key": "p:" + hashlib.sha256(raw.encode()).hexdigest()[:24],
+            "date_of_birth": date.fromisoformat(p["date_of_birth"]),
+            "first_norm": first,
+            "last_norm": last,
+            "merged_into": entry.merged_into,
+            "profile": entry.profile.decode(),
+            "updated_at": now,
+        }
+
+    # ---------------------------------------------------------------- the batch
+    def process(self, batch: list[Incoming], now: datetime) -> StageResult:
+        result = StageResult()
+        events: list[_Event] = []
+        for msg in batch:
+            try:
+                events.append(_decode(msg))
+            except (ValueError, KeyError, TypeError) as exc:
+                result.dead_letters.append(DeadLetter(msg, f"invalid_payload:{type(exc).__name__}"))
+        upn_ids = {identity.child_id_for_upn(ev.pupil["upn"]) for ev in events if ev.pupil.get("upn")}
+        self._load(upn_ids)
+        self._touched_years: set[tuple[str, str]] = set()
+        self._touched_children: set[str] = set()
+        self._incident_children: set[str] = set()
+        for ev in events:
+            try:
+                self._apply(ev, result, now)
+                result.applied += 1
+            except (ValueError, KeyError, TypeError) as exc:
+                result.dead_letters.append(DeadLetter(ev.msg, f"unprocessable:{type(exc).__name__}"))
+        self._detect(result, now)
+        for cid in self._touched_children:
+            entry = self.children.get(cid)
+            if entry is not None:
+                entry.stored = True
+                result.writes.children[cid] = self._row(cid, entry, now)
+        return result
+
+    def _apply(self, ev: _Event, result: StageResult, now: datetime) -> None:
+        original = self._resolve(ev, result, now)
+        cid = self._effective(original)
+        entry = self.children[cid]
+        profile, changed = merge_profile(orjson.loads(entry.profile), child_id=cid, la_code=ev.la_code, pupil=ev.pupil, school_urn=ev.school_urn)
+        if changed or not entry.stored:
+            entry.profile = orjson.dumps(profile)
+            self._touched_children.add(cid)
+        msg = ev.msg
+        if ev.kind == "notice":
+            fact = f.suspension_from_notice(msg.event_id, ev.doc)
+            if fact:
+                self._suspension(original, cid, fact, result)
+            elif ev.doc["category"] == "permanent":
+                result.messages.append(self._child_event(ev, cid, profile, "exclusion_notice", ev.doc["notice_id"], category="permanent"))
+        elif ev.kind == "call":
+            for incident in f.incidents_from_call(msg.event_id, ev.doc):
+                self._incident(original, cid, incident, result)
+            result.messages.append(
+                self._child_event(
+                    ev, cid, profile, "call", ev.doc["call_id"], concerns=ev.doc["concerns"], received_by=ev.doc["received_by"], consent=Consent(**ev.doc.get("consent") or {})
+                )
+            )
+        else:
+            record = ev.doc["record"]
+            fact = f.suspension_from_return(msg.event_id, ev.doc)
+            if fact:
+                self._suspension(original, cid, fact, result)
+            incident = f.incident_from_return(msg.event_id, ev.doc)
+            if incident:
+                self._incident(original, cid, incident, result)
+            if record["kind"] == "permanent_exclusion":
+                result.messages.append(
+                    self._child_event(ev, cid, profile, "la_return_record", f"{ev.doc['return_id']}/{record['record_id']}", record_kind="permanent_exclusion")
+                )
+
+    def _suspension(self, original: str, cid: str, fact: f.SuspensionFact, result: StageResult) -> None:
+        year = self.calendars.for_school(fact.la_code, fact.school_urn).academic_year(fact.start_date)
+        entry = self.children[cid]
+        if entry.years is None:
+            entry.years = {}
+        ys = entry.years.setdefault(year, suspension_days.YearSuspensions())
+        if not suspension_days.record(ys, fact):
+            return  # the same suspension again (a redelivery, or the LA's return of a school's notice)
+        self._touched_years.add((cid, year))
+        result.writes.suspensions.append(
+            {"key": fact.key, "child_id": original, "academic_year": year, "days": fact.days, "event_id": fact.event_id,
+             "school_urn": fact.school_urn, "la_code": fact.la_code, "start_date": fact.start_date}
+        )
+        counted = SuspensionCounted(
+            suspension_id=hashlib.sha256(fact.key.encode()).hexdigest()[:24], event_id=fact.event_id, school_urn=fact.school_urn,
+            la_code=fact.la_code, start_date=fact.start_date, sessions=fact.sessions,
+        )
+        result.messages.append(outgoing(SCHOOL_SUSPENSIONS, fact.school_urn, "counted:" + counted.suspension_id, counted, SOURCE))
+
+    def _incident(self, original: str, cid: str, incident: f.IncidentFact, result: StageResult) -> None:
+        entry = self.children[cid]
+        entry.incidents = entry.incidents or informal.Incidents()
+        if informal.record(entry.incidents, incident):
+            self._incident_children.add(cid)
+        result.writes.incidents.append(
+            {"child_id": original, "day": incident.day, "event_id": incident.event_id, "school_urn": incident.school_urn, "la_code": incident.la_code}
+        )
+
+    def _child_event(self, ev: _Event, cid: str, profile: dict, source: str, source_id: str, **extra: object) -> Outgoing:
+        occurred = ev.doc.get("received_at") or ev.doc.get("notified_at") or ev.doc.get("submitted_at")
+        resolved = ChildEventResolved(
+            event_id=ev.msg.event_id, source=source, source_id=source_id, occurred_at=occurred, child=ChildProfile(**profile), **extra  # type: ignore[arg-type]
+        )
+        return outgoing(CHILDREN, cid, "resolved:" + ev.msg.event_id, resolved, SOURCE, subject=cid)
+
+    # ---------------------------------------------------------------- detection
+    def _detect(self, result: StageResult, now: datetime) -> None:
+        findings: list[Finding] = []
+        rules = self.rules
+        for cid, year in self._touched_years:
+            entry = self.children[cid]
+            profile = orjson.loads(entry.profile)
+            findings += suspension_days.detect(
+                entry.years[year], child_id=cid, la_code=profile["la_code"], school_urn=profile.get("school_urn"), academic_year=year, config=rules.suspension_days  # type: ignore[index]
+            )
+        for cid in self._incident_children:
+            entry = self.children[cid]
+            profile = orjson.loads(entry.profile)
+            calendar = self.calendars.for_school(profile["la_code"], profile.get("school_urn"))
+            findings += informal.detect(
+                entry.incidents,  # type: ignore[arg-type]
+                child_id=cid, la_code=profile["la_code"], school_urn=profile.get("school_urn"),
+                academic_year_of=calendar.academic_year, school_days_between=calendar.school_days_between, config=rules.informal_exclusions,
+            )
+        if not findings:
+            return
+        wanted = [x.alert_id for x in findings if x.alert_id not in self.alerts]
+        if wanted:
+            self.alerts.update(self.store.alerts_by_ids(wanted))
+        for finding in findings:
+            entry = self.children[finding.subject_id]
+            upn = orjson.loads(entry.profile).get("upn")
+            changed = lifecycle.apply_finding(self.alerts.get(finding.alert_id), finding, upn=upn, now=now)
+            if changed is not None:
+                change = "raised" if finding.alert_id not in self.alerts else "updated"
+                self._save_alert(changed, finding.school_urn, result, change)
+
+    def _save_alert(self, alert: Alert, school_urn: str | None, result: StageResult, change: str) -> None:
+        self.alerts[alert.id] = alert
+        result.writes.alerts[alert.id] = (alert, school_urn)
+        result.changed_alerts.append(alert)
+        child = None
+        if alert.subject.kind == "child":
+            entry = self.children.get(alert.subject.child_id)  # type: ignore[union-attr]
+            child = ChildProfile(**orjson.loads(entry.profile)) if entry else None
+        payload = AlertChanged(alert=alert, change=change, child=child)  # type: ignore[arg-type]
+        key = getattr(alert.subject, "child_id", None) or getattr(alert.subject, "school_urn", None) or alert.la_code
+        result.messages.append(outgoing(ALERTS, key, f"{alert.id}:v{alert.version}", payload, SOURCE, subject=alert.id))
+
+
+def _identity_of_row(row: dict) -> identity.Identity:
+    return identity.Identity(row["child_id"], row["la_code"], row["date_of_birth"], row["first_norm"], row["last_norm"], row["upn"])

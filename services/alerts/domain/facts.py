@@ -1,0 +1,89 @@
+"""Facts: what an intake event tells the detectors, in plain data.
+
+Every fact has a natural key, so the same fact arriving twice (a redelivery, a replay, or
+the school's notice and later the LA's return of the same suspension) counts once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from schemas.codes import INFORMAL_CONCERNS
+
+
+@dataclass(frozen=True, slots=True)
+class SuspensionFact:
+    """A suspension (or lunchtime suspension) of one child at one school."""
+
+    key: str  # UPN + school + start date + sessions: the contract's "same suspension" match
+    event_id: str
+    upn: str
+    school_urn: str
+    la_code: str
+    start_date: date
+    sessions: int  # half days; a lunchtime counts as one session
+
+    @property
+    def days(self) -> float:
+        return self.sessions / 2
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFact:
+    """An informal (unlawful) exclusion on one day: a call's incident date, or a sent_home return record."""
+
+    day: date
+    event_id: str
+    school_urn: str | None
+    la_code: str
+
+
+def suspension_key(upn: str, school_urn: str, start: date, sessions: int) -> str:
+    return f"{upn}|{school_urn}|{start.isoformat()}|{sessions}"
+
+
+def suspension_from_notice(event_id: str, notice: dict) -> SuspensionFact | None:
+    """From an ExclusionNotice (as JSON): suspensions and lunchtimes; a permanent exclusion is not one."""
+    category = notice["category"]
+    if category == "suspension":
+        sessions = int(notice["sessions"])
+    elif category == "lunchtime":
+        sessions = int(notice.get("lunchtimes") or notice["sessions"])
+    else:
+        return None
+    upn = notice["pupil"]["upn"]
+    start = date.fromisoformat(notice["start_date"])
+    return SuspensionFact(
+        suspension_key(upn, notice["school_urn"], start, sessions), event_id, upn, notice["school_urn"], notice["la_code"], start, sessions
+    )
+
+
+def suspension_from_return(event_id: str, submitted: dict) -> SuspensionFact | None:
+    record = submitted["record"]
+    if record["kind"] != "suspension":
+        return None
+    upn = record["pupil"]["upn"]
+    start = date.fromisoformat(record["start_date"])
+    sessions = int(record["sessions"])
+    return SuspensionFact(
+        suspension_key(upn, record["school_urn"], start, sessions), event_id, upn, record["school_urn"], submitted["la_code"], start, sessions
+    )
+
+
+def incidents_from_call(event_id: str, call: dict) -> list[IncidentFact]:
+    """A call reporting a child sent home informally (or off-rolled): one incident per incident date,
+    or the call's own date when the caller gave none."""
+    if not INFORMAL_CONCERNS.intersection(call["concerns"]):
+        return []
+    days = [date.fromisoformat(d) for d in call.get("incident_dates") or ()]
+    if not days:
+        days = [date.fromisoformat(call["received_at"][:10])]
+    return [IncidentFact(d, event_id, call.get("school_urn"), call["la_code"]) for d in days]
+
+
+def incident_from_return(event_id: str, submitted: dict) -> IncidentFact | None:
+    record = submitted["record"]
+    if record["kind"] != "sent_home":
+        return None
+    return IncidentFact(date.fromisoformat(record["start_date"]), event_id, record["school_urn"], submitted["la_code"])

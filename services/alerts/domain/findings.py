@@ -1,0 +1,37 @@
+"""What a detector concludes. The alert store turns a finding into a new alert or an update of
+the one alert per (rule, subject, academic year, term)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from schemas.alerts import Rule, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: Rule
+    subject_kind: str  # "child" | "school" | "la"
+    subject_id: str  # child_id, school URN or LA code
+    la_code: str
+    academic_year: str
+    term: str | None
+    severity: Severity
+    value: float
+    threshold: float
+    evidence: tuple[str, ...]
+    school_urn: str | None = None  # the school concerned, for the school_urn filter
+
+    @property
+    def alert_id(self) -> str:
+        """Deterministic: a rebuild finds the same alert again instead of making a second one."""
+        return alert_id(self.rule, self.subject_kind, self.subject_id, self.academic_year, self.term)
+
+
+def alert_id(rule: str, subject_kind: str, subject_id: str, academic_year: str, term: str | None) -> str:
+    raw = f"{rule}|{subject_kind}|{subject_id}|{academic_year}|{term or ''}"
+    return "al_" + hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+SEVERITY_RANK = {Severity.info: 0, Severity.warning: 1, Severity.high: 2, Severity.critical: 3}

@@ -1,0 +1,47 @@
+"""Rule thresholds: configuration with the contract's defaults (SIGNPOST_RULES_FILE overrides them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class SuspensionDays(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    warning_at: float = Field(30, description="suspension_days_nearing_limit fires (warning) at this many days")
+    high_at: float = Field(40, description="... and rises to high at this many")
+    limit: float = Field(45, description="suspension_days_limit_exceeded fires above this (the legal limit)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SuspensionDays:
+        if not self.warning_at <= self.high_at <= self.limit:
+            raise ValueError("need warning_at <= high_at <= limit")
+        return self
+
+
+class InformalExclusions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min_incidents: int = Field(2, ge=2)
+    window_school_days: int = Field(20, ge=1)
+
+
+class EndOfTermSpike(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    window_school_days: int = Field(10, ge=1)
+    min_suspensions: int = Field(5, ge=1)
+    ratio: float = Field(2.0, gt=0)
+
+
+class RuleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    suspension_days: SuspensionDays = SuspensionDays()
+    informal_exclusions: InformalExclusions = InformalExclusions()
+    end_of_term_spike: EndOfTermSpike = EndOfTermSpike()
+
+
+def load_rules(path: Path | None) -> RuleConfig:
+    if path is None:
+        return RuleConfig()
+    return RuleConfig.model_validate(yaml.safe_load(path.read_text()) or {})

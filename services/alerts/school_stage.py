@@ -1,0 +1,82 @@
+"""The school stage: suspensions re-keyed by school → each school's term counts → end-of-term spikes.
+
+One worker owns each school's partition, so its counts are whole whichever children's
+partitions the suspensions came from (the child stage publishes them, keyed by school).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import orjson
+
+from schemas.alerts import Alert, AlertChanged
+from schemas.topics import ALERTS
+from services.alerts.child_stage import SOURCE, StageResult
+from services.alerts.domain import lifecycle, spike
+from services.alerts.domain.findings import Finding
+from services.alerts.domain.rules import RuleConfig
+from services.alerts.store import AlertsStore
+from services.common.calendar import CalendarRegistry
+from services.common.messages import DeadLetter, Incoming, outgoing
+
+
+class SchoolStage:
+    def __init__(self, store: AlertsStore, calendars: CalendarRegistry, rules: RuleConfig):
+        self.store, self.calendars, self.rules = store, calendars, rules
+        self.reset()
+
+    def reset(self) -> None:
+        self.terms: dict[tuple[str, str], spike.SchoolTerm] = {}
+        self.alerts: dict[str, Alert] = {}
+
+    def process(self, batch: list[Incoming], now: datetime) -> StageResult:
+        result = StageResult()
+        decoded = []
+        for msg in batch:
+            try:
+                doc = orjson.loads(msg.value)
+                start = date.fromisoformat(doc["start_date"])
+                calendar = self.calendars.for_school(doc["la_code"], doc["school_urn"])
+                decoded.append((msg, doc, start, calendar, calendar.term_for(start)))
+            except (ValueError, KeyError, TypeError) as exc:
+                result.dead_letters.append(DeadLetter(msg, f"invalid_payload:{type(exc).__name__}"))
+        wanted = {(doc["school_urn"], term.id) for _, doc, _, _, term in decoded} - set(self.terms)
+        if wanted:
+            for pair in wanted:
+                self.terms[pair] = spike.SchoolTerm()
+            for row in self.store.school_suspensions_of(sorted(wanted)):
+                spike.record(self.terms[(row["school_urn"], row["term_id"])], row["key"], row["start_date"], row["event_id"])
+        touched: dict[tuple[str, str], tuple] = {}
+        for msg, doc, start, calendar, term in decoded:
+            state = self.terms[(doc["school_urn"], term.id)]
+            if spike.record(state, doc["suspension_id"], start, doc["event_id"]):
+                result.writes.school_suspensions.append(
+                    {"school_urn": doc["school_urn"], "term_id": term.id, "key": doc["suspension_id"], "start_date": start, "event_id": doc["event_id"], "la_code": doc["la_code"]}
+                )
+                touched[(doc["school_urn"], term.id)] = (doc["la_code"], calendar, term)
+            result.applied += 1
+        findings: list[Finding] = []
+        config = self.rules.end_of_term_spike
+        for (urn, _), (la_code, calendar, term) in touched.items():
+            window = calendar.last_school_days(term, config.window_school_days)
+            if not window:
+                continue
+            findings += spike.detect(
+                self.terms[(urn, term.id)], school_urn=urn, la_code=la_code, academic_year=term.academic_year, term=term.name,
+                term_school_days=len(term.school_days), window_start=window[0], config=config,
+            )
+        missing = [x.alert_id for x in findings if x.alert_id not in self.alerts]
+        if missing:
+            self.alerts.update(self.store.alerts_by_ids(missing))
+        for finding in findings:
+            changed = lifecycle.apply_finding(self.alerts.get(finding.alert_id), finding, upn=None, now=now)
+            if changed is None:
+                continue
+            change = "raised" if finding.alert_id not in self.alerts else "updated"
+            self.alerts[changed.id] = changed
+            result.writes.alerts[changed.id] = (changed, finding.school_urn)
+            result.changed_alerts.append(changed)
+            payload = AlertChanged(alert=changed, change=change)  # type: ignore[arg-type]
+            result.messages.append(outgoing(ALERTS, finding.subject_id, f"{changed.id}:v{changed.version}", payload, SOURCE, subject=changed.id))
+        return result

@@ -1,0 +1,56 @@
+"""Kafka messages as plain data, between the consumer/producer adapters and the stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from pydantic import BaseModel
+
+from schemas.topics import CONTENT_TYPE, SPEC_VERSION, TopicSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    topic: str  # logical name, without the deployment prefix
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    event_id: str
+    ce_type: str
+    ce_time: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str  # logical name
+    key: str
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    message: Incoming
+    reason: str  # a class of failure, e.g. "invalid_payload"; never the payload
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def outgoing(spec: TopicSpec, key: str, event_id: str, payload: BaseModel | bytes, source: str, subject: str | None = None) -> Outgoing:
+    """A CloudEvents binary-mode message: the JSON payload as the value, the attributes as ce_* headers."""
+    value = payload if isinstance(payload, bytes) else payload.model_dump_json().encode()
+    headers = [
+        ("ce_specversion", SPEC_VERSION.encode()),
+        ("ce_id", event_id.encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", spec.ce_type.encode()),
+        ("ce_time", now_iso().encode()),
+        ("content-type", CONTENT_TYPE.encode()),
+    ]
+    if subject:
+        headers.append(("ce_subject", subject.encode()))
+    return Outgoing(spec.name, key, value, headers)
