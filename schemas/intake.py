@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -37,7 +37,7 @@ EventId = Annotated[
 
 def _utc(value: datetime) -> datetime:
     # A timestamp without an offset is taken as UTC (documented in docs/contract-decisions.md).
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 Timestamp = Annotated[datetime, AfterValidator(_utc)]

@@ -7,7 +7,7 @@ Binary mode: the JSON payload is the record value; the event's attributes travel
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
@@ -93,7 +93,7 @@ def ce_headers(
     spec: TopicSpec, event_id: str, source: str, time: datetime | None = None, subject: str | None = None
 ) -> list[tuple[str, bytes]]:
     """CloudEvents binary-mode headers. `subject` must never carry personal data."""
-    when = (time or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = (time or datetime.now(UTC)).astimezone(UTC)
     headers = [
         ("ce_specversion", SPEC_VERSION.encode()),
         ("ce_id", event_id.encode()),

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from services.common.auth import write_dev_tokens
 from services.common.broker import EmbeddedBroker

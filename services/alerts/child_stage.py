@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -91,7 +92,15 @@ def _decode(msg: Incoming) -> _Event:
 class ChildStage:
     def __init__(self, store: AlertsStore, calendars: CalendarRegistry, rules: RuleConfig):
         self.store, self.calendars, self.rules = store, calendars, rules
+        self._recompute: deque[list[str]] = deque()  # children whose links a person changed
         self.reset()
+
+    def request_recompute(self, child_ids: list[str]) -> None:
+        """After a person confirmed or undid a link (already committed): reload these children, re-detect."""
+        self._recompute.append(child_ids)
+
+    def has_pending(self) -> bool:
+        return bool(self._recompute)
 
     def reset(self) -> None:
         """Forget every cache (after a failure or a rebalance): the store is the truth."""
@@ -219,10 +228,37 @@ class ChildStage:
             {"at": now, "principal": by, "action": "link_children", "object_kind": "child", "object_id": source, "child_id": target, "detail": note}
         )
         self._touched_children.add(target)
+        self._touched_years.update((target, year) for year in dst.years or {})
+        if dst.incidents:
+            self._incident_children.add(target)
         for alert in self.store.alerts_of_subjects([source]):  # the source's alerts now belong to the target's
             if alert.status != "resolved":
                 changed = lifecycle.resolve(alert, f"linked to child {target}", now)
                 self._save_alert(changed, None, result, "status")
+
+    def _reload(self, child_ids: list[str], result: StageResult, now: datetime) -> None:
+        for cid in child_ids:
+            entry = self.children.pop(cid, None)
+            for other in [*(entry.sources or [])] if entry else []:
+                self.children.pop(other, None)
+            self.absent.discard(cid)
+        self.upnless = None
+        self._load(set(child_ids))
+        for cid in child_ids:
+            entry = self.children.get(cid)
+            if entry is None:
+                continue
+            for alert in self.store.alerts_of_subjects([cid]):
+                if entry.merged_into and alert.status != "resolved":
+                    self._save_alert(lifecycle.resolve(alert, f"linked to child {entry.merged_into}", now), None, result, "status")
+                elif not entry.merged_into and alert.status == "resolved" and (alert.status_note or "").startswith("linked to child"):
+                    reopened = alert.model_copy(update={"status": "open", "status_note": "link undone", "updated_at": now, "version": alert.version + 1})
+                    self._save_alert(reopened, None, result, "status")
+            if entry.merged_into:
+                continue
+            self._touched_years.update((cid, year) for year in entry.years or {})
+            if entry.incidents:
+                self._incident_children.add(cid)
 
     def _row(self, cid: str, entry: ChildEntry, now: datetime) -> dict:
         p = orjson.loads(entry.profile)
@@ -255,6 +291,8 @@ class ChildStage:
         self._touched_years: set[tuple[str, str]] = set()
         self._touched_children: set[str] = set()
         self._incident_children: set[str] = set()
+        while self._recompute:
+            self._reload(self._recompute.popleft(), result, now)
         for ev in events:
             try:
                 self._apply(ev, result, now)

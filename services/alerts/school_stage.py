@@ -48,7 +48,7 @@ class SchoolStage:
             for row in self.store.school_suspensions_of(sorted(wanted)):
                 spike.record(self.terms[(row["school_urn"], row["term_id"])], row["key"], row["start_date"], row["event_id"])
         touched: dict[tuple[str, str], tuple] = {}
-        for msg, doc, start, calendar, term in decoded:
+        for _msg, doc, start, calendar, term in decoded:
             state = self.terms[(doc["school_urn"], term.id)]
             if spike.record(state, doc["suspension_id"], start, doc["event_id"]):
                 result.writes.school_suspensions.append(

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
-import orjson
 from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 
-from schemas.alerts import Alert, ChildSubject, LASubject, SchoolSubject
-from services.common.db import insert_ignore, upsert
+from schemas.alerts import Alert, AlertStatus, ChildSubject, LASubject, Rule, SchoolSubject, Severity
 from services.alerts import tables as t
+from services.common.db import insert_ignore, upsert
+from services.common.pagination import decode_cursor, encode_cursor
 
 CHUNK = 900  # stay under SQLite's bound-parameter limits, with room to spare
 
@@ -25,7 +24,7 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)  # SQLite drops the offset; everything is stored in UTC
+        return value.replace(tzinfo=UTC)  # SQLite drops the offset; everything is stored in UTC
     return value
 
 
@@ -38,8 +37,8 @@ def alert_from_row(row) -> Alert:  # noqa: ANN001 - a Row of alerts_alerts
         subject = LASubject(la_code=row.subject_id)
     return Alert.model_construct(
         id=row.id,
-        rule=row.rule,
-        severity=row.severity,
+        rule=Rule(row.rule),
+        severity=Severity(row.severity),
         subject=subject,
         la_code=row.la_code,
         academic_year=row.academic_year,
@@ -47,7 +46,7 @@ def alert_from_row(row) -> Alert:  # noqa: ANN001 - a Row of alerts_alerts
         value=row.value,
         threshold=row.threshold,
         evidence=json.loads(row.evidence),
-        status=row.status,
+        status=AlertStatus(row.status),
         status_note=row.status_note,
         snoozed_until=_aware(row.snoozed_until),
         created_at=_aware(row.created_at),
@@ -265,6 +264,19 @@ class AlertsStore:
             row = conn.execute(select(t.candidates).where(t.candidates.c.id == candidate_id)).first()
             return row._asdict() if row else None
 
+    def decide_candidate(self, candidate: dict, decision: str, by: str, note: str | None, now: datetime) -> str:
+        """Record a person's decision and apply it to the link, in one transaction. Returns the new status."""
+        status = {"confirm": "confirmed", "reject": "rejected", "undo": "undone"}[decision]
+        with self.engine.begin() as conn:
+            conn.execute(update(t.candidates).where(t.candidates.c.id == candidate["id"]).values(status=status, decided_by=by, decided_at=now, note=note))
+            if decision == "confirm":
+                conn.execute(update(t.children).where(t.children.c.child_id == candidate["child_id"]).values(merged_into=candidate["candidate_child_id"], updated_at=now))
+            elif decision == "undo":
+                conn.execute(update(t.children).where(t.children.c.child_id == candidate["child_id"]).values(merged_into=None, updated_at=now))
+            conn.execute(insert(t.audit), [{"at": now, "principal": by, "action": f"{decision}_candidate", "object_kind": "candidate", "object_id": candidate["id"],
+                                             "child_id": candidate["child_id"], "detail": note}])
+        return status
+
     # -- meta (consumer generation) --
     def meta(self, key: str) -> str | None:
         with self.engine.connect() as conn:
@@ -282,14 +294,3 @@ class AlertsStore:
             for table in (t.suspensions, t.incidents, t.school_suspensions):
                 conn.execute(delete(table))
 
-
-def encode_cursor(created_at: datetime, alert_id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([_aware(created_at).isoformat(), alert_id])).decode().rstrip("=")  # type: ignore[union-attr]
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, alert_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created), str(alert_id)
-    except (ValueError, TypeError) as exc:
-        raise ValueError("cursor is not one this API gave out") from exc

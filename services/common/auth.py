@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from fastapi import Depends, Request
@@ -130,7 +130,7 @@ def bearer(request: Request) -> Principal:
 def require(*roles: str) -> Callable[..., Principal]:
     """A dependency: the caller must hold one of `roles` (admin holds them all)."""
 
-    def dependency(principal: Principal = Depends(bearer)) -> Principal:
+    def dependency(principal: Annotated[Principal, Depends(bearer)]) -> Principal:
         if not any(principal.has(r) for r in roles):
             raise ProblemError(403, "Forbidden", f"this needs one of the roles: {', '.join(roles)}")
         return principal

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -31,11 +31,13 @@ from services.common.messages import DeadLetter, Incoming, Outgoing
 from services.common.metrics import (
     CONSUMER_LAG,
     CONSUMER_LAG_SECONDS,
-    DEAD_LETTERS as DEAD_LETTERS_TOTAL,
     EVENT_AGE,
     EVENTS_CONSUMED,
     EVENTS_PRODUCED,
     PROCESSING_LATENCY,
+)
+from services.common.metrics import (
+    DEAD_LETTERS as DEAD_LETTERS_TOTAL,
 )
 from services.common.settings import Settings
 
@@ -127,6 +129,7 @@ class StageRunner(Service):
         commit: Callable[[Any], None],
         reset: Callable[[], None],
         on_committed: Callable[[Result], None] | None = None,
+        has_pending: Callable[[], bool] | None = None,
         max_records: int = 5000,
         **kwargs: Any,
     ):
@@ -135,6 +138,7 @@ class StageRunner(Service):
         self.topic_names = [settings.topic(t) for t in topics]
         self._process, self._commit, self.reset = process, commit, reset
         self.on_committed = on_committed
+        self.has_pending = has_pending or (lambda: False)
         self.max_records = max_records
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -185,15 +189,16 @@ class StageRunner(Service):
         prefix = self.settings.topic_prefix
         while not self.should_stop:
             batches = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
-            if not batches:
+            if not batches and not self.has_pending():
                 continue
             records = [r for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)) for r in batches[tp]]
             messages = [to_incoming(r, prefix) for r in records]
             started = time.perf_counter()
-            result = await asyncio.to_thread(self._process, messages, datetime.now(timezone.utc))
+            result = await asyncio.to_thread(self._process, messages, datetime.now(UTC))
             await produce_all(self.producer, prefix, list(result.messages) + dead_letter_messages(result.dead_letters, self.service_name), self.service_name)
             await asyncio.to_thread(self._commit, result.writes)
-            await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
+            if batches:
+                await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
             self._observe(batches, messages, started)
             self.applied += len(messages)
             if self.on_committed:

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import Engine, func, insert, select, text, update
@@ -71,7 +71,7 @@ class EventLog:
     def append(self, batch: Sequence[Submission]) -> list[Outcome]:
         """Write a batch of submissions in one transaction; return each one's outcome."""
         outcomes: list[Outcome] = []
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self.engine.begin() as conn:
             if not is_sqlite(self.engine):
                 # Serialise appends so that seq order is commit order: the relay reads by seq
@@ -115,15 +115,15 @@ class EventLog:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.coalesce(func.max(event_log.c.seq), 0))).scalar() or 0)
 
-    def relay_state(self) -> tuple[int, dict[str, int]]:
+    def relay_state(self) -> tuple[int, dict[str, tuple[int, str]]]:
         with self.engine.begin() as conn:
             row = conn.execute(select(relay_state.c.position, relay_state.c.published).where(relay_state.c.id == 1)).first()
             if row is None:
                 conn.execute(insert(relay_state).values(id=1, position=0, published="{}"))
                 return 0, {}
-            return int(row.position), json.loads(row.published)
+            return int(row.position), {k: (int(v[0]), str(v[1])) for k, v in json.loads(row.published).items()}
 
-    def save_relay_state(self, position: int, published: dict[str, int]) -> None:
+    def save_relay_state(self, position: int, published: dict[str, tuple[int, str]]) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(relay_state).where(relay_state.c.id == 1).values(position=position, published=json.dumps(published)))
 

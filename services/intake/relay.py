@@ -1,10 +1,14 @@
 """The relay: publishes the intake event log to Kafka, in log order, and again after a broker loss.
 
-Position = the last log seq the broker acknowledged (acks=all). Before publishing after any
-error, and every few seconds, the relay compares each topic's end offsets with what it
-has published there. Fewer messages than published means the broker lost them (the
-embedded broker keeps nothing on disk): the relay goes back to seq 0 and publishes the
-whole log again, in order. Consumers skip what they already applied, by event id.
+Position = the last log seq the broker acknowledged (acks=all). The relay remembers, per
+partition, the offset and event id of the last message the broker acknowledged. Before
+publishing after any error, and every few seconds, it fetches those messages back. One
+missing, or a different one in its place, means the broker lost what it had (the embedded
+broker keeps nothing on disk): the relay goes back to seq 0 and publishes the whole log
+again, in order. Consumers apply each event once, by natural key or event id.
+
+Why not compare end offsets? Tansu reports a partition's end offset as the base offset of
+its last batch + 1, under-counting multi-record batches; fetching is exact everywhere.
 """
 
 from __future__ import annotations
@@ -14,8 +18,7 @@ import logging
 import time
 from collections import Counter
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.topics import CONTENT_TYPE, SPEC_VERSION
 from services.common import kafka
@@ -27,9 +30,11 @@ log = logging.getLogger(__name__)
 SOURCE = b"/signpost/intake"
 
 
-def broker_lost_events(end_offsets_by_topic: dict[str, int], published: dict[str, int]) -> bool:
-    """True when some topic holds fewer messages than the relay has published to it."""
-    return any(end_offsets_by_topic.get(topic, 0) < count for topic, count in published.items() if count > 0)
+def broker_lost_events(expected: dict[str, tuple[int, str]], found: dict[str, tuple[int, str] | None]) -> bool:
+    """True when a partition no longer holds the last message the broker acknowledged to us.
+
+    Both maps are keyed "topic:partition"; values are (offset, event id)."""
+    return any(found.get(tp) != tuple(last) for tp, last in expected.items())
 
 
 def headers_for(record: StoredRecord) -> list[tuple[str, bytes]]:
@@ -51,7 +56,7 @@ class Relay:
         self.broker_ok = False
         self.last_error: str | None = None
         self.position = 0
-        self.published: dict[str, int] = {}
+        self.published: dict[str, tuple[int, str]] = {}  # "topic:partition" -> last acknowledged (offset, event id)
         self.backlog = 0
         self._needs_verify = True
         self._last_verify = 0.0
@@ -146,10 +151,10 @@ class Relay:
         futures = [
             await producer.send(prefix + r.topic, value=r.value, key=r.key.encode(), headers=headers_for(r)) for r in records
         ]
-        await asyncio.gather(*futures)  # every message acknowledged (acks=all) before the position moves
-        counts = Counter(r.topic for r in records)
-        for topic, n in counts.items():
-            self.published[topic] = self.published.get(topic, 0) + n
+        acks = await asyncio.gather(*futures)  # every message acknowledged (acks=all) before the position moves
+        for record, meta in zip(records, acks, strict=True):
+            self.published[f"{meta.topic}:{meta.partition}"] = (meta.offset, record.event_id)
+        for topic, n in Counter(r.topic for r in records).items():
             EVENTS_PRODUCED.labels("intake", prefix + topic).inc(n)
         self.position = records[-1].seq
         await asyncio.to_thread(self.eventlog.save_relay_state, self.position, dict(self.published))
@@ -158,20 +163,35 @@ class Relay:
         RELAY_BACKLOG.labels("intake").set(self.backlog)
 
     async def _verify(self, probe: AIOKafkaConsumer) -> None:
-        prefix = self.settings.topic_prefix
-        topics = [prefix + t for t in self.published]
-        offsets = await asyncio.wait_for(kafka.end_offsets(probe, topics), 10)
-        by_topic: dict[str, int] = {}
-        for tp, end in offsets.items():
-            logical = tp.topic.removeprefix(prefix)
-            by_topic[logical] = by_topic.get(logical, 0) + end
-        if broker_lost_events(by_topic, self.published):
-            log.warning(
-                "the broker has fewer messages than were published: publishing the event log again",
-                extra={"published": sum(self.published.values()), "on_broker": sum(by_topic.values())},
-            )
+        found = await fetch_last(probe, self.published) if self.published else {}
+        if broker_lost_events(self.published, found):
+            missing = sum(1 for tp, last in self.published.items() if found.get(tp) != tuple(last))
+            log.warning("the broker lost messages it had acknowledged: publishing the event log again", extra={"partitions_lost": missing})
             RELAY_REPUBLISHED.labels("intake").inc()
             self.position, self.published = 0, {}
             await asyncio.to_thread(self.eventlog.save_relay_state, 0, {})
         self._needs_verify = False
         self._last_verify = time.monotonic()
+
+
+async def fetch_last(probe: AIOKafkaConsumer, expected: dict[str, tuple[int, str]], timeout: float = 3.0) -> dict[str, tuple[int, str] | None]:
+    """Fetch the message at each partition's remembered offset: (offset, event id), or None if it is gone."""
+    wanted: dict[TopicPartition, int] = {}
+    for key, (offset, _) in expected.items():
+        topic, _, partition = key.rpartition(":")
+        wanted[TopicPartition(topic, int(partition))] = offset
+    probe.assign(list(wanted))
+    for tp, offset in wanted.items():
+        probe.seek(tp, offset)
+    found: dict[str, tuple[int, str] | None] = {f"{tp.topic}:{tp.partition}": None for tp in wanted}
+    pending = set(wanted)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        batches = await probe.getmany(*pending, timeout_ms=200, max_records=1)
+        for tp, messages in batches.items():
+            if messages:
+                m = messages[0]
+                ce_id = dict(m.headers or ()).get("ce_id", b"").decode()
+                found[f"{tp.topic}:{tp.partition}"] = (m.offset, ce_id) if m.offset == wanted[tp] else None
+                pending.discard(tp)
+    return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -106,7 +106,7 @@ async def post_la_return_csv(
         "la_code": la_code,
         "period_start": period_start or (min(starts) if starts else None),
         "period_end": period_end or (max(starts) if starts else None),
-        "submitted_at": datetime.now(timezone.utc),
+        "submitted_at": datetime.now(UTC),
         "records": records,
     }
     try:

@@ -31,11 +31,11 @@ event_log = Table(
     sqlite_autoincrement=True,
 )
 
-# One row: how far the relay has published, and how many messages per topic that makes.
+# One row: how far the relay has published, and per partition the last message the broker acknowledged.
 relay_state = Table(
     "intake_relay_state",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("position", BigInteger, nullable=False),
-    Column("published", Text, nullable=False),  # JSON {topic: count of log rows up to position}
+    Column("published", Text, nullable=False),  # JSON {"topic:partition": [offset, event id]}
 )

@@ -1,0 +1,176 @@
+"""Composition root of the alerts service: store, stages, faust worker, API, live feed.
+
+The faust app is the worker: it owns the stages (mode services), the timers (snooze
+expiry, audit flush, gauges) and their lifecycle, and runs on uvicorn's loop (faust's
+ASGI integration). It boots producer-only: the stages consume in batches themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faust
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+from faust.contrib.asgi import faust_app_running
+from sqlalchemy import func, select
+from starlette.responses import FileResponse
+
+from schemas.alerts import Alert, AlertChanged
+from schemas.topics import ALERTS, INTAKE_TOPICS, SCHOOL_SUSPENSIONS
+from services.alerts import routes, tables
+from services.alerts.child_stage import SOURCE, ChildStage
+from services.alerts.domain import lifecycle
+from services.alerts.domain.rules import load_rules
+from services.alerts.live import Broadcaster
+from services.alerts.school_stage import SchoolStage
+from services.alerts.store import AlertsStore
+from services.common import db, kafka
+from services.common.auth import TokenRegistry
+from services.common.calendar import load_registry
+from services.common.http import create_app
+from services.common.messages import outgoing
+from services.common.metrics import ALERT_CHANGES, ALERTS_BY_STATUS, SSE_SUBSCRIBERS
+from services.common.settings import Settings
+from services.common.stream import StageRunner, produce_all
+
+log = logging.getLogger(__name__)
+DASHBOARD = Path(__file__).parent / "dashboard" / "index.html"
+DESCRIPTION = """Alerts an LA inclusion team acts on: the 45-day limit, repeated informal exclusions,
+end-of-term spikes. One alert per rule, subject and period, updated as evidence grows."""
+
+
+def consumer_groups(settings: Settings, generation: str) -> tuple[str, str]:
+    """Group ids carry the state's generation: a rebuild starts a new generation, which reads from the start."""
+    return f"{settings.topic_prefix}alerts-child-g{generation}", f"{settings.topic_prefix}alerts-school-g{generation}"
+
+
+def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
+    engine = db.make_engine(settings.database_url_for("alerts"))
+    store = AlertsStore(engine)
+    calendars = load_registry(settings.calendars_dir)
+    rules = load_rules(settings.rules_file)
+    child = ChildStage(store, calendars, rules)
+    school = SchoolStage(store, calendars, rules)
+    broadcaster = Broadcaster()
+    audit_buffer: list[dict] = []
+    worker = faust.App(
+        f"{settings.topic_prefix}alerts",
+        broker=f"kafka://{settings.bootstrap_servers}",
+        web_enabled=False,
+        topic_disable_leader=True,
+        store="memory://",
+        datadir=str(settings.data_dir / "faust-alerts"),
+    )
+    worker.producer_only = True  # the stages consume in batches; faust runs services, timers, lifecycle
+    state: dict = {"producer": None}
+
+    def on_committed(result) -> None:  # noqa: ANN001 - a StageResult
+        broadcaster.publish(result.changed_alerts)
+        for alert in result.changed_alerts:
+            ALERT_CHANGES.labels(alert.rule, alert.severity, "raised" if alert.version == 1 else "updated").inc()
+
+    async def on_alert_changed(alert: Alert) -> None:
+        """A person changed an alert (already committed): tell the live feed, then the alerts topic (best effort)."""
+        broadcaster.publish([alert])
+        ALERT_CHANGES.labels(alert.rule, alert.severity, "status").inc()
+        key = getattr(alert.subject, "child_id", None) or getattr(alert.subject, "school_urn", None) or alert.la_code
+        message = outgoing(ALERTS, key, f"{alert.id}:v{alert.version}", AlertChanged(alert=alert, change="status"), SOURCE, subject=alert.id)
+        try:
+            producer: AIOKafkaProducer | None = state["producer"]
+            if producer is not None:
+                await asyncio.wait_for(produce_all(producer, settings.topic_prefix, [message], "alerts"), 10)
+        except Exception as exc:  # noqa: BLE001 - the change is stored; only the topic copy is missed (docs/failure-modes.md)
+            log.warning("could not publish an alert status change", extra={"alert_id": alert.id, "error": type(exc).__name__})
+
+    async def identity_decision(candidate_id: str, decision: str, by: str, note: str | None) -> str:
+        candidate = await asyncio.to_thread(store.candidate, candidate_id)
+        status = await asyncio.to_thread(store.decide_candidate, candidate, decision, by, note, datetime.now(UTC))
+        child.request_recompute([candidate["child_id"], candidate["candidate_child_id"]])
+        return status
+
+    @worker.timer(interval=1.0)
+    async def wake_snoozed() -> None:
+        now = datetime.now(UTC)
+        for alert, urn in await asyncio.to_thread(store.due_snoozes, now):
+            woken = lifecycle.wake(alert, now)
+            if woken and await asyncio.to_thread(store.save_alert, woken, urn, alert.version, []):
+                await on_alert_changed(woken)
+
+    @worker.timer(interval=1.0)
+    async def flush_audit() -> None:
+        if audit_buffer:
+            entries = audit_buffer[:]
+            del audit_buffer[: len(entries)]
+            await asyncio.to_thread(store.write_audit, entries)
+        SSE_SUBSCRIBERS.set(broadcaster.subscribers)
+
+    @worker.timer(interval=15.0)
+    async def count_alerts() -> None:
+        def counts() -> list:
+            a = tables.alerts.c
+            with engine.connect() as conn:
+                return list(conn.execute(select(a.rule, a.severity, a.status, func.count()).group_by(a.rule, a.severity, a.status)))
+
+        ALERTS_BY_STATUS.clear()
+        for rule, severity, status, n in await asyncio.to_thread(counts):
+            ALERTS_BY_STATUS.labels(rule, severity, status).set(n)
+
+    runners: list[StageRunner] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(db.migrate, engine, tables.metadata)
+        generation = await asyncio.to_thread(store.meta, "consumer_generation") or "1"
+        child_group, school_group = consumer_groups(settings, generation)
+        runners[:] = [
+            StageRunner(settings=settings, service="alerts", stage="child", group_id=child_group, topics=[t.name for t in INTAKE_TOPICS],
+                        process=child.process, commit=store.commit, reset=child.reset, on_committed=on_committed, has_pending=child.has_pending),
+            StageRunner(settings=settings, service="alerts", stage="school", group_id=school_group, topics=[SCHOOL_SUSPENSIONS.name],
+                        process=school.process, commit=store.commit, reset=school.reset, on_committed=on_committed),
+        ]
+        broadcaster.bind(asyncio.get_running_loop())
+        producer = kafka.producer(settings)
+        async with faust_app_running(worker):
+            for runner in runners:
+                await worker.add_runtime_dependency(runner)
+            try:
+                await producer.start()
+                state["producer"] = producer
+            except Exception as exc:  # noqa: BLE001 - the API works without it; status changes reach the topic once it's back
+                log.warning("alerts API producer not started", extra={"error": type(exc).__name__})
+            try:
+                yield
+            finally:
+                if state["producer"] is not None:
+                    await producer.stop()
+        engine.dispose()
+
+    async def store_ready() -> str | None:
+        try:
+            await asyncio.to_thread(db.ping, engine)
+        except Exception as exc:  # noqa: BLE001
+            return f"store unavailable ({type(exc).__name__})"
+        return None
+
+    async def consuming() -> str | None:
+        waiting = [r.stage for r in runners if not r.ready]
+        return f"stage(s) not consuming: {', '.join(waiting)}" if waiting or not runners else None
+
+    app = create_app("alerts", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_ready, consuming], lifespan=lifespan,
+                     max_body_bytes=settings.max_body_bytes, description=DESCRIPTION)
+    app.state.settings, app.state.store, app.state.broadcaster = settings, store, broadcaster
+    app.state.audit_buffer, app.state.on_alert_changed, app.state.identity_decision = audit_buffer, on_alert_changed, identity_decision
+    app.state.child_stage, app.state.school_stage, app.state.runners = child, school, runners
+    app.include_router(routes.router)
+
+    @app.get("/dashboard", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(DASHBOARD, media_type="text/html")
+
+    return app

@@ -1,0 +1,1 @@
+"""The referrals service: routing policy, consent, referrals and their delivery."""

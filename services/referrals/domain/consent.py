@@ -1,0 +1,35 @@
+"""The consent ledger: who may receive a child's data, as the family said, latest word first.
+
+Statutory services work under public task, not consent (ICO; domain.md §5). A charity
+(NAS) receives a child only with an explicit, recorded, withdrawable consent (R-CONSENT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    recipient: str  # nas | ias | la
+    granted: bool  # False: withdrawn
+    at: datetime
+    source: str
+
+
+def current(records: list[ConsentRecord], recipient: str) -> bool:
+    """Consent stands when the latest record for that recipient grants it."""
+    relevant = [r for r in records if r.recipient == recipient]
+    return bool(relevant) and max(relevant, key=lambda r: (r.at, r.granted is False)).granted
+
+
+def from_call(call_id: str, consent: dict | None, at: datetime) -> list[ConsentRecord]:
+    """A call records each consent the family gave. A box left unticked is not a withdrawal:
+    withdrawal is explicit (POST /v1/consents/{child_id}/withdraw)."""
+    consent = consent or {}
+    names = {"share_with_nas": "nas", "share_with_ias": "ias", "share_with_la": "la"}
+    return [ConsentRecord(recipient, True, at, f"call:{call_id}") for field, recipient in names.items() if consent.get(field)]
+
+
+REQUIRED = {"share_with_nas": "nas", "share_with_ias": "ias", "share_with_la": "la"}

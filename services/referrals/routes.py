@@ -1,0 +1,170 @@
+"""Referrals API (contract: Referrals service), consent withdrawal and policy reload.
+
+Agencies see only their own referrals and only the fields their receiver lists; the
+inclusion team and admins see everything in their LAs. Every read and change of a child's
+referral leaves an audit entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from schemas.codes import Agency
+from schemas.problem import Problem
+from schemas.referrals import AcceptRequest, CloseRequest, DeclineRequest, Referral, ReferralPage, ReferralStatus
+from services.common.auth import Principal, require
+from services.common.problems import ProblemError
+from services.referrals import routing
+from services.referrals.domain import lifecycle
+from services.referrals.store import ReferralRecord
+
+router = APIRouter(prefix="/v1", tags=["referrals"])
+Reader = Annotated[Principal, Depends(require("agency", "inclusion_team"))]
+Agent = Annotated[Principal, Depends(require("agency"))]
+Team = Annotated[Principal, Depends(require("inclusion_team"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+ERRORS: dict = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _is_agency_view(principal: Principal) -> bool:
+    return "agency" in principal.roles and not principal.has("inclusion_team")
+
+
+def view(request: Request, record: ReferralRecord, principal: Principal, with_history: bool = False) -> Referral:
+    """The referral as this caller may see it: an agency gets its receiver's fields only."""
+    row, child = record.row, record.child
+    if _is_agency_view(principal):
+        receivers = request.app.state.policy.policy.receivers_for_agency(row["agency"])
+        child = routing.project(child, receivers[0]) if receivers else {k: child.get(k) for k in ("child_id", "first_name", "last_name", "date_of_birth")}
+    today = _now().date()
+    return Referral(
+        id=row["id"],
+        agency=row["agency"],
+        child=child,
+        reasons=record.reasons,
+        status=row["status"],
+        created_at=_aware(row["created_at"]),
+        updated_at=_aware(row["updated_at"]),
+        due_by=row["due_by"],
+        overdue=lifecycle.overdue(row["status"], row["due_by"], today),
+        outcome=row["outcome"],
+        decline_reason=row["decline_reason"],
+        history=[{"at": _aware(h["at"]), "by": h["by"], "action": h["action"], "detail": h["detail"]} for h in record.history] if with_history and record.history is not None else None,
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def _audit(principal: Principal, records: list[ReferralRecord], action: str, why: str | None) -> list[dict]:
+    now = _now()
+    return [{"at": now, "principal": principal.name, "action": action, "object_kind": "referral", "object_id": r.row["id"], "child_id": r.row["child_id"], "detail": why}
+            for r in records]
+
+
+@router.get("/referrals", response_model=ReferralPage, response_model_exclude_none=True, responses=ERRORS, summary="referrals, newest first")
+async def list_referrals(
+    request: Request,
+    principal: Reader,
+    agency: Agency | None = None,
+    status: ReferralStatus | None = None,
+    upn: Annotated[str | None, Query(max_length=13)] = None,
+    overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> ReferralPage:
+    if _is_agency_view(principal):
+        if agency is not None and agency != principal.agency:
+            return ReferralPage(items=[], next_cursor=None)  # an agency sees its own referrals only
+        agency = Agency(principal.agency)
+    scope = None if principal.has("admin") else principal.la_codes
+    store = request.app.state.store
+    try:
+        records, next_cursor = await asyncio.to_thread(
+            store.list, agency=agency, status=status, upn=upn.upper() if upn else None, overdue=overdue, la_codes=scope, today=_now().date(), limit=limit, cursor=cursor
+        )
+    except ValueError as exc:
+        raise ProblemError(422, "Unprocessable Content", str(exc), errors=[{"loc": ["query", "cursor"], "msg": str(exc)}]) from exc
+    await asyncio.to_thread(store.write_audit, _audit(principal, records, "read_referral", request.headers.get("x-signpost-purpose")))
+    return ReferralPage(items=[view(request, r, principal) for r in records], next_cursor=next_cursor)
+
+
+async def _visible(request: Request, principal: Principal, ref_id: str) -> ReferralRecord:
+    record = await asyncio.to_thread(request.app.state.store.get, ref_id)
+    if record is None or not principal.sees_la(record.row["la_code"]) or (_is_agency_view(principal) and record.row["agency"] != principal.agency):
+        raise ProblemError(404, "Not Found", "no such referral")
+    return record
+
+
+@router.get("/referrals/{ref_id}", response_model=Referral, response_model_exclude_none=True, responses=ERRORS, summary="one referral with its history")
+async def get_referral(ref_id: str, request: Request, principal: Reader) -> Referral:
+    record = await _visible(request, principal, ref_id)
+    await asyncio.to_thread(request.app.state.store.write_audit, _audit(principal, [record], "read_referral", request.headers.get("x-signpost-purpose")))
+    return view(request, record, principal, with_history=True)
+
+
+async def _act(request: Request, principal: Principal, ref_id: str, action: str, text: str | None) -> Referral:
+    record = await _visible(request, principal, ref_id)
+    if not principal.has("admin") and principal.agency != record.row["agency"]:
+        raise ProblemError(403, "Forbidden", "only the agency the referral is routed to may do this")
+    store = request.app.state.store
+    try:
+        saved = await asyncio.to_thread(store.transition, ref_id, action, principal.name, text, record.row["version"], _now())
+    except lifecycle.TransitionError as exc:
+        raise ProblemError(409, "Conflict", str(exc)) from exc
+    if not saved:
+        raise ProblemError(409, "Conflict", "the referral changed meanwhile; read it again")
+    updated = await asyncio.to_thread(store.get, ref_id)
+    await request.app.state.on_referral_changed(updated, action)
+    return view(request, updated, principal, with_history=True)
+
+
+@router.post("/referrals/{ref_id}/accept", response_model=Referral, response_model_exclude_none=True, responses=ERRORS, summary="new → accepted")
+async def accept(ref_id: str, request: Request, principal: Agent, body: AcceptRequest | None = None) -> Referral:
+    return await _act(request, principal, ref_id, "accept", body.note if body else None)
+
+
+@router.post("/referrals/{ref_id}/decline", response_model=Referral, response_model_exclude_none=True, responses=ERRORS, summary="→ declined, with a reason")
+async def decline(ref_id: str, body: DeclineRequest, request: Request, principal: Agent) -> Referral:
+    return await _act(request, principal, ref_id, "decline", body.reason)
+
+
+@router.post("/referrals/{ref_id}/close", response_model=Referral, response_model_exclude_none=True, responses=ERRORS, summary="→ closed, with an outcome")
+async def close(ref_id: str, body: CloseRequest, request: Request, principal: Agent) -> Referral:
+    return await _act(request, principal, ref_id, "close", body.outcome)
+
+
+@router.get("/consents/{child_id}", tags=["consent"], responses=ERRORS, summary="a child's consent ledger")
+async def consents(child_id: str, request: Request, principal: Team) -> dict:
+    store = request.app.state.store
+    rows = await asyncio.to_thread(store.consents, child_id)
+    await asyncio.to_thread(store.write_audit, [{"at": _now(), "principal": principal.name, "action": "read_consents", "object_kind": "consent", "object_id": child_id, "child_id": child_id, "detail": None}])
+    return {"child_id": child_id, "items": rows}
+
+
+@router.post("/consents/{child_id}/withdraw", tags=["consent"], responses=ERRORS, summary="the family withdraws a consent: no further sharing")
+async def withdraw(child_id: str, request: Request, principal: Team, recipient: Annotated[Literal["nas", "ias", "la"], Query()], note: str | None = None) -> dict:
+    await asyncio.to_thread(request.app.state.store.withdraw, child_id, recipient, principal.name, note, _now())
+    return {"child_id": child_id, "recipient": recipient, "granted": False}
+
+
+@router.post("/admin/policy/reload", tags=["admin"], responses=ERRORS, summary="re-read the routing policy file; a bad file keeps the old policy")
+async def reload_policy(request: Request, principal: Admin) -> dict:
+    error = request.app.state.policy.reload()
+    if error:
+        raise ProblemError(422, "Unprocessable Content", f"the policy was not changed: {error}", errors=[{"loc": ["policy"], "msg": error}])
+    return {"status": "reloaded", "source": request.app.state.policy.policy.source}
+
+
+@router.get("/audit", tags=["audit"], responses=ERRORS, summary="the audit trail (admin)")
+async def audit_trail(request: Request, principal: Admin, child_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
+    return {"items": await asyncio.to_thread(request.app.state.store.audit_entries, child_id, limit)}

@@ -1,0 +1,147 @@
+"""Referral reads and the lifecycle writes behind the API (the desk writes what the streams bring)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import orjson
+from sqlalchemy import Engine, and_, insert, or_, select, update
+
+from services.common.db import insert_ignore
+from services.common.pagination import decode_cursor, encode_cursor
+from services.referrals import tables as t
+from services.referrals.domain import lifecycle
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+@dataclass
+class ReferralRecord:
+    row: dict
+    reasons: list[dict]
+    history: list[dict] | None = None
+
+    @property
+    def child(self) -> dict:
+        return orjson.loads(self.row["child"])
+
+
+class ReferralStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def list(self, *, agency: str | None, status: str | None, upn: str | None, overdue: bool | None, la_codes: frozenset[str] | None,
+             today: date, limit: int, cursor: str | None) -> tuple[list[ReferralRecord], str | None]:
+        r = t.referrals.c
+        query = select(t.referrals)
+        if agency:
+            query = query.where(r.agency == agency)
+        if status:
+            query = query.where(r.status == status)
+        if upn:
+            query = query.where(r.upn == upn)
+        if overdue is not None:
+            late = and_(r.status == "new", r.due_by < today)
+            query = query.where(late if overdue else ~late)
+        if la_codes is not None:
+            query = query.where(r.la_code.in_(sorted(la_codes)))
+        if cursor:
+            created, ref_id = decode_cursor(cursor)
+            query = query.where(or_(r.created_at < created, and_(r.created_at == created, r.id < ref_id)))
+        query = query.order_by(r.created_at.desc(), r.id.desc()).limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = [row._asdict() for row in conn.execute(query)]
+            reasons = self._reasons(conn, [row["id"] for row in rows[:limit]])
+        items = [ReferralRecord(row, reasons.get(row["id"], [])) for row in rows[:limit]]
+        next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
+        return items, next_cursor
+
+    def _reasons(self, conn, ids: list[str]) -> dict[str, list[dict]]:  # noqa: ANN001
+        out: dict[str, list[dict]] = {}
+        if ids:
+            for row in conn.execute(select(t.reasons.c.referral_id, t.reasons.c.reason).where(t.reasons.c.referral_id.in_(ids)).order_by(t.reasons.c.added_at)):
+                out.setdefault(row.referral_id, []).append(orjson.loads(row.reason))
+        return out
+
+    def get(self, ref_id: str) -> ReferralRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.referrals).where(t.referrals.c.id == ref_id)).first()
+            if row is None:
+                return None
+            history = [h._asdict() for h in conn.execute(select(t.history).where(t.history.c.referral_id == ref_id).order_by(t.history.c.id))]
+            return ReferralRecord(row._asdict(), self._reasons(conn, [ref_id]).get(ref_id, []), history)
+
+    def transition(self, ref_id: str, action: str, by: str, text: str | None, expected_version: int, now: datetime) -> bool:
+        """Move a referral along its lifecycle (optimistic on version); history and audit in the same transaction."""
+        record = self.get(ref_id)
+        assert record is not None
+        target = lifecycle.transition(record.row["status"], action)
+        values: dict = {"status": target, "updated_at": now, "version": expected_version + 1}
+        if action == "decline":
+            values["decline_reason"] = text
+        if action == "close":
+            values["outcome"] = text
+        with self.engine.begin() as conn:
+            done = conn.execute(update(t.referrals).where(t.referrals.c.id == ref_id, t.referrals.c.version == expected_version).values(values))
+            if done.rowcount != 1:
+                return False
+            conn.execute(insert(t.history), [{"referral_id": ref_id, "at": now, "by": by, "action": target, "detail": text}])
+            conn.execute(insert(t.audit), [{"at": now, "principal": by, "action": f"{action}_referral", "object_kind": "referral", "object_id": ref_id,
+                                             "child_id": record.row["child_id"], "detail": text}])
+        return True
+
+    def overdue_unescalated(self, today: date) -> list[dict]:
+        r = t.referrals.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.referrals).where(r.status == "new", r.due_by < today, r.escalated_at.is_(None)).limit(500))
+            return [row._asdict() for row in rows]
+
+    def escalate(self, ref_id: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.referrals).where(t.referrals.c.id == ref_id).values(escalated_at=now))
+            conn.execute(insert(t.history), [{"referral_id": ref_id, "at": now, "by": "signpost", "action": "escalated",
+                                               "detail": "nobody acted within the agency's service level"}])
+
+    def consents(self, child_id: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [r._asdict() for r in conn.execute(select(t.consents).where(t.consents.c.child_id == child_id).order_by(t.consents.c.at))]
+
+    def withdraw(self, child_id: str, recipient: str, by: str, note: str | None, now: datetime) -> None:
+        """Withdrawal stops further sharing: recorded, and the reasons held for that recipient are dropped."""
+        with self.engine.begin() as conn:
+            conn.execute(insert_ignore(self.engine, t.consents), [{"child_id": child_id, "recipient": recipient, "source": f"api:{by}:{now.isoformat()}", "granted": False, "at": now}])
+            conn.execute(insert(t.audit), [{"at": now, "principal": by, "action": "withdraw_consent", "object_kind": "consent", "object_id": recipient,
+                                             "child_id": child_id, "detail": note}])
+
+    def write_audit(self, entries: list[dict]) -> None:
+        if entries:
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.audit), entries)
+
+    def audit_entries(self, child_id: str | None, limit: int) -> list[dict]:
+        query = select(t.audit).order_by(t.audit.c.id.desc()).limit(limit)
+        if child_id:
+            query = query.where(t.audit.c.child_id == child_id)
+        with self.engine.connect() as conn:
+            return [r._asdict() for r in conn.execute(query)]
+
+    def counts(self) -> list[tuple[str, str, int]]:
+        from sqlalchemy import func
+
+        r = t.referrals.c
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(select(r.agency, r.status, func.count()).group_by(r.agency, r.status))]  # type: ignore[misc]
+
+    def meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar()
+
+    def set_meta(self, key: str, value: str) -> None:
+        from services.common.db import upsert
+
+        with self.engine.begin() as conn:
+            conn.execute(upsert(self.engine, t.meta, ["key"], ["value"]), [{"key": key, "value": value}])
+

@@ -1,0 +1,106 @@
+"""Webhook delivery: signed, retried with backoff, dead-lettered after the receiver's max attempts.
+
+Each delivery has an idempotency key (referral id + version): a receiver that sees a key
+twice must ignore the second, so a retry after a lost response is never a second referral.
+
+Signature: X-Signpost-Signature: sha256=HMAC_SHA256(secret, f"{timestamp}.{body}") with the
+timestamp in X-Signpost-Timestamp (seconds); receivers should reject stale timestamps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import httpx
+from sqlalchemy import Engine, select, update
+
+from services.common.metrics import Counter
+from services.referrals import tables as t
+from services.referrals.policy import Policy
+
+log = logging.getLogger(__name__)
+DELIVERIES = Counter("signpost_webhook_deliveries_total", "Webhook delivery attempts by outcome", ["agency", "outcome"])
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def backoff(attempts: int, base: float = 1.0, cap: float = 300.0) -> float:
+    """Exponential with full jitter (seconds before the next attempt)."""
+    return random.uniform(0, min(cap, base * 2 ** attempts))
+
+
+@dataclass
+class Attempt:
+    key: str
+    agency: str
+    outcome: str  # delivered | retry | dead
+
+
+class WebhookSender:
+    def __init__(self, engine: Engine, policy: callable, render: callable, base_backoff: float = 1.0, timeout: float = 10.0):  # type: ignore[valid-type]
+        self.engine, self.policy, self.render = engine, policy, render  # render(referral_id, agency) -> JSON bytes
+        self.base_backoff, self.timeout = base_backoff, timeout
+
+    def due(self, now: datetime, limit: int = 100) -> list[dict]:
+        d = t.deliveries.c
+        with self.engine.connect() as conn:
+            return [r._asdict() for r in conn.execute(select(t.deliveries).where(d.status == "pending", d.next_attempt_at <= now).order_by(d.next_attempt_at).limit(limit))]
+
+    async def run_once(self, client: httpx.AsyncClient, now: datetime | None = None) -> list[Attempt]:
+        import asyncio
+
+        now = now or datetime.now(timezone.utc)
+        policy: Policy = self.policy()
+        attempts = []
+        for row in await asyncio.to_thread(self.due, now):
+            receiver = policy.receivers.get(row["receiver"])
+            if receiver is None or receiver.webhook is None:
+                await asyncio.to_thread(self._finish, row["key"], "dead", row["attempts"], "receiver has no webhook any more", now)
+                attempts.append(Attempt(row["key"], row["agency"], "dead"))
+                continue
+            hook = receiver.webhook
+            body = await asyncio.to_thread(self.render, row["referral_id"], row["agency"])
+            stamp = str(int(time.time()))
+            headers = {"Content-Type": "application/json", "Idempotency-Key": row["key"], "X-Signpost-Delivery": row["key"], "X-Signpost-Timestamp": stamp}
+            secret = os.environ.get(hook.secret_env or "", "")
+            if secret:
+                headers["X-Signpost-Signature"] = sign(secret, stamp, body)
+            error = None
+            try:
+                response = await client.post(hook.url, content=body, headers=headers, timeout=self.timeout)
+                if 200 <= response.status_code < 300:
+                    await asyncio.to_thread(self._finish, row["key"], "delivered", row["attempts"] + 1, None, now)
+                    DELIVERIES.labels(row["agency"], "delivered").inc()
+                    attempts.append(Attempt(row["key"], row["agency"], "delivered"))
+                    continue
+                error = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                error = type(exc).__name__
+            tried = row["attempts"] + 1
+            if tried >= hook.max_attempts:
+                await asyncio.to_thread(self._finish, row["key"], "dead", tried, error, now)
+                DELIVERIES.labels(row["agency"], "dead").inc()
+                log.warning("webhook delivery dead-lettered", extra={"delivery": row["key"], "agency": row["agency"], "attempts": tried, "error": error})
+                attempts.append(Attempt(row["key"], row["agency"], "dead"))
+            else:
+                await asyncio.to_thread(self._retry, row["key"], tried, error, now + timedelta(seconds=backoff(tried, self.base_backoff)))
+                DELIVERIES.labels(row["agency"], "retry").inc()
+                attempts.append(Attempt(row["key"], row["agency"], "retry"))
+        return attempts
+
+    def _finish(self, key: str, status: str, attempts: int, error: str | None, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.deliveries).where(t.deliveries.c.key == key).values(status=status, attempts=attempts, last_error=error, next_attempt_at=now))
+
+    def _retry(self, key: str, attempts: int, error: str | None, when: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.deliveries).where(t.deliveries.c.key == key).values(attempts=attempts, last_error=error, next_attempt_at=when))
