@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import factories
 import httpx
 import pytest
 import pytest_asyncio
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-import factories
 from services.common.auth import TokenRegistry, parse_tokens
 from services.common.broker import EmbeddedBroker, wait_for_kafka
 from services.common.settings import Settings

@@ -15,7 +15,14 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from schemas.codes import Agency
 from schemas.problem import Problem
-from schemas.referrals import AcceptRequest, CloseRequest, DeclineRequest, Referral, ReferralPage, ReferralStatus
+from schemas.referrals import (
+    AcceptRequest,
+    CloseRequest,
+    DeclineRequest,
+    Referral,
+    ReferralPage,
+    ReferralStatus,
+)
 from services.common.auth import Principal, require
 from services.common.problems import ProblemError
 from services.referrals import routing

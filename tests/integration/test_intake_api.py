@@ -17,7 +17,17 @@ from conftest import (
     serve_app,
     wait_relayed,
 )
-from factories import csv_row, invalid_upn, new_id, make_call, make_notice, make_record, make_return, to_csv, valid_upn
+from factories import (
+    csv_row,
+    invalid_upn,
+    make_call,
+    make_notice,
+    make_record,
+    make_return,
+    new_id,
+    to_csv,
+    valid_upn,
+)
 from sqlalchemy.exc import OperationalError
 
 from schemas.intake import Call, ExclusionNotice, LAReturn, LAReturnRecordSubmitted
