@@ -53,7 +53,7 @@ class ChildEventResolved(BaseModel):
 
     event_id: str = Field(description="the CloudEvents id of the intake event")
     source: SourceKind
-    source_id: str = Field(description="notice_id, call_id, or return_id/record_id")
+    source_id: str = Field(description="notice_id, call_id, or return_id|record_id")
     occurred_at: datetime
     child: ChildProfile
     category: NoticeCategory | None = None

@@ -167,7 +167,9 @@ def _pg_connect():  # noqa: ANN202 - a psycopg connection
     errors = []
     for user in PG_USERS:
         try:
-            conn = psycopg.connect(host=PG_HOST, port=PG_PORT, dbname=PG_DB, user=user, autocommit=True, connect_timeout=5)
+            conn = psycopg.connect(
+                host=PG_HOST, port=PG_PORT, dbname=PG_DB, user=user, autocommit=True, connect_timeout=5
+            )
             return conn, user
         except psycopg.Error as exc:
             errors.append(f"{user}: {exc}".strip())
@@ -257,7 +259,9 @@ class TestTokens(TokenRegistry):
 
 def make_tokens() -> TestTokens:
     bearer = {role: f"test-{role}-{uuid.uuid4().hex}" for role in TOKEN_ROLES}
-    entries = [{"token": bearer[role], "principal": f"test-{role}", **spec} for role, spec in TOKEN_ROLES.items()]
+    entries = [
+        {"token": bearer[role], "principal": f"test-{role}", **spec} for role, spec in TOKEN_ROLES.items()
+    ]
     return TestTokens(bearer, yaml.safe_dump({"tokens": entries}, sort_keys=False))
 
 
@@ -300,7 +304,9 @@ def make_record() -> Callable[..., dict]:
 
 
 @asynccontextmanager
-async def serve_app(app: Any, *, base_url: str = "http://testserver", timeout: float = 30.0) -> AsyncIterator[httpx.AsyncClient]:
+async def serve_app(
+    app: Any, *, base_url: str = "http://testserver", timeout: float = 30.0
+) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan (httpx.ASGITransport does not) and give a client talking to it."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -317,11 +323,15 @@ async def wait_ready(client: httpx.AsyncClient, timeout: float = 30.0) -> None:
         if last.status_code == 200:
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"not ready after {timeout}s: {last.status_code if last else None} {last.text if last else ''}")
+    raise AssertionError(
+        f"not ready after {timeout}s: {last.status_code if last else None} {last.text if last else ''}"
+    )
 
 
 @asynccontextmanager
-async def running_app(app: Any, *, ready: bool = True, timeout: float = 30.0) -> AsyncIterator[httpx.AsyncClient]:
+async def running_app(
+    app: Any, *, ready: bool = True, timeout: float = 30.0
+) -> AsyncIterator[httpx.AsyncClient]:
     async with serve_app(app) as client:
         if ready:
             await wait_ready(client, timeout)
@@ -343,7 +353,9 @@ async def wait_relayed(app: Any, timeout: float = 15.0) -> None:
         if relay.broker_ok and relay.position >= last:
             return
         await asyncio.sleep(0.02)
-    raise AssertionError(f"the relay is at {relay.position}, the log at {await asyncio.to_thread(eventlog.last_seq)}")
+    raise AssertionError(
+        f"the relay is at {relay.position}, the log at {await asyncio.to_thread(eventlog.last_seq)}"
+    )
 
 
 # --------------------------------------------------------------------------- Kafka reads
@@ -364,14 +376,18 @@ class Consumed:
 
 def _consumed(tp: TopicPartition, m: Any) -> Consumed:
     key = m.key.decode() if m.key is not None else None
-    return Consumed(tp.topic, key, m.value, {k: v.decode() for k, v in (m.headers or ())}, tp.partition, m.offset)
+    return Consumed(
+        tp.topic, key, m.value, {k: v.decode() for k, v in (m.headers or ())}, tp.partition, m.offset
+    )
 
 
 def _full_topic(settings: Settings, topic: str) -> str:
     return topic if topic.startswith(settings.topic_prefix) else settings.topic(topic)
 
 
-async def _assigned_consumer(settings: Settings, topics: list[str], timeout: float, missing_ok: bool = False) -> AIOKafkaConsumer:
+async def _assigned_consumer(
+    settings: Settings, topics: list[str], timeout: float, missing_ok: bool = False
+) -> AIOKafkaConsumer:
     """A group-less consumer assigned every partition of `topics`, at the beginning.
 
     A topic that does not show up within `timeout` fails the test, or with missing_ok is left out."""
@@ -411,7 +427,9 @@ async def _assigned_consumer(settings: Settings, topics: list[str], timeout: flo
         raise
 
 
-async def consume_all(settings: Settings, topics: str | Iterable[str], expected: int, timeout: float = 10.0) -> list[Consumed]:
+async def consume_all(
+    settings: Settings, topics: str | Iterable[str], expected: int, timeout: float = 10.0
+) -> list[Consumed]:
     """Read `topics` (logical names or prefixed) from the beginning until `expected` records or `timeout`.
 
     Returns what arrived (possibly more or fewer than expected: the caller asserts).
@@ -443,7 +461,9 @@ async def count_messages(settings: Settings, topic: str, settle: float = 0.3, ti
     return len(await read_topic(settings, topic, settle=settle, timeout=timeout))
 
 
-async def read_topic(settings: Settings, topics: str | Iterable[str], settle: float = 0.3, timeout: float = 10.0) -> list[Consumed]:
+async def read_topic(
+    settings: Settings, topics: str | Iterable[str], settle: float = 0.3, timeout: float = 10.0
+) -> list[Consumed]:
     """Every record of `topics` from the beginning, stopping once nothing new came for `settle` s."""
     names = [_full_topic(settings, t) for t in ([topics] if isinstance(topics, str) else topics)]
     consumer = await _assigned_consumer(settings, names, min(timeout, 2.0), missing_ok=True)
@@ -451,7 +471,9 @@ async def read_topic(settings: Settings, topics: str | Iterable[str], settle: fl
     deadline = time.monotonic() + timeout
     quiet_since = time.monotonic()
     try:
-        while consumer.assignment() and time.monotonic() < deadline and time.monotonic() - quiet_since < settle:
+        while (
+            consumer.assignment() and time.monotonic() < deadline and time.monotonic() - quiet_since < settle
+        ):
             batches = await consumer.getmany(timeout_ms=50)
             for tp, messages in batches.items():
                 for m in messages:

@@ -17,11 +17,12 @@ from datetime import date, datetime
 
 import orjson
 
-from schemas.alerts import Alert, AlertChanged, SuspensionCounted
+from schemas.alerts import Alert, SuspensionCounted
 from schemas.children import ChildEventResolved, ChildProfile
 from schemas.intake import Consent
 from schemas.pupil import normalise_name, person_key
-from schemas.topics import ALERTS, CALLS, CHILDREN, EXCLUSION_NOTICES, LA_RETURN_RECORDS, SCHOOL_SUSPENSIONS
+from schemas.topics import CALLS, CHILDREN, EXCLUSION_NOTICES, LA_RETURN_RECORDS, SCHOOL_SUSPENSIONS
+from services.alerts.alerting import SOURCE, AlertBook
 from services.alerts.domain import facts as f
 from services.alerts.domain import identity, informal, lifecycle, suspension_days
 from services.alerts.domain.findings import Finding
@@ -32,7 +33,7 @@ from services.common.calendar import CalendarRegistry
 from services.common.messages import DeadLetter, Incoming, Outgoing, outgoing
 
 log = logging.getLogger(__name__)
-SOURCE = "/signpost/alerts"
+CHILD_RULES = ("suspension_days_nearing_limit", "suspension_days_limit_exceeded", "informal_exclusions_repeated")
 
 
 @dataclass(slots=True)
@@ -93,6 +94,7 @@ class ChildStage:
     def __init__(self, store: AlertsStore, calendars: CalendarRegistry, rules: RuleConfig):
         self.store, self.calendars, self.rules = store, calendars, rules
         self._recompute: deque[list[str]] = deque()  # children whose links a person changed
+        self.book = AlertBook(store, CHILD_RULES)
         self.reset()
 
     def request_recompute(self, child_ids: list[str]) -> None:
@@ -106,7 +108,7 @@ class ChildStage:
         """Forget every cache (after a failure or a rebalance): the store is the truth."""
         self.children: dict[str, ChildEntry] = {}
         self.absent: set[str] = set()  # known not to be in the store
-        self.alerts: dict[str, Alert] = {}
+        self.book.reset()
         self.upnless: dict[str, identity.Identity] | None = None  # person key -> children without a UPN
 
     # ---------------------------------------------------------------- loading
@@ -340,7 +342,7 @@ class ChildStage:
                 self._incident(original, cid, incident, result)
             if record["kind"] == "permanent_exclusion":
                 result.messages.append(
-                    self._child_event(ev, cid, profile, "la_return_record", f"{ev.doc['return_id']}/{record['record_id']}", record_kind="permanent_exclusion")
+                    self._child_event(ev, cid, profile, "la_return_record", f"{ev.doc['return_id']}|{record['record_id']}", record_kind="permanent_exclusion")
                 )
 
     def _suspension(self, original: str, cid: str, fact: f.SuspensionFact, result: StageResult) -> None:
@@ -397,30 +399,15 @@ class ChildStage:
                 child_id=cid, la_code=profile["la_code"], school_urn=profile.get("school_urn"),
                 academic_year_of=calendar.academic_year, school_days_between=calendar.school_days_between, config=rules.informal_exclusions,
             )
-        if not findings:
-            return
-        wanted = [x.alert_id for x in findings if x.alert_id not in self.alerts]
-        if wanted:
-            self.alerts.update(self.store.alerts_by_ids(wanted))
-        for finding in findings:
-            entry = self.children[finding.subject_id]
-            upn = orjson.loads(entry.profile).get("upn")
-            changed = lifecycle.apply_finding(self.alerts.get(finding.alert_id), finding, upn=upn, now=now)
-            if changed is not None:
-                change = "raised" if finding.alert_id not in self.alerts else "updated"
-                self._save_alert(changed, finding.school_urn, result, change)
+        self.book.apply(findings, result, now, self._profile)
+
+    def _profile(self, child_id: str) -> dict | None:
+        entry = self.children.get(child_id)
+        return orjson.loads(entry.profile) if entry else None
 
     def _save_alert(self, alert: Alert, school_urn: str | None, result: StageResult, change: str) -> None:
-        self.alerts[alert.id] = alert
-        result.writes.alerts[alert.id] = (alert, school_urn)
-        result.changed_alerts.append(alert)
-        child = None
-        if alert.subject.kind == "child":
-            entry = self.children.get(alert.subject.child_id)  # type: ignore[union-attr]
-            child = ChildProfile(**orjson.loads(entry.profile)) if entry else None
-        payload = AlertChanged(alert=alert, change=change, child=child)  # type: ignore[arg-type]
-        key = getattr(alert.subject, "child_id", None) or getattr(alert.subject, "school_urn", None) or alert.la_code
-        result.messages.append(outgoing(ALERTS, key, f"{alert.id}:v{alert.version}", payload, SOURCE, subject=alert.id))
+        subject = getattr(alert.subject, "child_id", None)
+        self.book.save(alert, school_urn, result, change, self._profile(subject) if subject else None)
 
 
 def _identity_of_row(row: dict) -> identity.Identity:

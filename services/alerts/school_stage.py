@@ -10,25 +10,25 @@ from datetime import date, datetime
 
 import orjson
 
-from schemas.alerts import Alert, AlertChanged
-from schemas.topics import ALERTS
-from services.alerts.child_stage import SOURCE, StageResult
-from services.alerts.domain import lifecycle, spike
+from services.alerts.alerting import AlertBook
+from services.alerts.child_stage import StageResult
+from services.alerts.domain import spike
 from services.alerts.domain.findings import Finding
 from services.alerts.domain.rules import RuleConfig
 from services.alerts.store import AlertsStore
 from services.common.calendar import CalendarRegistry
-from services.common.messages import DeadLetter, Incoming, outgoing
+from services.common.messages import DeadLetter, Incoming
 
 
 class SchoolStage:
     def __init__(self, store: AlertsStore, calendars: CalendarRegistry, rules: RuleConfig):
         self.store, self.calendars, self.rules = store, calendars, rules
+        self.book = AlertBook(store, ("end_of_term_spike",))
         self.reset()
 
     def reset(self) -> None:
         self.terms: dict[tuple[str, str], spike.SchoolTerm] = {}
-        self.alerts: dict[str, Alert] = {}
+        self.book.reset()
 
     def process(self, batch: list[Incoming], now: datetime) -> StageResult:
         result = StageResult()
@@ -66,17 +66,5 @@ class SchoolStage:
                 self.terms[(urn, term.id)], school_urn=urn, la_code=la_code, academic_year=term.academic_year, term=term.name,
                 term_school_days=len(term.school_days), window_start=window[0], config=config,
             )
-        missing = [x.alert_id for x in findings if x.alert_id not in self.alerts]
-        if missing:
-            self.alerts.update(self.store.alerts_by_ids(missing))
-        for finding in findings:
-            changed = lifecycle.apply_finding(self.alerts.get(finding.alert_id), finding, upn=None, now=now)
-            if changed is None:
-                continue
-            change = "raised" if finding.alert_id not in self.alerts else "updated"
-            self.alerts[changed.id] = changed
-            result.writes.alerts[changed.id] = (changed, finding.school_urn)
-            result.changed_alerts.append(changed)
-            payload = AlertChanged(alert=changed, change=change)  # type: ignore[arg-type]
-            result.messages.append(outgoing(ALERTS, finding.subject_id, f"{changed.id}:v{changed.version}", payload, SOURCE, subject=changed.id))
+        self.book.apply(findings, result, now, lambda _: None)
         return result

@@ -173,6 +173,10 @@ class AlertsStore:
         with self.engine.connect() as conn:
             return [alert_from_row(r) for chunk in _chunks(list(subject_ids)) for r in conn.execute(select(t.alerts).where(t.alerts.c.subject_id.in_(chunk)))]
 
+    def alerts_of_rules(self, rules: Sequence[str]) -> list[Alert]:
+        with self.engine.connect() as conn:
+            return [alert_from_row(r) for r in conn.execute(select(t.alerts).where(t.alerts.c.rule.in_(list(rules))))]
+
     # -- the one write of a batch --
     def commit(self, writes: Writes) -> None:
         if writes.empty():

@@ -19,10 +19,6 @@ from services.common.problems import ProblemError, problem_response
 ReadinessCheck = Callable[[], Awaitable[str | None]]  # returns None when ready, else why not
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """413 for bodies over the limit, whether or not Content-Length is sent."""
 
@@ -36,27 +32,35 @@ class BodyLimit:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
                 return await self._reject(scope, send)
         seen = 0
-        started = False
+        started = rejected = False
 
         async def counted() -> Message:
-            nonlocal seen
+            # Over the limit: answer 413 here, and tell the app the client went away (an exception
+            # would reach the framework's body parser and come out as a 400).
+            nonlocal seen, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
+                if seen > self.limit and not started:
+                    rejected = True
+                    await self._reject(scope, send)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracked(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return  # the 413 has been sent; whatever the app answers is dropped
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counted, tracked)
-        except _TooLarge:
-            if not started:
-                await self._reject(scope, send)
+        except Exception:
+            if not rejected:
+                raise
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         err = ProblemError(413, "Content Too Large", f"the body is over {self.limit} bytes")
@@ -65,6 +69,23 @@ class BodyLimit:
 
 async def _empty_receive() -> Message:
     return {"type": "http.disconnect"}
+
+
+class RequireBearer:
+    """Every /v1 request needs a known bearer token, checked before anything reads the body
+    (so a request without one gets 401, never a validation error). Roles are checked per route."""
+
+    def __init__(self, app: ASGIApp, tokens: TokenRegistry):
+        self.app, self.tokens = app, tokens
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path", "").startswith("/v1/"):
+            header = dict(scope.get("headers", ())).get(b"authorization", b"").decode("latin-1")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip() or self.tokens.lookup(token.strip()) is None:
+                err = ProblemError(401, "Unauthorized", "send Authorization: Bearer <a known token>", headers={"WWW-Authenticate": "Bearer"})
+                return await problem_response(err, scope.get("path"))(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 class HttpMetrics:
@@ -132,6 +153,7 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(RequireBearer, tokens=tokens)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(HttpMetrics, service=service)
     return app

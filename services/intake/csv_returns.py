@@ -46,7 +46,7 @@ class LineSplitter:
         text = self._pending + self._decoder.decode(chunk, final)
         if final:
             self._pending = ""
-            return text.splitlines(keepends=True) if text else []
+            return _lines(text) if text else []
         cut = text.rfind("\n")
         if cut < 0:
             self._pending = text
@@ -56,20 +56,27 @@ class LineSplitter:
         if head.count('"') % 2:
             self._pending = head + self._pending
             return []
-        return head.splitlines(keepends=True)
+        return _lines(head)
+
+
+def _lines(text: str) -> list[str]:
+    parts = text.split("\n")
+    lines = [p + "\n" for p in parts[:-1]]
+    return lines + [parts[-1]] if parts[-1] else lines
 
 
 def check_header(header: list[str]) -> list[str]:
     names = [h.strip().lower() for h in header]
-    unknown = [n for n in names if n not in COLUMNS]
+    # Name unknown columns by position only: without a header row, the "header" is a pupil's row.
+    unknown = [str(i + 1) for i, n in enumerate(names) if n not in COLUMNS]
     missing = sorted(REQUIRED - set(names))
     if unknown or missing:
         parts = []
         if missing:
             parts.append(f"missing column(s): {', '.join(missing)}")
         if unknown:
-            parts.append(f"unknown column(s): {', '.join(unknown)}")
-        raise CsvHeaderError("; ".join(parts) + f". Expected: {', '.join(COLUMNS)}")
+            parts.append(f"unknown column(s) at position(s) {', '.join(unknown)}")
+        raise CsvHeaderError("; ".join(parts) + f". The first row must be the header: {', '.join(COLUMNS)}")
     if len(set(names)) != len(names):
         raise CsvHeaderError("a column appears twice in the header row")
     return names

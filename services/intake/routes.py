@@ -123,7 +123,7 @@ async def post_la_return_csv(
         errors.sort(key=lambda e: (e["loc"][1] if len(e["loc"]) > 1 and isinstance(e["loc"][1], int) else -1))
         raise validation_problem(errors, f"{len({str(e['loc'][:2]) for e in errors})} record(s) failed validation; nothing was accepted")
     assert la_return is not None
-    return await _accept(request, return_submission(la_return), la_return.return_id, len(la_return.records))
+    return await _accept(request, return_submission(la_return, hash_submitted_at=False), la_return.return_id, len(la_return.records))
 
 
 async def _read_csv(request: Request) -> tuple[list[dict], list[int], list[dict]]:

@@ -30,7 +30,8 @@ def call_event_id(call_id: str) -> str:
 
 
 def return_record_event_id(return_id: str, record_id: str) -> str:
-    return f"la-return:{return_id}:{record_id}"
+    # "|" is not allowed in ids, so no two (return, record) pairs can share an event id
+    return f"la-return:{return_id}|{record_id}"
 
 
 def notice_submission(notice: ExclusionNotice, accepted_at: str | None = None) -> Submission:
@@ -52,8 +53,11 @@ def call_submission(call: Call, accepted_at: str | None = None) -> Submission:
     return Submission("call", call.call_id, _hash(body), (record,))
 
 
-def return_submission(la_return: LAReturn, accepted_at: str | None = None) -> Submission:
-    """One log record per return record, each keyed by its child; the return's header travels with each."""
+def return_submission(la_return: LAReturn, accepted_at: str | None = None, *, hash_submitted_at: bool = True) -> Submission:
+    """One log record per return record, each keyed by its child; the return's header travels with each.
+
+    A CSV return's submitted_at is stamped by the server, so it stays out of the idempotency hash
+    (`hash_submitted_at=False`): sending the same file twice is a duplicate, not a conflict."""
     when = accepted_at or _now()
     header = orjson.dumps(
         {
@@ -65,7 +69,7 @@ def return_submission(la_return: LAReturn, accepted_at: str | None = None) -> Su
         }
     )
     prefix = header[:-1] + b',"record":'
-    digest = hashlib.sha256(prefix)
+    digest = hashlib.sha256(prefix if hash_submitted_at else header_without_time(la_return))
     records = []
     for rec in la_return.records:
         rec_json = rec.model_dump_json().encode()
@@ -81,6 +85,10 @@ def return_submission(la_return: LAReturn, accepted_at: str | None = None) -> Su
             )
         )
     return Submission("la_return", la_return.return_id, digest.hexdigest(), tuple(records))
+
+
+def header_without_time(la_return: LAReturn) -> bytes:
+    return orjson.dumps({"return_id": la_return.return_id, "la_code": la_return.la_code, "period_start": la_return.period_start, "period_end": la_return.period_end})
 
 
 def _record_key(la_code: str, rec: LAReturnRecord) -> str:

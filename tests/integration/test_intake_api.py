@@ -121,7 +121,7 @@ async def test_la_return_is_published_one_message_per_record(intake, settings, t
     validated = LAReturn.model_validate(la_return)
     by_id = {m.headers["ce_id"]: m for m in messages}
     for record in validated.records:
-        ce_id = f"la-return:{la_return['return_id']}:{record.record_id}"
+        ce_id = f"la-return:{la_return['return_id']}|{record.record_id}"
         msg = by_id[ce_id]
         assert_ce_headers(msg.headers, ce_id, LA_RETURN_RECORDS.ce_type)
         assert msg.key == child_key(la_return["la_code"], record.pupil)
@@ -157,7 +157,9 @@ def _changed(kind: str, body: dict) -> dict:
 
 
 @pytest.mark.parametrize("kind", list(ENDPOINTS))
-async def test_same_id_same_body_is_a_duplicate_and_other_body_a_conflict(kind, intake, settings, tokens) -> None:
+async def test_same_id_same_body_is_a_duplicate_and_other_body_a_conflict(
+    kind, intake, settings, tokens
+) -> None:
     app, client = intake
     path, factory, id_field, topic = ENDPOINTS[kind]
     body = factory()
@@ -167,7 +169,11 @@ async def test_same_id_same_body_is_a_duplicate_and_other_body_a_conflict(kind, 
 
     # identical body, even with keys in another order: 200 duplicate
     reordered = dict(reversed(list(body.items())))
-    again = await client.post(path, content=json.dumps(reordered, indent=2), headers={**tokens.headers("intake"), "content-type": "application/json"})
+    again = await client.post(
+        path,
+        content=json.dumps(reordered, indent=2),
+        headers={**tokens.headers("intake"), "content-type": "application/json"},
+    )
     assert again.status_code == 200, again.text
     assert again.json()["status"] == "duplicate"
     assert again.json()["id"] == body[id_field]
@@ -188,7 +194,9 @@ async def test_idempotency_survives_a_restart(settings, tokens) -> None:
     notice = make_notice()
     app = build_app(settings, tokens)
     async with running_app(app) as client:
-        assert (await client.post("/v1/exclusion-notices", json=notice, headers=tokens.headers("intake"))).status_code == 202
+        assert (
+            await client.post("/v1/exclusion-notices", json=notice, headers=tokens.headers("intake"))
+        ).status_code == 202
         await wait_relayed(app)
 
     again = build_app(settings, tokens)  # a new process on the same data dir (same SQLite file)
@@ -196,7 +204,9 @@ async def test_idempotency_survives_a_restart(settings, tokens) -> None:
         response = await client.post("/v1/exclusion-notices", json=notice, headers=tokens.headers("intake"))
         assert response.status_code == 200, response.text
         assert response.json() == {"id": notice["notice_id"], "status": "duplicate"}
-        conflict = await client.post("/v1/exclusion-notices", json={**notice, "sessions": 9}, headers=tokens.headers("intake"))
+        conflict = await client.post(
+            "/v1/exclusion-notices", json={**notice, "sessions": 9}, headers=tokens.headers("intake")
+        )
         assert_problem(conflict, 409)
         await wait_relayed(again)
     await asyncio.sleep(0.2)
@@ -206,10 +216,14 @@ async def test_idempotency_survives_a_restart(settings, tokens) -> None:
 # --------------------------------------------------------------------------- validation
 
 
-async def test_invalid_upn_check_letter_is_422_at_pupil_upn_without_echoing_personal_data(intake, settings, tokens) -> None:
+async def test_invalid_upn_check_letter_is_422_at_pupil_upn_without_echoing_personal_data(
+    intake, settings, tokens
+) -> None:
     app, client = intake
     bad_upn = invalid_upn()
-    notice = make_notice(pupil_overrides={"upn": bad_upn, "first_name": "Ptolemy", "last_name": "Quartermaine"})
+    notice = make_notice(
+        pupil_overrides={"upn": bad_upn, "first_name": "Ptolemy", "last_name": "Quartermaine"}
+    )
     response = await client.post("/v1/exclusion-notices", json=notice, headers=tokens.headers("intake"))
     problem = assert_problem(response, 422)
     assert problem["errors"][0]["loc"] == ["pupil", "upn"]
@@ -230,7 +244,12 @@ async def test_suspension_without_sessions_is_422(intake, tokens) -> None:
 
 async def test_wrong_types_and_unknown_fields_are_422_without_echo(intake, tokens) -> None:
     app, client = intake
-    notice = make_notice(category="sent-home-for-the-afternoon", school_urn="12345X", reason_codes=["ZZ"], extra_field="Wolfenden")
+    notice = make_notice(
+        category="sent-home-for-the-afternoon",
+        school_urn="12345X",
+        reason_codes=["ZZ"],
+        extra_field="Wolfenden",
+    )
     notice["pupil"]["date_of_birth"] = "not-a-date-Wolfenden"
     response = await client.post("/v1/exclusion-notices", json=notice, headers=tokens.headers("intake"))
     problem = assert_problem(response, 422)
@@ -246,12 +265,16 @@ async def test_wrong_types_and_unknown_fields_are_422_without_echo(intake, token
 async def test_malformed_json_is_422_problem(intake, tokens) -> None:
     app, client = intake
     response = await client.post(
-        "/v1/exclusion-notices", content=b'{"notice_id": "N-1", ', headers={**tokens.headers("intake"), "content-type": "application/json"}
+        "/v1/exclusion-notices",
+        content=b'{"notice_id": "N-1", ',
+        headers={**tokens.headers("intake"), "content-type": "application/json"},
     )
     assert_problem(response, 422)
 
 
-async def test_la_return_with_bad_records_lists_each_index_and_publishes_nothing(intake, settings, tokens) -> None:
+async def test_la_return_with_bad_records_lists_each_index_and_publishes_nothing(
+    intake, settings, tokens
+) -> None:
     app, client = intake
     la_return = make_return(n_records=5)
     good = json.loads(json.dumps(la_return))
@@ -280,7 +303,9 @@ async def test_rejected_la_return_publishes_nothing(intake, settings, tokens) ->
     bad["records"][2]["kind"] = "holiday"
     assert_problem(await client.post("/v1/la-returns", json=bad, headers=tokens.headers("intake")), 422)
     # a good notice after it: once it is relayed, the rejected return would have been too
-    assert (await client.post("/v1/exclusion-notices", json=make_notice(), headers=tokens.headers("intake"))).status_code == 202
+    assert (
+        await client.post("/v1/exclusion-notices", json=make_notice(), headers=tokens.headers("intake"))
+    ).status_code == 202
     await wait_relayed(app)
     assert await count_messages(settings, NOTICES) == 1
     assert await count_messages(settings, RECORDS) == 0
@@ -304,21 +329,19 @@ async def test_body_over_5_mib_with_content_length_is_413(path, intake, tokens) 
     app, client = intake
     body = _oversized()
     assert len(body) == MAX + 1
-    response = await client.post(path, content=body, headers={**tokens.headers("intake"), "content-type": "application/json"})
+    response = await client.post(
+        path, content=body, headers={**tokens.headers("intake"), "content-type": "application/json"}
+    )
     assert "content-length" in {k.lower() for k in response.request.headers}
     assert_problem(response, 413)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: services/common/http.py BodyLimit raises _TooLarge from receive(); FastAPI's request handler "
-    "(fastapi/routing.py, `except Exception` around `await request.body()`) turns it into HTTPException(400, "
-    "'There was an error parsing the body'), which is answered before BodyLimit can send 413",
-)
 async def test_chunked_json_body_over_5_mib_is_413(intake, tokens) -> None:
     app, client = intake
     response = await client.post(
-        "/v1/exclusion-notices", content=_chunks(_oversized()), headers={**tokens.headers("intake"), "content-type": "application/json"}
+        "/v1/exclusion-notices",
+        content=_chunks(_oversized()),
+        headers={**tokens.headers("intake"), "content-type": "application/json"},
     )
     assert response.request.headers.get("transfer-encoding") == "chunked"
     assert_problem(response, 413)
@@ -343,7 +366,11 @@ async def test_body_of_exactly_5_mib_is_not_413(intake, tokens) -> None:
     app, client = intake
     head, tail = b'{"notice_id": "N-big", "notes": "', b'"}'
     body = head + b"a" * (MAX - len(head) - len(tail)) + tail
-    response = await client.post("/v1/exclusion-notices", content=body, headers={**tokens.headers("intake"), "content-type": "application/json"})
+    response = await client.post(
+        "/v1/exclusion-notices",
+        content=body,
+        headers={**tokens.headers("intake"), "content-type": "application/json"},
+    )
     assert_problem(response, 422)  # read in full, then refused as an invalid notice
 
 
@@ -352,10 +379,33 @@ async def test_body_of_exactly_5_mib_is_not_413(intake, tokens) -> None:
 
 async def test_no_token_or_unknown_token_is_401_with_www_authenticate(intake, tokens) -> None:
     app, client = intake
-    for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer "}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer not-a-token"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer "},
+    ):
         response = await client.post("/v1/exclusion-notices", json=make_notice(), headers=headers)
         assert_problem(response, 401)
         assert response.headers.get("www-authenticate", "").lower().startswith("bearer")
+
+
+async def test_authentication_comes_before_body_validation(intake, tokens) -> None:
+    app, client = intake
+    invalid = make_notice(sessions=..., school_urn="bad")
+    assert_problem(await client.post("/v1/exclusion-notices", json=invalid), 401)
+    assert_problem(await client.post("/v1/la-returns/csv", params={"la_code": "3"}, content=b"x"), 401)
+    assert_problem(
+        await client.post("/v1/exclusion-notices", json=invalid, headers=tokens.headers("ops")), 403
+    )
+
+
+async def test_no_token_and_malformed_json_is_401(intake) -> None:
+    app, client = intake
+    response = await client.post(
+        "/v1/exclusion-notices", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 401)
 
 
 @pytest.mark.parametrize("role", ["inclusion_team", "ops", "ias", "exclusions_officer", "reu", "nas"])
@@ -374,12 +424,22 @@ async def test_admin_may_post(intake, tokens) -> None:
 async def test_token_limited_to_an_la_may_post_only_for_that_la(intake, settings, tokens) -> None:
     app, client = intake
     elsewhere = make_notice(la_code="334")
-    response = await client.post("/v1/exclusion-notices", json=elsewhere, headers=tokens.headers("intake_305"))
+    response = await client.post(
+        "/v1/exclusion-notices", json=elsewhere, headers=tokens.headers("intake_305")
+    )
     assert_problem(response, 403)
-    assert (await client.post("/v1/calls", json=make_call(la_code="334"), headers=tokens.headers("intake_305"))).status_code == 403
-    assert (await client.post("/v1/la-returns", json=make_return(la_code="334"), headers=tokens.headers("intake_305"))).status_code == 403
+    assert (
+        await client.post("/v1/calls", json=make_call(la_code="334"), headers=tokens.headers("intake_305"))
+    ).status_code == 403
+    assert (
+        await client.post(
+            "/v1/la-returns", json=make_return(la_code="334"), headers=tokens.headers("intake_305")
+        )
+    ).status_code == 403
     csv_403 = await client.post(
-        "/v1/la-returns/csv?la_code=334&return_id=R-1", content=to_csv([csv_row()]), headers={**tokens.headers("intake_305"), "content-type": "text/csv"}
+        "/v1/la-returns/csv?la_code=334&return_id=R-1",
+        content=to_csv([csv_row()]),
+        headers={**tokens.headers("intake_305"), "content-type": "text/csv"},
     )
     assert csv_403.status_code == 403
     home = make_notice(la_code="305")
@@ -461,7 +521,9 @@ async def test_ops_endpoints_need_no_token(shared_intake) -> None:
 # --------------------------------------------------------------------------- unavailable
 
 
-async def test_store_down_is_503_with_retry_after_and_a_retry_after_recovery_succeeds(intake, settings, tokens, monkeypatch) -> None:
+async def test_store_down_is_503_with_retry_after_and_a_retry_after_recovery_succeeds(
+    intake, settings, tokens, monkeypatch
+) -> None:
     app, client = intake
     eventlog = app.state.eventlog
 
@@ -488,7 +550,9 @@ async def test_broker_unavailable_is_503_and_not_ready_but_healthy(settings_fact
     app = build_app(settings, tokens)
     async with serve_app(app) as client:
         await asyncio.sleep(0.3)  # give the relay a chance to fail to connect
-        response = await client.post("/v1/exclusion-notices", json=make_notice(), headers=tokens.headers("intake"))
+        response = await client.post(
+            "/v1/exclusion-notices", json=make_notice(), headers=tokens.headers("intake")
+        )
         assert_problem(response, 503)
         assert int(response.headers["retry-after"]) > 0
         ready = await client.get("/readyz")
@@ -503,18 +567,13 @@ async def test_broker_unavailable_is_503_and_not_ready_but_healthy(settings_fact
 # --------------------------------------------------------------------------- event id collisions
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: services/intake/submissions.py return_record_event_id joins return_id and record_id with ':' "
-    "(both may contain ':'), so return 'X' record 'a:b' and return 'X:a' record 'b' share the event id "
-    "'la-return:X:a:b'; intake_event_log.event_id is UNIQUE, the append raises IntegrityError and the "
-    "second, distinct return gets 503 forever (and poisons any other submission in its group-commit batch)",
-)
 async def test_distinct_returns_whose_ids_contain_colons_are_both_accepted(intake, settings, tokens) -> None:
     app, client = intake
     base = f"X{valid_upn()[1:6]}"
     first = make_return(return_id=base, records=[make_record(record_id="a:b")])
     second = make_return(return_id=f"{base}:a", records=[make_record(record_id="b")])
-    assert (await client.post("/v1/la-returns", json=first, headers=tokens.headers("intake"))).status_code == 202
+    assert (
+        await client.post("/v1/la-returns", json=first, headers=tokens.headers("intake"))
+    ).status_code == 202
     response = await client.post("/v1/la-returns", json=second, headers=tokens.headers("intake"))
     assert response.status_code == 202, response.text

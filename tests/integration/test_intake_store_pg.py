@@ -38,10 +38,23 @@ def eventlog(engine: Engine) -> EventLog:
     return EventLog(engine)
 
 
-def sub(source_id: str | None = None, body: str = "a", kind: str = "exclusion_notice", n: int = 1, topic: str = "exclusion-notices.v1") -> Submission:
+def sub(
+    source_id: str | None = None,
+    body: str = "a",
+    kind: str = "exclusion_notice",
+    n: int = 1,
+    topic: str = "exclusion-notices.v1",
+) -> Submission:
     source_id = source_id or uuid.uuid4().hex
     records = tuple(
-        LogRecord(topic, f"{kind}:{source_id}:{i}", f"u:{uuid.uuid4().hex[:24]}", "uk.signpost.test.v1", "2025-03-03T09:00:00Z", f'{{"i": {i}, "body": "{body}"}}'.encode())
+        LogRecord(
+            topic,
+            f"{kind}:{source_id}:{i}",
+            f"u:{uuid.uuid4().hex[:24]}",
+            "uk.signpost.test.v1",
+            "2025-03-03T09:00:00Z",
+            f'{{"i": {i}, "body": "{body}"}}'.encode(),
+        )
         for i in range(n)
     )
     return Submission(kind, source_id, f"hash-{body}", records)
@@ -77,11 +90,20 @@ def test_the_same_id_under_another_kind_is_another_submission(eventlog: EventLog
 
 
 def test_duplicates_inside_one_batch(eventlog: EventLog, engine: Engine) -> None:
-    batch = [sub("N-1", "a", n=2), sub("N-1", "a", n=2), sub("N-1", "b", n=2), sub("N-2", "a"), sub("N-2", "a")]
+    batch = [
+        sub("N-1", "a", n=2),
+        sub("N-1", "a", n=2),
+        sub("N-1", "b", n=2),
+        sub("N-2", "a"),
+        sub("N-2", "a"),
+    ]
     assert eventlog.append(batch) == ["accepted", "duplicate", "conflict", "accepted", "duplicate"]
     assert rows(engine, tables.submissions) == 2
     assert rows(engine, tables.event_log) == 3
-    assert [r.event_id for r in eventlog.read_after(0, 10)] == [*(r.event_id for r in batch[0].records), batch[3].records[0].event_id]
+    assert [r.event_id for r in eventlog.read_after(0, 10)] == [
+        *(r.event_id for r in batch[0].records),
+        batch[3].records[0].event_id,
+    ]
 
 
 def test_seq_follows_append_order_and_read_after_pages(eventlog: EventLog) -> None:
@@ -114,7 +136,10 @@ def test_empty_log(eventlog: EventLog) -> None:
 def test_relay_state_round_trip(eventlog: EventLog) -> None:
     assert eventlog.relay_state() == (0, {})
     assert eventlog.relay_state() == (0, {})  # the row is made once
-    published = {"t1.exclusion-notices.v1:0": (41, "notice:N-1"), "t1.la-return-records.v1:2": (7, "la-return:R:1")}
+    published = {
+        "t1.exclusion-notices.v1:0": (41, "notice:N-1"),
+        "t1.la-return-records.v1:2": (7, "la-return:R:1"),
+    }
     eventlog.save_relay_state(42, published)
     assert eventlog.relay_state() == (42, published)
     eventlog.save_relay_state(0, {})
@@ -125,7 +150,12 @@ def test_a_failed_batch_stores_nothing_of_it(eventlog: EventLog, engine: Engine)
     """One transaction per batch: an error (here an event id collision) leaves no partial batch behind."""
     taken = sub("N-1")
     assert eventlog.append([taken]) == ["accepted"]
-    clash = Submission("call", "C-1", "hash-c", (LogRecord("calls.v1", taken.records[0].event_id, "k", "t", "2025-01-01T00:00:00Z", b"{}"),))
+    clash = Submission(
+        "call",
+        "C-1",
+        "hash-c",
+        (LogRecord("calls.v1", taken.records[0].event_id, "k", "t", "2025-01-01T00:00:00Z", b"{}"),),
+    )
     innocent = sub("N-2")
     with pytest.raises(IntegrityError):
         eventlog.append([innocent, clash])

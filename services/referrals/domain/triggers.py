@@ -61,7 +61,7 @@ def from_child_event(doc: dict) -> Trigger | None:
         reason = {"source": "exclusion_notice", "notice_id": doc["source_id"]}
         return Trigger(f"notice:{doc['source_id']}", reason, labels_for(child, reason="permanent_exclusion", event_kind="exclusion_notice"), child)
     if doc["source"] == "la_return_record" and doc.get("record_kind") == "permanent_exclusion":
-        return_id, _, record_id = doc["source_id"].rpartition("/")
+        return_id, _, record_id = doc["source_id"].rpartition("|")
         reason = {"source": "la_return", "return_id": return_id, "record_id": record_id}
         return Trigger(f"return:{doc['source_id']}", reason, labels_for(child, reason="permanent_exclusion", event_kind="la_return_record"), child)
     if doc["source"] == "call" and EXCLUSION_CONCERNS.intersection(doc.get("concerns") or ()):
