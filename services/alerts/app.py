@@ -122,18 +122,42 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
             ALERTS_BY_STATUS.labels(rule, severity, status).set(n)
 
     runners: list[StageRunner] = []
+    rebuild_state: dict = {"status": "idle"}
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(db.migrate, engine, tables.metadata)
-        generation = await asyncio.to_thread(store.meta, "consumer_generation") or "1"
+    def make_runners(generation: str) -> list[StageRunner]:
         child_group, school_group = consumer_groups(settings, generation)
-        runners[:] = [
+        return [
             StageRunner(settings=settings, service="alerts", stage="child", group_id=child_group, topics=[t.name for t in INTAKE_TOPICS],
                         process=child.process, commit=store.commit, reset=child.reset, on_committed=on_committed, has_pending=child.has_pending),
             StageRunner(settings=settings, service="alerts", stage="school", group_id=school_group, topics=[SCHOOL_SUSPENSIONS.name],
                         process=school.process, commit=store.commit, reset=school.reset, on_committed=on_committed),
         ]
+
+    async def run_rebuild() -> None:
+        """Pause the stages, replay into fresh state (same code as `signpost rebuild alerts`), resume on the new generation."""
+        from services.alerts.rebuild import rebuild
+
+        rebuild_state.update(status="running", started_at=datetime.now(UTC).isoformat(), progress={})
+        try:
+            for runner in runners:
+                await runner.stop()
+            report = await rebuild(settings, progress=False, in_service=True, on_progress=lambda label, n: rebuild_state["progress"].__setitem__(label, n))
+            child.reset()
+            school.reset()
+            rebuild_state.update(status="done", events=report.events, suspensions=report.suspensions, alerts_changed=report.alerts_changed, generation=report.generation)
+            runners[:] = make_runners(report.generation)
+        except Exception as exc:  # noqa: BLE001 - reported on GET /v1/admin/rebuild; the stages resume on the old generation
+            log.exception("rebuild failed")
+            rebuild_state.update(status="failed", error=type(exc).__name__)
+            runners[:] = make_runners(await asyncio.to_thread(store.meta, "consumer_generation") or "1")
+        for runner in runners:
+            await worker.add_runtime_dependency(runner)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(db.migrate, engine, tables.metadata)
+        generation = await asyncio.to_thread(store.meta, "consumer_generation") or "1"
+        runners[:] = make_runners(generation)
         broadcaster.bind(asyncio.get_running_loop())
         producer = kafka.producer(settings)
         async with faust_app_running(worker):
@@ -167,6 +191,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app.state.settings, app.state.store, app.state.broadcaster = settings, store, broadcaster
     app.state.audit_buffer, app.state.on_alert_changed, app.state.identity_decision = audit_buffer, on_alert_changed, identity_decision
     app.state.child_stage, app.state.school_stage, app.state.runners = child, school, runners
+    app.state.rebuild_state, app.state.run_rebuild = rebuild_state, run_rebuild
     app.include_router(routes.router)
 
     @app.get("/dashboard", include_in_schema=False)

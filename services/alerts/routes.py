@@ -189,6 +189,22 @@ async def decide(candidate_id: str, decision: Literal["confirm", "reject", "undo
     return {"id": candidate_id, "status": outcome}
 
 
+@router.post("/admin/rebuild", tags=["admin"], status_code=202, responses=ERRORS, summary="rebuild alert state from the intake topics (after a rule change)")
+async def start_rebuild(request: Request, principal: Admin) -> dict:
+    state = request.app.state.rebuild_state
+    if state.get("status") == "running":
+        raise ProblemError(409, "Conflict", "a rebuild is already running")
+    state["status"] = "running"
+    state["task"] = asyncio.get_running_loop().create_task(request.app.state.run_rebuild())
+    request.app.state.store.write_audit([{"at": _now(), "principal": principal.name, "action": "rebuild", "object_kind": "service", "object_id": "alerts", "child_id": None, "detail": None}])
+    return {"status": "running"}
+
+
+@router.get("/admin/rebuild", tags=["admin"], responses=ERRORS, summary="progress of the last rebuild")
+async def rebuild_status(request: Request, principal: Admin) -> dict:
+    return {k: v for k, v in request.app.state.rebuild_state.items() if k != "task"}
+
+
 @router.get("/audit", tags=["audit"], responses=ERRORS, summary="the audit trail (admin)")
 async def audit_trail(request: Request, principal: Admin, child_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
     rows = await asyncio.to_thread(request.app.state.store.audit_entries, child_id, limit)

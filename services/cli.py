@@ -1,0 +1,148 @@
+"""`signpost`: the command line for data officers and ops.
+
+  signpost run                                 everything in the foreground (what `make run` does)
+  signpost import-return FILE --la-code 305 --return-id R1
+                                               send an LA return CSV to the intake, with a progress bar
+  signpost rebuild alerts                      replay the intake topics into fresh alert state (online via the
+                                               running service with an admin token, or offline when it is stopped)
+  signpost hash-token                          print the sha256 entry for a token (read from stdin)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import httpx
+from tqdm import tqdm
+
+
+def _import_return(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    token = args.token or os.environ.get("SIGNPOST_TOKEN")
+    if not token:
+        print("a token is needed: --token or SIGNPOST_TOKEN (an intake token from the tokens file)", file=sys.stderr)  # noqa: T201
+        return 2
+    size = path.stat().st_size
+    params = {"la_code": args.la_code, "return_id": args.return_id}
+    if args.period_start:
+        params["period_start"] = args.period_start
+    if args.period_end:
+        params["period_end"] = args.period_end
+
+    def chunks():  # noqa: ANN202
+        with path.open("rb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"uploading {path.name}") as bar:
+            while block := f.read(256 * 1024):
+                bar.update(len(block))
+                yield block
+
+    response = httpx.post(
+        f"{args.url.rstrip('/')}/v1/la-returns/csv",
+        params=params,
+        content=chunks(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
+        timeout=httpx.Timeout(300.0, connect=10.0),
+    )
+    body = response.json() if response.headers.get("content-type", "").endswith("json") else {"detail": response.text}
+    if response.status_code in (200, 202):
+        print(f"{body.get('status')}: return {body.get('id')} with {body.get('records')} records")  # noqa: T201
+        return 0
+    print(f"refused ({response.status_code}): {body.get('detail') or body.get('title')}", file=sys.stderr)  # noqa: T201
+    for err in body.get("errors") or []:
+        line = f" (line {err['line']})" if "line" in err else ""
+        print(f"  {'.'.join(str(p) for p in err['loc'])}{line}: {err['msg']}", file=sys.stderr)  # noqa: T201
+    return 1
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    """Online when the alerts service answers (it pauses its stages and rebuilds itself), else offline here."""
+    from services.alerts.rebuild import alerts_service_answers, rebuild
+    from services.common import logs
+    from services.common.settings import Settings
+
+    logs.setup("cli", "WARNING")
+    settings = Settings()
+    if alerts_service_answers(settings):
+        return _rebuild_online(settings, args)
+    report = asyncio.run(rebuild(settings, progress=not args.quiet))
+    print(  # noqa: T201
+        f"rebuilt in {report.seconds:.1f}s: {report.events} intake events, {report.suspensions} school suspensions replayed; "
+        f"{report.alerts_changed} alerts changed; consumer generation {report.generation}"
+    )
+    return 0
+
+
+def _rebuild_online(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
+    import time
+
+    token = args.token or os.environ.get("SIGNPOST_TOKEN")
+    if not token:
+        print("the alerts service is running: an admin token is needed (--token or SIGNPOST_TOKEN)", file=sys.stderr)  # noqa: T201
+        return 2
+    base = f"http://{settings.host}:{settings.alerts_port}/v1/admin/rebuild"
+    headers = {"Authorization": f"Bearer {token}"}
+    started = httpx.post(base, headers=headers, timeout=30)
+    if started.status_code != 202:
+        print(f"not started ({started.status_code}): {started.text}", file=sys.stderr)  # noqa: T201
+        return 1
+    with tqdm(desc="rebuilding", unit=" events", disable=args.quiet) as bar:
+        while True:
+            state = httpx.get(base, headers=headers, timeout=30).json()
+            done = sum((state.get("progress") or {}).values())
+            bar.update(done - bar.n)
+            if state["status"] != "running":
+                break
+            time.sleep(0.5)
+    if state["status"] != "done":
+        print(f"rebuild {state['status']}: {state.get('error')}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"rebuilt: {state['events']} intake events replayed; {state['alerts_changed']} alerts changed; consumer generation {state['generation']}")  # noqa: T201
+    return 0
+
+
+def _hash_token(_: argparse.Namespace) -> int:
+    token = sys.stdin.readline().strip()
+    print(f'sha256: "{hashlib.sha256(token.encode()).hexdigest()}"')  # noqa: T201
+    return 0
+
+
+def _run(_: argparse.Namespace) -> int:
+    from services.run import main as run_main
+
+    return run_main([])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="signpost", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="run everything in the foreground (the embedded broker unless KAFKA_BOOTSTRAP_SERVERS is set)").set_defaults(func=_run)
+
+    imp = sub.add_parser("import-return", help="send an LA return CSV to the intake service (all or nothing)")
+    imp.add_argument("file", help="CSV with a header row; columns as in the README")
+    imp.add_argument("--la-code", required=True, help="3-digit DfE LA code, e.g. 305")
+    imp.add_argument("--return-id", required=True, help="your id for this return: sending it again is a no-op")
+    imp.add_argument("--period-start", help="YYYY-MM-DD (default: the earliest start_date)")
+    imp.add_argument("--period-end", help="YYYY-MM-DD (default: the latest start_date)")
+    imp.add_argument("--url", default=os.environ.get("SIGNPOST_INTAKE_URL", "http://127.0.0.1:8001"), help="intake service URL (env SIGNPOST_INTAKE_URL)")
+    imp.add_argument("--token", help="intake bearer token (default: env SIGNPOST_TOKEN)")
+    imp.set_defaults(func=_import_return)
+
+    reb = sub.add_parser("rebuild", help="rebuild a service's state from the event log (stop the service first)")
+    reb.add_argument("service", choices=["alerts"], help="which service")
+    reb.add_argument("--quiet", action="store_true", help="no progress bars")
+    reb.add_argument("--token", help="admin token, when the service is running (default: env SIGNPOST_TOKEN)")
+    reb.set_defaults(func=_rebuild)
+
+    sub.add_parser("hash-token", help="read a token on stdin, print its tokens-file sha256 entry").set_defaults(func=_hash_token)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
