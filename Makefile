@@ -29,6 +29,7 @@ run: $(STAMP)
 	$(BIN)/python -m services.run
 
 test: $(STAMP)
+	./scripts/system-deps.sh
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)

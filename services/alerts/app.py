@@ -36,11 +36,20 @@ from services.common.calendar import load_registry
 from services.common.http import create_app
 from services.common.messages import outgoing
 from services.common.metrics import ALERT_CHANGES, ALERTS_BY_STATUS, SSE_SUBSCRIBERS
+from services.common.problems import ProblemError
 from services.common.settings import Settings
 from services.common.stream import StageRunner, produce_all
 
 log = logging.getLogger(__name__)
-DASHBOARD = Path(__file__).parent / "dashboard" / "index.html"
+DASHBOARD = Path(__file__).parent / "dashboard"
+DASHBOARD_ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
+# The page holds no data itself: it fetches with the user's token. Lock it down anyway.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 DESCRIPTION = """Alerts an LA inclusion team acts on: the 45-day limit, repeated informal exclusions,
 end-of-term spikes. One alert per rule, subject and period, updated as evidence grows."""
 
@@ -196,6 +205,12 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
 
     @app.get("/dashboard", include_in_schema=False)
     async def dashboard() -> FileResponse:
-        return FileResponse(DASHBOARD, media_type="text/html")
+        return FileResponse(DASHBOARD / "index.html", media_type="text/html", headers=PAGE_HEADERS)
+
+    @app.get("/dashboard/{asset}", include_in_schema=False)
+    async def dashboard_asset(asset: str) -> FileResponse:
+        if asset not in DASHBOARD_ASSETS:
+            raise ProblemError(404, "Not Found")
+        return FileResponse(DASHBOARD / asset, media_type=DASHBOARD_ASSETS[asset], headers=PAGE_HEADERS)
 
     return app

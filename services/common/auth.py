@@ -114,7 +114,7 @@ class TokenRegistry:
         return self._tokens.get(_digest(token))
 
 
-def bearer(request: Request) -> Principal:
+async def bearer(request: Request) -> Principal:  # async: no threadpool hop per request
     registry: TokenRegistry = request.app.state.tokens
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -130,7 +130,7 @@ def bearer(request: Request) -> Principal:
 def require(*roles: str) -> Callable[..., Principal]:
     """A dependency: the caller must hold one of `roles` (admin holds them all)."""
 
-    def dependency(principal: Annotated[Principal, Depends(bearer)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(bearer)]) -> Principal:
         if not any(principal.has(r) for r in roles):
             raise ProblemError(403, "Forbidden", f"this needs one of the roles: {', '.join(roles)}")
         return principal

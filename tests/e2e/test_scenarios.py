@@ -1,0 +1,135 @@
+"""The product's promises as scenarios (the public acceptance ones and our own), run against the whole
+system started as `make run` starts it. Same JSON format as ../shared/acceptance (see its README)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import queue
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.system import System
+
+SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.json"))
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory):
+    s = System(tmp_path_factory.mktemp("scenarios"))
+    s.start()
+    yield s
+    s.stop()
+
+
+def matches(item: dict, want: dict) -> bool:
+    for key, value in want.items():
+        got: object = item
+        for part in key.split("."):
+            got = got.get(part) if isinstance(got, dict) else None
+        if isinstance(value, int | float) and isinstance(got, int | float):
+            if abs(got - value) > 1e-6:
+                return False
+        elif got != value:
+            return False
+    return True
+
+
+def listing(system: System, service: str, path: str, who: str, params: dict) -> list[dict]:
+    items: list[dict] = []
+    cursor = None
+    query = "&".join(f"{k}={v}" for k, v in params.items() if v is not None)
+    for _ in range(100):
+        status, page = system.request(service, "GET", f"{path}?{query}" + (f"&cursor={cursor}" if cursor else ""), who)
+        assert status == 200, (path, status, page)
+        items += page["items"]  # type: ignore[index]
+        cursor = page.get("next_cursor")  # type: ignore[union-attr]
+        if not cursor:
+            break
+    return items
+
+
+def run_step(system: System, step: dict) -> None:
+    who = step.get("as")
+    if "post" in step:
+        path, body, ctype = f"/v1/{step['post']}", step.get("body"), "application/json"
+        if "csv" in step:
+            path, body, ctype = f"/v1/{step['post']}/csv?{step['query']}", step["csv"], "text/csv"
+        status, resp = system.request("intake", "POST", path, who or "intake", body, ctype)
+        want = step.get("expect_status", [202])
+        assert status in (want if isinstance(want, list) else [want]), (path, status, resp)
+        return
+    if "request" in step:
+        r = step["request"]
+        status, resp = system.request(r["service"], r.get("method", "GET"), r["path"], who, r.get("body"))
+        want = r["expect_status"] if isinstance(r["expect_status"], list) else [r["expect_status"]]
+        assert status in want, (r["path"], who, status, resp)
+        if "expect_only" in r and status == 200:
+            assert all(matches(i, r["expect_only"]) for i in resp.get("items", [])), resp  # type: ignore[union-attr]
+        return
+    for key, path in (("alerts", "/v1/alerts"), ("referrals", "/v1/referrals")):
+        if key in step:
+            spec = step[key]
+            deadline, settle, count = time.time() + spec.get("within", 30), spec.get("settle", 0), spec.get("count", 1)
+            if settle:
+                time.sleep(settle)
+            while True:
+                found = [i for i in listing(system, key, path, who or "inclusion_team", spec.get("query", {})) if matches(i, spec.get("match", {}))]
+                if len(found) == count:
+                    return
+                assert time.time() < deadline and len(found) < count and not settle, f"{key} {spec}: found {len(found)}: {found[:2]}"
+                time.sleep(0.3)
+    if "sse" in step:
+        sse_step(system, step)
+        return
+    if "sleep" in step:
+        time.sleep(step["sleep"])
+        return
+    raise AssertionError(f"unknown step {step}")
+
+
+def sse_step(system: System, step: dict) -> None:
+    spec = step["sse"]
+    conn = http.client.HTTPConnection("127.0.0.1", system.ports[spec.get("service", "alerts")], timeout=spec.get("within", 10) + 5)
+    conn.request("GET", spec.get("path", "/v1/alerts/stream"), headers={"Accept": "text/event-stream", "Authorization": f"Bearer {system.tokens[step.get('as', 'inclusion_team')]}"})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    messages: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        try:
+            for raw in resp:
+                line = raw.decode(errors="replace").rstrip("\r\n")
+                if line.startswith("data:"):
+                    messages.put(line[5:].strip())
+        except (OSError, ValueError):
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
+    run_step(system, spec["then"])
+    deadline = time.time() + spec.get("within", 10)
+    try:
+        while time.time() < deadline:
+            try:
+                data = json.loads(messages.get(timeout=max(0.05, deadline - time.time())))
+            except (queue.Empty, ValueError):
+                continue
+            if isinstance(data, dict) and matches(data, spec.get("match", {})):
+                return
+        raise AssertionError(f"no SSE message matching {spec.get('match')}")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_scenario(system: System, path: Path) -> None:
+    scenario = json.loads(path.read_text())
+    for i, step in enumerate(scenario["steps"]):
+        try:
+            run_step(system, step)
+        except AssertionError as exc:
+            raise AssertionError(f"{path.stem}[{i}] {step.get('check', 'set-up')}: {exc}") from exc
