@@ -165,6 +165,8 @@ class ChildStage:
                 self._create(cid, ev, pupil, result, now)
             return cid
         pk = person_key(ev.la_code, pupil)  # type: ignore[arg-type]
+        if pk in self._batch_people:  # created earlier in this batch: not in the store yet
+            return self._batch_people[pk]
         matches = [r for r in self.store.children_by_person_keys([pk]) if r["merged_into"] is None]
         if len(matches) == 1:
             cid = matches[0]["child_id"]
@@ -185,6 +187,7 @@ class ChildStage:
         self.absent.discard(cid)
         upnless = self._load_upnless()
         pk = person_key(ev.la_code, pupil)  # type: ignore[arg-type]
+        self._batch_people[pk] = cid
         me = identity.identity_of(cid, ev.la_code, pupil)
         if pupil.upn is None:
             upnless[pk] = me
@@ -258,6 +261,7 @@ class ChildStage:
                     self._save_alert(reopened, None, result, "status")
             if entry.merged_into:
                 continue
+            self._recheck.update({a.id: a for a in self.store.alerts_of_subjects([cid]) if a.rule in CHILD_RULES and a.status != "resolved"})
             self._touched_years.update((cid, year) for year in entry.years or {})
             if entry.incidents:
                 self._incident_children.add(cid)
@@ -293,6 +297,9 @@ class ChildStage:
         self._touched_years: set[tuple[str, str]] = set()
         self._touched_children: set[str] = set()
         self._incident_children: set[str] = set()
+        self._batch_people: dict[str, str] = {}
+        self._recheck: dict[str, Alert] = {}
+        self.upnless = None  # re-read each batch: another worker may have added a child without a UPN
         while self._recompute:
             self._reload(self._recompute.popleft(), result, now)
         for ev in events:
@@ -301,7 +308,12 @@ class ChildStage:
                 result.applied += 1
             except (ValueError, KeyError, TypeError) as exc:
                 result.dead_letters.append(DeadLetter(ev.msg, f"unprocessable:{type(exc).__name__}"))
-        self._detect(result, now)
+        found = self._detect(result, now)
+        for alert_id, alert in self._recheck.items():
+            if alert_id not in found:
+                current = self.book.cache.get(alert_id, alert)
+                if current.status != "resolved":
+                    self._save_alert(lifecycle.resolve(current, "no longer holds: the link to another child was undone", now), None, result, "status")
         for cid in self._touched_children:
             entry = self.children.get(cid)
             if entry is not None:
@@ -381,7 +393,8 @@ class ChildStage:
         return outgoing(CHILDREN, cid, "resolved:" + ev.msg.event_id, resolved, SOURCE, subject=cid)
 
     # ---------------------------------------------------------------- detection
-    def _detect(self, result: StageResult, now: datetime) -> None:
+    def _detect(self, result: StageResult, now: datetime) -> set[str]:
+        """Run the detectors for what this batch touched; returns the ids of the alerts they found."""
         findings: list[Finding] = []
         rules = self.rules
         for cid, year in self._touched_years:
@@ -400,6 +413,7 @@ class ChildStage:
                 academic_year_of=calendar.academic_year, school_days_between=calendar.school_days_between, config=rules.informal_exclusions,
             )
         self.book.apply(findings, result, now, self._profile)
+        return {f.alert_id for f in findings}
 
     def _profile(self, child_id: str) -> dict | None:
         entry = self.children.get(child_id)

@@ -35,13 +35,14 @@ def free_port() -> int:
 
 
 class System:
-    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None):
+    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None, dev_tokens: bool = False):
         self.data_dir = data_dir
         self.ports = {s: free_port() for s in SERVICES}
         self.broker_port = free_port()
         self.tokens = {name: f"e2e-{name}-{uuid.uuid4().hex}" for name in ROLES}
         self.prefix = f"e2e{uuid.uuid4().hex[:6]}."
         self.extra_env = extra_env or {}
+        self.dev_tokens = dev_tokens  # True: no tokens file; `make run` writes <data dir>/dev-tokens.yaml
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir / "system.log"
 
@@ -50,8 +51,9 @@ class System:
         entries = [{"token": self.tokens[n], "principal": f"e2e-{n}", **spec} for n, spec in ROLES.items()]
         tokens.write_text(json.dumps({"tokens": entries}))  # JSON is YAML
         env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNPOST_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
+        if not self.dev_tokens:
+            env["SIGNPOST_TOKENS_FILE"] = str(tokens)
         env.update(
-            SIGNPOST_TOKENS_FILE=str(tokens),
             SIGNPOST_DATA_DIR=str(self.data_dir / "var"),
             SIGNPOST_BROKER_PORT=str(self.broker_port),
             SIGNPOST_INTAKE_PORT=str(self.ports["intake"]),

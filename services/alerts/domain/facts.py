@@ -7,9 +7,12 @@ the school's notice and later the LA's return of the same suspension) counts onc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from schemas.codes import INFORMAL_CONCERNS
+
+LONDON = ZoneInfo("Europe/London")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +80,8 @@ def incidents_from_call(event_id: str, call: dict) -> list[IncidentFact]:
     if not INFORMAL_CONCERNS.intersection(call["concerns"]):
         return []
     days = [date.fromisoformat(d) for d in call.get("incident_dates") or ()]
-    if not days:
-        days = [date.fromisoformat(call["received_at"][:10])]
+    if not days:  # the caller's "today" is a UK date
+        days = [datetime.fromisoformat(call["received_at"].replace("Z", "+00:00")).astimezone(LONDON).date()]
     return [IncidentFact(d, event_id, call.get("school_urn"), call["la_code"]) for d in days]
 
 
