@@ -11,7 +11,7 @@ from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 
 from schemas.alerts import Alert, AlertStatus, ChildSubject, LASubject, Rule, SchoolSubject, Severity
 from services.alerts import tables as t
-from services.common.db import insert_ignore, upsert
+from services.common.db import aware_row, insert_ignore, upsert
 from services.common.pagination import decode_cursor, encode_cursor
 
 CHUNK = 900  # stay under SQLite's bound-parameter limits, with room to spare
@@ -251,7 +251,7 @@ class AlertsStore:
         if child_id:
             query = query.where(t.audit.c.child_id == child_id)
         with self.engine.connect() as conn:
-            return [r._asdict() for r in conn.execute(query)]
+            return [aware_row(r._asdict()) for r in conn.execute(query)]
 
     # -- identity candidates --
     def candidates(self, status: str | None, la_codes: frozenset[str] | None, limit: int) -> list[dict]:
@@ -261,7 +261,7 @@ class AlertsStore:
         if la_codes is not None:
             query = query.where(t.candidates.c.la_code.in_(sorted(la_codes)))
         with self.engine.connect() as conn:
-            return [r._asdict() for r in conn.execute(query)]
+            return [aware_row(r._asdict()) for r in conn.execute(query)]
 
     def candidate(self, candidate_id: str) -> dict | None:
         with self.engine.connect() as conn:

@@ -71,3 +71,10 @@ def upsert(engine: Engine, table, keys: list[str], columns: list[str]):  # noqa:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
     stmt = dialect_insert(table)
     return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in columns})
+
+
+def aware_row(row: dict) -> dict:
+    """SQLite drops the UTC offset of stored times: put it back before they leave the service."""
+    from datetime import datetime, timezone
+
+    return {k: (v.replace(tzinfo=timezone.utc) if isinstance(v, datetime) and v.tzinfo is None else v) for k, v in row.items()}

@@ -84,16 +84,16 @@ class ReferralDesk:
             return
         child_id = doc["child"]["child_id"]
         conn.execute(insert_ignore(self.engine, t.consents), [{"child_id": child_id, "recipient": r.recipient, "source": r.source, "granted": True, "at": r.at} for r in records])
-        self.release_held(conn, child_id, policy, now, result)
+        self.release_held(conn, child_id, policy, now, result, latest_child=doc["child"])
 
-    def release_held(self, conn: Connection, child_id: str, policy: Policy, now: datetime, result: DeskResult) -> None:
+    def release_held(self, conn: Connection, child_id: str, policy: Policy, now: datetime, result: DeskResult, latest_child: dict | None = None) -> None:
         """Consent arrived later: the reasons held for it are routed now."""
         ledger = self._ledger(conn, child_id)
         for row in list(conn.execute(select(t.held).where(t.held.c.child_id == child_id))):
             for receiver in policy.receivers_for_agency(row.agency):
                 if receiver.requires_consent and not consent_ledger.current(ledger, CONSENT_LABEL[receiver.requires_consent]):
                     continue
-                trigger = Trigger(row.reason_key, orjson.loads(row.reason), {}, orjson.loads(row.child))
+                trigger = Trigger(row.reason_key, orjson.loads(row.reason), {}, latest_child or orjson.loads(row.child))
                 self._attach(conn, trigger, receiver, now, result)
                 conn.execute(t.held.delete().where(and_(t.held.c.child_id == child_id, t.held.c.agency == row.agency, t.held.c.reason_key == row.reason_key)))
                 result.released += 1

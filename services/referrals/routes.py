@@ -150,8 +150,17 @@ async def close(ref_id: str, body: CloseRequest, request: Request, principal: Ag
     return await _act(request, principal, ref_id, "close", body.outcome)
 
 
+async def _child_in_scope(request: Request, principal: Principal, child_id: str) -> None:
+    if principal.la_codes is None or principal.has("admin"):
+        return
+    la = await asyncio.to_thread(request.app.state.store.child_la, child_id)
+    if la is None or la not in principal.la_codes:
+        raise ProblemError(404, "Not Found", "no such child")
+
+
 @router.get("/consents/{child_id}", tags=["consent"], responses=ERRORS, summary="a child's consent ledger")
 async def consents(child_id: str, request: Request, principal: Team) -> dict:
+    await _child_in_scope(request, principal, child_id)
     store = request.app.state.store
     rows = await asyncio.to_thread(store.consents, child_id)
     await asyncio.to_thread(store.write_audit, [{"at": _now(), "principal": principal.name, "action": "read_consents", "object_kind": "consent", "object_id": child_id, "child_id": child_id, "detail": None}])
@@ -160,6 +169,7 @@ async def consents(child_id: str, request: Request, principal: Team) -> dict:
 
 @router.post("/consents/{child_id}/withdraw", tags=["consent"], responses=ERRORS, summary="the family withdraws a consent: no further sharing")
 async def withdraw(child_id: str, request: Request, principal: Team, recipient: Annotated[Literal["nas", "ias", "la"], Query()], note: str | None = None) -> dict:
+    await _child_in_scope(request, principal, child_id)
     await asyncio.to_thread(request.app.state.store.withdraw, child_id, recipient, principal.name, note, _now())
     return {"child_id": child_id, "recipient": recipient, "granted": False}
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import orjson
 from sqlalchemy import Engine, and_, insert, or_, select, update
 
-from services.common.db import insert_ignore
+from services.common.db import aware_row, insert_ignore
 from services.common.pagination import decode_cursor, encode_cursor
 from services.referrals import tables as t
 from services.referrals.domain import lifecycle
@@ -107,14 +107,25 @@ class ReferralStore:
 
     def consents(self, child_id: str) -> list[dict]:
         with self.engine.connect() as conn:
-            return [r._asdict() for r in conn.execute(select(t.consents).where(t.consents.c.child_id == child_id).order_by(t.consents.c.at))]
+            return [aware_row(r._asdict()) for r in conn.execute(select(t.consents).where(t.consents.c.child_id == child_id).order_by(t.consents.c.at))]
 
     def withdraw(self, child_id: str, recipient: str, by: str, note: str | None, now: datetime) -> None:
         """Withdrawal stops further sharing: recorded, and the reasons held for that recipient are dropped."""
         with self.engine.begin() as conn:
             conn.execute(insert_ignore(self.engine, t.consents), [{"child_id": child_id, "recipient": recipient, "source": f"api:{by}:{now.isoformat()}", "granted": False, "at": now}])
+            if recipient in ("nas", "ias"):  # held for that agency's consent: no longer wanted
+                conn.execute(t.held.delete().where(t.held.c.child_id == child_id, t.held.c.agency == recipient))
             conn.execute(insert(t.audit), [{"at": now, "principal": by, "action": "withdraw_consent", "object_kind": "consent", "object_id": recipient,
                                              "child_id": child_id, "detail": note}])
+
+    def child_la(self, child_id: str) -> str | None:
+        """The LA of a child this service knows (from its referrals or held reasons), for LA-scoped tokens."""
+        with self.engine.connect() as conn:
+            la = conn.execute(select(t.referrals.c.la_code).where(t.referrals.c.child_id == child_id).limit(1)).scalar()
+            if la is None:
+                held = conn.execute(select(t.held.c.child).where(t.held.c.child_id == child_id).limit(1)).scalar()
+                la = orjson.loads(held).get("la_code") if held else None
+            return la
 
     def write_audit(self, entries: list[dict]) -> None:
         if entries:
@@ -126,7 +137,7 @@ class ReferralStore:
         if child_id:
             query = query.where(t.audit.c.child_id == child_id)
         with self.engine.connect() as conn:
-            return [r._asdict() for r in conn.execute(query)]
+            return [aware_row(r._asdict()) for r in conn.execute(query)]
 
     def counts(self) -> list[tuple[str, str, int]]:
         from sqlalchemy import func

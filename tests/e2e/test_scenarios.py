@@ -133,3 +133,30 @@ def test_scenario(system: System, path: Path) -> None:
             run_step(system, step)
         except AssertionError as exc:
             raise AssertionError(f"{path.stem}[{i}] {step.get('check', 'set-up')}: {exc}") from exc
+
+
+def personal_data(value: object, found: set[str]) -> set[str]:
+    """Every UPN, name and date of birth in the scenarios' payloads."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("upn", "first_name", "last_name", "date_of_birth") and isinstance(item, str):
+                found.add(item)
+            personal_data(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            personal_data(item, found)
+    return found
+
+
+def test_no_personal_data_in_any_log_line(system: System) -> None:
+    """Runs after the scenarios (file order): their UPNs, names and dates of birth never reach a log."""
+    secrets = set()
+    for path in SCENARIOS:
+        personal_data(json.loads(path.read_text()), secrets)
+    assert len(secrets) > 20
+    lines = system.log_path.read_text(errors="replace").splitlines()
+    assert len(lines) > 10, "the services log something"
+    leaks = [(s, line[:200]) for line in lines for s in secrets if s in line]
+    assert not leaks, leaks[:5]
+    structured = [line for line in lines if line.startswith("{")]
+    assert structured and all(json.loads(line)["service"] for line in structured), "JSON, one event a line"
