@@ -43,8 +43,16 @@ def make_engine(url: str, *, synchronous: str = "NORMAL", pool_size: int = 5) ->
 
 
 def migrate(engine: Engine, metadata: MetaData) -> None:
-    """Bring the service's tables up to date (idempotent)."""
-    metadata.create_all(engine)
+    """Bring a service's tables up to date with its Alembic history (idempotent)."""
+    import importlib
+
+    from services.common import migrations
+
+    for service in migrations.SERVICES:
+        if importlib.import_module(f"services.{service}.tables").metadata is metadata:
+            migrations.upgrade(engine, service)
+            return
+    raise ValueError("not the metadata of a Signpost service")
 
 
 def ping(engine: Engine) -> None:
