@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,12 +68,15 @@ class StoredRecord:
 class EventLog:
     def __init__(self, engine: Engine):
         self.engine = engine
+        # One writer at a time, queued here: SQLite's own busy handler would sleep 1, 2, 5, 10... ms
+        # between retries, which turns the relay's small writes into long stalls for the appender.
+        self._write = threading.Lock()
 
     def append(self, batch: Sequence[Submission]) -> list[Outcome]:
         """Write a batch of submissions in one transaction; return each one's outcome."""
         outcomes: list[Outcome] = []
         now = datetime.now(UTC)
-        with self.engine.begin() as conn:
+        with self._write, self.engine.begin() as conn:
             if not is_sqlite(self.engine):
                 # Serialise appends so that seq order is commit order: the relay reads by seq
                 # and must never pass over a row that commits later with a smaller seq.
@@ -124,7 +128,7 @@ class EventLog:
             return int(row.position), {k: (int(v[0]), str(v[1])) for k, v in json.loads(row.published).items()}
 
     def save_relay_state(self, position: int, published: dict[str, tuple[int, str]]) -> None:
-        with self.engine.begin() as conn:
+        with self._write, self.engine.begin() as conn:
             conn.execute(update(relay_state).where(relay_state.c.id == 1).values(position=position, published=json.dumps(published)))
 
 
