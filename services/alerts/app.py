@@ -33,7 +33,7 @@ from services.alerts.store import AlertsStore
 from services.common import db, kafka
 from services.common.auth import TokenRegistry
 from services.common.calendar import load_registry
-from services.common.http import create_app
+from services.common.http import create_app, store_check
 from services.common.messages import outgoing
 from services.common.metrics import ALERT_CHANGES, ALERTS_BY_STATUS, SSE_SUBSCRIBERS
 from services.common.problems import ProblemError
@@ -184,18 +184,11 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
                     await producer.stop()
         engine.dispose()
 
-    async def store_ready() -> str | None:
-        try:
-            await asyncio.to_thread(db.ping, engine)
-        except Exception as exc:  # noqa: BLE001
-            return f"store unavailable ({type(exc).__name__})"
-        return None
-
     async def consuming() -> str | None:
         waiting = [r.stage for r in runners if not r.ready]
         return f"stage(s) not consuming: {', '.join(waiting)}" if waiting or not runners else None
 
-    app = create_app("alerts", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_ready, consuming], lifespan=lifespan,
+    app = create_app("alerts", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_check(engine), consuming], lifespan=lifespan,
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION)
     app.state.settings, app.state.store, app.state.broadcaster = settings, store, broadcaster
     app.state.audit_buffer, app.state.on_alert_changed, app.state.identity_decision = audit_buffer, on_alert_changed, identity_decision

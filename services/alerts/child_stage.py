@@ -55,6 +55,7 @@ class StageResult:
     changed_alerts: list[Alert] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     applied: int = 0
+    duplicates: dict[str, int] = field(default_factory=dict)  # topic -> facts seen before (redelivery, replay, notice + return)
 
 
 @dataclass(slots=True)
@@ -333,7 +334,7 @@ class ChildStage:
         if ev.kind == "notice":
             fact = f.suspension_from_notice(msg.event_id, ev.doc)
             if fact:
-                self._suspension(original, cid, fact, result)
+                self._suspension(original, cid, fact, result, msg.topic)
             elif ev.doc["category"] == "permanent":
                 result.messages.append(self._child_event(ev, cid, profile, "exclusion_notice", ev.doc["notice_id"], category="permanent"))
         elif ev.kind == "call":
@@ -348,7 +349,7 @@ class ChildStage:
             record = ev.doc["record"]
             fact = f.suspension_from_return(msg.event_id, ev.doc)
             if fact:
-                self._suspension(original, cid, fact, result)
+                self._suspension(original, cid, fact, result, msg.topic)
             incident = f.incident_from_return(msg.event_id, ev.doc)
             if incident:
                 self._incident(original, cid, incident, result)
@@ -357,13 +358,14 @@ class ChildStage:
                     self._child_event(ev, cid, profile, "la_return_record", f"{ev.doc['return_id']}|{record['record_id']}", record_kind="permanent_exclusion")
                 )
 
-    def _suspension(self, original: str, cid: str, fact: f.SuspensionFact, result: StageResult) -> None:
+    def _suspension(self, original: str, cid: str, fact: f.SuspensionFact, result: StageResult, topic: str) -> None:
         year = self.calendars.for_school(fact.la_code, fact.school_urn).academic_year(fact.start_date)
         entry = self.children[cid]
         if entry.years is None:
             entry.years = {}
         ys = entry.years.setdefault(year, suspension_days.YearSuspensions())
         if not suspension_days.record(ys, fact):
+            result.duplicates[topic] = result.duplicates.get(topic, 0) + 1
             return  # the same suspension again (a redelivery, or the LA's return of a school's notice)
         self._touched_years.add((cid, year))
         result.writes.suspensions.append(

@@ -71,7 +71,7 @@ async def _replay(settings: Settings, topics: list[str], group: str, process: Ca
                 idle = 0
                 records = [r for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)) for r in batches[tp]]
                 result: StageResult = await asyncio.to_thread(process, [to_incoming(r, settings.topic_prefix) for r in records], datetime.now(timezone.utc))
-                await produce_all(producer, settings.topic_prefix, result.messages + dead_letter_messages(result.dead_letters, "alerts-rebuild"), "alerts")
+                await produce_all(producer, settings.topic_prefix, result.messages + dead_letter_messages(result.dead_letters, "alerts", settings.topic_prefix), "alerts")
                 await asyncio.to_thread(commit, result.writes)
                 await consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
                 applied += len(records)

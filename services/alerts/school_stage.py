@@ -48,13 +48,15 @@ class SchoolStage:
             for row in self.store.school_suspensions_of(sorted(wanted)):
                 spike.record(self.terms[(row["school_urn"], row["term_id"])], row["key"], row["start_date"], row["event_id"])
         touched: dict[tuple[str, str], tuple] = {}
-        for _msg, doc, start, calendar, term in decoded:
+        for msg, doc, start, calendar, term in decoded:
             state = self.terms[(doc["school_urn"], term.id)]
             if spike.record(state, doc["suspension_id"], start, doc["event_id"]):
                 result.writes.school_suspensions.append(
                     {"school_urn": doc["school_urn"], "term_id": term.id, "key": doc["suspension_id"], "start_date": start, "event_id": doc["event_id"], "la_code": doc["la_code"]}
                 )
                 touched[(doc["school_urn"], term.id)] = (doc["la_code"], calendar, term)
+            else:
+                result.duplicates[msg.topic] = result.duplicates.get(msg.topic, 0) + 1
             result.applied += 1
         findings: list[Finding] = []
         config = self.rules.end_of_term_spike

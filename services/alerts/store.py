@@ -11,6 +11,7 @@ from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 
 from schemas.alerts import Alert, AlertStatus, ChildSubject, LASubject, Rule, SchoolSubject, Severity
 from services.alerts import tables as t
+from services.common.audit import AuditLog
 from services.common.db import aware_row, insert_ignore, upsert
 from services.common.pagination import decode_cursor, encode_cursor
 
@@ -103,6 +104,7 @@ class Writes:
 class AlertsStore:
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.audit = AuditLog(engine, t.audit)
 
     # -- reads used by the stream processor (batched) --
     def children(self, ids: Sequence[str]) -> dict[str, dict]:
@@ -242,16 +244,10 @@ class AlertsStore:
             return [(alert_from_row(r), r.school_urn) for r in rows]
 
     def write_audit(self, entries: list[dict]) -> None:
-        if entries:
-            with self.engine.begin() as conn:
-                conn.execute(insert(t.audit), entries)
+        self.audit.write(entries)
 
     def audit_entries(self, child_id: str | None, limit: int) -> list[dict]:
-        query = select(t.audit).order_by(t.audit.c.id.desc()).limit(limit)
-        if child_id:
-            query = query.where(t.audit.c.child_id == child_id)
-        with self.engine.connect() as conn:
-            return [aware_row(r._asdict()) for r in conn.execute(query)]
+        return self.audit.entries(child_id, limit)
 
     # -- identity candidates --
     def candidates(self, status: str | None, la_codes: frozenset[str] | None, limit: int) -> list[dict]:

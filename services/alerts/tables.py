@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Date,
     DateTime,
@@ -16,6 +15,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+
+from services.common.audit import audit_table
 
 metadata = MetaData()
 
@@ -113,18 +114,7 @@ candidates = Table(
     UniqueConstraint("child_id", "candidate_child_id"),
 )
 
-audit = Table(
-    "alerts_audit",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("principal", String(100), nullable=False),
-    Column("action", String(40), nullable=False),
-    Column("object_kind", String(20), nullable=False),
-    Column("object_id", String(60), nullable=False),
-    Column("child_id", String(40), index=True),
-    Column("detail", Text),
-)
+audit = audit_table(metadata, "alerts")
 
 meta = Table(
     "alerts_meta",

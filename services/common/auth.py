@@ -7,6 +7,7 @@ is re-read when it changes, so tokens rotate without a restart (docs/runbook.md)
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import threading
@@ -20,6 +21,8 @@ import yaml
 from fastapi import Depends, Request
 
 from services.common.problems import ProblemError
+
+log = logging.getLogger(__name__)
 
 Role = Literal["intake", "inclusion_team", "agency", "ops", "admin"]
 ROLES: tuple[Role, ...] = ("intake", "inclusion_team", "agency", "ops", "admin")
@@ -106,8 +109,9 @@ class TokenRegistry:
             try:
                 if os.stat(self.path).st_mtime != self._mtime:
                     self._load()
-            except (OSError, TokensFileError):
-                pass  # keep the last good tokens; the ops runbook says how to check the file
+            except (OSError, TokensFileError, yaml.YAMLError) as exc:  # keep the last good tokens, and say so
+                # the class only: a YAML error's message may quote the file, tokens and all
+                log.warning("tokens file not reloaded; the last good tokens stay in force", extra={"error": type(exc).__name__})
 
     def lookup(self, token: str) -> Principal | None:
         self._maybe_reload()

@@ -23,13 +23,14 @@ HTTP_LATENCY = Histogram(
 EVENTS_PRODUCED = Counter("signpost_kafka_messages_produced_total", "Messages acknowledged by the broker", ["service", "topic"])
 EVENTS_CONSUMED = Counter("signpost_kafka_messages_consumed_total", "Messages consumed", ["service", "topic"])
 DUPLICATES_SKIPPED = Counter(
-    "signpost_duplicate_messages_skipped_total", "Consumed messages already applied (same event id), skipped", ["service", "topic"]
+    "signpost_duplicate_messages_skipped_total", "Consumed facts already applied (a redelivery, a replay, a notice and its LA return), skipped", ["service", "topic"]
 )
 PROCESSING_LATENCY = Histogram(
     "signpost_processing_duration_seconds", "Time to apply one consumed batch, store commit included", ["service", "stage"], buckets=LATENCY_BUCKETS
 )
+AGE_BUCKETS = (*LATENCY_BUCKETS, 30.0, 60.0, 300.0, 900.0, 3600.0)  # a backlog shows as minutes, not "over 10 s"
 EVENT_AGE = Histogram(
-    "signpost_event_age_seconds", "From the intake's acceptance (ce_time) to the end of processing", ["service", "topic"], buckets=LATENCY_BUCKETS
+    "signpost_event_age_seconds", "From the intake's acceptance (ce_time) to the end of processing", ["service", "topic"], buckets=AGE_BUCKETS
 )
 CONSUMER_LAG = Gauge("signpost_kafka_consumer_lag_messages", "Messages behind the partition's end", ["service", "topic", "partition"])
 CONSUMER_LAG_SECONDS = Gauge(

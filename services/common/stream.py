@@ -29,8 +29,10 @@ from schemas.topics import DEAD_LETTERS, header
 from services.common import kafka
 from services.common.messages import DeadLetter, Incoming, Outgoing
 from services.common.metrics import (
+    BROKER_UP,
     CONSUMER_LAG,
     CONSUMER_LAG_SECONDS,
+    DUPLICATES_SKIPPED,
     EVENT_AGE,
     EVENTS_CONSUMED,
     EVENTS_PRODUCED,
@@ -86,7 +88,7 @@ async def produce_all(producer: AIOKafkaProducer, prefix: str, messages: list[Ou
         EVENTS_PRODUCED.labels(service, prefix + topic).inc(n)
 
 
-def dead_letter_messages(letters: list[DeadLetter], service: str) -> list[Outgoing]:
+def dead_letter_messages(letters: list[DeadLetter], service: str, prefix: str = "") -> list[Outgoing]:
     out = []
     for letter in letters:
         m = letter.message
@@ -100,7 +102,7 @@ def dead_letter_messages(letters: list[DeadLetter], service: str) -> list[Outgoi
             ("dlq_service", service.encode()),
         ]
         out.append(Outgoing(DEAD_LETTERS, (m.key or b"").decode(errors="replace"), m.value, headers))
-        DEAD_LETTERS_TOTAL.labels(service, m.topic, letter.reason.split(":")[0]).inc()
+        DEAD_LETTERS_TOTAL.labels(service, prefix + m.topic, letter.reason.split(":")[0]).inc()
     return out
 
 
@@ -157,6 +159,7 @@ class StageRunner(Service):
                 raise
             except Exception as exc:  # broker or store trouble: forget caches, replay from the committed offsets
                 self.ready = False
+                BROKER_UP.labels(self.service_name).set(0)
                 self.last_error = type(exc).__name__
                 log.warning("stage failed; restarting from committed offsets", extra={"stage": self.stage, "error": type(exc).__name__, "retry_in_s": backoff})
                 self.reset()
@@ -189,20 +192,36 @@ class StageRunner(Service):
         prefix = self.settings.topic_prefix
         while not self.should_stop:
             batches = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+            BROKER_UP.labels(self.service_name).set(1)
             if not batches and not self.has_pending():
+                await self._idle_lag()
                 continue
             records = [r for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)) for r in batches[tp]]
             messages = [to_incoming(r, prefix) for r in records]
             started = time.perf_counter()
             result = await asyncio.to_thread(self._process, messages, datetime.now(UTC))
-            await produce_all(self.producer, prefix, list(result.messages) + dead_letter_messages(result.dead_letters, self.service_name), self.service_name)
+            await produce_all(self.producer, prefix, list(result.messages) + dead_letter_messages(result.dead_letters, self.service_name, prefix), self.service_name)
             await asyncio.to_thread(self._commit, result.writes)
             if batches:
                 await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
             self._observe(batches, messages, started)
+            for topic, n in getattr(result, "duplicates", {}).items():
+                DUPLICATES_SKIPPED.labels(self.service_name, prefix + topic).inc(n)
             self.applied += len(messages)
             if self.on_committed:
                 self.on_committed(result)
+
+    async def _idle_lag(self) -> None:
+        """Nothing fetched: the lag is what is left between our position and the partition's end."""
+        if self.consumer is None:
+            return
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                lag = max(0, high - await self.consumer.position(tp))
+                CONSUMER_LAG.labels(self.service_name, tp.topic, str(tp.partition)).set(lag)
+                if lag == 0:
+                    CONSUMER_LAG_SECONDS.labels(self.service_name, tp.topic, str(tp.partition)).set(0)
 
     def _observe(self, batches: dict, messages: list[Incoming], started: float) -> None:
         now = time.time()

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.common import db
 from services.common.auth import TokenRegistry
-from services.common.http import create_app
+from services.common.http import create_app, store_check
 from services.common.settings import Settings
 from services.intake import routes, tables
 from services.intake.eventlog import EventLog, GroupCommitter
@@ -41,20 +41,13 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
             await committer.stop()
             engine.dispose()
 
-    async def store_ready() -> str | None:
-        try:
-            await asyncio.to_thread(db.ping, engine)
-        except Exception as exc:  # noqa: BLE001
-            return f"store unavailable ({type(exc).__name__})"
-        return None
-
     async def broker_ready() -> str | None:
         return None if relay.broker_ok else f"broker unavailable ({relay.last_error or 'connecting'})"
 
     app = create_app(
         "intake",
         tokens=tokens or TokenRegistry(settings.tokens_file),
-        readiness=[store_ready, broker_ready],
+        readiness=[store_check(engine), broker_ready],
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
         description=DESCRIPTION,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -23,9 +24,18 @@ from schemas.topics import ALERTS, CHILDREN, REFERRALS
 from services.common import db, kafka
 from services.common.auth import Principal, TokenRegistry
 from services.common.calendar import load_registry
-from services.common.http import create_app
+from services.common.http import create_app, store_check
 from services.common.messages import outgoing
-from services.common.metrics import EVENTS_CONSUMED, Counter, Gauge
+from services.common.metrics import (
+    BROKER_UP,
+    CONSUMER_LAG,
+    CONSUMER_LAG_SECONDS,
+    EVENT_AGE,
+    EVENTS_CONSUMED,
+    PROCESSING_LATENCY,
+    Counter,
+    Gauge,
+)
 from services.common.settings import Settings
 from services.common.stream import produce_all
 from services.referrals import routes, tables
@@ -89,9 +99,31 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
                 items.append((kind, orjson.loads(event.value)))
             except orjson.JSONDecodeError:
                 log.warning("undecodable message skipped", extra={"topic": event.message.topic, "offset": event.message.offset})
+        started = time.perf_counter()
         result = await asyncio.to_thread(desk.handle, items, datetime.now(timezone.utc))
+        PROCESSING_LATENCY.labels("referrals", kind).observe(time.perf_counter() - started)
         EVENTS_CONSUMED.labels("referrals", settings.topic(ALERTS.name if kind == "alert" else CHILDREN.name)).inc(len(events))
+        for agency in result.held:
+            HELD.labels(agency).inc()
+        BROKER_UP.labels("referrals").set(1)
+        observe_lag(events)
         await publish_changes(result)
+
+    def observe_lag(events: list) -> None:
+        """Lag per partition after a batch: the partition's end minus what we have read."""
+        last: dict = {}
+        for event in events:
+            last[event.message.tp] = event.message
+        now = time.time()
+        for tp, message in last.items():
+            high = worker.consumer.highwater(tp) if worker.consumer else None
+            if high is not None:
+                CONSUMER_LAG.labels("referrals", tp.topic, str(tp.partition)).set(max(0, high - message.offset - 1))
+            sent = dict(message.headers or ()).get("ce_time")
+            if sent:
+                age = now - datetime.fromisoformat(sent.decode().replace("Z", "+00:00")).timestamp()
+                CONSUMER_LAG_SECONDS.labels("referrals", tp.topic, str(tp.partition)).set(max(0.0, age))
+                EVENT_AGE.labels("referrals", tp.topic).observe(max(0.0, age))
 
     @worker.agent(alerts_topic)
     async def on_alert_changes(stream) -> None:  # noqa: ANN001
@@ -158,18 +190,12 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
                     await producer.stop()
         engine.dispose()
 
-    async def store_ready() -> str | None:
-        try:
-            await asyncio.to_thread(db.ping, engine)
-        except Exception as exc:  # noqa: BLE001
-            return f"store unavailable ({type(exc).__name__})"
-        return None
-
     async def consuming() -> str | None:
         assigned = worker.consumer.assignment() if worker.consumer else set()
+        BROKER_UP.labels("referrals").set(1 if assigned else 0)
         return None if assigned else "waiting for partition assignment"
 
-    app = create_app("referrals", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_ready, consuming], lifespan=lifespan,
+    app = create_app("referrals", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_check(engine), consuming], lifespan=lifespan,
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION)
     app.state.settings, app.state.store, app.state.policy, app.state.desk = settings, store, policy, desk
     app.state.on_referral_changed, app.state.sender, app.state.worker = on_referral_changed, sender, worker

@@ -46,7 +46,7 @@ class Change:
 @dataclass
 class DeskResult:
     changes: list[Change] = field(default_factory=list)
-    held: int = 0
+    held: list[str] = field(default_factory=list)  # agencies a reason was held for (waiting for consent)
     released: int = 0
 
 
@@ -113,7 +113,7 @@ class ReferralDesk:
                     [{"child_id": child_id, "agency": receiver.agency, "reason_key": trigger.key, "reason": orjson.dumps(trigger.reason).decode(),
                       "child": orjson.dumps(trigger.child).decode(), "held_at": now}],
                 )
-                result.held += 1
+                result.held.append(receiver.agency)
                 continue
             self._attach(conn, trigger, receiver, now, result)
 

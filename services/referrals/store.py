@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import orjson
 from sqlalchemy import Engine, and_, insert, or_, select, update
 
+from services.common.audit import AuditLog
 from services.common.db import aware_row, insert_ignore
 from services.common.pagination import decode_cursor, encode_cursor
 from services.referrals import tables as t
@@ -32,6 +33,7 @@ class ReferralRecord:
 class ReferralStore:
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.audit = AuditLog(engine, t.audit)
 
     def list(self, *, agency: str | None, status: str | None, upn: str | None, overdue: bool | None, la_codes: frozenset[str] | None,
              today: date, limit: int, cursor: str | None) -> tuple[list[ReferralRecord], str | None]:
@@ -128,16 +130,10 @@ class ReferralStore:
             return la
 
     def write_audit(self, entries: list[dict]) -> None:
-        if entries:
-            with self.engine.begin() as conn:
-                conn.execute(insert(t.audit), entries)
+        self.audit.write(entries)
 
     def audit_entries(self, child_id: str | None, limit: int) -> list[dict]:
-        query = select(t.audit).order_by(t.audit.c.id.desc()).limit(limit)
-        if child_id:
-            query = query.where(t.audit.c.child_id == child_id)
-        with self.engine.connect() as conn:
-            return [aware_row(r._asdict()) for r in conn.execute(query)]
+        return self.audit.entries(child_id, limit)
 
     def counts(self) -> list[tuple[str, str, int]]:
         from sqlalchemy import func

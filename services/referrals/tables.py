@@ -17,6 +17,8 @@ from sqlalchemy import (
     text,
 )
 
+from services.common.audit import audit_table
+
 metadata = MetaData()
 Serial = BigInteger().with_variant(Integer, "sqlite")
 
@@ -106,17 +108,6 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-audit = Table(
-    "referrals_audit",
-    metadata,
-    Column("id", Serial, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("principal", String(100), nullable=False),
-    Column("action", String(40), nullable=False),
-    Column("object_kind", String(20), nullable=False),
-    Column("object_id", String(60), nullable=False),
-    Column("child_id", String(40), index=True),
-    Column("detail", Text),
-)
+audit = audit_table(metadata, "referrals")
 
 meta = Table("referrals_meta", metadata, Column("key", String(40), primary_key=True), Column("value", Text, nullable=False))

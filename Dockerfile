@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# One image for the three Signpost services. Pick the service with the command:
+#   docker run ... signpost python -m services.intake      (HTTP 8001)
+#   docker run ... signpost python -m services.alerts      (HTTP 8002)
+#   docker run ... signpost python -m services.referrals   (HTTP 8003)
+# Settings come from the environment (KAFKA_BOOTSTRAP_SERVERS, SIGNPOST_*): see docs/deploy.md.
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# ---------------------------------------------------------------- build: a venv from the lock
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/signpost
+ENV PATH=/opt/signpost/bin:$PATH
+WORKDIR /src
+# Dependencies first (their layer is reused until the lock changes); every one pinned and hashed.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
+# Then the project itself, without resolving anything again.
+COPY pyproject.toml ./
+COPY schemas ./schemas
+COPY services ./services
+RUN pip install --no-deps . \
+    && python -c "import services.intake.app, services.alerts.app, services.referrals.app, services.cli"
+
+# ---------------------------------------------------------------- runtime
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/signpost/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    SIGNPOST_DATA_DIR=/var/lib/signpost \
+    SIGNPOST_HOST=0.0.0.0
+RUN groupadd --system --gid 10001 signpost \
+    && useradd --system --uid 10001 --gid signpost --home-dir /var/lib/signpost --no-create-home \
+       --shell /usr/sbin/nologin signpost \
+    && mkdir -p /var/lib/signpost \
+    && chown signpost:signpost /var/lib/signpost
+COPY --from=build /opt/signpost /opt/signpost
+COPY deploy/docker/healthcheck.py /usr/local/bin/signpost-healthcheck
+USER 10001:10001
+WORKDIR /var/lib/signpost
+VOLUME ["/var/lib/signpost"]
+EXPOSE 8001 8002 8003
+# GET /healthz of the service this container runs (found from the command line; no curl needed).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "/usr/local/bin/signpost-healthcheck"]
+CMD ["python", "-m", "services.intake"]

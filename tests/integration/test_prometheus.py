@@ -1,0 +1,284 @@
+"""A real Prometheus scraping a running Signpost (`python -m services.run`, embedded broker).
+
+Starts the system and Debian's /usr/bin/prometheus (installed when missing) with deploy/'s alert
+rules, posts exclusion notices, and reads the results back through Prometheus's HTTP API: the
+Kafka counters moved, the HTTP counter counts the posts, the lag series exist, every target is
+up, every dashboard and rule expression is accepted by Prometheus, and the rules evaluate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import factories
+import httpx
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # the first test may apt-get install a tool
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
+DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
+SERVICES = ("intake", "alerts", "referrals")
+NOTICES = 5
+
+
+def ensure_prometheus() -> str:
+    """/usr/bin/prometheus, installed from Debian's `prometheus` package (as root) when missing. Never skips."""
+    def find() -> str | None:
+        return shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
+
+    if found := find():
+        return found
+    if os.geteuid() != 0:
+        pytest.fail("prometheus is missing and this is not root: apt-get install -y prometheus", pytrace=False)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "prometheus"]
+    done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=600, check=False)
+    if done.returncode != 0:
+        subprocess.run(["apt-get", "update"], capture_output=True, text=True, env=env, timeout=600, check=False)
+        done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=600, check=False)
+    found = find()
+    if not found:
+        pytest.fail(f"could not install prometheus: {done.stdout[-2000:]} {done.stderr[-2000:]}", pytrace=False)
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (httpx.HTTPError, OSError, KeyError, ValueError, IndexError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+def stop(proc: subprocess.Popen | None, grace: float) -> None:
+    """SIGTERM the process group this test started (the supervisor stops its own children), then SIGKILL it."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(10)
+
+
+def tail(path: Path, n: int = 4000) -> str:
+    return path.read_text(errors="replace")[-n:] if path.exists() else ""
+
+
+class Prometheus:
+    def __init__(self, url: str):
+        self.client = httpx.Client(base_url=url, timeout=10)
+
+    def query(self, expr: str) -> list[dict]:
+        response = self.client.get("/api/v1/query", params={"query": expr})
+        body = response.json()
+        assert body["status"] == "success", f"{expr}: {body}"
+        return body["data"]["result"]
+
+    def value(self, expr: str) -> float:
+        result = self.query(expr)
+        return float(result[0]["value"][1]) if result else 0.0
+
+
+@pytest.fixture(scope="module")
+def signpost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """`python -m services.run` on the embedded broker, with its own ports, data dir and topic prefix."""
+    tmp_path = tmp_path_factory.mktemp("signpost")
+    ports = {name: free_port() for name in SERVICES}
+    intake_token, team_token = f"intake-{uuid.uuid4().hex}", f"team-{uuid.uuid4().hex}"
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump({"tokens": [
+        {"token": intake_token, "principal": "prometheus-test-school", "roles": ["intake"]},
+        {"token": team_token, "principal": "prometheus-test-team", "roles": ["inclusion_team"]},
+    ]}))
+    prefix = f"prom{uuid.uuid4().hex[:8]}."
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNPOST_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env.update({
+        "SIGNPOST_DATA_DIR": str(tmp_path / "data"),
+        "SIGNPOST_BROKER_PORT": str(free_port()),
+        "SIGNPOST_INTAKE_PORT": str(ports["intake"]),
+        "SIGNPOST_ALERTS_PORT": str(ports["alerts"]),
+        "SIGNPOST_REFERRALS_PORT": str(ports["referrals"]),
+        "SIGNPOST_TOKENS_FILE": str(tokens),
+        "SIGNPOST_TOPIC_PREFIX": prefix,
+        "SIGNPOST_LOG_LEVEL": "WARNING",
+    })
+    log = tmp_path / "signpost.log"
+    proc = None
+    try:
+        with log.open("wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "services.run"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        for name, port in ports.items():
+            def ready(port: int = port) -> bool:
+                assert proc.poll() is None, f"services.run exited ({proc.returncode}):\n{tail(log)}"
+                return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+
+            try:
+                wait_for(f"{name} /readyz", ready, timeout=120)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{tail(log)}") from None
+        yield {"ports": ports, "prefix": prefix, "intake_token": intake_token, "team_token": team_token, "log": log}
+    finally:
+        stop(proc, grace=30)
+
+
+@pytest.fixture(scope="module")
+def prometheus(signpost: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    binary = ensure_prometheus()
+    tmp_path = tmp_path_factory.mktemp("prometheus")
+    port = free_port()
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(RULES)],
+        # the job names of deploy/prometheus/prometheus.yml, so the rules' selectors apply as in production
+        "scrape_configs": [
+            {"job_name": f"signpost-{name}", "metrics_path": "/metrics", "static_configs": [{"targets": [f"127.0.0.1:{p}"]}]}
+            for name, p in signpost["ports"].items()
+        ],
+    }
+    config_file = tmp_path / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config))
+    log = tmp_path / "prometheus.log"
+    proc = None
+    try:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [binary, f"--config.file={config_file}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            assert proc.poll() is None, f"prometheus exited ({proc.returncode}):\n{tail(log)}"
+            return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
+
+        wait_for("prometheus /-/ready", ready, timeout=60)
+        yield Prometheus(url)
+    finally:
+        stop(proc, grace=15)
+
+
+def dashboard_expressions() -> list[tuple[str, str]]:
+    out = []
+
+    def walk(file: str, panels: list[dict]) -> None:
+        for panel in panels:
+            out.extend((f"{file}: {panel.get('title')}", t["expr"]) for t in panel.get("targets") or [] if t.get("expr"))
+            walk(file, panel.get("panels") or [])
+
+    for path in DASHBOARDS:
+        walk(path.name, json.loads(path.read_text())["panels"])
+    return out
+
+
+def as_grafana_would(expr: str) -> str:
+    expr = expr.replace("$__rate_interval", "1m").replace("$__interval", "15s").replace("$__range", "1h")
+    return re.sub(r"\$\{?(\w+)\}?", ".*", expr)
+
+
+def test_prometheus_scrapes_a_running_signpost(signpost: dict, prometheus: Prometheus) -> None:
+    prefix = signpost["prefix"]
+    notices_topic = f"{prefix}exclusion-notices.v1"
+    intake = f"http://127.0.0.1:{signpost['ports']['intake']}"
+
+    # every target up
+    seen_up: set[str] = set()
+
+    def all_up() -> bool:  # each job's latest scrape succeeded at some point (one slow scrape on a busy machine is not a failure)
+        seen_up.update(s["metric"]["job"] for s in prometheus.query('up{job=~"signpost-.*"} == 1'))
+        return seen_up == {f"signpost-{name}" for name in SERVICES}
+
+    try:
+        wait_for("up == 1 for the three services", all_up, timeout=60)
+    except AssertionError as exc:
+        targets = prometheus.client.get("/api/v1/targets").json()["data"]["activeTargets"]
+        health = [(t["labels"]["job"], t["health"], t["lastError"], t["lastScrapeDuration"]) for t in targets]
+        raise AssertionError(f"{exc}\ntargets: {health}\n{tail(signpost['log'])}") from None
+
+    produced_before = prometheus.value(f'sum(signpost_kafka_messages_produced_total{{topic="{notices_topic}"}})')
+    consumed_before = prometheus.value(f'sum(signpost_kafka_messages_consumed_total{{topic="{notices_topic}"}})')
+
+    headers = {"Authorization": f"Bearer {signpost['intake_token']}"}
+    with httpx.Client(base_url=intake, headers=headers, timeout=10) as client:
+        for _ in range(NOTICES):
+            response = client.post("/v1/exclusion-notices", json=factories.make_notice())
+            assert response.status_code == 202, response.text
+
+    posts = '{route="/v1/exclusion-notices", status="202"}'
+    wait_for(f"signpost_http_requests_total{posts} == {NOTICES}",
+             lambda: prometheus.value(f"sum(signpost_http_requests_total{posts})") == NOTICES, timeout=30)
+    wait_for("the intake relay's produced counter to grow",
+             lambda: prometheus.value(f'sum(signpost_kafka_messages_produced_total{{service="intake", topic="{notices_topic}"}})')
+             >= produced_before + NOTICES, timeout=60)
+    wait_for("the alerts service's consumed counter to grow",
+             lambda: prometheus.value(f'sum(signpost_kafka_messages_consumed_total{{service="alerts", topic="{notices_topic}"}})')
+             >= consumed_before + NOTICES, timeout=60)
+    lag = wait_for("consumer lag series", lambda: prometheus.query(f'signpost_kafka_consumer_lag_messages{{topic="{notices_topic}"}}'), timeout=30)
+    assert {s["metric"]["service"] for s in lag} == {"alerts"}
+    assert all(s["metric"]["partition"].isdigit() for s in lag)
+    assert all(float(s["value"][1]) >= 0 for s in lag)
+    assert prometheus.query('signpost_kafka_consumer_lag_seconds{service="alerts"}')
+    assert prometheus.value('count(signpost_http_request_duration_seconds_bucket{route="/v1/exclusion-notices"})') > 0
+    assert prometheus.value(f'sum(signpost_event_age_seconds_count{{topic="{notices_topic}"}})') > 0
+    labels = prometheus.client.get("/api/v1/label/service/values", params={"match[]": "signpost_http_requests_total"}).json()["data"]
+    assert set(SERVICES) <= set(labels)
+
+
+def test_every_dashboard_and_rule_expression_runs_on_prometheus(signpost: dict, prometheus: Prometheus) -> None:
+    wait_for("a first scrape", lambda: len(prometheus.query('up{job=~"signpost-.*"}')) == 3, timeout=30)
+    rules = yaml.safe_load(RULES.read_text())
+    exprs = dashboard_expressions() + [(f"rule {r['alert']}", r["expr"]) for g in rules["groups"] for r in g["rules"]]
+    assert len(exprs) > 30
+    for where, expr in exprs:
+        response = prometheus.client.get("/api/v1/query", params={"query": as_grafana_would(expr)})
+        body = response.json()
+        assert response.status_code == 200 and body["status"] == "success", f"{where}: {expr}: {body}"
+
+    # the alert rules are loaded and evaluate cleanly; a healthy system fires none
+    def evaluated() -> list[dict]:
+        groups = prometheus.client.get("/api/v1/rules").json()["data"]["groups"]
+        loaded = [r for g in groups for r in g["rules"]]
+        return loaded if loaded and all(r.get("lastEvaluation", "").startswith("2") and not r["lastEvaluation"].startswith("0001") for r in loaded) else []
+
+    loaded = wait_for("rule evaluation", evaluated, timeout=30)
+    assert {r["name"] for r in loaded} == {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    assert [r["name"] for r in loaded if r["health"] != "ok"] == [], [r.get("lastError") for r in loaded]
+    firing = prometheus.query('ALERTS{alertstate="firing"}')
+    assert firing == [], firing
