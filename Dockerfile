@@ -14,9 +14,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/signpost
 ENV PATH=/opt/signpost/bin:$PATH
 WORKDIR /src
-# Dependencies first (their layer is reused until the lock changes); every one pinned and hashed.
-COPY requirements.lock ./
-RUN pip install --require-hashes --no-deps -r requirements.lock
+# Dependencies first (their layer is reused until the lock changes); every one pinned and hashed,
+# without the test tools (requirements.prod.lock: `make lock` writes both).
+COPY requirements.prod.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.prod.lock
 # Then the project itself, without resolving anything again.
 COPY pyproject.toml ./
 COPY schemas ./schemas

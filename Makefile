@@ -46,6 +46,7 @@ lint: $(STAMP)
 
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.prod.lock
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

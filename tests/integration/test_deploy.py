@@ -670,7 +670,7 @@ def test_dockerfile_builds_one_locked_image_for_the_three_services() -> None:
     args = dict(re.findall(r"ARG (\w+)=(\S+)", text))
     resolved = [re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""), f.split()[0]) for f in froms]
     assert resolved and all(f == "python:3.11-slim" for f in resolved), resolved
-    assert re.search(r"pip install --require-hashes [^&]*-r requirements\.lock", text)
+    assert re.search(r"pip install --require-hashes [^&]*-r requirements\.prod\.lock", text)
     assert re.search(r"pip install --no-deps \.", text)
     users = [r for w, r in steps if w == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0"), "the image must run as a non-root user"
