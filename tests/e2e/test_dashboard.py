@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -42,6 +43,21 @@ def browser(tmp_path):
     b.quit()
 
 
+NEARING = "//tr[td[contains(., 'Nearing 45-day limit')]]"
+
+
+def fresh(wait: WebDriverWait, find):  # noqa: ANN001, ANN201
+    """The page re-renders rows as the live feed updates them: look the element up again until it holds still."""
+    return wait.until(lambda driver: _try(find, driver))
+
+
+def _try(find, driver):  # noqa: ANN001, ANN202
+    try:
+        return find(driver)
+    except StaleElementReferenceException:
+        return False
+
+
 def notice(n: int, start: str, sessions: int) -> dict:
     body = "305541077001"
     pupil = {"upn": check_letter(body) + body, "first_name": "Dana", "last_name": "Browser", "date_of_birth": "2011-06-01", "sen_status": "K"}
@@ -60,24 +76,23 @@ def test_the_team_sees_alerts_live_and_acts_on_them(system: System, browser) -> 
         assert system.request("intake", "POST", "/v1/exclusion-notices", "intake", notice(n, start, 22))[0] == 202
     browser.get(system.url("alerts", f"/dashboard#token={system.tokens['inclusion_team']}"))
     wait = WebDriverWait(browser, 30)
-    row = wait.until(ec.presence_of_element_located((By.XPATH, "//tr[td[contains(., 'Nearing 45-day limit')]]")))
-    assert "33" in row.text and "WARNING" in row.text.upper()
+    wait.until(ec.presence_of_element_located((By.XPATH, NEARING)))
+    row_text = fresh(wait, lambda d: d.find_element(By.XPATH, NEARING).text)
+    assert "33" in row_text and "WARNING" in row_text.upper()
     wait.until(ec.text_to_be_present_in_element((By.ID, "live"), "live"))
     assert "token" not in browser.current_url, "the token is moved out of the address bar"
 
     # a fourth suspension arrives while the page is open: the same row updates through the live feed
     assert system.request("intake", "POST", "/v1/exclusion-notices", "intake", notice(3, "2025-01-13", 16))[0] == 202
     wait.until(ec.text_to_be_present_in_element((By.XPATH, "//tr[td[contains(., 'Nearing 45-day limit')]]"), "41"))
-    summary = browser.find_element(By.CSS_SELECTOR, ".card.suspension_days_nearing_limit strong")
-    assert summary.text == "1"
+    assert fresh(wait, lambda d: d.find_element(By.CSS_SELECTOR, ".card.suspension_days_nearing_limit strong").text) == "1"
 
     if os.environ.get("SIGNPOST_SCREENSHOTS"):
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(SCREENSHOT))
 
     Select(browser.find_element(By.ID, "status")).select_by_value("")
-    row = browser.find_element(By.XPATH, "//tr[td[contains(., 'Nearing 45-day limit')]]")
-    row.find_element(By.XPATH, ".//button[.='Acknowledge']").click()
+    fresh(wait, lambda d: d.find_element(By.XPATH, NEARING).find_element(By.XPATH, ".//button[.='Acknowledge']").click() or True)
     wait.until(ec.text_to_be_present_in_element((By.XPATH, "//tr[td[contains(., 'Nearing 45-day limit')]]"), "acknowledged"))
     status, page = system.request("alerts", "GET", "/v1/alerts?rule=suspension_days_nearing_limit&la_code=305", "inclusion_team")
     assert status == 200 and page["items"][0]["status"] == "acknowledged"  # type: ignore[index]
