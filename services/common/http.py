@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -95,9 +96,11 @@ class RequireBearer:
         if scope["type"] == "http" and scope.get("path", "").startswith("/v1/"):
             header = dict(scope.get("headers", ())).get(b"authorization", b"").decode("latin-1")
             scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip() or self.tokens.lookup(token.strip()) is None:
+            principal = self.tokens.lookup(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+            if principal is None:
                 err = ProblemError(401, "Unauthorized", "send Authorization: Bearer <a known token>", headers={"WWW-Authenticate": "Bearer"})
                 return await problem_response(err, scope.get("path"))(scope, receive, send)
+            scope["principal"] = principal  # looked up once per request
         await self.app(scope, receive, send)
 
 
@@ -127,6 +130,29 @@ class HttpMetrics:
             method = scope.get("method", "GET")
             HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, template).observe(time.perf_counter() - start)
+
+
+def json_body(model: type[BaseModel]) -> dict:
+    """openapi_extra for a route that reads its body itself: the body's schema, by reference."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+
+
+def _with_body_schemas(app: FastAPI, models: dict[str, type[BaseModel]]) -> None:
+    original = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, model in models.items():
+            js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for def_name, definition in js.pop("$defs", {}).items():
+                components.setdefault(def_name, definition)
+            components[name] = js
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
@@ -166,6 +192,8 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.state.body_models = {}
+    _with_body_schemas(app, app.state.body_models)
     app.add_middleware(RequireBearer, tokens=tokens)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(HttpMetrics, service=service)

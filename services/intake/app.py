@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from schemas.intake import Call, ExclusionNotice, LAReturn
 from services.common import db
 from services.common.auth import TokenRegistry
 from services.common.http import create_app, store_check
@@ -54,4 +55,5 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     )
     app.state.settings, app.state.eventlog, app.state.committer, app.state.relay = settings, eventlog, committer, relay
     app.include_router(routes.router)
+    app.state.body_models.update({m.__name__: m for m in (ExclusionNotice, Call, LAReturn)})
     return app

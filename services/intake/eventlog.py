@@ -81,16 +81,20 @@ class EventLog:
                 # Serialise appends so that seq order is commit order: the relay reads by seq
                 # and must never pass over a row that commits later with a smaller seq.
                 conn.execute(text("SELECT pg_advisory_xact_lock(7301)"))
+            keys = list({(sub.kind, sub.source_id) for sub in batch})
+            known: dict[tuple[str, str], str] = {}
+            c = submissions.c
+            kinds = sorted({k for k, _ in keys})
+            for i in range(0, len(keys), 400):  # one indexed query for the whole batch (row-value IN would scan)
+                ids = [source_id for _, source_id in keys[i : i + 400]]
+                rows_ = conn.execute(select(c.kind, c.source_id, c.body_hash).where(c.kind.in_(kinds), c.source_id.in_(ids)))
+                known.update({(r.kind, r.source_id): r.body_hash for r in rows_})
             in_batch: dict[tuple[str, str], str] = {}
             rows: list[dict] = []
             subs: list[dict] = []
             for sub in batch:
                 key = (sub.kind, sub.source_id)
-                stored = in_batch.get(key)
-                if stored is None:
-                    stored = conn.execute(
-                        select(submissions.c.body_hash).where(submissions.c.kind == sub.kind, submissions.c.source_id == sub.source_id)
-                    ).scalar()
+                stored = in_batch.get(key) or known.get(key)
                 outcome = idempotency_outcome(stored, sub.body_hash)
                 outcomes.append(outcome)
                 if outcome != "accepted":
