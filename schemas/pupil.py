@@ -82,7 +82,11 @@ def normalise_name(name: str) -> str:
 
 def person_key(la_code: str, pupil: Pupil) -> str:
     """The exact-match identity of a child without a UPN: LA, date of birth, normalised names."""
-    raw = f"{la_code}|{pupil.date_of_birth.isoformat()}|{normalise_name(pupil.last_name)}|{normalise_name(pupil.first_name)}"
+    return person_key_of_parts(la_code, pupil.date_of_birth, normalise_name(pupil.first_name), normalise_name(pupil.last_name))
+
+
+def person_key_of_parts(la_code: str, date_of_birth: date, first_norm: str, last_norm: str) -> str:
+    raw = f"{la_code}|{date_of_birth.isoformat()}|{last_norm}|{first_norm}"
     return "p:" + hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 

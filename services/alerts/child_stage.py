@@ -10,6 +10,7 @@ committed after: at least once, and every effect idempotent by natural key or ve
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,10 +18,10 @@ from datetime import date, datetime
 
 import orjson
 
-from schemas.alerts import Alert, SuspensionCounted
+from schemas.alerts import Alert
 from schemas.children import ChildEventResolved, ChildProfile
 from schemas.intake import Consent
-from schemas.pupil import normalise_name, person_key
+from schemas.pupil import normalise_name, person_key, person_key_of_parts
 from schemas.topics import CALLS, CHILDREN, EXCLUSION_NOTICES, LA_RETURN_RECORDS, SCHOOL_SUSPENSIONS
 from services.alerts.alerting import SOURCE, AlertBook
 from services.alerts.domain import facts as f
@@ -38,9 +39,9 @@ CHILD_RULES = ("suspension_days_nearing_limit", "suspension_days_limit_exceeded"
 
 @dataclass(slots=True)
 class ChildEntry:
-    """One child in the cache. The profile is kept as JSON bytes: a million children must fit in memory."""
+    """One child in the cache (the cache is bounded: see ChildStage._bound_caches)."""
 
-    profile: bytes
+    profile: dict
     merged_into: str | None = None
     sources: list[str] | None = None  # children linked into this one
     years: dict[str, suspension_days.YearSuspensions] | None = None
@@ -66,6 +67,7 @@ class _Event:
     la_code: str
     pupil: dict
     school_urn: str | None
+    cid: str | None = None  # the child id, when the pupil has a UPN
 
 
 class _PupilView:
@@ -83,17 +85,22 @@ class _PupilView:
 def _decode(msg: Incoming) -> _Event:
     doc = orjson.loads(msg.value)
     if msg.topic == EXCLUSION_NOTICES.name:
-        return _Event(msg, "notice", doc, doc["la_code"], doc["pupil"], doc["school_urn"])
-    if msg.topic == CALLS.name:
-        return _Event(msg, "call", doc, doc["la_code"], doc["pupil"], doc.get("school_urn"))
-    if msg.topic == LA_RETURN_RECORDS.name:
-        return _Event(msg, "record", doc, doc["la_code"], doc["record"]["pupil"], doc["record"]["school_urn"])
-    raise ValueError(f"unexpected topic {msg.topic}")
+        ev = _Event(msg, "notice", doc, doc["la_code"], doc["pupil"], doc["school_urn"])
+    elif msg.topic == CALLS.name:
+        ev = _Event(msg, "call", doc, doc["la_code"], doc["pupil"], doc.get("school_urn"))
+    elif msg.topic == LA_RETURN_RECORDS.name:
+        ev = _Event(msg, "record", doc, doc["la_code"], doc["record"]["pupil"], doc["record"]["school_urn"])
+    else:
+        raise ValueError(f"unexpected topic {msg.topic}")
+    upn = ev.pupil.get("upn")
+    ev.cid = identity.child_id_for_upn(upn) if upn else None
+    return ev
 
 
 class ChildStage:
-    def __init__(self, store: AlertsStore, calendars: CalendarRegistry, rules: RuleConfig):
+    def __init__(self, store: AlertsStore, calendars: CalendarRegistry, rules: RuleConfig, max_children: int = 100_000):
         self.store, self.calendars, self.rules = store, calendars, rules
+        self.max_children = max_children
         self._recompute: deque[list[str]] = deque()  # children whose links a person changed
         self.book = AlertBook(store, CHILD_RULES)
         self.reset()
@@ -110,13 +117,23 @@ class ChildStage:
         self.children: dict[str, ChildEntry] = {}
         self.absent: set[str] = set()  # known not to be in the store
         self.book.reset()
-        self.upnless: dict[str, identity.Identity] | None = None  # person key -> children without a UPN
+        self.upnless: identity.UpnlessIndex | None = None  # children without a UPN
 
     # ---------------------------------------------------------------- loading
-    def _load_upnless(self) -> dict[str, identity.Identity]:
+    def _load_upnless(self) -> identity.UpnlessIndex:
         if self.upnless is None:
-            self.upnless = {row["person_key"]: _identity_of_row(row) for row in self.store.upnless_children()}
+            self.upnless = identity.UpnlessIndex([_identity_of_row(row) for row in self.store.upnless_children()])
         return self.upnless
+
+    def _bound_caches(self) -> None:
+        """Between batches every cached child is stored: drop the oldest half when over the bound.
+        Memory stays bounded whatever the number of children; a miss loads from the store."""
+        self.absent.clear()
+        if len(self.children) > self.max_children:
+            for cid in list(itertools.islice(self.children, len(self.children) // 2)):
+                del self.children[cid]
+        if len(self.book.cache) > self.max_children:
+            self.book.reset()
 
     def _load(self, child_ids: set[str]) -> None:
         missing = [c for c in child_ids if c not in self.children and c not in self.absent]
@@ -131,7 +148,7 @@ class ChildStage:
             if row is None:
                 self.absent.add(cid)
                 continue
-            self.children[cid] = ChildEntry(row["profile"].encode(), row["merged_into"], sources.get(cid))
+            self.children[cid] = ChildEntry(orjson.loads(row["profile"]), row["merged_into"], sources.get(cid))
         if facts_of:
             for s in self.store.suspensions_of(facts_of):
                 entry = self.children.get(owner.get(s["child_id"], s["child_id"]))
@@ -161,7 +178,7 @@ class ChildStage:
         """The child this event is about: UPN first, else exact LA + date of birth + names."""
         pupil = _PupilView(ev.pupil)
         if pupil.upn:
-            cid = identity.child_id_for_upn(pupil.upn)
+            cid = ev.cid or identity.child_id_for_upn(pupil.upn)
             if cid not in self.children:
                 self._create(cid, ev, pupil, result, now)
             return cid
@@ -184,24 +201,25 @@ class ChildStage:
 
     def _create(self, cid: str, ev: _Event, pupil: _PupilView, result: StageResult, now: datetime) -> None:
         profile, _ = merge_profile(None, child_id=cid, la_code=ev.la_code, pupil=ev.pupil, school_urn=ev.school_urn)
-        self.children[cid] = ChildEntry(orjson.dumps(profile), stored=False)
+        self.children[cid] = ChildEntry(profile, stored=False)
         self.absent.discard(cid)
         upnless = self._load_upnless()
-        pk = person_key(ev.la_code, pupil)  # type: ignore[arg-type]
-        self._batch_people[pk] = cid
         me = identity.identity_of(cid, ev.la_code, pupil)
+        pk = identity.person_key_of(me)
+        self._batch_people[pk] = cid
+        self._names[cid] = (me.first, me.last, pk)
         if pupil.upn is None:
-            upnless[pk] = me
+            upnless.add(me)
             for row in self.store.near_candidates(ev.la_code, pupil.date_of_birth, me.first, me.last):
                 reason = identity.near_match(me, _identity_of_row(row))
                 if reason:
                     self._propose(cid, row["child_id"], ev.la_code, reason, result, now)
             return
         # A child with a UPN: a record without one, with exactly these details, is this child.
-        linked = upnless.pop(pk, None)
+        linked = upnless.pop(pk)
         if linked:
             self._link(linked.child_id, cid, result, now, by="signpost", note="exact match: LA, date of birth and names")
-        for other in upnless.values():  # few: only children no source has given a UPN for
+        for other in upnless.neighbours(me):
             if reason := identity.near_match(other, me):
                 self._propose(other.child_id, cid, ev.la_code, reason, result, now)
 
@@ -219,7 +237,7 @@ class ChildStage:
             return
         src.merged_into = target
         dst.sources = [*(dst.sources or []), source, *(src.sources or [])]
-        dst.profile = orjson.dumps(merge_profiles(orjson.loads(dst.profile), orjson.loads(src.profile)))
+        dst.profile = merge_profiles(dst.profile, src.profile)
         for year, ys in (src.years or {}).items():
             dst.years = dst.years or {}
             dst.years.setdefault(year, suspension_days.YearSuspensions()).by_key.update(ys.by_key)
@@ -268,19 +286,23 @@ class ChildStage:
                 self._incident_children.add(cid)
 
     def _row(self, cid: str, entry: ChildEntry, now: datetime) -> dict:
-        p = orjson.loads(entry.profile)
-        first, last = normalise_name(p["first_name"]), normalise_name(p["last_name"])
-        raw = f"{p['la_code']}|{p['date_of_birth']}|{last}|{first}"
+        """The store row: whole for a new child; for a known one only what can change (names and
+        date of birth never do: the first source's stay)."""
+        if entry.stored:
+            return {"child_id": cid, "upn": entry.profile.get("upn"), "merged_into": entry.merged_into, "profile": orjson.dumps(entry.profile).decode(), "updated_at": now}
+        p = entry.profile
+        first, last, pk = self._names.get(cid) or (normalise_name(p["first_name"]), normalise_name(p["last_name"]), None)
+        dob = date.fromisoformat(p["date_of_birth"])
         return {
             "child_id": cid,
             "la_code": p["la_code"],
             "upn": p.get("upn"),
-            "person_key": "p:" + hashlib.sha256(raw.encode()).hexdigest()[:24],
-            "date_of_birth": date.fromisoformat(p["date_of_birth"]),
+            "person_key": pk or person_key_of_parts(p["la_code"], dob, first, last),
+            "date_of_birth": dob,
             "first_norm": first,
             "last_norm": last,
             "merged_into": entry.merged_into,
-            "profile": entry.profile.decode(),
+            "profile": orjson.dumps(entry.profile).decode(),
             "updated_at": now,
         }
 
@@ -293,13 +315,16 @@ class ChildStage:
                 events.append(_decode(msg))
             except (ValueError, KeyError, TypeError) as exc:
                 result.dead_letters.append(DeadLetter(msg, f"invalid_payload:{type(exc).__name__}"))
-        upn_ids = {identity.child_id_for_upn(ev.pupil["upn"]) for ev in events if ev.pupil.get("upn")}
+        self._bound_caches()
+        upn_ids = {ev.cid for ev in events if ev.cid}
         self._load(upn_ids)
         self._touched_years: set[tuple[str, str]] = set()
         self._touched_children: set[str] = set()
         self._incident_children: set[str] = set()
         self._batch_people: dict[str, str] = {}
+        self._names: dict[str, tuple[str, str, str]] = {}  # children created in this batch: normalised names, person key
         self._recheck: dict[str, Alert] = {}
+        self._now_iso = now.isoformat().replace("+00:00", "Z")
         self.upnless = None  # re-read each batch: another worker may have added a child without a UPN
         while self._recompute:
             self._reload(self._recompute.popleft(), result, now)
@@ -307,7 +332,7 @@ class ChildStage:
             try:
                 self._apply(ev, result, now)
                 result.applied += 1
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError) as exc:  # this message's content; anything else is a bug: the batch fails and retries
                 result.dead_letters.append(DeadLetter(ev.msg, f"unprocessable:{type(exc).__name__}"))
         found = self._detect(result, now)
         for alert_id, alert in self._recheck.items():
@@ -318,17 +343,17 @@ class ChildStage:
         for cid in self._touched_children:
             entry = self.children.get(cid)
             if entry is not None:
-                entry.stored = True
                 result.writes.children[cid] = self._row(cid, entry, now)
+                entry.stored = True
         return result
 
     def _apply(self, ev: _Event, result: StageResult, now: datetime) -> None:
         original = self._resolve(ev, result, now)
         cid = self._effective(original)
         entry = self.children[cid]
-        profile, changed = merge_profile(orjson.loads(entry.profile), child_id=cid, la_code=ev.la_code, pupil=ev.pupil, school_urn=ev.school_urn)
+        profile, changed = merge_profile(entry.profile, child_id=cid, la_code=ev.la_code, pupil=ev.pupil, school_urn=ev.school_urn)
         if changed or not entry.stored:
-            entry.profile = orjson.dumps(profile)
+            entry.profile = profile
             self._touched_children.add(cid)
         msg = ev.msg
         if ev.kind == "notice":
@@ -372,11 +397,12 @@ class ChildStage:
             {"key": fact.key, "child_id": original, "academic_year": year, "days": fact.days, "event_id": fact.event_id,
              "school_urn": fact.school_urn, "la_code": fact.la_code, "start_date": fact.start_date}
         )
-        counted = SuspensionCounted(
-            suspension_id=hashlib.sha256(fact.key.encode()).hexdigest()[:24], event_id=fact.event_id, school_urn=fact.school_urn,
-            la_code=fact.la_code, start_date=fact.start_date, sessions=fact.sessions,
+        suspension_id = hashlib.sha256(fact.key.encode()).hexdigest()[:24]
+        counted = orjson.dumps(  # a SuspensionCounted; built directly: a national replay makes a million of them
+            {"suspension_id": suspension_id, "event_id": fact.event_id, "school_urn": fact.school_urn, "la_code": fact.la_code,
+             "start_date": fact.start_date, "sessions": fact.sessions}
         )
-        result.messages.append(outgoing(SCHOOL_SUSPENSIONS, fact.school_urn, "counted:" + counted.suspension_id, counted, SOURCE))
+        result.messages.append(outgoing(SCHOOL_SUSPENSIONS, fact.school_urn, "counted:" + suspension_id, counted, SOURCE, time=self._now_iso))
 
     def _incident(self, original: str, cid: str, incident: f.IncidentFact, result: StageResult) -> None:
         entry = self.children[cid]
@@ -401,13 +427,13 @@ class ChildStage:
         rules = self.rules
         for cid, year in self._touched_years:
             entry = self.children[cid]
-            profile = orjson.loads(entry.profile)
+            profile = entry.profile
             findings += suspension_days.detect(
                 entry.years[year], child_id=cid, la_code=profile["la_code"], school_urn=profile.get("school_urn"), academic_year=year, config=rules.suspension_days  # type: ignore[index]
             )
         for cid in self._incident_children:
             entry = self.children[cid]
-            profile = orjson.loads(entry.profile)
+            profile = entry.profile
             calendar = self.calendars.for_school(profile["la_code"], profile.get("school_urn"))
             findings += informal.detect(
                 entry.incidents,  # type: ignore[arg-type]
@@ -419,7 +445,7 @@ class ChildStage:
 
     def _profile(self, child_id: str) -> dict | None:
         entry = self.children.get(child_id)
-        return orjson.loads(entry.profile) if entry else None
+        return entry.profile if entry else None
 
     def _save_alert(self, alert: Alert, school_urn: str | None, result: StageResult, change: str) -> None:
         subject = getattr(alert.subject, "child_id", None)

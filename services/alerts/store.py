@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, insert, or_, select, update
 
 from schemas.alerts import Alert, AlertStatus, ChildSubject, LASubject, Rule, SchoolSubject, Severity
 from services.alerts import tables as t
@@ -186,7 +186,17 @@ class AlertsStore:
         e = self.engine
         with e.begin() as conn:
             if writes.children:
-                conn.execute(upsert(e, t.children, ["child_id"], CHILD_COLUMNS), list(writes.children.values()))
+                new = [r for r in writes.children.values() if "person_key" in r]
+                known = [r for r in writes.children.values() if "person_key" not in r]
+                if new:
+                    conn.execute(upsert(e, t.children, ["child_id"], CHILD_COLUMNS), new)
+                if known:  # only what can change (see ChildStage._row)
+                    c = t.children.c
+                    conn.execute(
+                        update(t.children).where(c.child_id == bindparam("cid")).values(
+                            upn=bindparam("upn"), merged_into=bindparam("merged"), profile=bindparam("prof"), updated_at=bindparam("at")),
+                        [{"cid": r["child_id"], "upn": r["upn"], "merged": r["merged_into"], "prof": r["profile"], "at": r["updated_at"]} for r in known],
+                    )
             if writes.suspensions:
                 conn.execute(insert_ignore(e, t.suspensions), writes.suspensions)
             if writes.incidents:

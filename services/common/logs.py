@@ -48,3 +48,10 @@ def setup(service: str, level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+def frames(exc: BaseException, last: int = 6) -> list[str]:
+    """Where an exception came from, as file:line function, without its message (which may quote data)."""
+    import traceback
+
+    return [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)[-last:]]

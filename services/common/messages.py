@@ -36,20 +36,23 @@ class DeadLetter:
     reason: str  # a class of failure, e.g. "invalid_payload"; never the payload
 
 
+_SPEC, _JSON = SPEC_VERSION.encode(), CONTENT_TYPE.encode()
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def outgoing(spec: TopicSpec, key: str, event_id: str, payload: BaseModel | bytes, source: str, subject: str | None = None) -> Outgoing:
+def outgoing(spec: TopicSpec, key: str, event_id: str, payload: BaseModel | bytes, source: str, subject: str | None = None, time: str | None = None) -> Outgoing:
     """A CloudEvents binary-mode message: the JSON payload as the value, the attributes as ce_* headers."""
     value = payload if isinstance(payload, bytes) else payload.model_dump_json().encode()
     headers = [
-        ("ce_specversion", SPEC_VERSION.encode()),
+        ("ce_specversion", _SPEC),
         ("ce_id", event_id.encode()),
         ("ce_source", source.encode()),
         ("ce_type", spec.ce_type.encode()),
-        ("ce_time", now_iso().encode()),
-        ("content-type", CONTENT_TYPE.encode()),
+        ("ce_time", (time or now_iso()).encode()),
+        ("content-type", _JSON),
     ]
     if subject:
         headers.append(("ce_subject", subject.encode()))

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from mode import Service
 
 from schemas.topics import DEAD_LETTERS, header
-from services.common import kafka
+from services.common import kafka, logs
 from services.common.messages import DeadLetter, Incoming, Outgoing
 from services.common.metrics import (
     BROKER_UP,
@@ -161,7 +161,8 @@ class StageRunner(Service):
                 self.ready = False
                 BROKER_UP.labels(self.service_name).set(0)
                 self.last_error = type(exc).__name__
-                log.warning("stage failed; restarting from committed offsets", extra={"stage": self.stage, "error": type(exc).__name__, "retry_in_s": backoff})
+                log.warning("stage failed; restarting from committed offsets",
+                            extra={"stage": self.stage, "error": type(exc).__name__, "where": logs.frames(exc), "retry_in_s": backoff})
                 self.reset()
                 await self._close()
                 await asyncio.sleep(backoff)

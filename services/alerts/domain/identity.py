@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date
 
-from schemas.pupil import normalise_name, person_key, upn_key
+from schemas.pupil import normalise_name, person_key_of_parts, upn_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +39,41 @@ def identity_of(child_id: str, la_code: str, pupil) -> Identity:  # noqa: ANN001
     return Identity(child_id, la_code, pupil.date_of_birth, normalise_name(pupil.first_name), normalise_name(pupil.last_name), pupil.upn)
 
 
-def person_key_of(la_code: str, pupil) -> str:  # noqa: ANN001
-    return person_key(la_code, pupil)
+def person_key_of(identity: Identity) -> str:
+    return person_key_of_parts(identity.la_code, identity.date_of_birth, identity.first, identity.last)
+
+
+class UpnlessIndex:
+    """Children no source has given a UPN for, by person key, and bucketed as near_match can match
+    them (same LA and date of birth, or same LA and names): a new child is compared with its
+    bucket-mates only, never with every child without a UPN."""
+
+    def __init__(self, identities: list[Identity] = ()):  # type: ignore[assignment]
+        self.by_key: dict[str, Identity] = {}
+        self._by_dob: dict[tuple[str, date], set[str]] = {}
+        self._by_names: dict[tuple[str, str, str], set[str]] = {}
+        for ident in identities:
+            self.add(ident)
+
+    def add(self, ident: Identity) -> None:
+        key = person_key_of(ident)
+        self.by_key[key] = ident
+        self._by_dob.setdefault((ident.la_code, ident.date_of_birth), set()).add(key)
+        self._by_names.setdefault((ident.la_code, ident.first, ident.last), set()).add(key)
+
+    def pop(self, key: str) -> Identity | None:
+        ident = self.by_key.pop(key, None)
+        if ident is not None:
+            self._by_dob.get((ident.la_code, ident.date_of_birth), set()).discard(key)
+            self._by_names.get((ident.la_code, ident.first, ident.last), set()).discard(key)
+        return ident
+
+    def neighbours(self, ident: Identity) -> list[Identity]:
+        by_dob = self._by_dob.get((ident.la_code, ident.date_of_birth))
+        by_names = self._by_names.get((ident.la_code, ident.first, ident.last))
+        if not by_dob and not by_names:
+            return []
+        return [self.by_key[k] for k in (by_dob or set()) | (by_names or set())]
 
 
 def edit_distance(a: str, b: str, limit: int = 3) -> int:
