@@ -8,20 +8,22 @@ Source: DfE/GovTalk Data Standards Catalogue, Unique Pupil Number v2.0 (domain.m
 
 from __future__ import annotations
 
+import operator
 import re
 
 ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ"  # 23 letters: no I, O, S
 _FORMAT = re.compile(r"^[ABCDEFGHJKLMNPQRTUVWXYZ][0-9]{11}[0-9ABCDEFGHJKLMNPQRTUVWXYZ]$")  # ASCII digits only
 
 
+_VALUE = {str(d): d for d in range(10)} | {c: i for i, c in enumerate(ALPHABET)}  # a final letter counts as its index
+_WEIGHTS = range(2, 14)
+
+
 def check_letter(body: str) -> str:
     """The check letter for characters 2-13 of a UPN (weights 2..13, sum mod 23)."""
     if len(body) != 12:
         raise ValueError("a UPN body has 12 characters")
-    total = 0
-    for weight, char in enumerate(body, start=2):
-        total += weight * (ord(char) - 48 if "0" <= char <= "9" else ALPHABET.index(char))
-    return ALPHABET[total % 23]
+    return ALPHABET[sum(map(operator.mul, _WEIGHTS, map(_VALUE.__getitem__, body))) % 23]  # C-speed: an LA return checks 100k
 
 
 def upn_problem(upn: str) -> str | None:
