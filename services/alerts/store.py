@@ -11,6 +11,7 @@ from sqlalchemy import Engine, and_, bindparam, delete, insert, or_, select, upd
 
 from schemas.alerts import Alert, AlertStatus, ChildSubject, LASubject, Rule, SchoolSubject, Severity
 from services.alerts import tables as t
+from services.common import db
 from services.common.audit import AuditLog
 from services.common.db import aware_row, insert_ignore, upsert
 from services.common.pagination import decode_cursor, encode_cursor
@@ -238,7 +239,7 @@ class AlertsStore:
     def save_alert(self, alert: Alert, school_urn: str | None, expected_version: int, audit: list[dict]) -> bool:
         """Optimistic: False when somebody else changed the alert first."""
         row = alert_row(alert, school_urn)
-        with self.engine.begin() as conn:
+        with db.write(self.engine) as conn:
             result = conn.execute(
                 update(t.alerts).where(t.alerts.c.id == alert.id, t.alerts.c.version == expected_version).values({k: v for k, v in row.items() if k != "id"})
             )
@@ -277,7 +278,7 @@ class AlertsStore:
     def decide_candidate(self, candidate: dict, decision: str, by: str, note: str | None, now: datetime) -> str:
         """Record a person's decision and apply it to the link, in one transaction. Returns the new status."""
         status = {"confirm": "confirmed", "reject": "rejected", "undo": "undone"}[decision]
-        with self.engine.begin() as conn:
+        with db.write(self.engine) as conn:
             conn.execute(update(t.candidates).where(t.candidates.c.id == candidate["id"]).values(status=status, decided_by=by, decided_at=now, note=note))
             if decision == "confirm":
                 conn.execute(update(t.children).where(t.children.c.child_id == candidate["child_id"]).values(merged_into=candidate["candidate_child_id"], updated_at=now))
@@ -300,7 +301,7 @@ class AlertsStore:
     def clear_derived_state(self) -> None:
         """For a rebuild: forget the facts. Children, confirmed links and alerts stay: alerts are
         re-derived in place (same ids), so statuses the team set survive and nobody is told twice."""
-        with self.engine.begin() as conn:
+        with db.write(self.engine) as conn:
             for table in (t.suspensions, t.incidents, t.school_suspensions):
                 conn.execute(delete(table))
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     select,
 )
 
+from services.common import db
 from services.common.db import aware_row
 
 
@@ -44,7 +45,7 @@ class AuditLog:
 
     def write(self, entries: list[dict]) -> None:
         if entries:
-            with self.engine.begin() as conn:
+            with db.write(self.engine) as conn:
                 conn.execute(insert(self.table), entries)
 
     def entries(self, child_id: str | None, limit: int) -> list[dict]:

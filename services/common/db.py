@@ -6,9 +6,12 @@ the event survived a power cut, not just a process crash. Group commit keeps tha
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -86,3 +89,20 @@ def aware_row(row: dict) -> dict:
     from datetime import datetime, timezone
 
     return {k: (v.replace(tzinfo=timezone.utc) if isinstance(v, datetime) and v.tzinfo is None else v) for k, v in row.items()}
+
+
+_WRITE_LOCKS: dict[int, threading.Lock] = {}
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction. On SQLite the process's writers queue here: SQLite's own busy handler
+    sleeps 1, 2, 5, 10 ... 100 ms between retries, so two writers contending (two stages, a stage
+    and the API) would stall each other for far longer than their transactions take."""
+    if is_sqlite(engine):
+        lock = _WRITE_LOCKS.setdefault(id(engine), threading.Lock())
+        with lock, engine.begin() as conn:
+            yield conn
+    else:
+        with engine.begin() as conn:
+            yield conn

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from typing import Literal
 
 from sqlalchemy import Engine, func, insert, select, text, update
 
+from services.common import db
 from services.common.db import is_sqlite
 from services.intake.tables import event_log, relay_state, submissions
 
@@ -68,9 +68,6 @@ class StoredRecord:
 class EventLog:
     def __init__(self, engine: Engine):
         self.engine = engine
-        # One writer at a time, queued here: SQLite's own busy handler would sleep 1, 2, 5, 10... ms
-        # between retries, which turns the relay's small writes into long stalls for the appender.
-        self._write = threading.Lock()
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_sql = f"INSERT INTO {event_log.name} (topic, event_id, msg_key, ce_type, ce_time, value) VALUES ({', '.join([mark] * 6)})"
 
@@ -78,7 +75,7 @@ class EventLog:
         """Write a batch of submissions in one transaction; return each one's outcome."""
         outcomes: list[Outcome] = []
         now = datetime.now(UTC)
-        with self._write, self.engine.begin() as conn:
+        with db.write(self.engine) as conn:
             if not is_sqlite(self.engine):
                 # Serialise appends so that seq order is commit order: the relay reads by seq
                 # and must never pass over a row that commits later with a smaller seq.
@@ -132,7 +129,7 @@ class EventLog:
             return int(row.position), {k: (int(v[0]), str(v[1])) for k, v in json.loads(row.published).items()}
 
     def save_relay_state(self, position: int, published: dict[str, tuple[int, str]]) -> None:
-        with self._write, self.engine.begin() as conn:
+        with db.write(self.engine) as conn:
             conn.execute(update(relay_state).where(relay_state.c.id == 1).values(position=position, published=json.dumps(published)))
 
 

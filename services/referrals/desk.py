@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 import orjson
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
+from services.common import db
 from services.common.calendar import CalendarRegistry
 from services.common.db import insert_ignore
 from services.referrals import routing
@@ -59,7 +60,7 @@ class ReferralDesk:
         """`items`: ("alert", AlertChanged JSON) or ("child", ChildEventResolved JSON), in arrival order."""
         result = DeskResult()
         policy = self.policy()
-        with self.engine.begin() as conn:
+        with db.write(self.engine) as conn:
             for kind, doc in items:
                 if kind == "child":
                     self._record_consent(conn, doc, now, policy, result)

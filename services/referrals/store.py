@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import orjson
 from sqlalchemy import Engine, and_, insert, or_, select, update
 
+from services.common import db
 from services.common.audit import AuditLog
 from services.common.db import aware_row, insert_ignore
 from services.common.pagination import decode_cursor, encode_cursor
@@ -86,7 +87,7 @@ class ReferralStore:
             values["decline_reason"] = text
         if action == "close":
             values["outcome"] = text
-        with self.engine.begin() as conn:
+        with db.write(self.engine) as conn:
             done = conn.execute(update(t.referrals).where(t.referrals.c.id == ref_id, t.referrals.c.version == expected_version).values(values))
             if done.rowcount != 1:
                 return False
@@ -102,7 +103,7 @@ class ReferralStore:
             return [row._asdict() for row in rows]
 
     def escalate(self, ref_id: str, now: datetime) -> None:
-        with self.engine.begin() as conn:
+        with db.write(self.engine) as conn:
             conn.execute(update(t.referrals).where(t.referrals.c.id == ref_id).values(escalated_at=now))
             conn.execute(insert(t.history), [{"referral_id": ref_id, "at": now, "by": "signpost", "action": "escalated",
                                                "detail": "nobody acted within the agency's service level"}])
@@ -113,7 +114,7 @@ class ReferralStore:
 
     def withdraw(self, child_id: str, recipient: str, by: str, note: str | None, now: datetime) -> None:
         """Withdrawal stops further sharing: recorded, and the reasons held for that recipient are dropped."""
-        with self.engine.begin() as conn:
+        with db.write(self.engine) as conn:
             conn.execute(insert_ignore(self.engine, t.consents), [{"child_id": child_id, "recipient": recipient, "source": f"api:{by}:{now.isoformat()}", "granted": False, "at": now}])
             if recipient in ("nas", "ias"):  # held for that agency's consent: no longer wanted
                 conn.execute(t.held.delete().where(t.held.c.child_id == child_id, t.held.c.agency == recipient))
@@ -149,6 +150,6 @@ class ReferralStore:
     def set_meta(self, key: str, value: str) -> None:
         from services.common.db import upsert
 
-        with self.engine.begin() as conn:
+        with db.write(self.engine) as conn:
             conn.execute(upsert(self.engine, t.meta, ["key"], ["value"]), [{"key": key, "value": value}])
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 from sqlalchemy import Engine, select, update
 
+from services.common import db
 from services.common.metrics import Counter
 from services.referrals import tables as t
 from services.referrals.policy import Policy
@@ -98,9 +99,9 @@ class WebhookSender:
         return attempts
 
     def _finish(self, key: str, status: str, attempts: int, error: str | None, now: datetime) -> None:
-        with self.engine.begin() as conn:
+        with db.write(self.engine) as conn:
             conn.execute(update(t.deliveries).where(t.deliveries.c.key == key).values(status=status, attempts=attempts, last_error=error, next_attempt_at=now))
 
     def _retry(self, key: str, attempts: int, error: str | None, when: datetime) -> None:
-        with self.engine.begin() as conn:
+        with db.write(self.engine) as conn:
             conn.execute(update(t.deliveries).where(t.deliveries.c.key == key).values(attempts=attempts, last_error=error, next_attempt_at=when))
