@@ -246,6 +246,9 @@ class ChildStage:
             for day, ids in src.incidents.by_day.items():
                 dst.incidents.by_day.setdefault(day, []).extend(i for i in ids if i not in dst.incidents.by_day.get(day, []))
         src.years, src.incidents, src.sources = None, None, None
+        # Its facts now count for the target: detection runs there, never on the source.
+        self._incident_children.discard(source)
+        self._touched_years = {(cid, year) for cid, year in self._touched_years if cid != source}
         result.writes.children[source] = self._row(source, src, now)
         result.writes.children[target] = self._row(target, dst, now)
         result.writes.audit.append(
@@ -427,12 +430,16 @@ class ChildStage:
         rules = self.rules
         for cid, year in self._touched_years:
             entry = self.children[cid]
+            if entry.merged_into or not entry.years or year not in entry.years:
+                continue
             profile = entry.profile
             findings += suspension_days.detect(
                 entry.years[year], child_id=cid, la_code=profile["la_code"], school_urn=profile.get("school_urn"), academic_year=year, config=rules.suspension_days  # type: ignore[index]
             )
         for cid in self._incident_children:
             entry = self.children[cid]
+            if entry.merged_into or not entry.incidents:
+                continue
             profile = entry.profile
             calendar = self.calendars.for_school(profile["la_code"], profile.get("school_urn"))
             findings += informal.detect(

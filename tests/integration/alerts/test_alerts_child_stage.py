@@ -283,6 +283,20 @@ def test_a_call_without_upn_in_the_same_batch_as_the_notice_links_to_its_child(a
     assert [a.subject.child_id for a in result.changed_alerts] == [cid]
 
 
+def test_a_call_without_upn_first_then_the_notice_in_one_batch_links_without_failing(alerts):
+    """The call (no UPN, informal incidents) makes a child; the notice with the UPN in the same batch
+    links it: detection must run on the linked child only (it used to raise and retry forever)."""
+    upn = fx.valid_upn()
+    cid = child_id_for_upn(upn)
+
+    result = alerts.run(
+        [alerts.call(zoe_call("2025-03-05", "2025-03-07")), alerts.notice(zoe_notice(upn))], NOW
+    )
+
+    assert not result.dead_letters
+    assert [a.subject.child_id for a in result.changed_alerts if a.rule == Rule.informal_exclusions_repeated] == [cid]
+
+
 def test_a_call_without_upn_handled_by_another_worker_is_linked_when_the_upn_arrives(alerts):
     alerts.run(
         [alerts.notice(fx.make_notice({"first_name": "Amir", "last_name": "Khan"}))], NOW
