@@ -5,6 +5,8 @@
                                                send an LA return CSV to the intake, with a progress bar
   signpost rebuild alerts                      replay the intake topics into fresh alert state (online via the
                                                running service with an admin token, or offline when it is stopped)
+  signpost rebuild referrals                   replay the alerts and children topics into the referrals store,
+                                               delivering nothing (stop the referrals service first)
   signpost hash-token                          print the sha256 entry for a token (read from stdin)
 """
 
@@ -66,6 +68,8 @@ def _rebuild(args: argparse.Namespace) -> int:
 
     logs.setup("cli", "WARNING")
     settings = Settings()
+    if args.service == "referrals":
+        return _rebuild_referrals(settings, args)
     if alerts_service_answers(settings):
         return _rebuild_online(settings, args)
     report = asyncio.run(rebuild(settings, progress=not args.quiet))
@@ -73,6 +77,19 @@ def _rebuild(args: argparse.Namespace) -> int:
         f"rebuilt in {report.seconds:.1f}s: {report.events} intake events, {report.suspensions} school suspensions replayed; "
         f"{report.alerts_changed} alerts changed; consumer generation {report.generation}"
     )
+    return 0
+
+
+def _rebuild_referrals(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
+    from services.referrals.rebuild import ServiceRunning, rebuild
+
+    try:
+        report = asyncio.run(rebuild(settings, progress=not args.quiet))
+    except ServiceRunning as exc:
+        print(f"not rebuilding: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"rebuilt in {report.seconds:.1f}s: {report.messages} messages replayed; {report.referrals_changed} referral changes "  # noqa: T201
+          f"(nothing delivered); consumer generation {report.generation}")
     return 0
 
 
@@ -133,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     imp.set_defaults(func=_import_return)
 
     reb = sub.add_parser("rebuild", help="rebuild a service's state from the event log (stop the service first)")
-    reb.add_argument("service", choices=["alerts"], help="which service")
+    reb.add_argument("service", choices=["alerts", "referrals"], help="alerts: online or offline; referrals: offline (stop it first)")
     reb.add_argument("--quiet", action="store_true", help="no progress bars")
     reb.add_argument("--token", help="admin token, when the service is running (default: env SIGNPOST_TOKEN)")
     reb.set_defaults(func=_rebuild)

@@ -55,6 +55,11 @@ DESCRIPTION = """Referrals to IAS, the LA exclusions officer, the Re-engagement 
 policy file, one open referral per child and agency, consent and need-to-know respected."""
 
 
+def consumer_group(settings: Settings, generation: str) -> str:
+    """`signpost rebuild referrals` starts a new generation, whose offsets are where its replay stopped."""
+    return f"{settings.topic_prefix}referrals-g{generation}"
+
+
 def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
     engine = db.make_engine(settings.database_url_for("referrals"))
     store = ReferralStore(engine)
@@ -62,8 +67,9 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     calendars = load_registry(settings.calendars_dir)
     desk = ReferralDesk(engine, lambda: policy.policy, calendars)
     state: dict = {"producer": None, "consuming": False, "generation": "1"}
+    db.migrate(engine, tables.metadata)  # before the worker: its consumer group carries the state's generation
     worker = faust.App(
-        f"{settings.topic_prefix}referrals",
+        consumer_group(settings, store.meta("consumer_generation") or "1"),
         broker=f"kafka://{settings.bootstrap_servers}",
         web_enabled=False,
         topic_disable_leader=True,

@@ -1,0 +1,90 @@
+"""Rebuild the referrals store from the alerts and children topics, without re-delivering anything.
+
+Offline: stop the referrals service first. Replays both topics from the start through the same
+desk with delivery off (webhook deliveries are recorded as skipped), then switches the service to
+a new consumer generation whose offsets are where the replay stopped. Reasons are keyed, so
+referrals that survived in the store are not duplicated either. Needs the topics' history: Apache
+Kafka keeps it (retention.ms=-1); the embedded broker keeps nothing across a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from tqdm import tqdm
+
+from schemas.topics import ALERTS, CHILDREN
+from services.common import db, kafka
+from services.common.calendar import load_registry
+from services.common.settings import Settings
+from services.referrals import tables
+from services.referrals.app import consumer_group
+from services.referrals.desk import ReferralDesk
+from services.referrals.policy import PolicyHolder
+from services.referrals.store import ReferralStore
+
+
+class ServiceRunning(RuntimeError):
+    pass
+
+
+@dataclass
+class RebuildReport:
+    generation: str
+    messages: int
+    referrals_changed: int
+    seconds: float
+
+
+def referrals_service_answers(settings: Settings) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((settings.host, settings.referrals_port)) == 0
+
+
+async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport:
+    if referrals_service_answers(settings):
+        raise ServiceRunning(f"the referrals service answers on port {settings.referrals_port}: stop it first")
+    started = datetime.now(UTC)
+    engine = db.make_engine(settings.database_url_for("referrals"))
+    await asyncio.to_thread(db.migrate, engine, tables.metadata)
+    store = ReferralStore(engine)
+    generation = str(int(await asyncio.to_thread(store.meta, "consumer_generation") or "1") + 1)
+    policy = PolicyHolder(settings.routing_policy_file)
+    desk = ReferralDesk(engine, lambda: policy.policy, load_registry(settings.calendars_dir), deliver=False)
+    kinds = {settings.topic(ALERTS.name): "alert", settings.topic(CHILDREN.name): "child"}
+    consumer = kafka.consumer(settings, *kinds, group_id=consumer_group(settings, generation))
+    await consumer.start()
+    applied = changed = idle = 0
+    bar = tqdm(desc="alerts and child events", unit=" messages", disable=not progress)
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=2000)
+            if batches:
+                idle = 0
+                records = sorted((r for recs in batches.values() for r in recs), key=lambda r: r.timestamp)
+                items = [(kinds[r.topic], orjson.loads(r.value)) for r in records]
+                result = await asyncio.to_thread(desk.handle, items, datetime.now(UTC))
+                await consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
+                applied += len(records)
+                changed += len(result.changes)
+                bar.update(len(records))
+            else:
+                idle += 1
+            assigned = consumer.assignment()
+            caught_up = bool(assigned)
+            for tp in assigned:
+                high = consumer.highwater(tp)
+                caught_up = caught_up and high is not None and await consumer.position(tp) >= high
+            if caught_up or idle >= 20:
+                break
+    finally:
+        bar.close()
+        await consumer.stop()
+    await asyncio.to_thread(store.set_meta, "consumer_generation", generation)
+    engine.dispose()
+    return RebuildReport(generation, applied, changed, (datetime.now(UTC) - started).total_seconds())
