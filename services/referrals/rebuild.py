@@ -10,7 +10,6 @@ Kafka keeps it (retention.ms=-1); the embedded broker keeps nothing across a res
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,6 +18,7 @@ from tqdm import tqdm
 
 from schemas.topics import ALERTS, CHILDREN
 from services.common import db, kafka
+from services.common.broker import port_open
 from services.common.calendar import load_registry
 from services.common.settings import Settings
 from services.referrals import tables
@@ -41,9 +41,7 @@ class RebuildReport:
 
 
 def referrals_service_answers(settings: Settings) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex((settings.host, settings.referrals_port)) == 0
+    return port_open(settings.host, settings.referrals_port)
 
 
 async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport:
