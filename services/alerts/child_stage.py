@@ -162,9 +162,6 @@ class ChildStage:
                     entry.incidents = entry.incidents or informal.Incidents()
                     informal.record(entry.incidents, f.IncidentFact(i["day"], i["event_id"], i["school_urn"], i["la_code"]))
 
-    def _entry(self, cid: str) -> ChildEntry | None:
-        return self.children.get(cid)
-
     def _effective(self, cid: str) -> str:
         seen = set()
         while (entry := self.children.get(cid)) is not None and entry.merged_into and cid not in seen:

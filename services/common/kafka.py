@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -97,17 +97,3 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None, atte
             await asyncio.sleep(0.5)
         finally:
             await admin.close()
-
-
-async def end_offsets(probe: AIOKafkaConsumer, topics: list[str]) -> dict[TopicPartition, int]:
-    """End offsets of every partition of `topics` (a missing topic counts as empty)."""
-    partitions: list[TopicPartition] = []
-    for name in topics:
-        ids = probe.partitions_for_topic(name)
-        if ids is None:
-            await probe._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
-            ids = probe.partitions_for_topic(name)
-        partitions += [TopicPartition(name, p) for p in sorted(ids or ())]
-    if not partitions:
-        return {}
-    return await probe.end_offsets(partitions)
