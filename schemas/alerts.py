@@ -59,18 +59,50 @@ class Alert(BaseModel):
     rule: Rule
     severity: Severity
     subject: Subject
-    la_code: str
+    la_code: str = Field(description="the LA of the school behind the latest evidence")
+    la_codes: list[str] = Field(
+        default_factory=list,
+        description="every LA with a duty towards the subject: the LA of each school whose events count, and the child's home LA "
+        "when a call or return names it. The alert is visible to each of them.",
+    )
     academic_year: str = Field(examples=["2024/25"])
     term: str | None = Field(default=None, description="autumn | spring | summer, for termly rules")
     value: float
     threshold: float
     evidence: list[str] = Field(default_factory=list, description="ids of the intake events behind it")
+    limit_reached: bool = Field(
+        default=False, description="the child has exactly the legal limit of suspension days: one more suspension is unlawful"
+    )
     status: AlertStatus = AlertStatus.open
     status_note: str | None = None
     snoozed_until: datetime | None = None
+    resolved_by: str | None = Field(default=None, description="who resolved it: a person's principal, or 'signpost' when it no longer held")
+    episode: int = Field(
+        default=1, description="1, 2, ...: new evidence after a person resolved the alert opens the next episode (same id), routed again"
+    )
     created_at: datetime
     updated_at: datetime
-    version: int = Field(default=1, description="increases with every change")
+    version: int = Field(default=1, description="increases with every change; each change is one message on the alerts topic")
+
+
+class AlertTransition(BaseModel):
+    """One change of an alert, as its history lists it."""
+
+    version: int
+    episode: int
+    at: datetime
+    by: str = Field(description="a person's principal, or 'signpost' for the stream's changes")
+    change: str = Field(description="raised | evidence | updated | status")
+    status: AlertStatus
+    severity: Severity
+    value: float
+    note: str | None = None
+
+
+class AlertDetail(Alert):
+    """GET /v1/alerts/{id}: the alert with every transition, oldest first."""
+
+    history: list[AlertTransition] = Field(default_factory=list)
 
 
 class AlertPage(BaseModel):
@@ -114,10 +146,15 @@ class SuspensionCounted(BaseModel):
 
 
 class AlertChanged(BaseModel):
-    """An alert was raised or changed: published on the alerts topic for the referrals service."""
+    """An alert was raised or changed: published on the alerts topic for the referrals service.
+
+    `change`: raised (new alert); evidence (new evidence: a further suspension, incident or call, which
+    re-opens an acknowledged or snoozed alert, or opens the next episode of a resolved one); updated
+    (other changes: the child's details, a correction that lowered the value); status (a person, a
+    snooze expiring, or Signpost resolving an alert that no longer holds)."""
 
     model_config = ConfigDict(extra="forbid")
 
     alert: Alert
-    change: Literal["raised", "updated", "status"]
+    change: Literal["raised", "evidence", "updated", "status"]
     child: ChildProfile | None = Field(default=None, description="the child's profile when the subject is a child")

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.codes import CallTaker, Concern, NoticeCategory, ReturnRecordKind, SenNeed, SenStatus
+from schemas.codes import CallTaker, Concern, NoticeCategory, ReturnRecordKind, SenNeed, SenStatus, is_send
 from schemas.intake import Consent
 
 
@@ -17,7 +17,8 @@ class ChildProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     child_id: str
-    la_code: str
+    la_code: str = Field(description="the LA of the child's latest school (else of the latest source)")
+    la_codes: list[str] = Field(default_factory=list, description="every LA any source about the child named: each has a duty")
     upn: str | None = None
     first_name: str
     last_name: str
@@ -32,7 +33,7 @@ class ChildProfile(BaseModel):
 
     @property
     def has_send(self) -> bool:
-        return self.sen_status in (SenStatus.E, SenStatus.K) or self.suspected_send
+        return is_send(self.sen_status, self.suspected_send, self.sen_needs)
 
     @property
     def autistic(self) -> bool:
@@ -61,3 +62,22 @@ class ChildEventResolved(BaseModel):
     concerns: list[Concern] = Field(default_factory=list)
     received_by: CallTaker | None = None
     consent: Consent | None = None
+
+
+class ChildLinkChanged(BaseModel):
+    """Two records turned out to be one child (linked), or a link was undone: published on the
+    child-links topic, keyed by the target child, so the referrals service can merge (or split) the
+    two children's consent ledgers and referrals."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    link_id: str = Field(description="the identity candidate behind the link (GET /v1/identity/candidates)")
+    source_child_id: str = Field(description="the record that is (or was) linked into the target")
+    target_child_id: str
+    linked: bool = Field(description="true: source counts as target from now on; false: the link was undone")
+    by: str = Field(description="a person's principal, or 'signpost' for an exact match")
+    reason: str
+    at: datetime
+    version: int = Field(description="increases with every change of this link: a consumer ignores an older one")
+    child: ChildProfile = Field(description="the target's profile after the change (merged with the source's when linked)")
+    source_child: ChildProfile = Field(description="the source's own profile")

@@ -74,6 +74,11 @@ class SenNeed(StrEnum):
     NSA = "NSA"
 
 
+def is_send(sen_status: str | None, suspected_send: bool, needs: object = ()) -> bool:
+    """SEND for routing (contract: "E, K, suspected, or any recorded primary need"). The one definition."""
+    return sen_status in (SenStatus.E, SenStatus.K) or bool(suspected_send) or bool(needs)
+
+
 class Agency(StrEnum):
     ias = "ias"
     exclusions_officer = "exclusions_officer"

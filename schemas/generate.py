@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from schemas import topics
-from schemas.alerts import AcknowledgeRequest, Alert, AlertPage, SnoozeRequest
+from schemas.alerts import AcknowledgeRequest, Alert, AlertDetail, AlertPage, SnoozeRequest
 from schemas.intake import Accepted, Call, ExclusionNotice, LAReturn, LAReturnRecord
 from schemas.problem import Problem
 from schemas.pupil import Pupil
@@ -42,7 +42,7 @@ REQUESTS: tuple[type[BaseModel], ...] = (
     AcknowledgeRequest, SnoozeRequest, AcceptRequest, DeclineRequest, CloseRequest,
 )  # fmt: skip
 EVENTS = tuple(t.model for t in topics.ALL_TOPICS)  # every topic's payload gets a file too
-RESPONSES: tuple[type[BaseModel], ...] = (Accepted, Problem, Alert, AlertPage, Referral, ReferralPage)
+RESPONSES: tuple[type[BaseModel], ...] = (Accepted, Problem, Alert, AlertDetail, AlertPage, Referral, ReferralPage)
 
 # Who produces and who consumes each topic (contract.md; one document for all three services).
 # Keyed by name so a renamed or new topic fails generation until someone says who uses it.
@@ -52,6 +52,7 @@ FLOWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "la-return-records.v1": ("intake", ("alerts",)),
     "alerts.school-suspensions.v1": ("alerts", ("alerts",)),  # internal repartition by school
     "children.v1": ("alerts", ("referrals",)),
+    "children.links.v1": ("alerts", ("referrals",)),
     "alerts.v1": ("alerts", ("referrals",)),
     "referrals.v1": ("referrals", ()),
 }

@@ -7,9 +7,10 @@ import unicodedata
 from datetime import date
 from typing import Annotated
 
+from anyascii import anyascii
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from schemas.codes import YEAR_GROUPS, SenNeed, SenStatus
+from schemas.codes import YEAR_GROUPS, SenNeed, SenStatus, is_send
 from schemas.upn import upn_problem
 
 
@@ -68,16 +69,15 @@ class Pupil(BaseModel):
 
     @property
     def has_send(self) -> bool:
-        """SEND for routing: an EHC plan, SEN support, or suspected SEND."""
-        return self.sen_status in (SenStatus.E, SenStatus.K) or self.suspected_send
+        """SEND for routing: an EHC plan, SEN support, suspected SEND, or a recorded primary need."""
+        return is_send(self.sen_status, self.suspected_send, [self.sen_primary_need] if self.sen_primary_need else ())
 
 
 def normalise_name(name: str) -> str:
-    """Compare names ignoring case, accents, extra spaces and hyphens ("Zoë  Smith-Jones" = "zoe smith jones")."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    plain = plain.casefold().replace("-", " ").replace("'", "").replace("\u2019", "")
-    return " ".join(plain.split())
+    """Names as the contract compares them: case, accents and other diacritics (transliterated by
+    anyascii: Ł is L, ø is o), spaces, hyphens and apostrophes ignored. "Smith-Jones" = "SmithJones",
+    "O'Brien" = "O Brien", "Łukasz" = "Lukasz"."""
+    return "".join(c for c in anyascii(unicodedata.normalize("NFKC", name)).casefold() if c.isalnum())
 
 
 def person_key(la_code: str, pupil: Pupil) -> str:

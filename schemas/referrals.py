@@ -22,6 +22,7 @@ class ReferralStatus(StrEnum):
 class AlertReason(BaseModel):
     rule: Rule
     alert_id: str
+    episode: int = Field(default=1, description="the alert's episode this reason was routed for")
 
 
 class CallReason(BaseModel):
@@ -46,7 +47,9 @@ ReferralReason = AlertReason | CallReason | NoticeReason | ReturnRecordReason
 class HistoryEntry(BaseModel):
     at: datetime
     by: str = Field(description="principal, or 'signpost' for automatic changes")
-    action: str = Field(description="created | reason_added | accepted | declined | closed | escalated | delivered")
+    action: str = Field(
+        description="created | reason_added | evidence_added | merged | split | accepted | declined | closed | escalated | delivered"
+    )
     detail: str | None = None
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from schemas.alerts import AlertChanged, SuspensionCounted
-from schemas.children import ChildEventResolved
+from schemas.children import ChildEventResolved, ChildLinkChanged
 from schemas.intake import Call, ExclusionNotice, LAReturnRecordSubmitted
 from schemas.referrals import ReferralChanged
 
@@ -56,6 +56,13 @@ CHILDREN = TopicSpec(
     "child_id",
     "Intake events after identity resolution, with the child's profile; consumed by referrals.",
 )
+CHILD_LINKS = TopicSpec(
+    "children.links.v1",
+    "uk.signpost.alerts.child_link_changed.v1",
+    ChildLinkChanged,
+    "target child_id",
+    "Links between two records of one child, made or undone (by a person, or an exact match); consumed by referrals.",
+)
 ALERTS = TopicSpec(
     "alerts.v1",
     "uk.signpost.alerts.alert_changed.v1",
@@ -79,9 +86,12 @@ REFERRALS = TopicSpec(
 )
 
 INTAKE_TOPICS = (EXCLUSION_NOTICES, CALLS, LA_RETURN_RECORDS)
-ALL_TOPICS = (*INTAKE_TOPICS, SCHOOL_SUSPENSIONS, CHILDREN, ALERTS, REFERRALS)
+ALL_TOPICS = (*INTAKE_TOPICS, SCHOOL_SUSPENSIONS, CHILDREN, CHILD_LINKS, ALERTS, REFERRALS)
 #: Failed messages with the reason, from whichever consumer gave up on them.
 DEAD_LETTERS = "dead-letters.v1"
+#: One record per broker lifetime (one partition): a relay or consumer that finds another record at
+#: offset 0 than it remembers knows the broker lost everything (the embedded broker keeps nothing).
+BROKER_EPOCH = "broker-epoch.v1"
 BY_TYPE = {t.ce_type: t for t in ALL_TOPICS}
 
 

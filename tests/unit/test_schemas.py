@@ -320,7 +320,22 @@ def make_pupil(
 
 
 def test_normalise_name() -> None:
-    assert normalise_name("Zoë  Smith-Jones") == normalise_name("zoe smith jones") == "zoe smith jones"
+    assert normalise_name("Zoë  Smith-Jones") == normalise_name("zoe smith jones") == "zoesmithjones"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("Smith-Jones", "SmithJones"), ("O'Brien", "O Brien"), ("O’Brien", "OBrien"), ("Łukasz", "Lukasz"), ("Bjørn", "Bjorn"),
+     ("Ægir", "Aegir"), ("Şule", "Sule"), ("Nguyễn", "Nguyen")],
+)
+def test_names_compare_as_the_contract_says(a: str, b: str) -> None:
+    """Contract: case, accents and other diacritics (transliterated), spaces, hyphens and apostrophes are ignored."""
+    assert normalise_name(a) == normalise_name(b)
+
+
+def test_different_names_stay_different() -> None:
+    assert normalise_name("Ann") != normalise_name("Anne")
+    assert normalise_name("Lukasz") != normalise_name("Lucas")
 
 
 def test_person_key_ignores_case_accents_hyphens_and_spaces_but_not_la() -> None:
