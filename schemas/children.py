@@ -44,7 +44,8 @@ SourceKind = Literal["exclusion_notice", "call", "la_return_record"]
 
 
 class ChildEventResolved(BaseModel):
-    """An intake event after identity resolution: published on the children topic, keyed by child_id.
+    """An intake event after identity resolution: published on the children topic, keyed by child_id (the
+    child the event's record counts as, with the profile merged over every record linked with it).
 
     The referrals service routes from these (calls, permanent exclusions, consent) without
     having to resolve identity again.
@@ -53,6 +54,9 @@ class ChildEventResolved(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_id: str = Field(description="the CloudEvents id of the intake event")
+    record_child_id: str | None = Field(
+        default=None, description="the event's own record, when it counts as another child (`child.child_id`: linked, children.links.v1)"
+    )
     source: SourceKind
     source_id: str = Field(description="notice_id, call_id, or return_id|record_id")
     occurred_at: datetime

@@ -90,6 +90,11 @@ def person_key_of_parts(la_code: str, date_of_birth: date, first_norm: str, last
     return "p:" + hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
+def names_key_of_parts(date_of_birth: date, first_norm: str, last_norm: str) -> str:
+    """Date of birth and names without the LA: the same child in another LA (a near match, proposed)."""
+    return "n:" + hashlib.sha256(f"{date_of_birth.isoformat()}|{last_norm}|{first_norm}".encode()).hexdigest()[:24]
+
+
 def upn_key(upn: str) -> str:
     return "u:" + hashlib.sha256(upn.encode()).hexdigest()[:24]
 

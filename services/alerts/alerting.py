@@ -1,12 +1,17 @@
-"""The alert book: turns a stage's findings into new or updated alerts and the messages that announce them.
+"""The alert book: turns a stage's findings into new or changed alerts, their history and the messages that announce them.
 
-In a rebuild the book defers: it keeps only the last finding per alert and applies them
-once at the end, so each alert changes at most once and nobody sees a replay's churn
-(or is told twice).
+Every change is one version of the alert, one history row and one message on the alerts topic
+(ce_id `<alert id>:v<version>`), all in the batch's transaction (the outbox). The store writes an
+alert only if it still has the version the book read: a person's acknowledgement made meanwhile
+is never overwritten; the batch is done again on the fresh alert instead (services/alerts/store.py).
+
+In a rebuild the book defers: it keeps only the last finding per alert and applies them once at
+the end, so each alert changes at most once and nobody sees a replay's churn (or is told twice).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -16,11 +21,19 @@ from schemas.children import ChildProfile
 from schemas.topics import ALERTS
 from services.alerts.domain import lifecycle
 from services.alerts.domain.findings import Finding
-from services.alerts.store import AlertsStore
-from services.common.messages import outgoing
+from services.alerts.store import AlertsStore, AlertWrite, history_row
+from services.common.messages import Outgoing, outgoing
 
 SOURCE = "/signpost/alerts"
 ProfileOf = Callable[[str], dict | None]  # child_id -> profile JSON, when the subject is a child
+
+
+def change_message(alert: Alert, change: str, profile: dict | None) -> Outgoing:
+    """The alerts-topic message of one change (the referrals service routes from it)."""
+    child = ChildProfile(**profile) if profile else None
+    payload = AlertChanged(alert=alert, change=change, child=child)  # type: ignore[arg-type]
+    key = getattr(alert.subject, "child_id", None) or getattr(alert.subject, "school_urn", None) or alert.la_code
+    return outgoing(ALERTS, key, f"{alert.id}:v{alert.version}", payload, SOURCE, subject=alert.id)
 
 
 class AlertBook:
@@ -28,46 +41,99 @@ class AlertBook:
         self.store = store
         self.rules = frozenset(rules)  # the rules this book's stage owns
         self.cache: dict[str, Alert] = {}
+        self._subjects: dict[str, set[str]] = {}  # subject id -> ids of its alerts (for subjects loaded whole)
         self.deferred: dict[str, Finding] | None = None
+        self._changed_elsewhere: deque[str] = deque()  # thread-safe: the API appends, the stage drains
 
     def reset(self) -> None:
         self.cache.clear()
+        self._subjects.clear()
+
+    def changed_elsewhere(self, alert_id: str) -> None:
+        """A person changed this alert (committed): the stage reads it again before its next change.
+        (Without this the store's version check would still catch it, at the cost of a retried batch.)"""
+        self._changed_elsewhere.append(alert_id)
+
+    def drain(self) -> None:
+        """At the start of a batch (in the stage's thread)."""
+        while self._changed_elsewhere:
+            alert = self.cache.pop(self._changed_elsewhere.popleft(), None)
+            if alert is not None:
+                self._subjects.pop(_subject_id(alert), None)
 
     def defer(self) -> None:
         self.deferred = {}
 
-    def apply(self, findings: list[Finding], result: Any, now: datetime, profile_of: ProfileOf) -> None:
+    def alerts_of(self, subject_ids: Iterable[str]) -> list[Alert]:
+        """Every alert (of this book's rules) about these subjects."""
+        wanted = [s for s in subject_ids if s not in self._subjects]
+        if wanted:
+            for s in wanted:
+                self._subjects[s] = set()
+            for alert in self.store.alerts_of_subjects(wanted):
+                if alert.rule in self.rules:
+                    self.cache.setdefault(alert.id, alert)
+                    self._subjects[_subject_id(alert)].add(alert.id)
+        return [self.cache[i] for s in subject_ids for i in sorted(self._subjects[s]) if i in self.cache]
+
+    def apply(self, findings: list[Finding], result: Any, now: datetime, profile_of: ProfileOf) -> set[str]:
+        """New or changed alerts for these findings; returns the ids of the alerts found."""
         if not findings:
-            return
+            return set()
         if self.deferred is not None:
             for finding in findings:
                 self.deferred[finding.alert_id] = finding
-            return
+            return {f.alert_id for f in findings}
         missing = [f.alert_id for f in findings if f.alert_id not in self.cache]
         if missing:
             self.cache.update(self.store.alerts_by_ids(missing))
         for finding in findings:
             profile = profile_of(finding.subject_id) if finding.subject_kind == "child" else None
-            existing = self.cache.get(finding.alert_id)
-            changed = lifecycle.apply_finding(existing, finding, upn=(profile or {}).get("upn"), now=now)
-            if changed is not None:
-                self.save(changed, finding.school_urn, result, "raised" if existing is None else "updated", profile)
+            change = lifecycle.apply_finding(self.cache.get(finding.alert_id), finding, upn=(profile or {}).get("upn"), now=now)
+            if change is not None:
+                self.save(change.alert, finding.school_urn, result, change.kind, profile, note=change.note)
+        return {f.alert_id for f in findings}
 
-    def save(self, alert: Alert, school_urn: str | None, result: Any, change: str, profile: dict | None) -> None:
+    def settle(self, subject_ids: Iterable[str], found: set[str], why: Callable[[Alert], str], result: Any, now: datetime, profile_of: ProfileOf) -> None:
+        """Alerts of these subjects that no finding upheld no longer hold: Signpost resolves them, saying why."""
+        if self.deferred is not None:
+            return  # a rebuild settles everything at the end (finalize)
+        for alert in self.alerts_of(subject_ids):
+            if alert.id in found:
+                continue
+            resolved = lifecycle.no_longer_holds(alert, why(alert), now)
+            if resolved is not None:
+                subject = getattr(alert.subject, "child_id", None)
+                self.save(resolved, None, result, "status", profile_of(subject) if subject else None, note=resolved.status_note)
+
+    def save(self, alert: Alert, school_urn: str | None, result: Any, change: str, profile: dict | None, *,
+             by: str = lifecycle.SIGNPOST, note: str | None = None) -> None:  # fmt: skip
+        previous = self.cache.get(alert.id)
         self.cache[alert.id] = alert
-        result.writes.alerts[alert.id] = (alert, school_urn)
+        subject = _subject_id(alert)
+        if subject in self._subjects:
+            self._subjects[subject].add(alert.id)
+        written = result.writes.alerts.get(alert.id)
+        base = written.base_version if written is not None else (previous.version if previous is not None else None)
+        result.writes.alerts[alert.id] = AlertWrite(alert, school_urn if school_urn is not None else (written.school_urn if written else None), base)
+        result.writes.history.append(history_row(alert, change, by, note))
+        result.writes.outbox.append(change_message(alert, change, profile))
         result.changed_alerts.append(alert)
-        child = ChildProfile(**profile) if profile else None
-        payload = AlertChanged(alert=alert, change=change, child=child)  # type: ignore[arg-type]
-        key = getattr(alert.subject, "child_id", None) or getattr(alert.subject, "school_urn", None) or alert.la_code
-        result.messages.append(outgoing(ALERTS, key, f"{alert.id}:v{alert.version}", payload, SOURCE, subject=alert.id))
 
     def finalize(self, result: Any, now: datetime, profile_of: ProfileOf) -> None:
         """End of a rebuild: apply the last finding per alert; resolve alerts whose rule no longer holds."""
         deferred, self.deferred = self.deferred or {}, None
         self.apply(list(deferred.values()), result, now, profile_of)
         for alert in self.store.alerts_of_rules(sorted(self.rules)):
-            if alert.id not in deferred and alert.status != "resolved":
-                resolved = lifecycle.resolve(alert, "no longer holds after the rebuild (rules or data changed)", now)
-                subject = getattr(alert.subject, "child_id", None)
-                self.save(resolved, None, result, "status", profile_of(subject) if subject else None)
+            if alert.id not in deferred:
+                current = self.cache.get(alert.id, alert)
+                self.cache[alert.id] = current
+                resolved = lifecycle.no_longer_holds(current, "no longer holds after the rebuild (rules or data changed)", now)
+                if resolved is not None:
+                    subject = getattr(alert.subject, "child_id", None)
+                    self.save(resolved, None, result, "status", profile_of(subject) if subject else None, note=resolved.status_note)
+
+
+def _subject_id(alert: Alert) -> str:
+    s = alert.subject
+    return getattr(s, "child_id", None) or getattr(s, "school_urn", None) or s.la_code  # type: ignore[union-attr]

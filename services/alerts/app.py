@@ -15,30 +15,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import faust
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from faust.contrib.asgi import faust_app_running
 from sqlalchemy import func, select
 from starlette.responses import FileResponse
 
-from schemas.alerts import Alert, AlertChanged
-from schemas.topics import ALERTS, INTAKE_TOPICS, SCHOOL_SUSPENSIONS
+from schemas.alerts import Alert
+from schemas.topics import INTAKE_TOPICS, SCHOOL_SUSPENSIONS
 from services.alerts import routes, tables
-from services.alerts.child_stage import SOURCE, ChildStage
+from services.alerts.alerting import change_message
+from services.alerts.child_stage import ChildStage
 from services.alerts.domain import lifecycle
 from services.alerts.domain.rules import load_rules
 from services.alerts.live import Broadcaster
 from services.alerts.school_stage import SchoolStage
 from services.alerts.store import AlertsStore
-from services.common import db, kafka
+from services.common import db
 from services.common.auth import TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
-from services.common.messages import outgoing
 from services.common.metrics import ALERT_CHANGES, ALERTS_BY_STATUS, SSE_SUBSCRIBERS
 from services.common.problems import ProblemError
+from services.common.relay import Relay
 from services.common.settings import Settings
-from services.common.stream import StageRunner, produce_all
+from services.common.stream import StageRunner, StaleWrite
 
 log = logging.getLogger(__name__)
 DASHBOARD = Path(__file__).parent / "dashboard"
@@ -77,30 +77,36 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         datadir=str(settings.data_dir / "faust-alerts"),
     )
     worker.producer_only = True  # the stages consume in batches; faust runs services, timers, lifecycle
-    state: dict = {"producer": None}
+
+    relay = Relay(settings, store.outbox, service="alerts", engine=engine)
 
     def on_committed(result) -> None:  # noqa: ANN001 - a StageResult
         broadcaster.publish(result.changed_alerts)
         for alert in result.changed_alerts:
             ALERT_CHANGES.labels(alert.rule, alert.severity, "raised" if alert.version == 1 else "updated").inc()
+        relay.notify()
 
-    async def on_alert_changed(alert: Alert) -> None:
-        """A person changed an alert (already committed): tell the live feed, then the alerts topic (best effort)."""
+    async def save_alert_change(alert: Alert, school_urn: str | None, expected_version: int, audit: list[dict], by: str) -> bool:
+        """A person's (or the snooze timer's) change: stored only on the version it was made on, with its
+        history, audit and alerts-topic message (the outbox); then the live feed and the stages hear of it."""
+        message = change_message(alert, "status", None)
+        if not await asyncio.to_thread(store.save_alert, alert, school_urn, expected_version, audit, by, [message]):
+            return False
+        for stage in (child, school):
+            stage.book.changed_elsewhere(alert.id)
         broadcaster.publish([alert])
         ALERT_CHANGES.labels(alert.rule, alert.severity, "status").inc()
-        key = getattr(alert.subject, "child_id", None) or getattr(alert.subject, "school_urn", None) or alert.la_code
-        message = outgoing(ALERTS, key, f"{alert.id}:v{alert.version}", AlertChanged(alert=alert, change="status"), SOURCE, subject=alert.id)
-        try:
-            producer: AIOKafkaProducer | None = state["producer"]
-            if producer is not None:
-                await asyncio.wait_for(produce_all(producer, settings.topic_prefix, [message], "alerts"), 10)
-        except Exception as exc:  # noqa: BLE001 - the change is stored; only the topic copy is missed (docs/failure-modes.md)
-            log.warning("could not publish an alert status change", extra={"alert_id": alert.id, "error": type(exc).__name__})
+        relay.notify()
+        return True
 
     async def identity_decision(candidate_id: str, decision: str, by: str, note: str | None) -> str:
+        """Recorded (audited) by the store; the child stage applies it to the link in its next batch."""
         candidate = await asyncio.to_thread(store.candidate, candidate_id)
-        status = await asyncio.to_thread(store.decide_candidate, candidate, decision, by, note, datetime.now(UTC))
-        child.request_recompute([candidate["child_id"], candidate["candidate_child_id"]])
+        try:
+            status = await asyncio.to_thread(store.decide_candidate, candidate, decision, by, note, datetime.now(UTC))
+        except StaleWrite as exc:
+            raise ProblemError(409, "Conflict", "the candidate changed meanwhile; look again") from exc
+        child.request_recompute()
         return status
 
     @worker.timer(interval=1.0)
@@ -108,8 +114,8 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         now = datetime.now(UTC)
         for alert, urn in await asyncio.to_thread(store.due_snoozes, now):
             woken = lifecycle.wake(alert, now)
-            if woken and await asyncio.to_thread(store.save_alert, woken, urn, alert.version, []):
-                await on_alert_changed(woken)
+            if woken:
+                await save_alert_change(woken, urn, alert.version, [], "signpost")
 
     @worker.timer(interval=1.0)
     async def flush_audit() -> None:
@@ -153,6 +159,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
             report = await rebuild(settings, progress=False, in_service=True, on_progress=lambda label, n: rebuild_state["progress"].__setitem__(label, n))
             child.reset()
             school.reset()
+            relay.notify()
             rebuild_state.update(status="done", events=report.events, suspensions=report.suspensions, alerts_changed=report.alerts_changed, generation=report.generation)
             runners[:] = make_runners(report.generation)
         except Exception as exc:  # noqa: BLE001 - reported on GET /v1/admin/rebuild; the stages resume on the old generation
@@ -168,30 +175,27 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         generation = await asyncio.to_thread(store.meta, "consumer_generation") or "1"
         runners[:] = make_runners(generation)
         broadcaster.bind(asyncio.get_running_loop())
-        producer = kafka.producer(settings)
+        relay.start()
         async with faust_app_running(worker):
             for runner in runners:
                 await worker.add_runtime_dependency(runner)
             try:
-                await producer.start()
-                state["producer"] = producer
-            except Exception as exc:  # noqa: BLE001 - the API works without it; status changes reach the topic once it's back
-                log.warning("alerts API producer not started", extra={"error": type(exc).__name__})
-            try:
                 yield
             finally:
-                if state["producer"] is not None:
-                    await producer.stop()
+                await relay.stop()
         engine.dispose()
 
     async def consuming() -> str | None:
         waiting = [r.stage for r in runners if not r.ready]
-        return f"stage(s) not consuming: {', '.join(waiting)}" if waiting or not runners else None
+        if waiting or not runners:
+            return f"stage(s) not consuming: {', '.join(waiting)}"
+        return None if relay.broker_ok else f"outbox relay: broker unavailable ({relay.last_error or 'connecting'})"
 
     app = create_app("alerts", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_check(engine), consuming], lifespan=lifespan,
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION)
     app.state.settings, app.state.store, app.state.broadcaster = settings, store, broadcaster
-    app.state.audit_buffer, app.state.on_alert_changed, app.state.identity_decision = audit_buffer, on_alert_changed, identity_decision
+    app.state.audit_buffer, app.state.save_alert_change, app.state.identity_decision = audit_buffer, save_alert_change, identity_decision
+    app.state.relay = relay
     app.state.child_stage, app.state.school_stage, app.state.runners = child, school, runners
     app.state.rebuild_state, app.state.run_rebuild = rebuild_state, run_rebuild
     app.include_router(routes.router)

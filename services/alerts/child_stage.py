@@ -1,10 +1,19 @@
 """The child stage: intake events in, keyed by child → identity, facts, child alerts.
 
-Runs one batch at a time (the thread it runs in may block on the store). Caches hold the
-children of the partitions this worker owns; the store is the truth and a cache miss
-loads from it, a whole batch at once. Outputs (children events, alert changes, suspensions
-re-keyed by school) are produced before the batch's writes commit, and offsets are
-committed after: at least once, and every effect idempotent by natural key or version.
+Per batch: decode every event (a bad one is dead-lettered, nothing of it applied); load the
+identity snapshot its sightings need (`store.snapshot`, one set of queries per batch); resolve
+each event's child (`domain/linking.py`) and record its facts under that record; then, for every
+child whose facts or links changed, run the detectors over the facts of all its linked records
+and turn the findings into alert changes. Everything the batch changes is written in one
+transaction with its outgoing messages (the outbox); offsets are committed after.
+
+Records and links: each UPN (or, without one, each exact LA + date of birth + names) is a record
+with its own facts. A record linked into another counts as it: detection runs on the root of the
+links, over the facts of every record linked into it. Links are made and undone only here (the
+API records a person's decision; this stage applies it), so one writer owns them.
+
+Caches hold the records of the partitions this worker owns; the store is the truth, a miss loads
+from it. Any failure or rebalance forgets them.
 """
 
 from __future__ import annotations
@@ -12,122 +21,147 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 import orjson
 
 from schemas.alerts import Alert
-from schemas.children import ChildEventResolved, ChildProfile
+from schemas.children import ChildEventResolved, ChildLinkChanged, ChildProfile
 from schemas.intake import Consent
-from schemas.pupil import normalise_name, person_key, person_key_of_parts
-from schemas.topics import CALLS, CHILDREN, EXCLUSION_NOTICES, LA_RETURN_RECORDS, SCHOOL_SUSPENSIONS
+from schemas.pupil import normalise_name
+from schemas.topics import (
+    CALLS,
+    CHILD_LINKS,
+    CHILDREN,
+    EXCLUSION_NOTICES,
+    LA_RETURN_RECORDS,
+    SCHOOL_SUSPENSIONS,
+)
 from services.alerts.alerting import SOURCE, AlertBook
 from services.alerts.domain import facts as f
-from services.alerts.domain import identity, informal, lifecycle, suspension_days
+from services.alerts.domain import informal, linking, suspension_days, urgency
 from services.alerts.domain.findings import Finding
-from services.alerts.domain.profile import merge_profile, merge_profiles
+from services.alerts.domain.profile import Source, merge_group, merge_profile
 from services.alerts.domain.rules import RuleConfig
-from services.alerts.store import AlertsStore, Writes
+from services.alerts.store import AlertsStore, Writes, alias_row
 from services.common.calendar import CalendarRegistry
 from services.common.messages import DeadLetter, Incoming, Outgoing, outgoing
+from services.common.stream import dead_letter_messages
 
 log = logging.getLogger(__name__)
 CHILD_RULES = ("suspension_days_nearing_limit", "suspension_days_limit_exceeded", "informal_exclusions_repeated")
 
 
 @dataclass(slots=True)
-class ChildEntry:
-    """One child in the cache (the cache is bounded: see ChildStage._bound_caches)."""
+class ChildState:
+    """One record of a child (a UPN, or exact details without one): its own sources and facts."""
 
+    child_id: str
     profile: dict
-    merged_into: str | None = None
-    sources: list[str] | None = None  # children linked into this one
-    years: dict[str, suspension_days.YearSuspensions] | None = None
-    incidents: informal.Incidents | None = None
-    stored: bool = True
+    times: dict
+    link: linking.Link
+    sources: set[str]  # records linked directly into this one
+    years: dict[str, suspension_days.YearSuspensions] = field(default_factory=dict)
+    incidents: informal.Incidents = field(default_factory=informal.Incidents)
+    version: int | None = None  # as stored; None: not stored yet
+    identity: tuple[str, str, date, str, str] | None = None  # la, person key, dob, first, last: the first alias (new records)
+    dirty: bool = False
 
 
 @dataclass
 class StageResult:
     writes: Writes = field(default_factory=Writes)
-    messages: list[Outgoing] = field(default_factory=list)
+    messages: list[Outgoing] = field(default_factory=list)  # produced directly (unused: everything goes through the outbox)
     changed_alerts: list[Alert] = field(default_factory=list)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)  # to produce directly (unused: they go through the outbox)
+    rejected: list[DeadLetter] = field(default_factory=list)  # dead-lettered by this batch (in the outbox)
     applied: int = 0
     duplicates: dict[str, int] = field(default_factory=dict)  # topic -> facts seen before (redelivery, replay, notice + return)
 
 
 @dataclass(slots=True)
 class _Event:
+    """An intake event, decoded and checked: applying it cannot fail on its content."""
+
     msg: Incoming
     kind: str  # notice | call | record
     doc: dict
-    la_code: str
-    pupil: dict
-    school_urn: str | None
-    cid: str | None = None  # the child id, when the pupil has a UPN
+    sighting: linking.Sighting
+    source: Source
+    suspension: f.SuspensionFact | None
+    incidents: list[f.IncidentFact]
+    resolved: dict | None  # the ChildEventResolved fields, for calls and permanent exclusions
 
 
-class _PupilView:
-    """Attribute access over the JSON pupil, for identity helpers written against schemas.pupil.Pupil."""
-
-    __slots__ = ("upn", "first_name", "last_name", "date_of_birth")
-
-    def __init__(self, pupil: dict):
-        self.upn = pupil.get("upn")
-        self.first_name = pupil["first_name"]
-        self.last_name = pupil["last_name"]
-        self.date_of_birth = date.fromisoformat(pupil["date_of_birth"])
+@dataclass
+class _Batch:
+    now: datetime
+    touched: set[str] = field(default_factory=set)  # records whose facts, profile or links changed
+    links: list[tuple[linking.LinkChange, str | None]] = field(default_factory=list)  # (change, id of the decision behind it)
+    proposals: dict[str, linking.Proposal] = field(default_factory=dict)
+    child_events: list[tuple[_Event, str]] = field(default_factory=list)
+    school: list[Outgoing] = field(default_factory=list)
 
 
 def _decode(msg: Incoming) -> _Event:
     doc = orjson.loads(msg.value)
     if msg.topic == EXCLUSION_NOTICES.name:
-        ev = _Event(msg, "notice", doc, doc["la_code"], doc["pupil"], doc["school_urn"])
+        kind, la, pupil, urn, at, from_school = "notice", doc["la_code"], doc["pupil"], doc["school_urn"], doc["notified_at"], True
     elif msg.topic == CALLS.name:
-        ev = _Event(msg, "call", doc, doc["la_code"], doc["pupil"], doc.get("school_urn"))
+        kind, la, pupil, urn, at, from_school = "call", doc["la_code"], doc["pupil"], doc.get("school_urn"), doc["received_at"], False
     elif msg.topic == LA_RETURN_RECORDS.name:
-        ev = _Event(msg, "record", doc, doc["la_code"], doc["record"]["pupil"], doc["record"]["school_urn"])
+        record = doc["record"]
+        kind, la, pupil, urn, at, from_school = "record", doc["la_code"], record["pupil"], record["school_urn"], doc["submitted_at"], True
     else:
         raise ValueError(f"unexpected topic {msg.topic}")
-    upn = ev.pupil.get("upn")
-    ev.cid = identity.child_id_for_upn(upn) if upn else None
-    return ev
+    sighting = linking.Sighting(msg.event_id, pupil.get("upn"), la, date.fromisoformat(pupil["date_of_birth"]),
+                                normalise_name(pupil["first_name"]), normalise_name(pupil["last_name"]))  # fmt: skip
+    source = Source(f.utc_iso(at), msg.event_id, la, urn, from_school, pupil)
+    suspension, incidents, resolved = None, [], None
+    if kind == "notice":
+        suspension = f.suspension_from_notice(msg.event_id, doc)
+        if doc["category"] == "permanent":
+            resolved = {"source": "exclusion_notice", "source_id": doc["notice_id"], "category": "permanent"}
+    elif kind == "call":
+        incidents = f.incidents_from_call(msg.event_id, doc)
+        resolved = {"source": "call", "source_id": doc["call_id"], "concerns": doc["concerns"], "received_by": doc["received_by"],
+                    "consent": Consent(**doc.get("consent") or {})}  # fmt: skip
+    else:
+        suspension = f.suspension_from_return(msg.event_id, doc)
+        incident = f.incident_from_return(msg.event_id, doc)
+        incidents = [incident] if incident else []
+        if doc["record"]["kind"] == "permanent_exclusion":
+            resolved = {"source": "la_return_record", "source_id": f"{doc['return_id']}|{doc['record']['record_id']}", "record_kind": "permanent_exclusion"}
+    if resolved is not None:
+        resolved["occurred_at"] = at
+    return _Event(msg, kind, doc, sighting, source, suspension, incidents, resolved)
 
 
 class ChildStage:
     def __init__(self, store: AlertsStore, calendars: CalendarRegistry, rules: RuleConfig, max_children: int = 100_000):
         self.store, self.calendars, self.rules = store, calendars, rules
         self.max_children = max_children
-        self._recompute: deque[list[str]] = deque()  # children whose links a person changed
         self.book = AlertBook(store, CHILD_RULES)
         self.reset()
 
-    def request_recompute(self, child_ids: list[str]) -> None:
-        """After a person confirmed or undid a link (already committed): reload these children, re-detect."""
-        self._recompute.append(child_ids)
+    def request_recompute(self, child_ids: list[str] | None = None) -> None:
+        """A person decided on a candidate (recorded in the store): apply it in the next batch."""
+        self._decisions_due = True
 
     def has_pending(self) -> bool:
-        return bool(self._recompute)
+        return self._decisions_due
 
     def reset(self) -> None:
         """Forget every cache (after a failure or a rebalance): the store is the truth."""
-        self.children: dict[str, ChildEntry] = {}
-        self.absent: set[str] = set()  # known not to be in the store
+        self.children: dict[str, ChildState] = {}
+        self.absent: set[str] = set()
         self.book.reset()
-        self.upnless: identity.UpnlessIndex | None = None  # children without a UPN
+        self._decisions_due = True  # a decision recorded before a crash is applied on the way back
 
-    # ---------------------------------------------------------------- loading
-    def _load_upnless(self) -> identity.UpnlessIndex:
-        if self.upnless is None:
-            self.upnless = identity.UpnlessIndex([_identity_of_row(row) for row in self.store.upnless_children()])
-        return self.upnless
-
+    # ---------------------------------------------------------------- records
     def _bound_caches(self) -> None:
-        """Between batches every cached child is stored: drop the oldest half when over the bound.
-        Memory stays bounded whatever the number of children; a miss loads from the store."""
+        """Between batches every cached record is stored: drop the oldest half when over the bound."""
         self.absent.clear()
         if len(self.children) > self.max_children:
             for cid in list(itertools.islice(self.children, len(self.children) // 2)):
@@ -135,176 +169,61 @@ class ChildStage:
         if len(self.book.cache) > self.max_children:
             self.book.reset()
 
-    def _load(self, child_ids: set[str]) -> None:
-        missing = [c for c in child_ids if c not in self.children and c not in self.absent]
+    def _load(self, ids: set[str]) -> None:
+        missing = [c for c in ids if c not in self.children and c not in self.absent]
         if not missing:
             return
         rows = self.store.children(missing)
-        sources = self.store.merged_sources(list(rows))
-        facts_of = list(rows) + [s for ids in sources.values() for s in ids]
-        owner = {c: c for c in rows} | {s: t for t, ids in sources.items() for s in ids}
+        sources = self.store.sources_of(list(rows))
         for cid in missing:
             row = rows.get(cid)
             if row is None:
                 self.absent.add(cid)
                 continue
-            self.children[cid] = ChildEntry(orjson.loads(row["profile"]), row["merged_into"], sources.get(cid))
-        if facts_of:
-            for s in self.store.suspensions_of(facts_of):
-                entry = self.children.get(owner.get(s["child_id"], s["child_id"]))
-                if entry is not None:
-                    years = entry.years if entry.years is not None else {}
-                    entry.years = years
-                    years.setdefault(s["academic_year"], suspension_days.YearSuspensions()).by_key[s["key"]] = (s["days"], s["event_id"])
-            for i in self.store.incidents_of(facts_of):
-                entry = self.children.get(owner.get(i["child_id"], i["child_id"]))
-                if entry is not None:
-                    entry.incidents = entry.incidents or informal.Incidents()
-                    informal.record(entry.incidents, f.IncidentFact(i["day"], i["event_id"], i["school_urn"], i["la_code"]))
+            link = linking.Link(row["merged_into"], row["link_kind"] if row["merged_into"] else None)
+            self.children[cid] = ChildState(cid, orjson.loads(row["profile"]), orjson.loads(row["profile_times"] or "{}"), link,
+                                            set(sources.get(cid, ())), version=row["version"])  # fmt: skip
+        if rows:
+            for s in self.store.suspensions_of(list(rows)):
+                state = self.children[s["child_id"]]
+                report = suspension_days.Report(s["event_id"], s["sessions"], s["reported_at"], s["school_urn"], s["la_code"], s["start_date"])
+                state.years.setdefault(s["academic_year"], suspension_days.YearSuspensions()).by_key.setdefault(s["key"], {})[s["event_id"]] = report
+            for i in self.store.incidents_of(list(rows)):
+                informal.record(self.children[i["child_id"]].incidents, f.IncidentFact(i["day"], i["event_id"], i["school_urn"], i["la_code"]))
 
-    def _effective(self, cid: str) -> str:
-        seen = set()
-        while (entry := self.children.get(cid)) is not None and entry.merged_into and cid not in seen:
+    def _state(self, cid: str) -> ChildState | None:
+        if cid not in self.children:
+            self._load({cid})
+        return self.children.get(cid)
+
+    def _root(self, cid: str) -> str:
+        seen = {cid}
+        while (state := self._state(cid)) is not None and state.link.target and state.link.target not in seen:
+            cid = state.link.target
             seen.add(cid)
-            self._load({entry.merged_into})
-            cid = entry.merged_into
         return cid
 
-    # ---------------------------------------------------------------- identity
-    def _resolve(self, ev: _Event, result: StageResult, now: datetime) -> str:
-        """The child this event is about: UPN first, else exact LA + date of birth + names."""
-        pupil = _PupilView(ev.pupil)
-        if pupil.upn:
-            cid = ev.cid or identity.child_id_for_upn(pupil.upn)
-            if cid not in self.children:
-                self._create(cid, ev, pupil, result, now)
-            return cid
-        pk = person_key(ev.la_code, pupil)  # type: ignore[arg-type]
-        if pk in self._batch_people:  # created earlier in this batch: not in the store yet
-            return self._batch_people[pk]
-        matches = [r for r in self.store.children_by_person_keys([pk]) if r["merged_into"] is None]
-        if len(matches) == 1:
-            cid = matches[0]["child_id"]
-            self._load({cid})
-            return cid
-        cid = identity.child_id_for_person(pk)
-        if cid not in self.children:
-            self._load({cid})
-        if cid not in self.children:
-            self._create(cid, ev, pupil, result, now)
-            for other in matches:  # several children share these details: a person decides
-                self._propose(cid, other["child_id"], ev.la_code, "another child has the same LA, date of birth and names", result, now)
-        return cid
-
-    def _create(self, cid: str, ev: _Event, pupil: _PupilView, result: StageResult, now: datetime) -> None:
-        profile, _ = merge_profile(None, child_id=cid, la_code=ev.la_code, pupil=ev.pupil, school_urn=ev.school_urn)
-        self.children[cid] = ChildEntry(profile, stored=False)
-        self.absent.discard(cid)
-        upnless = self._load_upnless()
-        me = identity.identity_of(cid, ev.la_code, pupil)
-        pk = identity.person_key_of(me)
-        self._batch_people[pk] = cid
-        self._names[cid] = (me.first, me.last, pk)
-        if pupil.upn is None:
-            upnless.add(me)
-            for row in self.store.near_candidates(ev.la_code, pupil.date_of_birth, me.first, me.last):
-                reason = identity.near_match(me, _identity_of_row(row))
-                if reason:
-                    self._propose(cid, row["child_id"], ev.la_code, reason, result, now)
-            return
-        # A child with a UPN: a record without one, with exactly these details, is this child.
-        linked = upnless.pop(pk)
-        if linked:
-            self._link(linked.child_id, cid, result, now, by="signpost", note="exact match: LA, date of birth and names")
-        for other in upnless.neighbours(me):
-            if reason := identity.near_match(other, me):
-                self._propose(other.child_id, cid, ev.la_code, reason, result, now)
-
-    def _propose(self, cid: str, candidate: str, la_code: str, reason: str, result: StageResult, now: datetime) -> None:
-        cand_id = "cand_" + hashlib.sha256(f"{cid}|{candidate}".encode()).hexdigest()[:16]
-        result.writes.candidates.append(
-            {"id": cand_id, "child_id": cid, "candidate_child_id": candidate, "la_code": la_code, "reason": reason, "status": "pending", "created_at": now}
-        )
-
-    def _link(self, source: str, target: str, result: StageResult, now: datetime, by: str, note: str) -> None:
-        """`source` turns out to be `target`: its facts count for target from now on (reversible)."""
-        self._load({source, target})
-        src, dst = self.children.get(source), self.children.get(target)
-        if src is None or dst is None or source == target:
-            return
-        src.merged_into = target
-        dst.sources = [*(dst.sources or []), source, *(src.sources or [])]
-        dst.profile = merge_profiles(dst.profile, src.profile)
-        for year, ys in (src.years or {}).items():
-            dst.years = dst.years or {}
-            dst.years.setdefault(year, suspension_days.YearSuspensions()).by_key.update(ys.by_key)
-        if src.incidents:
-            dst.incidents = dst.incidents or informal.Incidents()
-            for day, ids in src.incidents.by_day.items():
-                dst.incidents.by_day.setdefault(day, []).extend(i for i in ids if i not in dst.incidents.by_day.get(day, []))
-        src.years, src.incidents, src.sources = None, None, None
-        # Its facts now count for the target: detection runs there, never on the source.
-        self._incident_children.discard(source)
-        self._touched_years = {(cid, year) for cid, year in self._touched_years if cid != source}
-        result.writes.children[source] = self._row(source, src, now)
-        result.writes.children[target] = self._row(target, dst, now)
-        result.writes.audit.append(
-            {"at": now, "principal": by, "action": "link_children", "object_kind": "child", "object_id": source, "child_id": target, "detail": note}
-        )
-        self._touched_children.add(target)
-        self._touched_years.update((target, year) for year in dst.years or {})
-        if dst.incidents:
-            self._incident_children.add(target)
-        for alert in self.store.alerts_of_subjects([source]):  # the source's alerts now belong to the target's
-            if alert.status != "resolved":
-                changed = lifecycle.resolve(alert, f"linked to child {target}", now)
-                self._save_alert(changed, None, result, "status")
-
-    def _reload(self, child_ids: list[str], result: StageResult, now: datetime) -> None:
-        for cid in child_ids:
-            entry = self.children.pop(cid, None)
-            for other in [*(entry.sources or [])] if entry else []:
-                self.children.pop(other, None)
-            self.absent.discard(cid)
-        self.upnless = None
-        self._load(set(child_ids))
-        for cid in child_ids:
-            entry = self.children.get(cid)
-            if entry is None:
+    def _members(self, root: str) -> list[ChildState]:
+        """The root's record first, then every record linked into it (directly or not)."""
+        out, stack, seen = [], [root], set()
+        while stack:
+            cid = stack.pop()
+            state = self._state(cid)
+            if state is None or cid in seen:
                 continue
-            for alert in self.store.alerts_of_subjects([cid]):
-                if entry.merged_into and alert.status != "resolved":
-                    self._save_alert(lifecycle.resolve(alert, f"linked to child {entry.merged_into}", now), None, result, "status")
-                elif not entry.merged_into and alert.status == "resolved" and (alert.status_note or "").startswith("linked to child"):
-                    reopened = alert.model_copy(update={"status": "open", "status_note": "link undone", "updated_at": now, "version": alert.version + 1})
-                    self._save_alert(reopened, None, result, "status")
-            if entry.merged_into:
-                continue
-            self._recheck.update({a.id: a for a in self.store.alerts_of_subjects([cid]) if a.rule in CHILD_RULES and a.status != "resolved"})
-            self._touched_years.update((cid, year) for year in entry.years or {})
-            if entry.incidents:
-                self._incident_children.add(cid)
+            seen.add(cid)
+            out.append(state)
+            self._load(state.sources)
+            stack.extend(sorted(state.sources, reverse=True))
+        return out
 
-    def _row(self, cid: str, entry: ChildEntry, now: datetime) -> dict:
-        """The store row: whole for a new child; for a known one only what can change (names and
-        date of birth never do: the first source's stay)."""
-        if entry.stored:
-            return {"child_id": cid, "upn": entry.profile.get("upn"), "merged_into": entry.merged_into, "profile": orjson.dumps(entry.profile).decode(), "updated_at": now}
-        p = entry.profile
-        first, last, pk = self._names.get(cid) or (normalise_name(p["first_name"]), normalise_name(p["last_name"]), None)
-        dob = date.fromisoformat(p["date_of_birth"])
-        return {
-            "child_id": cid,
-            "la_code": p["la_code"],
-            "upn": p.get("upn"),
-            "person_key": pk or person_key_of_parts(p["la_code"], dob, first, last),
-            "date_of_birth": dob,
-            "first_norm": first,
-            "last_norm": last,
-            "merged_into": entry.merged_into,
-            "profile": orjson.dumps(entry.profile).decode(),
-            "updated_at": now,
-        }
+    def profile_of(self, cid: str) -> dict | None:
+        """The profile alert messages carry for a child subject (None if the record is unknown)."""
+        return self._group_profile(cid) if self._state(cid) is not None else None
+
+    def _group_profile(self, cid: str) -> dict:
+        """The record's profile merged with every record linked into it (its id, UPN and names stay)."""
+        return merge_group([(m.profile, m.times) for m in self._members(cid)])
 
     # ---------------------------------------------------------------- the batch
     def process(self, batch: list[Incoming], now: datetime) -> StageResult:
@@ -313,148 +232,247 @@ class ChildStage:
         for msg in batch:
             try:
                 events.append(_decode(msg))
-            except (ValueError, KeyError, TypeError) as exc:
-                result.dead_letters.append(DeadLetter(msg, f"invalid_payload:{type(exc).__name__}"))
+            except (ValueError, KeyError, TypeError) as exc:  # this message's content: nothing of it is applied
+                result.rejected.append(DeadLetter(msg, f"invalid_payload:{type(exc).__name__}"))
         self._bound_caches()
-        upn_ids = {ev.cid for ev in events if ev.cid}
-        self._load(upn_ids)
-        self._touched_years: set[tuple[str, str]] = set()
-        self._touched_children: set[str] = set()
-        self._incident_children: set[str] = set()
-        self._batch_people: dict[str, str] = {}
-        self._names: dict[str, tuple[str, str, str]] = {}  # children created in this batch: normalised names, person key
-        self._recheck: dict[str, Alert] = {}
-        self._now_iso = now.isoformat().replace("+00:00", "Z")
-        self.upnless = None  # re-read each batch: another worker may have added a child without a UPN
-        while self._recompute:
-            self._reload(self._recompute.popleft(), result, now)
-        for ev in events:
-            try:
-                self._apply(ev, result, now)
+        self.book.drain()
+        b = _Batch(now)
+        decisions = self.store.unapplied_decisions() if self._decisions_due else []
+        self._decisions_due = False
+        if events or decisions:
+            extra = {d["child_id"] for d in decisions} | {d["candidate_child_id"] for d in decisions}
+            snapshot = self.store.snapshot([ev.sighting for ev in events], extra)
+            self._load({ev.sighting.child_id for ev in events} | extra)
+            for decision in decisions:
+                self._apply_decision(decision, snapshot, b, result)
+            for ev in events:
+                self._apply(ev, snapshot, b, result)
                 result.applied += 1
-            except (ValueError, KeyError) as exc:  # this message's content; anything else is a bug: the batch fails and retries
-                result.dead_letters.append(DeadLetter(ev.msg, f"unprocessable:{type(exc).__name__}"))
-        found = self._detect(result, now)
-        for alert_id, alert in self._recheck.items():
-            if alert_id not in found:
-                current = self.book.cache.get(alert_id, alert)
-                if current.status != "resolved":
-                    self._save_alert(lifecycle.resolve(current, "no longer holds: the link to another child was undone", now), None, result, "status")
-        for cid in self._touched_children:
-            entry = self.children.get(cid)
-            if entry is not None:
-                result.writes.children[cid] = self._row(cid, entry, now)
-                entry.stored = True
+        link_messages = self._finish_links(b, result)
+        self._detect(b, result)
+        self._proposals(b, result)
+        child_messages = [self._child_event(ev, cid) for ev, cid in b.child_events]
+        self._write_children(result, now)
+        alert_messages = result.writes.outbox
+        result.writes.outbox = [*link_messages, *child_messages, *alert_messages, *b.school, *dead_letter_messages(result.rejected, "alerts")]
         return result
 
-    def _apply(self, ev: _Event, result: StageResult, now: datetime) -> None:
-        original = self._resolve(ev, result, now)
-        cid = self._effective(original)
-        entry = self.children[cid]
-        profile, changed = merge_profile(entry.profile, child_id=cid, la_code=ev.la_code, pupil=ev.pupil, school_urn=ev.school_urn)
-        if changed or not entry.stored:
-            entry.profile = profile
-            self._touched_children.add(cid)
-        msg = ev.msg
-        if ev.kind == "notice":
-            fact = f.suspension_from_notice(msg.event_id, ev.doc)
-            if fact:
-                self._suspension(original, cid, fact, result, msg.topic)
-            elif ev.doc["category"] == "permanent":
-                result.messages.append(self._child_event(ev, cid, profile, "exclusion_notice", ev.doc["notice_id"], category="permanent"))
-        elif ev.kind == "call":
-            for incident in f.incidents_from_call(msg.event_id, ev.doc):
-                self._incident(original, cid, incident, result)
-            result.messages.append(
-                self._child_event(
-                    ev, cid, profile, "call", ev.doc["call_id"], concerns=ev.doc["concerns"], received_by=ev.doc["received_by"], consent=Consent(**ev.doc.get("consent") or {})
-                )
-            )
-        else:
-            record = ev.doc["record"]
-            fact = f.suspension_from_return(msg.event_id, ev.doc)
-            if fact:
-                self._suspension(original, cid, fact, result, msg.topic)
-            incident = f.incident_from_return(msg.event_id, ev.doc)
-            if incident:
-                self._incident(original, cid, incident, result)
-            if record["kind"] == "permanent_exclusion":
-                result.messages.append(
-                    self._child_event(ev, cid, profile, "la_return_record", f"{ev.doc['return_id']}|{record['record_id']}", record_kind="permanent_exclusion")
-                )
+    def _create(self, sighting: linking.Sighting) -> ChildState:
+        state = ChildState(sighting.child_id, {}, {}, linking.Link(), set(), dirty=True)
+        state.identity = (sighting.la_code, sighting.person_key, sighting.date_of_birth, sighting.first, sighting.last)
+        self.children[sighting.child_id] = state
+        self.absent.discard(sighting.child_id)
+        return state
 
-    def _suspension(self, original: str, cid: str, fact: f.SuspensionFact, result: StageResult, topic: str) -> None:
+    def _apply(self, ev: _Event, snapshot: linking.Snapshot, b: _Batch, result: StageResult) -> None:
+        resolution = linking.resolve(ev.sighting, snapshot)
+        cid = resolution.child_id
+        state = self._state(cid) or self._create(ev.sighting)
+        if resolution.alias is not None:
+            result.writes.aliases.append(alias_row(resolution.alias))
+        for change in resolution.links:
+            self._set_link(change, b)
+        for proposal in resolution.proposals:
+            b.proposals.setdefault(proposal.id, proposal)
+        profile, times, changed = merge_profile(state.profile, state.times, child_id=cid, source=ev.source)
+        if changed or times != state.times:
+            state.profile, state.times, state.dirty = profile, times, True
+            b.touched.add(cid)
+        topic = ev.msg.topic
+        if ev.suspension is not None:
+            self._suspension(state, ev.suspension, b, result, topic)
+        for incident in ev.incidents:
+            if informal.record(state.incidents, incident):
+                b.touched.add(cid)
+                result.writes.incidents.append({"child_id": cid, "day": incident.day, "event_id": incident.event_id,
+                                                "school_urn": incident.school_urn, "la_code": incident.la_code})  # fmt: skip
+            else:
+                result.duplicates[topic] = result.duplicates.get(topic, 0) + 1
+        if ev.resolved is not None:
+            b.child_events.append((ev, cid))
+
+    def _suspension(self, state: ChildState, fact: f.SuspensionFact, b: _Batch, result: StageResult, topic: str) -> None:
         year = self.calendars.for_school(fact.la_code, fact.school_urn).academic_year(fact.start_date)
-        entry = self.children[cid]
-        if entry.years is None:
-            entry.years = {}
-        ys = entry.years.setdefault(year, suspension_days.YearSuspensions())
+        ys = state.years.setdefault(year, suspension_days.YearSuspensions())
+        first_report = fact.key not in ys.by_key
         if not suspension_days.record(ys, fact):
             result.duplicates[topic] = result.duplicates.get(topic, 0) + 1
-            return  # the same suspension again (a redelivery, or the LA's return of a school's notice)
-        self._touched_years.add((cid, year))
+            return  # this very report again (a redelivery or a replay)
+        b.touched.add(state.child_id)
         result.writes.suspensions.append(
-            {"key": fact.key, "child_id": original, "academic_year": year, "days": fact.days, "event_id": fact.event_id,
-             "school_urn": fact.school_urn, "la_code": fact.la_code, "start_date": fact.start_date}
-        )
+            {"key": fact.key, "event_id": fact.event_id, "child_id": state.child_id, "academic_year": year, "sessions": fact.sessions,
+             "reported_at": fact.reported_at, "school_urn": fact.school_urn, "la_code": fact.la_code, "start_date": fact.start_date}
+        )  # fmt: skip
+        if not first_report:
+            return  # a correction or a second report: the school's count has it already
         suspension_id = hashlib.sha256(fact.key.encode()).hexdigest()[:24]
         counted = orjson.dumps(  # a SuspensionCounted; built directly: a national replay makes a million of them
             {"suspension_id": suspension_id, "event_id": fact.event_id, "school_urn": fact.school_urn, "la_code": fact.la_code,
              "start_date": fact.start_date, "sessions": fact.sessions}
-        )
-        result.messages.append(outgoing(SCHOOL_SUSPENSIONS, fact.school_urn, "counted:" + suspension_id, counted, SOURCE, time=self._now_iso))
+        )  # fmt: skip
+        b.school.append(outgoing(SCHOOL_SUSPENSIONS, fact.school_urn, "counted:" + suspension_id, counted, SOURCE, time=b.now.isoformat()))
 
-    def _incident(self, original: str, cid: str, incident: f.IncidentFact, result: StageResult) -> None:
-        entry = self.children[cid]
-        entry.incidents = entry.incidents or informal.Incidents()
-        if informal.record(entry.incidents, incident):
-            self._incident_children.add(cid)
-        result.writes.incidents.append(
-            {"child_id": original, "day": incident.day, "event_id": incident.event_id, "school_urn": incident.school_urn, "la_code": incident.la_code}
-        )
+    # ---------------------------------------------------------------- links
+    def _set_link(self, change: linking.LinkChange, b: _Batch, decision_id: str | None = None) -> None:
+        """Count `source` as `target` (or as itself again): the records' states follow the snapshot's decision."""
+        self._load({change.source} | {c for c in (change.target, change.previous) if c})
+        source = self._state(change.source)
+        if source is None:
+            return
+        old = self._state(change.previous) if change.previous else None
+        new = self._state(change.target) if change.target else None
+        if old is not None:
+            b.touched.add(self._root(old.child_id))
+            old.sources.discard(change.source)
+        source.link = linking.Link(change.target, change.kind if change.target else None)
+        source.dirty = True
+        if new is not None:
+            new.sources.add(change.source)
+        b.touched.add(change.source)
+        b.links.append((change, decision_id))
 
-    def _child_event(self, ev: _Event, cid: str, profile: dict, source: str, source_id: str, **extra: object) -> Outgoing:
-        occurred = ev.doc.get("received_at") or ev.doc.get("notified_at") or ev.doc.get("submitted_at")
-        resolved = ChildEventResolved(
-            event_id=ev.msg.event_id, source=source, source_id=source_id, occurred_at=occurred, child=ChildProfile(**profile), **extra  # type: ignore[arg-type]
-        )
-        return outgoing(CHILDREN, cid, "resolved:" + ev.msg.event_id, resolved, SOURCE, subject=cid)
+    def _apply_decision(self, row: dict, snapshot: linking.Snapshot, b: _Batch, result: StageResult) -> None:
+        """A person's decision on a candidate, recorded by the API: apply it to the link."""
+        decision = linking.Decision(row["child_id"], row["candidate_child_id"], {"confirmed": "confirm", "rejected": "reject", "undone": "undo"}[row["status"]],
+                                    row["decided_by"] or "a person")  # fmt: skip
+        keys = [a.person_key for aliases in snapshot.by_key.values() for a in aliases.values() if a.child_id == row["child_id"] and a.upn is None]
+        for change in linking.apply_decision(decision, snapshot, keys):
+            self._set_link(change, b, row["id"] if {change.source, change.target or change.previous} == {row["child_id"], row["candidate_child_id"]} else None)
+        result.writes.candidate_updates.setdefault(row["id"], {})["applied"] = True
+
+    def _finish_links(self, b: _Batch, result: StageResult) -> list[Outgoing]:
+        """Candidate rows, audit and a ChildLinkChanged message for every link made or undone in the batch."""
+        if not b.links:
+            return []
+        pairs = {linking.candidate_id(ch.source, ch.target or ch.previous or "") for ch, _ in b.links}
+        rows = self.store.candidates_by_ids(sorted(pairs))
+        messages = []
+        for change, decision_id in b.links:
+            other = change.target or change.previous
+            if other is None:
+                continue
+            cand_id = linking.candidate_id(change.source, other)
+            row = rows.get(cand_id)
+            updates = result.writes.candidate_updates.setdefault(cand_id, {})
+            if change.kind == "auto" or decision_id is None:
+                version = (updates.get("version") or (row["version"] if row else 0)) + 1
+                status = "confirmed" if change.target else "pending"
+                values = {"status": status, "decided_by": "signpost" if change.target else None, "decided_at": b.now if change.target else None,
+                          "note": None, "version": version, "applied": True}  # fmt: skip
+                if row is None and cand_id not in result.writes.candidates:
+                    source = self._state(change.source)
+                    target = self._state(other)
+                    result.writes.candidates[cand_id] = {
+                        "id": cand_id, "child_id": change.source, "candidate_child_id": other, "la_code": _la(source), "candidate_la_code": _la(target),
+                        "reason": change.reason[:100], "created_at": b.now, "urgent": False, "urgent_reason": None, **values,
+                    }  # fmt: skip
+                    rows[cand_id] = result.writes.candidates[cand_id]
+                else:
+                    updates.update(values)
+            else:
+                version = row["version"] if row else 1
+            by = "signpost" if change.kind == "auto" else (row or {}).get("decided_by") or "a person"
+            result.writes.audit.append({"at": b.now, "principal": by, "action": "link_children" if change.target else "unlink_children",
+                                        "object_kind": "child", "object_id": change.source, "child_id": other, "detail": change.reason[:200]})  # fmt: skip
+            payload = ChildLinkChanged(
+                link_id=cand_id, source_child_id=change.source, target_child_id=other, linked=change.target is not None, by=by, reason=change.reason,
+                at=b.now, version=version, child=ChildProfile(**self._group_profile(other)), source_child=ChildProfile(**self._group_profile(change.source)),
+            )  # fmt: skip
+            messages.append(outgoing(CHILD_LINKS, other, f"{cand_id}:v{version}", payload, SOURCE, subject=other))
+        return messages
 
     # ---------------------------------------------------------------- detection
-    def _detect(self, result: StageResult, now: datetime) -> set[str]:
-        """Run the detectors for what this batch touched; returns the ids of the alerts they found."""
-        findings: list[Finding] = []
+    def _detect(self, b: _Batch, result: StageResult) -> None:
+        """Run the detectors for every root whose records changed; resolve alerts that no longer hold."""
+        roots = sorted({self._root(c) for c in b.touched})
+        linked_away = sorted(c for c in b.touched if self._root(c) != c)
+        profiles = {root: self._group_profile(root) for root in roots}
+        self.book.alerts_of(roots + linked_away)
+        found: set[str] = set()
+        for root in roots:
+            findings = self._findings(root, profiles[root])
+            found |= self.book.apply(findings, result, b.now, lambda cid: profiles.get(cid) or self._group_profile(cid))
+        self.book.settle(roots, found, lambda _: "no longer holds: the evidence no longer reaches the rule's threshold (a correction, or a link undone)", result, b.now,
+                         lambda cid: profiles.get(cid))  # fmt: skip
+        for cid in linked_away:
+            root = self._root(cid)
+            self.book.settle([cid], set(), lambda _, root=root: f"linked to child {root}", result, b.now, lambda c: self._group_profile(c))
+
+    def _findings(self, root: str, profile: dict) -> list[Finding]:
+        members = self._members(root)
         rules = self.rules
-        for cid, year in self._touched_years:
-            entry = self.children[cid]
-            if entry.merged_into or not entry.years or year not in entry.years:
+        findings: list[Finding] = []
+        years = sorted({y for m in members for y in m.years})
+        for year in years:
+            combined = suspension_days.combine(m.years[year] for m in members if year in m.years)
+            findings += suspension_days.detect(combined, child_id=root, academic_year=year, config=rules.suspension_days)
+        incidents = informal.combine(m.incidents for m in members)
+        if incidents.by_day:
+            calendar = self.calendars.for_school(profile.get("la_code"), profile.get("school_urn"))
+            findings += informal.detect(incidents, child_id=root, academic_year_of=calendar.academic_year, school_days_between=calendar.school_days_between,
+                                        config=rules.informal_exclusions)  # fmt: skip
+        las = set(profile.get("la_codes") or ())
+        return [replace(finding, la_codes=tuple(sorted(las | {finding.la_code}))) for finding in findings]
+
+    # ---------------------------------------------------------------- proposals and their urgency
+    def _facts(self, cid: str) -> urgency.Facts:
+        members = self._members(self._root(cid))
+        years = {y: suspension_days.combine(m.years[y] for m in members if y in m.years) for y in {y for m in members for y in m.years}}
+        return urgency.Facts(years, informal.combine(m.incidents for m in members))
+
+    def _urgency(self, source: str, target: str) -> str | None:
+        if self._root(source) == self._root(target):
+            return None
+        profile = self._group_profile(self._root(target))
+        calendar = self.calendars.for_school(profile.get("la_code"), profile.get("school_urn"))
+        return urgency.urgency(self._facts(source), self._facts(target), self.rules, calendar.academic_year, calendar.school_days_between)
+
+    def _proposals(self, b: _Batch, result: StageResult) -> None:
+        """New proposals, and whether each pending one touched by this batch is urgent now."""
+        self._load({c for p in b.proposals.values() for c in (p.source, p.target)})
+        for p in b.proposals.values():
+            if p.id in result.writes.candidates:
                 continue
-            profile = entry.profile
-            findings += suspension_days.detect(
-                entry.years[year], child_id=cid, la_code=profile["la_code"], school_urn=profile.get("school_urn"), academic_year=year, config=rules.suspension_days  # type: ignore[index]
-            )
-        for cid in self._incident_children:
-            entry = self.children[cid]
-            if entry.merged_into or not entry.incidents:
+            why = self._urgency(p.source, p.target)
+            result.writes.candidates[p.id] = {
+                "id": p.id, "child_id": p.source, "candidate_child_id": p.target, "la_code": p.source_la, "candidate_la_code": p.target_la,
+                "reason": p.reason[:100], "status": "pending", "urgent": why is not None, "urgent_reason": why, "created_at": b.now,
+                "decided_by": None, "decided_at": None, "note": None, "applied": True, "version": 1,
+            }  # fmt: skip
+        if not b.touched:
+            return
+        members = sorted({m.child_id for c in b.touched for m in self._members(self._root(c))})
+        for row in self.store.pending_candidates_of(members):
+            if result.writes.candidate_updates.get(row["id"], {}).get("status") not in (None, "pending"):
                 continue
-            profile = entry.profile
-            calendar = self.calendars.for_school(profile["la_code"], profile.get("school_urn"))
-            findings += informal.detect(
-                entry.incidents,  # type: ignore[arg-type]
-                child_id=cid, la_code=profile["la_code"], school_urn=profile.get("school_urn"),
-                academic_year_of=calendar.academic_year, school_days_between=calendar.school_days_between, config=rules.informal_exclusions,
-            )
-        self.book.apply(findings, result, now, self._profile)
-        return {f.alert_id for f in findings}
+            self._load({row["child_id"], row["candidate_child_id"]})
+            why = self._urgency(row["child_id"], row["candidate_child_id"])
+            if (why is not None, why) != (bool(row["urgent"]), row["urgent_reason"]):
+                result.writes.candidate_updates.setdefault(row["id"], {}).update(urgent=why is not None, urgent_reason=why)
 
-    def _profile(self, child_id: str) -> dict | None:
-        entry = self.children.get(child_id)
-        return entry.profile if entry else None
+    # ---------------------------------------------------------------- outputs
+    def _child_event(self, ev: _Event, cid: str) -> Outgoing:
+        """A call or permanent exclusion, for the referrals service: about the child the record counts as
+        (the root of its links), with the profile Signpost knows of it; the record's own id beside it."""
+        root = self._root(cid)
+        resolved = ChildEventResolved(event_id=ev.msg.event_id, child=ChildProfile(**self._group_profile(root)),
+                                      record_child_id=cid if cid != root else None, **ev.resolved)  # type: ignore[arg-type]  # fmt: skip
+        return outgoing(CHILDREN, root, "resolved:" + ev.msg.event_id, resolved, SOURCE, subject=root)
 
-    def _save_alert(self, alert: Alert, school_urn: str | None, result: StageResult, change: str) -> None:
-        subject = getattr(alert.subject, "child_id", None)
-        self.book.save(alert, school_urn, result, change, self._profile(subject) if subject else None)
+    def _write_children(self, result: StageResult, now: datetime) -> None:
+        for cid, state in self.children.items():
+            if not state.dirty:
+                continue
+            version = (state.version or 0) + 1
+            row = {"child_id": cid, "upn": state.profile.get("upn"), "merged_into": state.link.target, "link_kind": state.link.kind,
+                   "profile": orjson.dumps(state.profile).decode(), "profile_times": orjson.dumps(state.times).decode(),
+                   "updated_at": now, "version": version}  # fmt: skip
+            if state.version is None:
+                la, key, dob, first, last = state.identity or (state.profile["la_code"], "", date.fromisoformat(state.profile["date_of_birth"]), "", "")
+                row.update(la_code=la, person_key=key, date_of_birth=dob, first_norm=first, last_norm=last)
+            result.writes.children[cid] = (row, state.version)
+            state.version, state.dirty = version, False
 
 
-def _identity_of_row(row: dict) -> identity.Identity:
-    return identity.Identity(row["child_id"], row["la_code"], row["date_of_birth"], row["first_norm"], row["last_norm"], row["upn"])
+def _la(state: ChildState | None) -> str:
+    return (state.profile.get("la_code") if state else None) or "000"

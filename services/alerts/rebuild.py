@@ -3,8 +3,8 @@
 Offline: stop the alerts service first. The rebuild forgets the facts (children, confirmed
 links and alerts stay), replays the intake topics from the start through the same stages,
 then applies each alert's final finding once: alerts keep their ids and statuses, an alert
-whose rule no longer holds is resolved, and only real changes reach the alerts topic, so
-nobody is notified twice. It ends by switching the service to a new consumer generation
+whose rule no longer holds is resolved, and only real changes reach the alerts topic (through the
+outbox: the service's relay publishes them when it runs), so nobody is notified twice. It ends by switching the service to a new consumer generation
 whose committed offsets are where the replay stopped.
 """
 
@@ -30,7 +30,7 @@ from services.common import db, kafka
 from services.common.broker import port_open
 from services.common.calendar import load_registry
 from services.common.settings import Settings
-from services.common.stream import dead_letter_messages, produce_all, to_incoming
+from services.common.stream import produce_all, to_incoming
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,10 @@ async def _replay(settings: Settings, topics: list[str], group: str, process: Ca
                 idle = 0
                 records = [r for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)) for r in batches[tp]]
                 result: StageResult = await asyncio.to_thread(process, [to_incoming(r, settings.topic_prefix) for r in records], datetime.now(timezone.utc))
-                await produce_all(producer, settings.topic_prefix, result.messages + dead_letter_messages(result.dead_letters, "alerts", settings.topic_prefix), "alerts")
+                # The replay's own messages (suspensions re-keyed by school, child events) go straight to the
+                # broker: the school replay reads them next, and the facts they carry are stored by then anyway.
+                await produce_all(producer, settings.topic_prefix, result.writes.outbox, "alerts")
+                result.writes.outbox = []
                 await asyncio.to_thread(commit, result.writes)
                 await consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
                 applied += len(records)
@@ -119,15 +122,9 @@ async def rebuild(settings: Settings, *, progress: bool = True, in_service: bool
     suspensions = await _replay(settings, [SCHOOL_SUSPENSIONS.name], school_group, school.process, store.commit, "school suspensions", progress, on_progress)
     final = StageResult()
     now = datetime.now(timezone.utc)
-    await asyncio.to_thread(child.book.finalize, final, now, child._profile)  # noqa: SLF001 - the stage owns its profiles
+    await asyncio.to_thread(child.book.finalize, final, now, child.profile_of)
     await asyncio.to_thread(school.book.finalize, final, now, lambda _: None)
-    producer = kafka.producer(settings)
-    await producer.start()
-    try:
-        await produce_all(producer, settings.topic_prefix, final.messages, "alerts")
-    finally:
-        await producer.stop()
-    await asyncio.to_thread(store.commit, final.writes)
+    await asyncio.to_thread(store.commit, final.writes)  # the final changes go out through the outbox (the service's relay)
     await asyncio.to_thread(store.set_meta, "consumer_generation", generation)
     if not in_service:
         engine.dispose()

@@ -18,6 +18,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from schemas.alerts import (
     AcknowledgeRequest,
     Alert,
+    AlertDetail,
     AlertPage,
     AlertStatus,
     ResolveRequest,
@@ -89,7 +90,7 @@ async def stream_alerts(request: Request, principal: Team) -> AsyncIterator[Serv
     try:
         while True:
             alert: Alert = await queue.get()
-            if not principal.sees_la(alert.la_code):
+            if not principal.sees_any([alert.la_code, *alert.la_codes]):
                 continue
             audit.extend(audit_reads(principal, [alert], "stream_alert", None))
             yield ServerSentEvent(event="alert", id=f"{alert.id}:{alert.version}", data=alert.model_dump(mode="json"))
@@ -99,21 +100,24 @@ async def stream_alerts(request: Request, principal: Team) -> AsyncIterator[Serv
 
 async def _visible(request: Request, principal: Principal, alert_id: str) -> tuple[Alert, str | None]:
     found = await asyncio.to_thread(request.app.state.store.get_alert, alert_id)
-    if found is None or not principal.sees_la(found[0].la_code):
+    if found is None or not principal.sees_any([found[0].la_code, *found[0].la_codes]):
         raise ProblemError(404, "Not Found", "no such alert")
     return found
 
 
-@router.get("/alerts/{alert_id}", response_model=Alert, responses=ERRORS, summary="one alert with its evidence")
-async def get_alert(alert_id: str, request: Request, principal: Team) -> Alert:
+@router.get("/alerts/{alert_id}", response_model=AlertDetail, responses=ERRORS, summary="one alert with its evidence and its history")
+async def get_alert(alert_id: str, request: Request, principal: Team) -> AlertDetail:
     alert, _ = await _visible(request, principal, alert_id)
-    await asyncio.to_thread(request.app.state.store.write_audit, audit_reads(principal, [alert], "read_alert", _purpose(request)))
-    return alert
+    store = request.app.state.store
+    history = await asyncio.to_thread(store.history, alert_id)
+    await asyncio.to_thread(store.write_audit, audit_reads(principal, [alert], "read_alert", _purpose(request)))
+    return AlertDetail(**alert.model_dump(), history=history)
 
 
 async def _change(request: Request, principal: Principal, alert_id: str, action: str, apply) -> Alert:  # noqa: ANN001
-    store = request.app.state.store
-    for _ in range(3):  # optimistic: the stream processor may update the alert at the same moment
+    """A person's transition: saved only on the version they acted on (the stream may change the alert
+    at the same moment); history, audit and the alerts-topic message commit with it."""
+    for _ in range(5):
         alert, school_urn = await _visible(request, principal, alert_id)
         try:
             changed = apply(alert)
@@ -121,8 +125,7 @@ async def _change(request: Request, principal: Principal, alert_id: str, action:
             raise ProblemError(409, "Conflict", str(exc)) from exc
         entry = {"at": _now(), "principal": principal.name, "action": action, "object_kind": "alert", "object_id": alert.id,
                  "child_id": getattr(alert.subject, "child_id", None), "detail": changed.status_note}
-        if await asyncio.to_thread(store.save_alert, changed, school_urn, alert.version, [entry]):
-            await request.app.state.on_alert_changed(changed)
+        if await request.app.state.save_alert_change(changed, school_urn, alert.version, [entry], principal.name):
             return changed
     raise ProblemError(409, "Conflict", "the alert changed while saving; try again")
 
@@ -139,7 +142,7 @@ async def snooze(alert_id: str, body: SnoozeRequest, request: Request, principal
 
 @router.post("/alerts/{alert_id}/resolve", response_model=Alert, responses=ERRORS, summary="status → resolved")
 async def resolve(alert_id: str, body: ResolveRequest, request: Request, principal: Team) -> Alert:
-    return await _change(request, principal, alert_id, "resolve_alert", lambda a: lifecycle.resolve(a, body.note, _now()))
+    return await _change(request, principal, alert_id, "resolve_alert", lambda a: lifecycle.resolve(a, body.note, _now(), principal.name))
 
 
 # ---------------------------------------------------------------- identity: near matches a person decides
@@ -168,7 +171,8 @@ def _candidate_view(row: dict, children: dict) -> dict:
         c = children.get(cid)
         return orjson.loads(c["profile"]) if c else None
 
-    return {k: row[k] for k in ("id", "child_id", "candidate_child_id", "reason", "status", "created_at", "decided_by", "decided_at", "note")} | {
+    return {k: row[k] for k in ("id", "child_id", "candidate_child_id", "reason", "status", "urgent", "urgent_reason", "created_at",
+                                "decided_by", "decided_at", "note")} | {
         "child": child(row["child_id"]), "candidate": child(row["candidate_child_id"])}
 
 
@@ -180,7 +184,7 @@ class _Decision(AcknowledgeRequest):
 async def decide(candidate_id: str, decision: Literal["confirm", "reject", "undo"], body: _Decision, request: Request, principal: Team) -> dict:
     store = request.app.state.store
     row = await asyncio.to_thread(store.candidate, candidate_id)
-    if row is None or not principal.sees_la(row["la_code"]):
+    if row is None or not principal.sees_any([row["la_code"], row["candidate_la_code"]]):
         raise ProblemError(404, "Not Found", "no such candidate")
     allowed = {"confirm": ("pending", "rejected", "undone"), "reject": ("pending",), "undo": ("confirmed",)}[decision]
     if row["status"] not in allowed:

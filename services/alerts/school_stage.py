@@ -1,7 +1,9 @@
 """The school stage: suspensions re-keyed by school → each school's term counts → end-of-term spikes.
 
 One worker owns each school's partition, so its counts are whole whichever children's
-partitions the suspensions came from (the child stage publishes them, keyed by school).
+partitions the suspensions came from (the child stage publishes them, keyed by school). A spike
+that later data disproves (suspensions reported late for earlier in the term raise the school's
+usual rate) is resolved by Signpost, saying why.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import orjson
 from services.alerts.alerting import AlertBook
 from services.alerts.child_stage import StageResult
 from services.alerts.domain import spike
-from services.alerts.domain.findings import Finding
+from services.alerts.domain.findings import alert_id
 from services.alerts.domain.rules import RuleConfig
 from services.alerts.store import AlertsStore
 from services.common.calendar import CalendarRegistry
 from services.common.messages import DeadLetter, Incoming
+from services.common.stream import dead_letter_messages
 
 
 class SchoolStage:
@@ -32,6 +35,7 @@ class SchoolStage:
 
     def process(self, batch: list[Incoming], now: datetime) -> StageResult:
         result = StageResult()
+        self.book.drain()
         decoded = []
         for msg in batch:
             try:
@@ -40,7 +44,7 @@ class SchoolStage:
                 calendar = self.calendars.for_school(doc["la_code"], doc["school_urn"])
                 decoded.append((msg, doc, start, calendar, calendar.term_for(start)))
             except (ValueError, KeyError, TypeError) as exc:
-                result.dead_letters.append(DeadLetter(msg, f"invalid_payload:{type(exc).__name__}"))
+                result.rejected.append(DeadLetter(msg, f"invalid_payload:{type(exc).__name__}"))
         wanted = {(doc["school_urn"], term.id) for _, doc, _, _, term in decoded} - set(self.terms)
         if wanted:
             for pair in wanted:
@@ -58,15 +62,21 @@ class SchoolStage:
             else:
                 result.duplicates[msg.topic] = result.duplicates.get(msg.topic, 0) + 1
             result.applied += 1
-        findings: list[Finding] = []
         config = self.rules.end_of_term_spike
-        for (urn, _), (la_code, calendar, term) in touched.items():
+        self.book.alerts_of(sorted({urn for urn, _ in touched}))
+        for (urn, _), (la_code, calendar, term) in sorted(touched.items()):
             window = calendar.last_school_days(term, config.window_school_days)
-            if not window:
-                continue
-            findings += spike.detect(
+            findings = spike.detect(
                 self.terms[(urn, term.id)], school_urn=urn, la_code=la_code, academic_year=term.academic_year, term=term.name,
                 term_school_days=len(term.school_days), window_start=window[0], config=config,
-            )
-        self.book.apply(findings, result, now, lambda _: None)
+            ) if window else []  # fmt: skip
+            found = self.book.apply(findings, result, now, lambda _: None)
+            this_term = alert_id("end_of_term_spike", "school", urn, term.academic_year, term.name)
+            if this_term not in found:  # the term's spike, if it had one, no longer holds
+                self.book.settle([urn], found | {a.id for a in self.book.alerts_of([urn]) if a.id != this_term}, _not_a_spike, result, now, lambda _: None)
+        result.writes.outbox += dead_letter_messages(result.rejected, "alerts")
         return result
+
+
+def _not_a_spike(_alert: object) -> str:
+    return "no longer holds: suspensions at the end of term are no longer twice the school's rate over the rest of the term"

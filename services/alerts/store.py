@@ -1,20 +1,40 @@
-"""The alerts store adapter: loads and saves children, facts and alerts. No rules here."""
+"""The alerts store adapter: loads and saves children, aliases, facts, alerts and candidates. No rules here.
+
+Writers never overwrite each other: a child row and an alert row carry a version, and every
+update says which version it read (compare-and-set). A write that finds another version raises
+`StaleWrite`; the stage then re-reads and does its batch again, the API tries again. Every
+output message goes into the outbox in the same transaction (services/common/outbox.py).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Engine, and_, bindparam, delete, insert, or_, select, update
+import orjson
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, or_, select, update
 
-from schemas.alerts import Alert, AlertStatus, ChildSubject, LASubject, Rule, SchoolSubject, Severity
+from schemas.alerts import (
+    Alert,
+    AlertStatus,
+    AlertTransition,
+    ChildSubject,
+    LASubject,
+    Rule,
+    SchoolSubject,
+    Severity,
+)
+from schemas.pupil import names_key_of_parts
 from services.alerts import tables as t
-from services.common import db
+from services.alerts.domain import linking
+from services.common import db, outbox
 from services.common.audit import AuditLog
 from services.common.db import aware_row, insert_ignore, upsert
+from services.common.messages import Outgoing
 from services.common.pagination import decode_cursor, encode_cursor
+from services.common.stream import StaleWrite
 
 CHUNK = 900  # stay under SQLite's bound-parameter limits, with room to spare
 
@@ -30,7 +50,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def alert_from_row(row) -> Alert:  # noqa: ANN001 - a Row of alerts_alerts
+def alert_from_row(row, la_codes: list[str] | None = None) -> Alert:  # noqa: ANN001 - a Row of alerts_alerts
     if row.subject_kind == "child":
         subject: ChildSubject | SchoolSubject | LASubject = ChildSubject(child_id=row.subject_id, upn=row.upn)
     elif row.subject_kind == "school":
@@ -43,14 +63,18 @@ def alert_from_row(row) -> Alert:  # noqa: ANN001 - a Row of alerts_alerts
         severity=Severity(row.severity),
         subject=subject,
         la_code=row.la_code,
+        la_codes=la_codes if la_codes is not None else [row.la_code],
         academic_year=row.academic_year,
         term=row.term,
         value=row.value,
         threshold=row.threshold,
         evidence=json.loads(row.evidence),
+        limit_reached=bool(row.limit_reached),
         status=AlertStatus(row.status),
         status_note=row.status_note,
         snoozed_until=_aware(row.snoozed_until),
+        resolved_by=row.resolved_by,
+        episode=row.episode,
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
         version=row.version,
@@ -73,41 +97,138 @@ def alert_row(alert: Alert, school_urn: str | None) -> dict:
         "value": alert.value,
         "threshold": alert.threshold,
         "evidence": json.dumps(alert.evidence),
+        "limit_reached": alert.limit_reached,
         "status": str(alert.status),
         "status_note": alert.status_note,
         "snoozed_until": alert.snoozed_until,
+        "resolved_by": alert.resolved_by,
+        "episode": alert.episode,
         "created_at": alert.created_at,
         "updated_at": alert.updated_at,
         "version": alert.version,
     }
 
 
+def history_row(alert: Alert, change: str, by: str, note: str | None) -> dict:
+    return {"alert_id": alert.id, "version": alert.version, "episode": alert.episode, "at": alert.updated_at, "by": by, "change": change,
+            "status": str(alert.status), "severity": str(alert.severity), "value": alert.value, "note": note}  # fmt: skip
+
+
 ALERT_COLUMNS = [c.name for c in t.alerts.columns if c.name != "id"]
-CHILD_COLUMNS = [c.name for c in t.children.columns if c.name != "child_id"]
+
+
+@dataclass
+class AlertWrite:
+    alert: Alert
+    school_urn: str | None
+    base_version: int | None  # the version the writer read; None: a new alert
 
 
 @dataclass
 class Writes:
     """Everything one batch changes, written in one transaction."""
 
-    children: dict[str, dict] = field(default_factory=dict)  # child_id -> row
+    children: dict[str, tuple[dict, int | None]] = field(default_factory=dict)  # child_id -> (row, version read; None: new)
+    aliases: list[dict] = field(default_factory=list)
     suspensions: list[dict] = field(default_factory=list)
     incidents: list[dict] = field(default_factory=list)
     school_suspensions: list[dict] = field(default_factory=list)
-    alerts: dict[str, tuple[Alert, str | None]] = field(default_factory=dict)  # id -> (alert, school_urn)
-    candidates: list[dict] = field(default_factory=list)
+    alerts: dict[str, AlertWrite] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    candidates: dict[str, dict] = field(default_factory=dict)  # id -> a whole row (new: inserted unless it exists)
+    candidate_updates: dict[str, dict] = field(default_factory=dict)  # id -> columns to set
     audit: list[dict] = field(default_factory=list)
+    outbox: list[Outgoing] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.children or self.suspensions or self.incidents or self.school_suspensions or self.alerts or self.candidates or self.audit)
+        return not any(
+            (self.children, self.aliases, self.suspensions, self.incidents, self.school_suspensions, self.alerts, self.history,
+             self.candidates, self.candidate_updates, self.audit, self.outbox)
+        )  # fmt: skip
+
+
+def alias_row(alias: linking.Alias) -> dict:
+    return {"child_id": alias.child_id, "person_key": alias.person_key, "la_code": alias.la_code, "date_of_birth": alias.date_of_birth,
+            "first_norm": alias.first, "last_norm": alias.last, "upn": alias.upn,
+            "names_key": names_key_of_parts(alias.date_of_birth, alias.first, alias.last)}  # fmt: skip
+
+
+def _alias(row) -> linking.Alias:  # noqa: ANN001
+    return linking.Alias(row.child_id, row.person_key, row.la_code, row.date_of_birth, row.first_norm, row.last_norm, row.upn)
 
 
 class AlertsStore:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.audit = AuditLog(engine, t.audit)
+        self.outbox = outbox.OutboxLog(engine, t.outbox, t.relay_state)
 
-    # -- reads used by the stream processor (batched) --
+    # ---------------------------------------------------------------- identity (the ChildRepo port)
+    def snapshot(self, sightings: Sequence[linking.Sighting], child_ids: Iterable[str] = ()) -> linking.Snapshot:
+        """Every alias that can match these sightings (and every alias of `child_ids`), the links of
+        the children concerned up to their roots, and the pairs a person ruled out."""
+        a = t.aliases.c
+        keys = sorted({s.person_key for s in sightings})
+        names = sorted({names_key_of_parts(s.date_of_birth, s.first, s.last) for s in sightings})
+        ids = sorted({s.child_id for s in sightings} | set(child_ids))
+        rows: dict[tuple[str, str], linking.Alias] = {}
+        with self.engine.connect() as conn:
+            for column, values in ((a.person_key, keys), (a.names_key, names), (a.child_id, ids)):
+                for chunk in _chunks(values):
+                    for r in conn.execute(select(t.aliases).where(column.in_(chunk))):
+                        rows[(r.child_id, r.person_key)] = _alias(r)
+            # Near matches (same LA, date of birth or names): a sighting without a UPN is compared with
+            # everyone in its buckets; one with a UPN only with records without one (two UPNs are two
+            # children unless identical, and identical details are found by names above).
+            upnless = [s for s in sightings if s.upn is None]
+            for s in upnless:
+                near = or_(and_(a.la_code == s.la_code, a.date_of_birth == s.date_of_birth),
+                           and_(a.la_code == s.la_code, a.first_norm == s.first, a.last_norm == s.last))  # fmt: skip
+                for r in conn.execute(select(t.aliases).where(near).limit(500)):
+                    rows[(r.child_id, r.person_key)] = _alias(r)
+            if any(s.upn for s in sightings):
+                las = sorted({s.la_code for s in sightings if s.upn})
+                for chunk in _chunks(las):
+                    for r in conn.execute(select(t.aliases).where(a.upn.is_(None), a.la_code.in_(chunk))):
+                        rows[(r.child_id, r.person_key)] = _alias(r)
+            children = sorted({c for c, _ in rows} | set(ids))
+            links = self._links_to_roots(conn, children)
+            vetoes = self._vetoes(conn, children)
+        return linking.Snapshot(rows.values(), links, vetoes)
+
+    def _links_to_roots(self, conn: Connection, ids: list[str]) -> dict[str, linking.Link]:
+        c = t.children.c
+        links: dict[str, linking.Link] = {}
+        frontier = ids
+        while frontier:
+            found = []
+            for chunk in _chunks(frontier):
+                for r in conn.execute(select(c.child_id, c.merged_into, c.link_kind).where(c.child_id.in_(chunk))):
+                    links[r.child_id] = linking.Link(r.merged_into, r.link_kind if r.merged_into else None)
+                    if r.merged_into and r.merged_into not in links:
+                        found.append(r.merged_into)
+            frontier = sorted(set(found) - set(links))
+        return links
+
+    def _vetoes(self, conn: Connection, ids: list[str]) -> list[tuple[str, str]]:
+        c = t.candidates.c
+        out = []
+        for chunk in _chunks(ids, 400):
+            q = select(c.child_id, c.candidate_child_id).where(
+                or_(c.child_id.in_(chunk), c.candidate_child_id.in_(chunk)), c.status.in_(("rejected", "undone"))
+            )
+            out += [(r.child_id, r.candidate_child_id) for r in conn.execute(q)]
+        return out
+
+    def aliases_of(self, ids: Sequence[str]) -> dict[str, list[linking.Alias]]:
+        out: dict[str, list[linking.Alias]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                for r in conn.execute(select(t.aliases).where(t.aliases.c.child_id.in_(chunk))):
+                    out.setdefault(r.child_id, []).append(_alias(r))
+        return out
+
+    # ---------------------------------------------------------------- children and facts
     def children(self, ids: Sequence[str]) -> dict[str, dict]:
         out: dict[str, dict] = {}
         with self.engine.connect() as conn:
@@ -116,30 +237,8 @@ class AlertsStore:
                     out[row.child_id] = row._asdict()
         return out
 
-    def children_by_person_keys(self, keys: Sequence[str]) -> list[dict]:
-        with self.engine.connect() as conn:
-            return [r._asdict() for chunk in _chunks(list(keys)) for r in conn.execute(select(t.children).where(t.children.c.person_key.in_(chunk)))]
-
-    def upnless_children(self) -> list[dict]:
-        """Children no source has given a UPN for (few): new children with a UPN are matched against them."""
-        c = t.children.c
-        with self.engine.connect() as conn:
-            return [r._asdict() for r in conn.execute(select(t.children).where(c.upn.is_(None), c.merged_into.is_(None)))]
-
-    def near_candidates(self, la_code: str, dob: date, first: str, last: str) -> list[dict]:
-        """Children who could be a near match: same LA and date of birth, or same LA and names."""
-        c = t.children.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.children).where(
-                    c.la_code == la_code,
-                    c.merged_into.is_(None),
-                    or_(c.date_of_birth == dob, and_(c.first_norm == first, c.last_norm == last)),
-                ).limit(200)
-            )
-            return [r._asdict() for r in rows]
-
-    def merged_sources(self, ids: Sequence[str]) -> dict[str, list[str]]:
+    def sources_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        """Children linked directly into each of `ids`."""
         out: dict[str, list[str]] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(list(ids)):
@@ -164,95 +263,166 @@ class AlertsStore:
                 out += [r._asdict() for r in conn.execute(select(t.school_suspensions).where(cond))]
         return out
 
+    # ---------------------------------------------------------------- alerts
+    def _las(self, conn: Connection, ids: Sequence[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for chunk in _chunks(list(ids)):
+            for r in conn.execute(select(t.alert_las).where(t.alert_las.c.alert_id.in_(chunk))):
+                out.setdefault(r.alert_id, []).append(r.la_code)
+        return {k: sorted(v) for k, v in out.items()}
+
+    def _alerts(self, conn: Connection, rows: list) -> list[Alert]:
+        las = self._las(conn, [r.id for r in rows])
+        return [alert_from_row(r, las.get(r.id)) for r in rows]
+
     def alerts_by_ids(self, ids: Sequence[str]) -> dict[str, Alert]:
-        out: dict[str, Alert] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(ids)):
-                for row in conn.execute(select(t.alerts).where(t.alerts.c.id.in_(chunk))):
-                    out[row.id] = alert_from_row(row)
-        return out
+            rows = [r for chunk in _chunks(list(ids)) for r in conn.execute(select(t.alerts).where(t.alerts.c.id.in_(chunk)))]
+            return {a.id: a for a in self._alerts(conn, rows)}
 
     def alerts_of_subjects(self, subject_ids: Sequence[str]) -> list[Alert]:
         with self.engine.connect() as conn:
-            return [alert_from_row(r) for chunk in _chunks(list(subject_ids)) for r in conn.execute(select(t.alerts).where(t.alerts.c.subject_id.in_(chunk)))]
+            rows = [r for chunk in _chunks(list(subject_ids)) for r in conn.execute(select(t.alerts).where(t.alerts.c.subject_id.in_(chunk)))]
+            return self._alerts(conn, rows)
 
     def alerts_of_rules(self, rules: Sequence[str]) -> list[Alert]:
         with self.engine.connect() as conn:
-            return [alert_from_row(r) for r in conn.execute(select(t.alerts).where(t.alerts.c.rule.in_(list(rules))))]
+            return self._alerts(conn, list(conn.execute(select(t.alerts).where(t.alerts.c.rule.in_(list(rules))))))
 
-    # -- the one write of a batch --
+    # ---------------------------------------------------------------- candidates
+    def candidates_by_ids(self, ids: Sequence[str]) -> dict[str, dict]:
+        with self.engine.connect() as conn:
+            return {r.id: r._asdict() for chunk in _chunks(list(ids)) for r in conn.execute(select(t.candidates).where(t.candidates.c.id.in_(chunk)))}
+
+    def pending_candidates_of(self, child_ids: Sequence[str]) -> list[dict]:
+        c = t.candidates.c
+        with self.engine.connect() as conn:
+            return [r._asdict() for chunk in _chunks(list(child_ids), 400)
+                    for r in conn.execute(select(t.candidates).where(c.status == "pending", or_(c.child_id.in_(chunk), c.candidate_child_id.in_(chunk))))]  # fmt: skip
+
+    def unapplied_decisions(self) -> list[dict]:
+        """People's decisions on candidates the stage has not applied yet, oldest first."""
+        c = t.candidates.c
+        with self.engine.connect() as conn:
+            return [r._asdict() for r in conn.execute(select(t.candidates).where(c.applied.is_(False)).order_by(c.decided_at).limit(500))]
+
+    # ---------------------------------------------------------------- the one write of a batch
     def commit(self, writes: Writes) -> None:
         if writes.empty():
             return
         e = self.engine
-        with e.begin() as conn:
-            if writes.children:
-                new = [r for r in writes.children.values() if "person_key" in r]
-                known = [r for r in writes.children.values() if "person_key" not in r]
-                if new:
-                    conn.execute(upsert(e, t.children, ["child_id"], CHILD_COLUMNS), new)
-                if known:  # only what can change (see ChildStage._row)
-                    c = t.children.c
-                    conn.execute(
-                        update(t.children).where(c.child_id == bindparam("cid")).values(
-                            upn=bindparam("upn"), merged_into=bindparam("merged"), profile=bindparam("prof"), updated_at=bindparam("at")),
-                        [{"cid": r["child_id"], "upn": r["upn"], "merged": r["merged_into"], "prof": r["profile"], "at": r["updated_at"]} for r in known],
-                    )
+        with db.write(e) as conn:
+            self._write_children(conn, writes.children)
+            if writes.aliases:
+                conn.execute(insert_ignore(e, t.aliases), writes.aliases)
             if writes.suspensions:
                 conn.execute(insert_ignore(e, t.suspensions), writes.suspensions)
             if writes.incidents:
                 conn.execute(insert_ignore(e, t.incidents), writes.incidents)
             if writes.school_suspensions:
                 conn.execute(insert_ignore(e, t.school_suspensions), writes.school_suspensions)
-            if writes.alerts:
-                rows = [alert_row(a, urn) for a, urn in writes.alerts.values()]
-                conn.execute(upsert(e, t.alerts, ["id"], ALERT_COLUMNS), rows)
+            self._write_alerts(conn, list(writes.alerts.values()))
+            if writes.history:
+                conn.execute(insert(t.history), writes.history)
             if writes.candidates:
-                conn.execute(insert_ignore(e, t.candidates), writes.candidates)
+                conn.execute(insert_ignore(e, t.candidates), list(writes.candidates.values()))
+            for cid, values in writes.candidate_updates.items():
+                if values:
+                    conn.execute(update(t.candidates).where(t.candidates.c.id == cid).values(values))
             if writes.audit:
                 conn.execute(insert(t.audit), writes.audit)
+            outbox.append(conn, t.outbox, writes.outbox)
 
-    # -- API reads and writes --
+    def _write_children(self, conn: Connection, children: dict[str, tuple[dict, int | None]]) -> None:
+        new = [row for row, base in children.values() if base is None]
+        known = [(row, base) for row, base in children.values() if base is not None]
+        if new:
+            present = {r.child_id for chunk in _chunks([r["child_id"] for r in new])
+                       for r in conn.execute(select(t.children.c.child_id).where(t.children.c.child_id.in_(chunk)))}  # fmt: skip
+            if present:
+                raise StaleWrite(f"{len(present)} child record(s) created by another writer")
+            conn.execute(insert(t.children), new)
+        if known:
+            c = t.children.c
+            values = {k: bindparam(f"v_{k}") for k in known[0][0] if k != "child_id"}
+            stmt = update(t.children).where(c.child_id == bindparam("v_id"), c.version == bindparam("v_base")).values(values)
+            done = conn.execute(stmt, [{"v_id": row["child_id"], "v_base": base, **{f"v_{k}": v for k, v in row.items() if k != "child_id"}}
+                                       for row, base in known])  # fmt: skip
+            if done.rowcount != len(known):
+                raise StaleWrite("a child record changed since it was read")
+
+    def _write_alerts(self, conn: Connection, writes: list[AlertWrite]) -> None:
+        if not writes:
+            return
+        new = [alert_row(w.alert, w.school_urn) for w in writes if w.base_version is None]
+        known = [w for w in writes if w.base_version is not None]
+        if new:
+            present = {r.id for chunk in _chunks([r["id"] for r in new]) for r in conn.execute(select(t.alerts.c.id).where(t.alerts.c.id.in_(chunk)))}
+            if present:
+                raise StaleWrite(f"{len(present)} alert(s) raised by another writer")
+            conn.execute(insert(t.alerts), new)
+        if known:
+            c = t.alerts.c
+            stmt = update(t.alerts).where(c.id == bindparam("v_id"), c.version == bindparam("v_base")).values({k: bindparam(f"v_{k}") for k in ALERT_COLUMNS})
+            rows = [{"v_id": w.alert.id, "v_base": w.base_version, **{f"v_{k}": v for k, v in alert_row(w.alert, w.school_urn).items() if k != "id"}} for w in known]
+            if conn.execute(stmt, rows).rowcount != len(known):
+                raise StaleWrite("an alert changed since it was read (a person, or another worker)")
+        ids = [w.alert.id for w in writes]
+        for chunk in _chunks(ids):
+            conn.execute(delete(t.alert_las).where(t.alert_las.c.alert_id.in_(chunk)))
+        conn.execute(insert(t.alert_las), [{"alert_id": w.alert.id, "la_code": la} for w in writes for la in sorted({w.alert.la_code, *w.alert.la_codes})])
+
+    # ---------------------------------------------------------------- API reads and writes
     def list_alerts(self, filters: dict, la_codes: frozenset[str] | None, limit: int, cursor: str | None) -> tuple[list[Alert], str | None]:
         c = t.alerts.c
         query = select(t.alerts)
-        for name in ("rule", "status", "severity", "upn", "school_urn", "la_code", "academic_year"):
+        for name in ("rule", "status", "severity", "upn", "school_urn", "academic_year"):
             if filters.get(name):
                 query = query.where(getattr(c, name) == filters[name])
+        if filters.get("la_code"):  # any LA with a duty towards the subject
+            query = query.where(c.id.in_(select(t.alert_las.c.alert_id).where(t.alert_las.c.la_code == filters["la_code"])))
         if la_codes is not None:
-            query = query.where(c.la_code.in_(sorted(la_codes)))
+            query = query.where(c.id.in_(select(t.alert_las.c.alert_id).where(t.alert_las.c.la_code.in_(sorted(la_codes)))))
         if cursor:
             created, alert_id = decode_cursor(cursor)
             query = query.where(or_(c.created_at < created, and_(c.created_at == created, c.id < alert_id)))
         query = query.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
         with self.engine.connect() as conn:
             rows = list(conn.execute(query))
-        items = [alert_from_row(r) for r in rows[:limit]]
+            items = self._alerts(conn, rows[:limit])
         next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
         return items, next_cursor
 
     def get_alert(self, alert_id: str) -> tuple[Alert, str | None] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id)).first()
-        return (alert_from_row(row), row.school_urn) if row else None
+            return (self._alerts(conn, [row])[0], row.school_urn) if row else None
 
-    def save_alert(self, alert: Alert, school_urn: str | None, expected_version: int, audit: list[dict]) -> bool:
-        """Optimistic: False when somebody else changed the alert first."""
-        row = alert_row(alert, school_urn)
-        with db.write(self.engine) as conn:
-            result = conn.execute(
-                update(t.alerts).where(t.alerts.c.id == alert.id, t.alerts.c.version == expected_version).values({k: v for k, v in row.items() if k != "id"})
-            )
-            if result.rowcount != 1:
-                return False
-            if audit:
-                conn.execute(insert(t.audit), audit)
+    def history(self, alert_id: str) -> list[AlertTransition]:
+        h = t.history.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.history).where(h.alert_id == alert_id).order_by(h.version, h.id))
+            return [AlertTransition(version=r.version, episode=r.episode, at=_aware(r.at), by=r.by, change=r.change, status=r.status,
+                                    severity=r.severity, value=r.value, note=r.note) for r in rows]  # fmt: skip
+
+    def save_alert(self, alert: Alert, school_urn: str | None, expected_version: int, audit: list[dict], by: str, messages: list[Outgoing]) -> bool:
+        """A person's (or a timer's) change, optimistic: False when somebody else changed the alert first.
+        History, audit and the outbox message commit with it."""
+        try:
+            with db.write(self.engine) as conn:
+                self._write_alerts(conn, [AlertWrite(alert, school_urn, expected_version)])
+                conn.execute(insert(t.history), [history_row(alert, "status", by, alert.status_note)])
+                if audit:
+                    conn.execute(insert(t.audit), audit)
+                outbox.append(conn, t.outbox, messages)
+        except StaleWrite:
+            return False
         return True
 
     def due_snoozes(self, now: datetime) -> list[tuple[Alert, str | None]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(t.alerts).where(t.alerts.c.status == "snoozed", t.alerts.c.snoozed_until <= now).limit(500))
-            return [(alert_from_row(r), r.school_urn) for r in rows]
+            rows = list(conn.execute(select(t.alerts).where(t.alerts.c.status == "snoozed", t.alerts.c.snoozed_until <= now).limit(500)))
+            return list(zip(self._alerts(conn, rows), [r.school_urn for r in rows], strict=True))
 
     def write_audit(self, entries: list[dict]) -> None:
         self.audit.write(entries)
@@ -262,11 +432,12 @@ class AlertsStore:
 
     # -- identity candidates --
     def candidates(self, status: str | None, la_codes: frozenset[str] | None, limit: int) -> list[dict]:
-        query = select(t.candidates).order_by(t.candidates.c.created_at.desc()).limit(limit)
+        c = t.candidates.c
+        query = select(t.candidates).order_by(c.urgent.desc(), c.created_at.desc()).limit(limit)
         if status:
-            query = query.where(t.candidates.c.status == status)
+            query = query.where(c.status == status)
         if la_codes is not None:
-            query = query.where(t.candidates.c.la_code.in_(sorted(la_codes)))
+            query = query.where(or_(c.la_code.in_(sorted(la_codes)), c.candidate_la_code.in_(sorted(la_codes))))
         with self.engine.connect() as conn:
             return [aware_row(r._asdict()) for r in conn.execute(query)]
 
@@ -276,16 +447,19 @@ class AlertsStore:
             return row._asdict() if row else None
 
     def decide_candidate(self, candidate: dict, decision: str, by: str, note: str | None, now: datetime) -> str:
-        """Record a person's decision and apply it to the link, in one transaction. Returns the new status."""
+        """Record a person's decision, audited; the child stage applies it to the link (it owns the
+        children) and publishes the change. Returns the new status."""
         status = {"confirm": "confirmed", "reject": "rejected", "undo": "undone"}[decision]
+        c = t.candidates.c
         with db.write(self.engine) as conn:
-            conn.execute(update(t.candidates).where(t.candidates.c.id == candidate["id"]).values(status=status, decided_by=by, decided_at=now, note=note))
-            if decision == "confirm":
-                conn.execute(update(t.children).where(t.children.c.child_id == candidate["child_id"]).values(merged_into=candidate["candidate_child_id"], updated_at=now))
-            elif decision == "undo":
-                conn.execute(update(t.children).where(t.children.c.child_id == candidate["child_id"]).values(merged_into=None, updated_at=now))
+            done = conn.execute(
+                update(t.candidates).where(c.id == candidate["id"], c.version == candidate["version"])
+                .values(status=status, decided_by=by, decided_at=now, note=note, applied=False, version=candidate["version"] + 1)
+            )  # fmt: skip
+            if done.rowcount != 1:
+                raise StaleWrite("the candidate changed meanwhile")
             conn.execute(insert(t.audit), [{"at": now, "principal": by, "action": f"{decision}_candidate", "object_kind": "candidate", "object_id": candidate["id"],
-                                             "child_id": candidate["child_id"], "detail": note}])
+                                             "child_id": candidate["child_id"], "detail": note}])  # fmt: skip
         return status
 
     # -- meta (consumer generation) --
@@ -295,13 +469,16 @@ class AlertsStore:
 
     def set_meta(self, key: str, value: str) -> None:
         e = self.engine
-        with e.begin() as conn:
+        with db.write(e) as conn:
             conn.execute(upsert(e, t.meta, ["key"], ["value"]), [{"key": key, "value": value}])
 
     def clear_derived_state(self) -> None:
-        """For a rebuild: forget the facts. Children, confirmed links and alerts stay: alerts are
+        """For a rebuild: forget the facts. Children, aliases, links and alerts stay: alerts are
         re-derived in place (same ids), so statuses the team set survive and nobody is told twice."""
         with db.write(self.engine) as conn:
             for table in (t.suspensions, t.incidents, t.school_suspensions):
                 conn.execute(delete(table))
 
+
+def profile_json(profile: dict) -> str:
+    return orjson.dumps(profile).decode()

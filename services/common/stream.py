@@ -46,6 +46,12 @@ from services.common.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class StaleWrite(Exception):
+    """A store write found that a row it updates changed since the batch read it (optimistic
+    concurrency: a person acknowledged an alert meanwhile, or another worker wrote the row).
+    The batch is done again with fresh state; nothing was written."""
+
+
 class Result(Protocol):
     messages: list[Outgoing]
     dead_letters: list[DeadLetter]

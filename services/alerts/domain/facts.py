@@ -1,13 +1,16 @@
 """Facts: what an intake event tells the detectors, in plain data.
 
 Every fact has a natural key, so the same fact arriving twice (a redelivery, a replay, or
-the school's notice and later the LA's return of the same suspension) counts once.
+the school's notice and later the LA's return of the same suspension) counts once. A
+suspension's key is UPN + school + start date: a report of the same suspension with other
+sessions is a correction, and the latest report (by the time it was reported, not by when
+it arrived) is the one that counts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from schemas.codes import INFORMAL_CONCERNS
@@ -19,13 +22,14 @@ LONDON = ZoneInfo("Europe/London")
 class SuspensionFact:
     """A suspension (or lunchtime suspension) of one child at one school."""
 
-    key: str  # UPN + school + start date + sessions: the contract's "same suspension" match
+    key: str  # UPN + school + start date: the same suspension (its sessions may be corrected)
     event_id: str
     upn: str
     school_urn: str
     la_code: str
     start_date: date
     sessions: int  # half days; a lunchtime counts as one session
+    reported_at: str = ""  # when the school or LA reported it (UTC, ISO): the latest report counts
 
     @property
     def days(self) -> float:
@@ -42,8 +46,13 @@ class IncidentFact:
     la_code: str
 
 
-def suspension_key(upn: str, school_urn: str, start: date, sessions: int) -> str:
-    return f"{upn}|{school_urn}|{start.isoformat()}|{sessions}"
+def suspension_key(upn: str, school_urn: str, start: date) -> str:
+    return f"{upn}|{school_urn}|{start.isoformat()}"
+
+
+def utc_iso(timestamp: str) -> str:
+    """One comparable form for the timestamps events carry."""
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def suspension_from_notice(event_id: str, notice: dict) -> SuspensionFact | None:
@@ -58,7 +67,8 @@ def suspension_from_notice(event_id: str, notice: dict) -> SuspensionFact | None
     upn = notice["pupil"]["upn"]
     start = date.fromisoformat(notice["start_date"])
     return SuspensionFact(
-        suspension_key(upn, notice["school_urn"], start, sessions), event_id, upn, notice["school_urn"], notice["la_code"], start, sessions
+        suspension_key(upn, notice["school_urn"], start), event_id, upn, notice["school_urn"], notice["la_code"], start, sessions,
+        utc_iso(notice["notified_at"]),
     )
 
 
@@ -70,7 +80,8 @@ def suspension_from_return(event_id: str, submitted: dict) -> SuspensionFact | N
     start = date.fromisoformat(record["start_date"])
     sessions = int(record["sessions"])
     return SuspensionFact(
-        suspension_key(upn, record["school_urn"], start, sessions), event_id, upn, record["school_urn"], submitted["la_code"], start, sessions
+        suspension_key(upn, record["school_urn"], start), event_id, upn, record["school_urn"], submitted["la_code"], start, sessions,
+        utc_iso(submitted["submitted_at"]),
     )
 
 

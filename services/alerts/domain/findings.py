@@ -22,6 +22,8 @@ class Finding:
     threshold: float
     evidence: tuple[str, ...]
     school_urn: str | None = None  # the school concerned, for the school_urn filter
+    limit_reached: bool = False  # exactly at the legal limit: one more suspension is unlawful
+    la_codes: tuple[str, ...] = ()  # every LA with a duty (the stage adds the child's LAs)
 
     @property
     def alert_id(self) -> str:

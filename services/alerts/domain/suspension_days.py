@@ -2,12 +2,19 @@
 
 The law: no more than 45 school days of suspension in a school year, counting suspensions
 from previous schools; a lunchtime counts as half a day (domain.md §1.2, rule R-45).
-Alerting at 30 (warning) and 40 (high) is a local choice, configurable.
+Alerting at 30 (warning) and 40 (high) is a local choice, configurable. A child at exactly
+the limit is flagged (`limit_reached`): one more suspension would be unlawful.
+
+A suspension is keyed by UPN + school + start date. Several reports of it (the school's
+notice, the LA's return, a correction) count once: the latest report, by when it was
+reported, gives its sessions; the first report is the evidence the alert cites.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
 from schemas.alerts import Rule, Severity
 from services.alerts.domain.facts import SuspensionFact
@@ -15,54 +22,91 @@ from services.alerts.domain.findings import Finding
 from services.alerts.domain.rules import SuspensionDays
 
 
-@dataclass(slots=True)
-class YearSuspensions:
-    """One child's suspensions in one academic year, by natural key: days and the event behind each."""
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One report of a suspension."""
 
-    by_key: dict[str, tuple[float, str]] = field(default_factory=dict)
+    event_id: str
+    sessions: int
+    reported_at: str
+    school_urn: str
+    la_code: str
+    start_date: date
 
     @property
     def days(self) -> float:
-        return sum(days for days, _ in self.by_key.values())
+        return self.sessions / 2
+
+
+def report_of(fact: SuspensionFact) -> Report:
+    return Report(fact.event_id, fact.sessions, fact.reported_at, fact.school_urn, fact.la_code, fact.start_date)
+
+
+def winner(reports: dict[str, Report]) -> Report:
+    """The report that counts: the latest reported (ties: the greater event id), whatever the arrival order."""
+    return max(reports.values(), key=lambda r: (r.reported_at, r.event_id))
+
+
+@dataclass(slots=True)
+class YearSuspensions:
+    """One child's suspensions in one academic year: natural key -> event id -> report."""
+
+    by_key: dict[str, dict[str, Report]] = field(default_factory=dict)
+
+    def counted(self) -> list[Report]:
+        return [winner(reports) for reports in self.by_key.values()]
+
+    @property
+    def days(self) -> float:
+        return sum(r.sessions for r in self.counted()) / 2
 
     def evidence(self) -> tuple[str, ...]:
-        return tuple(event_id for _, event_id in self.by_key.values())
+        """One event per suspension: the first report of it (a confirming return or a correction
+        changes its days, not what the alert cites, so it is not mistaken for a new suspension)."""
+        return tuple(sorted(min(reports.values(), key=lambda r: (r.reported_at, r.event_id)).event_id for reports in self.by_key.values()))
+
+    def latest(self) -> Report | None:
+        """The counted suspension that started last: its school and LA are the alert's."""
+        return max(self.counted(), key=lambda r: (r.start_date, r.reported_at, r.event_id), default=None)
 
 
 def record(state: YearSuspensions, fact: SuspensionFact) -> bool:
-    """Add the suspension; False when it was already counted (same UPN, school, start date, sessions)."""
-    if fact.key in state.by_key:
+    """Add a report; False when this event was already recorded (a redelivery or a replay)."""
+    reports = state.by_key.setdefault(fact.key, {})
+    if fact.event_id in reports:
         return False
-    state.by_key[fact.key] = (fact.days, fact.event_id)
+    reports[fact.event_id] = report_of(fact)
     return True
 
 
-def detect(
-    state: YearSuspensions, *, child_id: str, la_code: str, school_urn: str | None, academic_year: str, config: SuspensionDays
-) -> list[Finding]:
+def combine(states: Iterable[YearSuspensions]) -> YearSuspensions:
+    """Several records of one child (linked): their suspensions together."""
+    out = YearSuspensions()
+    for state in states:
+        for key, reports in state.by_key.items():
+            out.by_key.setdefault(key, {}).update(reports)
+    return out
+
+
+def detect(state: YearSuspensions, *, child_id: str, academic_year: str, config: SuspensionDays) -> list[Finding]:
     """The findings for the child's year so far (none below the warning threshold)."""
     days = state.days
     if days < config.warning_at:
         return []
     evidence = state.evidence()
+    latest = state.latest()
+    assert latest is not None
     high = days >= config.high_at
     findings = [
         Finding(
-            Rule.suspension_days_nearing_limit,
-            "child",
-            child_id,
-            la_code,
-            academic_year,
-            None,
-            Severity.high if high else Severity.warning,
-            days,
-            config.high_at if high else config.warning_at,
-            evidence,
-            school_urn,
+            Rule.suspension_days_nearing_limit, "child", child_id, latest.la_code, academic_year, None,
+            Severity.high if high else Severity.warning, days, config.high_at if high else config.warning_at, evidence,
+            latest.school_urn, limit_reached=days == config.limit,
         )
-    ]
+    ]  # fmt: skip
     if days > config.limit:
         findings.append(
-            Finding(Rule.suspension_days_limit_exceeded, "child", child_id, la_code, academic_year, None, Severity.critical, days, config.limit, evidence, school_urn)
+            Finding(Rule.suspension_days_limit_exceeded, "child", child_id, latest.la_code, academic_year, None, Severity.critical, days,
+                    config.limit, evidence, latest.school_urn)
         )
     return findings

@@ -144,24 +144,29 @@ class AlertsHarness:
         return found[0] if found else None
 
     @staticmethod
+    def out(result: StageResult) -> list[Outgoing]:
+        """Everything the batch publishes: its outbox (and anything produced directly)."""
+        return [*result.messages, *result.writes.outbox]
+
+    @staticmethod
     def on(result: StageResult, spec: TopicSpec) -> list[Outgoing]:
-        return [m for m in result.messages if m.topic == spec.name]
+        return [m for m in AlertsHarness.out(result) if m.topic == spec.name]
 
     @staticmethod
     def child_events(result: StageResult) -> list[ChildEventResolved]:
         return [
             ChildEventResolved.model_validate_json(m.value)
-            for m in result.messages
+            for m in AlertsHarness.out(result)
             if m.topic == CHILDREN.name
         ]
 
     @staticmethod
     def alert_changes(result: StageResult) -> list[AlertChanged]:
-        return [AlertChanged.model_validate_json(m.value) for m in result.messages if m.topic == ALERTS.name]
+        return [AlertChanged.model_validate_json(m.value) for m in AlertsHarness.out(result) if m.topic == ALERTS.name]
 
     @staticmethod
     def school_suspensions(result: StageResult) -> list[Outgoing]:
-        return [m for m in result.messages if m.topic == SCHOOL_SUSPENSIONS.name]
+        return [m for m in AlertsHarness.out(result) if m.topic == SCHOOL_SUSPENSIONS.name]
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import factories as fx
 import pytest
+from services.alerts.domain.linking import child_id_for_upn
 
 from schemas.alerts import AlertStatus, Rule, Severity
 from schemas.topics import ALERTS, CHILDREN, EXCLUSION_NOTICES, SCHOOL_SUSPENSIONS
 from services.alerts import tables
 from services.alerts.domain.findings import alert_id
-from services.alerts.domain.identity import child_id_for_upn
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +123,7 @@ def test_p1_nearing_then_high_then_exceeded_one_alert_per_rule(alerts):
     stored = {a.id: a for a in alerts.store.alerts_of_subjects([cid])}
     assert set(stored) == {nearing_id, exceeded_id}
     assert len(stored[exceeded_id].evidence) == 5
-    assert sum(r["days"] for r in alerts.rows(tables.suspensions)) == 46
+    assert sum(r["sessions"] for r in alerts.rows(tables.suspensions)) / 2 == 46
 
 
 def test_each_new_suspension_is_passed_on_keyed_by_school(alerts):
@@ -166,7 +166,7 @@ def test_a_batch_redelivered_changes_nothing_even_after_a_restart(alerts):
             alerts.child.reset()  # a restart: empty caches, the store is the truth
         again = alerts.run(batch, LATER)
         assert again.changed_alerts == [] and again.dead_letters == []
-        assert {m.topic for m in again.messages} <= {
+        assert {m.topic for m in alerts.out(again)} <= {
             CHILDREN.name
         }  # the call's child event again: idempotent by event id
         assert {
@@ -191,9 +191,10 @@ def test_a_school_notice_and_the_la_return_of_the_same_suspension_count_once(ale
     record = fx.make_record({**ZOE, "upn": upn}, start_date="2025-01-13", end_date=..., sessions=60)
     result = alerts.run([alerts.record(record)], LATER)
     assert result.changed_alerts == [] and alerts.school_suspensions(result) == []
-    [row] = alerts.rows(tables.suspensions)
-    assert (row["days"], row["event_id"]) == (30, f"notice:{notice['notice_id']}")
+    rows = alerts.rows(tables.suspensions)  # both reports are kept; one suspension counts
+    assert {r["key"] for r in rows} == {f"{upn}|101676|2025-01-13"} and {r["sessions"] for r in rows} == {60}
     assert alerts.alert(raised.id).evidence == [f"notice:{notice['notice_id']}"]
+    assert alerts.alert(raised.id).value == 30
 
 
 def test_suspensions_in_two_academic_years_are_counted_apart(alerts):
@@ -224,8 +225,13 @@ def test_a_call_without_upn_links_to_the_child_known_by_upn(alerts, first, last)
     assert (event.source, event.child.child_id, event.child.upn) == ("call", cid, upn)
     [informal] = result.changed_alerts
     assert (informal.id, informal.subject.upn, informal.value) == (informal_alert_id(cid), upn, 2)
-    assert [r["child_id"] for r in alerts.rows(tables.children)] == [cid]
-    assert alerts.rows(tables.candidates) == []
+    # The call is a record of its own that counts as the child: linked automatically (exact match), and
+    # shown as a confirmed candidate so a person can undo it.
+    call_record = next(r["child_id"] for r in alerts.rows(tables.children) if r["child_id"] != cid)
+    assert {r["child_id"]: r["merged_into"] for r in alerts.rows(tables.children)} == {cid: None, call_record: cid}
+    [link] = alerts.rows(tables.candidates)
+    assert (link["child_id"], link["candidate_child_id"], link["status"], link["decided_by"]) == (call_record, cid, "confirmed", "signpost")
+    assert event.record_child_id == call_record
 
 
 def test_a_call_without_upn_first_is_linked_when_the_upn_arrives(alerts):
@@ -293,7 +299,7 @@ def test_a_call_without_upn_first_then_the_notice_in_one_batch_links_without_fai
         [alerts.call(zoe_call("2025-03-05", "2025-03-07")), alerts.notice(zoe_notice(upn))], NOW
     )
 
-    assert not result.dead_letters
+    assert not result.rejected
     assert [a.subject.child_id for a in result.changed_alerts if a.rule == Rule.informal_exclusions_repeated] == [cid]
 
 
@@ -417,7 +423,7 @@ def test_a_permanent_exclusion_is_passed_on_as_a_child_event_not_suspension_days
 
     result = alerts.run([alerts.notice(notice)], NOW)
 
-    assert [(m.topic, m.key) for m in result.messages] == [(CHILDREN.name, child_id_for_upn(upn))]
+    assert [(m.topic, m.key) for m in alerts.out(result)] == [(CHILDREN.name, child_id_for_upn(upn))]
     [event] = alerts.child_events(result)
     assert (event.source, event.source_id, event.event_id, event.category) == (
         "exclusion_notice",
@@ -455,7 +461,7 @@ def test_a_malformed_message_is_dead_lettered_and_the_rest_applied(alerts, value
 
     result = alerts.run([good[0], broken, good[1]], NOW)
 
-    [dead] = result.dead_letters
+    [dead] = result.rejected
     assert dead.message is broken and dead.reason.startswith("invalid_payload")
     assert result.applied == 2
     assert len(alerts.rows(tables.suspensions)) == 2

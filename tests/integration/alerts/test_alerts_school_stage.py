@@ -78,7 +78,7 @@ def test_p3_spike_fires_at_the_fifth_window_suspension_and_grows(alerts):
         "2024/25",
         "autumn",
     )
-    assert [(m.topic, m.key) for m in fifth.messages] == [(ALERTS.name, URN)]
+    assert [(m.topic, m.key) for m in alerts.out(fifth)] == [(ALERTS.name, URN)]
 
     [spike] = alerts.run_school(messages[8:], NOW).changed_alerts
     assert (spike.id, spike.value, spike.version) == (SPIKE_ID, 6, 2)
@@ -99,7 +99,7 @@ def test_redelivered_suspensions_change_nothing_even_after_a_restart(alerts):
         if restart:
             alerts.school.reset()
         again = alerts.run_school(messages, NOW + timedelta(hours=1))
-        assert again.changed_alerts == [] and again.messages == [] and again.dead_letters == []
+        assert again.changed_alerts == [] and alerts.out(again) == [] and again.rejected == []
         assert (alerts.rows(tables.school_suspensions), alerts.rows(tables.alerts)) == before
 
 
@@ -136,6 +136,6 @@ def test_a_malformed_suspension_is_dead_lettered_and_the_rest_applied(alerts):
 
     result = alerts.run_school([good[0], broken, *good[1:]], NOW)
 
-    [dead] = result.dead_letters
+    [dead] = result.rejected
     assert dead.message is broken and dead.reason.startswith("invalid_payload")
     assert len(alerts.rows(tables.school_suspensions)) == 3

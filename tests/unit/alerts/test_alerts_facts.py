@@ -70,12 +70,22 @@ def test_the_notice_and_the_la_return_of_one_suspension_share_a_key():
     assert notice.event_id != returned.event_id
 
 
-def test_a_different_session_count_is_a_different_suspension():
+def test_a_different_session_count_is_the_same_suspension_corrected():
+    """Issue 8: UPN + school + start date is the suspension; a report with other sessions corrects it
+    (the latest reported counts: suspension_days), it is not a second suspension."""
     notice = facts.suspension_from_notice("notice:N1", notice_json(start_date="2025-02-03", sessions=2))
     returned = facts.suspension_from_return(
         "la-return:R-1:REC1", record_json(start_date="2025-02-03", sessions=3)
     )
-    assert notice.key != returned.key
+    assert notice.key == returned.key
+    assert (notice.sessions, returned.sessions) == (2, 3)
+    assert notice.reported_at < returned.reported_at  # the school's notice, then the LA's return
+
+
+def test_another_start_date_or_school_is_another_suspension():
+    notice = facts.suspension_from_notice("notice:N1", notice_json(start_date="2025-02-03", sessions=2))
+    assert notice.key != facts.suspension_from_notice("notice:N2", notice_json(start_date="2025-02-04", sessions=2)).key
+    assert notice.key != facts.suspension_from_notice("notice:N3", notice_json(start_date="2025-02-03", sessions=2, school_urn="104041")).key
 
 
 def test_a_return_record_of_another_kind_is_not_a_suspension():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -36,8 +36,6 @@ def detect(
     return informal.detect(
         state,
         child_id="ch_1",
-        la_code="334",
-        school_urn="104119",
         academic_year_of=calendar.academic_year,
         school_days_between=calendar.school_days_between,
         config=config or InformalExclusions(),
@@ -89,15 +87,15 @@ def test_the_value_is_the_largest_cluster(solihull):
 def test_the_same_day_reported_twice_is_one_incident(solihull):
     state = informal.Incidents()
     assert informal.record(state, IncidentFact(date(2024, 11, 12), "call:C1", "104119", "334")) is True
-    assert informal.record(state, IncidentFact(date(2024, 11, 12), "call:C2", None, "334")) is False
-    assert state.days() == [date(2024, 11, 12)]
+    assert informal.record(state, IncidentFact(date(2024, 11, 12), "call:C2", None, "334")) is True  # another call: evidence
+    assert state.days() == [date(2024, 11, 12)]  # ... of the same incident
     assert detect(state, solihull) == []
 
 
 def test_the_same_report_redelivered_changes_nothing():
     state = on(date(2024, 11, 12))
     assert informal.record(state, IncidentFact(date(2024, 11, 12), "call:C0", "104119", "334")) is False
-    assert state.by_day == {date(2024, 11, 12): ["call:C0"]}
+    assert state.by_day == {date(2024, 11, 12): {"call:C0": ("104119", "334")}}
 
 
 def test_the_half_term_break_is_not_school_days(solihull):
@@ -116,8 +114,21 @@ def test_incidents_in_two_academic_years_give_one_finding_per_year(solihull):
     assert found["2024/25"].alert_id != found["2025/26"].alert_id
 
 
-def test_a_cluster_across_the_summer_break_splits_by_year(solihull):
-    assert detect(on(date(2025, 7, 21), date(2025, 9, 2)), solihull) == []
+def test_a_cluster_across_the_summer_break_belongs_to_the_later_year(solihull):
+    """Issue 8: incidents on the last days of one year and the first of the next are a few school days
+    apart, not a year apart: they used to split at 31 August and never alert."""
+    july, september = date(2025, 7, 21), date(2025, 9, 4)
+    assert solihull.school_days_between(july + timedelta(days=1), september) <= 20
+    [finding] = detect(on(july, september), solihull)
+    assert (finding.academic_year, finding.value, finding.evidence) == ("2025/26", 2, ("call:C0", "call:C1"))
+
+
+def test_the_alert_is_about_the_la_and_school_of_the_latest_incident(solihull):
+    state = informal.Incidents()
+    informal.record(state, IncidentFact(date(2024, 11, 12), "call:C1", "104119", "334"))
+    informal.record(state, IncidentFact(date(2024, 11, 14), "la-return:R|1", "101676", "305"))
+    [finding] = detect(state, solihull)
+    assert (finding.la_code, finding.school_urn) == ("305", "101676")
 
 
 def test_min_incidents_and_window_come_from_the_config(solihull):

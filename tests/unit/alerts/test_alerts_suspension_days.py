@@ -18,14 +18,15 @@ _n = 0
 
 
 def make_fact(
-    sessions: int, *, school_urn: str = "101676", start: date | None = None, event_id: str | None = None
+    sessions: int, *, school_urn: str = "101676", start: date | None = None, event_id: str | None = None, reported_at: str = "2024-10-01T09:00:00",
+    la_code: str = "305",
 ) -> SuspensionFact:
-    """A distinct suspension unless `start` (and the rest) repeat an earlier one."""
+    """A distinct suspension unless `start` (and the school) repeat an earlier one."""
     global _n
     _n += 1
     start = start or date(2024, 9, 2 + _n % 25)
-    key = suspension_key(UPN, school_urn, start, sessions)
-    return SuspensionFact(key, event_id or f"notice:N-{_n}", UPN, school_urn, "305", start, sessions)
+    key = suspension_key(UPN, school_urn, start)
+    return SuspensionFact(key, event_id or f"notice:N-{_n}", UPN, school_urn, la_code, start, sessions, reported_at)
 
 
 def state_with(*sessions: int) -> suspension_days.YearSuspensions:
@@ -36,14 +37,7 @@ def state_with(*sessions: int) -> suspension_days.YearSuspensions:
 
 
 def detect(state: suspension_days.YearSuspensions, config: SuspensionDays | None = None) -> list:
-    return suspension_days.detect(
-        state,
-        child_id="ch_1",
-        la_code="305",
-        school_urn="101676",
-        academic_year=YEAR,
-        config=config or SuspensionDays(),
-    )
+    return suspension_days.detect(state, child_id="ch_1", academic_year=YEAR, config=config or SuspensionDays())
 
 
 def by_rule(findings: list) -> dict:
@@ -87,10 +81,16 @@ def test_45_and_a_half_days_also_exceeds_the_limit():
     assert (exceeded.severity, exceeded.value, exceeded.threshold) == (Severity.critical, 45.5, 45)
 
 
-def test_exactly_45_days_is_not_over_the_limit():
+def test_exactly_45_days_is_not_over_the_limit_but_flagged():
     found = by_rule(detect(state_with(90)))
     assert Rule.suspension_days_limit_exceeded not in found
-    assert found[Rule.suspension_days_nearing_limit].value == 45
+    nearing = found[Rule.suspension_days_nearing_limit]
+    assert (nearing.value, nearing.limit_reached) == (45, True)  # one more suspension would be unlawful
+
+
+@pytest.mark.parametrize("sessions", [89, 91])
+def test_only_exactly_the_limit_is_flagged(sessions):
+    assert by_rule(detect(state_with(sessions)))[Rule.suspension_days_nearing_limit].limit_reached is False
 
 
 def test_a_lunchtime_counts_half_a_day():
@@ -106,10 +106,31 @@ def test_the_same_suspension_twice_counts_once():
     state = suspension_days.YearSuspensions()
     fact = make_fact(40, start=date(2024, 9, 16))
     assert suspension_days.record(state, fact) is True
-    again = make_fact(40, start=date(2024, 9, 16), event_id="la-return:R1:REC1")  # same key, other source
-    assert suspension_days.record(state, again) is False
-    assert state.days == 20
-    assert state.evidence() == (fact.event_id,)
+    assert suspension_days.record(state, fact) is False  # redelivered
+    again = make_fact(40, start=date(2024, 9, 16), event_id="la-return:R1:REC1", reported_at="2025-01-10T08:00:00")  # the LA's return of it
+    assert suspension_days.record(state, again) is True  # a second report, kept ...
+    assert state.days == 20  # ... counted once
+    assert state.evidence() == (fact.event_id,)  # the first report is what the alert cites
+
+
+def test_a_correction_replaces_the_earlier_report_whatever_the_arrival_order():
+    """Issue 8: the same suspension re-sent with fewer sessions was counted twice."""
+    original = make_fact(40, start=date(2024, 9, 16), event_id="notice:N1", reported_at="2024-09-16T09:00:00")
+    correction = make_fact(10, start=date(2024, 9, 16), event_id="notice:N1-corrected", reported_at="2024-09-17T09:00:00")
+    for order in ([original, correction], [correction, original]):
+        state = suspension_days.YearSuspensions()
+        for fact in order:
+            suspension_days.record(state, fact)
+        assert state.days == 5
+        assert state.evidence() == ("notice:N1",)
+
+
+def test_the_alert_is_about_the_school_and_la_of_the_latest_suspension():
+    state = suspension_days.YearSuspensions()
+    suspension_days.record(state, make_fact(40, school_urn="101676", la_code="305", start=date(2024, 9, 16)))
+    suspension_days.record(state, make_fact(26, school_urn="104041", la_code="334", start=date(2024, 11, 4)))
+    [finding] = detect(state)
+    assert (finding.school_urn, finding.la_code) == ("104041", "334")
 
 
 def test_suspensions_at_two_schools_in_one_year_add_up():
@@ -126,7 +147,7 @@ def test_evidence_lists_the_event_ids():
     for i, event_id in enumerate(ids):
         suspension_days.record(state, make_fact(22, start=date(2024, 9, 16 + i), event_id=event_id))
     [finding] = detect(state)
-    assert list(finding.evidence) == ids
+    assert list(finding.evidence) == sorted(ids)
 
 
 def test_thresholds_come_from_the_config():
