@@ -358,13 +358,13 @@ class ChildStage:
                 version = (updates.get("version") or (row["version"] if row else 0)) + 1
                 status = "confirmed" if change.target else "pending"
                 values = {"status": status, "decided_by": "signpost" if change.target else None, "decided_at": b.now if change.target else None,
-                          "note": None, "version": version, "applied": True}  # fmt: skip
+                          "note": None, "version": version, "applied": True, "reason": change.reason[:100]}  # fmt: skip
                 if row is None and cand_id not in result.writes.candidates:
                     source = self._state(change.source)
                     target = self._state(other)
                     result.writes.candidates[cand_id] = {
                         "id": cand_id, "child_id": change.source, "candidate_child_id": other, "la_code": _la(source), "candidate_la_code": _la(target),
-                        "reason": change.reason[:100], "created_at": b.now, "urgent": False, "urgent_reason": None, **values,
+                        "created_at": b.now, "urgent": False, "urgent_reason": None, **values,
                     }  # fmt: skip
                     rows[cand_id] = result.writes.candidates[cand_id]
                 else:

@@ -23,6 +23,8 @@ ROLES = {
     "exclusions_officer": {"roles": ["agency"], "agency": "exclusions_officer"},
     "reu": {"roles": ["agency"], "agency": "reu"},
     "nas": {"roles": ["agency"], "agency": "nas"},
+    "inclusion_team_305": {"roles": ["inclusion_team"], "agency": None, "la_codes": [305]},
+    "inclusion_team_334": {"roles": ["inclusion_team"], "agency": None, "la_codes": [334]},
 }
 SERVICES = ("intake", "alerts", "referrals")
 ROOT = Path(__file__).resolve().parents[2]

@@ -83,6 +83,9 @@ def run_step(system: System, step: dict) -> None:
                     return
                 assert time.time() < deadline and len(found) < count and not settle, f"{key} {spec}: found {len(found)}: {found[:2]}"
                 time.sleep(0.3)
+    if "act" in step:
+        act_step(system, step)
+        return
     if "sse" in step:
         sse_step(system, step)
         return
@@ -90,6 +93,25 @@ def run_step(system: System, step: dict) -> None:
         time.sleep(step["sleep"])
         return
     raise AssertionError(f"unknown step {step}")
+
+
+ACT_ON = {"alerts": ("alerts", "/v1/alerts"), "referrals": ("referrals", "/v1/referrals"), "candidates": ("alerts", "/v1/identity/candidates")}
+
+
+def act_step(system: System, step: dict) -> None:
+    """Find exactly one alert, referral or identity candidate by query + match, then POST an action on it."""
+    a, who = step["act"], step.get("as", "inclusion_team")
+    service, path = ACT_ON[a.get("on", "alerts")]
+    deadline = time.time() + a.get("within", 30)
+    while True:
+        found = [i for i in listing(system, service, path, who, a.get("query", {})) if matches(i, a.get("match", {}))]
+        if len(found) == 1 or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    assert len(found) == 1, f"act: {len(found)} items match {a.get('query')} {a.get('match')}"
+    status, resp = system.request(service, "POST", f"{path}/{found[0]['id']}/{a['action']}", who, a.get("body", {}))
+    want = a.get("expect_status", [200])
+    assert status in (want if isinstance(want, list) else [want]), (a["action"], status, resp)
 
 
 def sse_step(system: System, step: dict) -> None:

@@ -36,6 +36,7 @@ from services.alerts.store import AlertsStore
 from services.common.calendar import CalendarRegistry, load_registry
 from services.common.db import make_engine, migrate
 from services.common.messages import Incoming, Outgoing
+from services.common.stream import StaleWrite
 
 
 class AlertsHarness:
@@ -47,6 +48,7 @@ class AlertsHarness:
         self.child = ChildStage(self.store, calendars, RuleConfig())
         self.school = SchoolStage(self.store, calendars, RuleConfig())
         self._offsets = itertools.count()
+        self.stale_writes = 0
 
     # ------------------------------------------------------------ messages in
     def _incoming(self, spec: TopicSpec, key: str | None, value: bytes, event_id: str) -> Incoming:
@@ -115,9 +117,18 @@ class AlertsHarness:
 
     # ------------------------------------------------------------ running
     def run(self, batch: list[Incoming], now: datetime, stage: ChildStage | None = None) -> StageResult:
-        result = (stage or self.child).process(batch, now)
-        self.store.commit(result.writes)
-        return result
+        """What the stage runner does with a batch: process, commit; on a stale write, forget and do it again."""
+        stage = stage or self.child
+        for _ in range(5):
+            result = stage.process(batch, now)
+            try:
+                self.store.commit(result.writes)
+            except StaleWrite:
+                self.stale_writes += 1
+                stage.reset()
+                continue
+            return result
+        raise AssertionError("the batch kept meeting stale writes")
 
     def another_worker(self) -> ChildStage:
         """A second child stage on the same store: the worker that owns other partitions."""
