@@ -93,8 +93,16 @@ async def eventually(what: str, check: Callable[[], Awaitable[bool] | bool], tim
 
 
 async def committed_offset(runner: StageRunner) -> int | None:
-    consumer = runner.consumer
-    return None if consumer is None else await consumer.committed(TopicPartition(runner.topic_names[0], 0))
+    """The group's committed offset of partition 0, asked of the broker (not of the runner's consumer,
+    which the runner may be replacing)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=runner.settings.bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(runner.group_id, partitions=[TopicPartition(runner.topic_names[0], 0)])
+    finally:
+        await admin.close()
+    found = offsets.get(TopicPartition(runner.topic_names[0], 0))
+    return None if found is None or found.offset < 0 else found.offset
 
 
 async def test_a_stale_write_processes_the_same_batch_again_from_fresh_state(settings: Settings) -> None:
