@@ -173,17 +173,14 @@ def deep_size_of_children(children: dict) -> int:
 
     getsizeof = sys.getsizeof
     for cid, entry in children.items():
-        size += getsizeof(cid) + getsizeof(entry) + getsizeof(entry.profile)
+        size += getsizeof(cid) + getsizeof(entry) + generic(entry.profile) + generic(entry.times) + generic(entry.link)
         if entry.years:
             size += getsizeof(entry.years)
             for ys in entry.years.values():
                 size += getsizeof(ys) + getsizeof(ys.by_key)
-                for k, v in ys.by_key.items():
-                    size += getsizeof(k) + getsizeof(v) + getsizeof(v[0]) + getsizeof(v[1])
-        if entry.incidents is not None:
-            size += generic(entry.incidents)
-        if entry.sources:
-            size += generic(entry.sources)
+                for k, reports in ys.by_key.items():
+                    size += getsizeof(k) + getsizeof(reports) + sum(getsizeof(e) + generic(r) for e, r in reports.items())
+        size += generic(entry.incidents) + generic(entry.sources)
     return size
 
 
@@ -249,7 +246,7 @@ async def signpost(cfg: dict) -> dict:
 
             marks.setdefault("tracebacks", []).append(traceback.format_exc()[-1500:])
             raise
-        marks["dead"] += len(result.dead_letters)
+        marks["dead"] += len(result.rejected)
         marks["batches"] += 1
         marks["process_s"] += time.perf_counter() - t
         return result
