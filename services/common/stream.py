@@ -66,12 +66,6 @@ class StaleWrite(Exception):
     committed; the runner processes the same batch again from fresh state."""
 
 
-class StaleWrite(Exception):
-    """A store write found that a row it updates changed since the batch read it (optimistic
-    concurrency: a person acknowledged an alert meanwhile, or another worker wrote the row).
-    The batch is done again with fresh state; nothing was written."""
-
-
 class Result(Protocol):
     messages: list[Outgoing]
     dead_letters: list[DeadLetter]

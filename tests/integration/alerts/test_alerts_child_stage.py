@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import factories as fx
 import pytest
-from services.alerts.domain.linking import child_id_for_upn
 
 from schemas.alerts import AlertStatus, Rule, Severity
 from schemas.topics import ALERTS, CHILDREN, EXCLUSION_NOTICES, SCHOOL_SUSPENSIONS
 from services.alerts import tables
 from services.alerts.domain.findings import alert_id
+from services.alerts.domain.linking import child_id_for_upn
 
 pytestmark = pytest.mark.integration
 
