@@ -150,7 +150,7 @@ def reason_of(item: tuple[str, dict]) -> dict:
     """The contract reason an input should produce."""
     kind, doc = item
     if kind == "alert":
-        return {"rule": doc["alert"]["rule"], "alert_id": doc["alert"]["id"]}
+        return {"rule": doc["alert"]["rule"], "alert_id": doc["alert"]["id"], "episode": doc["alert"]["episode"]}
     if doc["source"] == "call":
         return {"source": "call", "call_id": doc["source_id"]}
     if doc["source"] == "exclusion_notice":
