@@ -30,8 +30,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from services.common import kafka
 from services.common.broker import EmbeddedBroker, wait_for_kafka
 from services.common.settings import Settings
-from services.intake.eventlog import StoredRecord
-from services.intake.relay import headers_for
+from services.intake.eventlog import LogRecord, headers_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -125,7 +124,7 @@ async def create_topics(bootstrap: str, names: Sequence[str], partitions: int = 
         await admin.close()
 
 
-async def preload(settings: Settings, records: Sequence[StoredRecord], window: int = 20_000) -> float:
+async def preload(settings: Settings, records: Sequence[LogRecord], window: int = 20_000) -> float:
     """Publish the records to the intake topics as the relay would (same key, value, headers).
     Returns messages/s. Every message is acknowledged (acks=all) before this returns."""
     await kafka.ensure_topics(settings)

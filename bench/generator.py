@@ -51,7 +51,7 @@ from schemas.intake import Call, ExclusionNotice, LAReturn
 from schemas.pupil import Pupil
 from schemas.upn import check_letter
 from services.common.calendar import load_registry
-from services.intake.eventlog import StoredRecord
+from services.intake.eventlog import LogRecord
 from services.intake.submissions import call_submission, notice_submission, return_submission
 
 DATA = Path("/work/shared/data")
@@ -104,7 +104,7 @@ class Child:
 class Year:
     """The generated year: records in acceptance order, and what a correct detector should find."""
 
-    records: list[StoredRecord]
+    records: list[LogRecord]
     counts: Counter
     children: int
     expected: dict[str, int]  # children over 30 / 40 / 45 days (distinct suspensions, notices and returns together)
@@ -433,7 +433,7 @@ def _build_range(bounds: tuple[int, int]) -> list[tuple]:
     return out
 
 
-def build_records(planned: list[Planned], progress: bool = True, workers: int | None = None) -> list[StoredRecord]:
+def build_records(planned: list[Planned], progress: bool = True, workers: int | None = None) -> list[LogRecord]:
     """Build every record; with fork, on every core (the records come back in plan order)."""
     global _PLANNED  # noqa: PLW0603 - read by forked workers
     workers = workers or min(4, os.cpu_count() or 1)
@@ -459,7 +459,7 @@ def build_records(planned: list[Planned], progress: bool = True, workers: int | 
         _PLANNED = []
         gc.unfreeze()
         bar.close()
-    return [StoredRecord(i, *row) for i, row in enumerate(rows, start=1)]
+    return [LogRecord(*row) for row in rows]
 
 
 def expected_crossings(children: list[Child]) -> dict[str, int]:

@@ -162,7 +162,7 @@ async def produce_load(bootstrap: str, topic: str, records: Sequence, seconds: f
 
 
 def _headers(record) -> list[tuple[str, bytes]]:  # noqa: ANN001
-    from services.intake.relay import headers_for
+    from services.intake.eventlog import headers_for
 
     return headers_for(record)
 

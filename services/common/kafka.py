@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from schemas.topics import ALL_TOPICS, DEAD_LETTERS, INTAKE_TOPICS
+from schemas.topics import ALL_TOPICS, BROKER_EPOCH, DEAD_LETTERS, INTAKE_TOPICS
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,13 @@ def topic_configs(name: str) -> dict[str, str]:
     return {"retention.ms": retention, "cleanup.policy": "delete"}
 
 
+def topic_partitions(settings: Settings, name: str) -> int:
+    """The broker epoch is one record on one partition; every other topic has the configured count."""
+    return 1 if name == settings.topic(BROKER_EPOCH) else settings.kafka_partitions
+
+
 def all_topic_names(settings: Settings) -> list[str]:
-    return [settings.topic(t.name) for t in ALL_TOPICS] + [settings.topic(DEAD_LETTERS)]
+    return [settings.topic(t.name) for t in ALL_TOPICS] + [settings.topic(DEAD_LETTERS), settings.topic(BROKER_EPOCH)]
 
 
 def intake_topic_names(settings: Settings) -> list[str]:
@@ -81,7 +86,7 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None, atte
             missing = [n for n in names if n not in existing]
             if missing:
                 new = [
-                    NewTopic(n, settings.kafka_partitions, settings.kafka_replication_factor, topic_configs=topic_configs(n))
+                    NewTopic(n, topic_partitions(settings, n), settings.kafka_replication_factor, topic_configs=topic_configs(n))
                     for n in missing
                 ]
                 try:

@@ -6,11 +6,20 @@ Per-event processing through a faust agent tops out near 10k events/s on this ha
 
 Order of effects for one batch, which makes every failure safe to retry:
 1. `process(batch)` computes state changes, outputs and store writes (in a worker thread);
-2. outputs are produced and acknowledged (acks=all);
+2. outputs are produced and acknowledged (acks=all) — stages with an outbox have none: their
+   messages are part of their writes, and their relay publishes them;
 3. the writes commit in one store transaction;
 4. the offsets commit.
 A crash anywhere replays the batch; facts are keyed naturally and outputs carry
 deterministic ids or versions, so a replay changes nothing twice.
+
+Two things are retried without closing the consumer (a rejoin costs seconds on the embedded broker):
+- a `StaleWrite` from the store (a row the batch updates changed since the batch read it): the
+  same batch is processed again from fresh state, with a fresh `now`;
+- a new broker epoch (`services/common/epoch.py`): the broker restarted empty, so the group's
+  offsets are gone, or worse, an offset committed to the old broker landed on the new one and
+  points past records the relays are publishing again. Every assigned partition is read again
+  from the beginning; the stages skip what they already applied, by natural key.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from mode import Service
 
 from schemas.topics import DEAD_LETTERS, header
 from services.common import kafka, logs
+from services.common.epoch import broker_epoch
 from services.common.messages import DeadLetter, Incoming, Outgoing
 from services.common.metrics import (
     BROKER_UP,
@@ -44,6 +54,16 @@ from services.common.metrics import (
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
+
+STALE_ATTEMPTS = 5  # a batch that meets a StaleWrite this many times fails like any other error
+EPOCH_BEFORE_COMMIT_S = 1.0  # under load the epoch is read at most once a second, before an offset commit
+EPOCH_WHEN_IDLE_S = 2.0
+
+
+class StaleWrite(Exception):
+    """Raised by a stage's `commit`: a row the batch updates changed since the batch read it (a
+    person acknowledged an alert meanwhile, another replica wrote first). Nothing of the batch was
+    committed; the runner processes the same batch again from fresh state."""
 
 
 class Result(Protocol):
@@ -144,10 +164,15 @@ class StageRunner(Service):
         self.max_records = max_records
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.probe: AIOKafkaConsumer | None = None  # group-less: reads the broker epoch
         self.assigned: set[TopicPartition] = set()
         self.ready = False
         self.last_error: str | None = None
         self.applied = 0
+        self.epoch: str | None = None  # the broker epoch the consumer's positions belong to
+        self.rewinds = 0  # times the broker was found new and every partition read again
+        self._next_epoch: str | None = None  # a new epoch seen, not rewound to yet
+        self._epoch_read_at = 0.0
 
     @Service.task
     async def _consume(self) -> None:
@@ -174,18 +199,22 @@ class StageRunner(Service):
         await self._close()
 
     async def _close(self) -> None:
-        for client in (self.consumer, self.producer):
+        for client in (self.consumer, self.producer, self.probe):
             if client is not None:
                 try:
                     await asyncio.wait_for(client.stop(), 10)
                 except Exception:  # noqa: BLE001 - a client of a dead broker may fail to close; it is dropped
                     pass
-        self.consumer = self.producer = None
+        self.consumer = self.producer = self.probe = None
 
     async def _run(self) -> None:
         await kafka.ensure_topics(self.settings, attempts=1)
         self.producer = kafka.producer(self.settings)
         await self.producer.start()
+        self.probe = kafka.consumer(self.settings, group_id=None)
+        await self.probe.start()
+        # Read now, whatever the cache: the broker may have restarted while this consumer was down.
+        await self._watch_epoch(max_age=0.0)
         self.consumer = kafka.consumer(self.settings, group_id=self.group_id, max_poll_records=self.max_records)
         self.consumer.subscribe(self.topic_names, listener=_Rebalance(self))
         await self.consumer.start()
@@ -194,16 +223,19 @@ class StageRunner(Service):
         while not self.should_stop:
             batches = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
             BROKER_UP.labels(self.service_name).set(1)
+            if self._next_epoch is not None and self.consumer.assignment():
+                await self._rewind()
+                continue  # what was fetched came from positions on the old broker
             if not batches and not self.has_pending():
                 await self._idle_lag()
+                await self._watch_epoch(max_age=EPOCH_WHEN_IDLE_S)
                 continue
             records = [r for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)) for r in batches[tp]]
             messages = [to_incoming(r, prefix) for r in records]
             started = time.perf_counter()
-            result = await asyncio.to_thread(self._process, messages, datetime.now(UTC))
-            await produce_all(self.producer, prefix, list(result.messages) + dead_letter_messages(result.dead_letters, self.service_name, prefix), self.service_name)
-            await asyncio.to_thread(self._commit, result.writes)
-            if batches:
+            result = await self._apply(messages)
+            # Offsets of the old broker are never committed to a new one (the next round rewinds).
+            if batches and not await self._watch_epoch(max_age=EPOCH_BEFORE_COMMIT_S):
                 await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
             self._observe(batches, messages, started)
             for topic, n in getattr(result, "duplicates", {}).items():
@@ -211,6 +243,50 @@ class StageRunner(Service):
             self.applied += len(messages)
             if self.on_committed:
                 self.on_committed(result)
+
+    async def _apply(self, messages: list[Incoming]) -> Result:
+        """Process, produce, commit the writes; on a StaleWrite, again from fresh state (same batch)."""
+        assert self.producer is not None
+        prefix = self.settings.topic_prefix
+        attempt = 1
+        while True:
+            result = await asyncio.to_thread(self._process, messages, datetime.now(UTC))
+            outputs = list(result.messages) + dead_letter_messages(result.dead_letters, self.service_name, prefix)
+            await produce_all(self.producer, prefix, outputs, self.service_name)
+            try:
+                await asyncio.to_thread(self._commit, result.writes)
+                return result
+            except StaleWrite:
+                if attempt == STALE_ATTEMPTS:
+                    raise
+                log.info("stale write: processing the batch again from fresh state", extra={"stage": self.stage, "attempt": attempt})
+                attempt += 1
+                self.reset()
+
+    async def _watch_epoch(self, max_age: float) -> bool:
+        """Read the broker epoch if the last reading is older than `max_age`. True while a new epoch
+        waits for the rewind (which adopts it only once done: a failure before then rewinds again)."""
+        if self.producer is None or self.probe is None or time.monotonic() - self._epoch_read_at < max_age:
+            return self._next_epoch is not None
+        epoch = await broker_epoch(self.settings, self.producer, self.probe)
+        self._epoch_read_at = time.monotonic()
+        if self.epoch is None:
+            self.epoch = epoch
+        elif epoch != self.epoch and epoch != self._next_epoch:
+            log.warning("the broker restarted empty: reading every partition again from the beginning", extra={"stage": self.stage})
+            self._next_epoch = epoch
+        return self._next_epoch is not None
+
+    async def _rewind(self) -> None:
+        """Forget every cache and read all assigned partitions again from the beginning. Offset 0 is
+        committed too: a commit from before the restart may have landed on the new broker."""
+        assert self.consumer is not None
+        self.reset()
+        partitions = self.consumer.assignment()
+        await self.consumer.seek_to_beginning(*partitions)
+        await self.consumer.commit(dict.fromkeys(partitions, 0))
+        self.epoch, self._next_epoch = self._next_epoch, None
+        self.rewinds += 1
 
     async def _idle_lag(self) -> None:
         """Nothing fetched: the lag is what is left between our position and the partition's end."""

@@ -12,10 +12,10 @@ from schemas.intake import Call, ExclusionNotice, LAReturn
 from services.common import db
 from services.common.auth import TokenRegistry
 from services.common.http import create_app, store_check
+from services.common.relay import Relay
 from services.common.settings import Settings
 from services.intake import routes, tables
 from services.intake.eventlog import EventLog, GroupCommitter
-from services.intake.relay import Relay
 
 DESCRIPTION = """Validated intake of exclusion notices, calls and LA returns.
 
@@ -27,7 +27,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     engine = db.make_engine(settings.database_url_for("intake"), synchronous="FULL")
     eventlog = EventLog(engine)
     committer = GroupCommitter(eventlog)
-    relay = Relay(settings, eventlog)
+    relay = Relay(settings, eventlog, service="intake", engine=engine)
     committer.on_commit.append(relay.notify)
 
     @asynccontextmanager

@@ -2,6 +2,7 @@
 
 A 202 is sent only after the submission and its log rows are committed. Concurrent
 requests are written together (group commit): one transaction, one fsync, many events.
+The relay (`services/common/relay.py`) publishes it; `EventLog` is its `RelayLog`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Literal
 
 from sqlalchemy import Engine, func, insert, select, text, update
 
+from schemas.topics import CONTENT_TYPE, SPEC_VERSION
 from services.common import db
 from services.common.db import is_sqlite
+from services.common.outbox import StoredRecord
 from services.intake.tables import event_log, relay_state, submissions
 
 log = logging.getLogger(__name__)
@@ -54,15 +57,24 @@ def idempotency_outcome(stored_hash: str | None, new_hash: str) -> Outcome:
     return "duplicate" if stored_hash == new_hash else "conflict"
 
 
-@dataclass(frozen=True, slots=True)
-class StoredRecord:
-    seq: int
-    topic: str
-    event_id: str
-    key: str
-    ce_type: str
-    ce_time: str
-    value: bytes
+SOURCE = b"/signpost/intake"
+_SPEC, _JSON = SPEC_VERSION.encode(), CONTENT_TYPE.encode()
+
+
+def headers_for(record: LogRecord) -> list[tuple[str, bytes]]:
+    """The CloudEvents binary-mode headers the relay publishes a log record with."""
+    return ce_headers(record.event_id, record.ce_type, record.ce_time)
+
+
+def ce_headers(event_id: str, ce_type: str, ce_time: str) -> list[tuple[str, bytes]]:
+    return [
+        ("ce_specversion", _SPEC),
+        ("ce_id", event_id.encode()),
+        ("ce_source", SOURCE),
+        ("ce_type", ce_type.encode()),
+        ("ce_time", ce_time.encode()),
+        ("content-type", _JSON),
+    ]
 
 
 class EventLog:
@@ -114,23 +126,24 @@ class EventLog:
             result = conn.execute(
                 select(c.seq, c.topic, c.event_id, c.msg_key, c.ce_type, c.ce_time, c.value).where(c.seq > position).order_by(c.seq).limit(limit)
             )
-            return [StoredRecord(*row) for row in result]
+            return [StoredRecord(r.seq, r.topic, r.event_id, r.msg_key, r.value, ce_headers(r.event_id, r.ce_type, r.ce_time)) for r in result]
 
     def last_seq(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.coalesce(func.max(event_log.c.seq), 0))).scalar() or 0)
 
-    def relay_state(self) -> tuple[int, dict[str, tuple[int, str]]]:
+    def relay_state(self) -> tuple[int, dict[str, tuple[int, str]], str | None]:
+        """(position, last acknowledged message per partition, the broker epoch they belong to)."""
         with self.engine.begin() as conn:
-            row = conn.execute(select(relay_state.c.position, relay_state.c.published).where(relay_state.c.id == 1)).first()
+            row = conn.execute(select(relay_state).where(relay_state.c.id == 1)).first()
             if row is None:
-                conn.execute(insert(relay_state).values(id=1, position=0, published="{}"))
-                return 0, {}
-            return int(row.position), {k: (int(v[0]), str(v[1])) for k, v in json.loads(row.published).items()}
+                conn.execute(insert(relay_state).values(id=1, position=0, published="{}", epoch=None))
+                return 0, {}, None
+            return int(row.position), {k: (int(v[0]), str(v[1])) for k, v in json.loads(row.published).items()}, row.epoch
 
-    def save_relay_state(self, position: int, published: dict[str, tuple[int, str]]) -> None:
+    def save_relay_state(self, position: int, published: dict[str, tuple[int, str]], epoch: str | None) -> None:
         with db.write(self.engine) as conn:
-            conn.execute(update(relay_state).where(relay_state.c.id == 1).values(position=position, published=json.dumps(published)))
+            conn.execute(update(relay_state).where(relay_state.c.id == 1).values(position=position, published=json.dumps(published), epoch=epoch))
 
 
 class GroupCommitter:

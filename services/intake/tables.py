@@ -31,11 +31,13 @@ event_log = Table(
     sqlite_autoincrement=True,
 )
 
-# One row: how far the relay has published, and per partition the last message the broker acknowledged.
+# One row: how far the relay has published, per partition the last message the broker acknowledged,
+# and the broker epoch both belong to (services/common/epoch.py).
 relay_state = Table(
     "intake_relay_state",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("published", Text, nullable=False),  # JSON {"topic:partition": [offset, event id]}
+    Column("epoch", String(64)),  # None: not known yet (the relay adopts the broker's)
 )

@@ -134,16 +134,31 @@ def test_empty_log(eventlog: EventLog) -> None:
 
 
 def test_relay_state_round_trip(eventlog: EventLog) -> None:
-    assert eventlog.relay_state() == (0, {})
-    assert eventlog.relay_state() == (0, {})  # the row is made once
+    assert eventlog.relay_state() == (0, {}, None)
+    assert eventlog.relay_state() == (0, {}, None)  # the row is made once
     published = {
         "t1.exclusion-notices.v1:0": (41, "notice:N-1"),
         "t1.la-return-records.v1:2": (7, "la-return:R:1"),
     }
-    eventlog.save_relay_state(42, published)
-    assert eventlog.relay_state() == (42, published)
-    eventlog.save_relay_state(0, {})
-    assert eventlog.relay_state() == (0, {})
+    eventlog.save_relay_state(42, published, "epoch-1")
+    assert eventlog.relay_state() == (42, published, "epoch-1")
+    eventlog.save_relay_state(0, {}, "epoch-2")
+    assert eventlog.relay_state() == (0, {}, "epoch-2")
+
+
+def test_read_after_gives_the_records_with_their_cloudevents_headers(eventlog: EventLog) -> None:
+    submission = sub("N-1")
+    eventlog.append([submission])
+    [stored] = eventlog.read_after(0, 10)
+    record = submission.records[0]
+    assert dict(stored.headers) == {
+        "ce_specversion": b"1.0",
+        "ce_id": record.event_id.encode(),
+        "ce_source": b"/signpost/intake",
+        "ce_type": record.ce_type.encode(),
+        "ce_time": record.ce_time.encode(),
+        "content-type": b"application/json",
+    }
 
 
 def test_a_failed_batch_stores_nothing_of_it(eventlog: EventLog, engine: Engine) -> None:

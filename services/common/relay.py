@@ -1,0 +1,288 @@
+"""The relay: publishes a service's stored outputs (its outbox, or the intake's event log) to
+Kafka in log order, and publishes them all again when the broker lost them.
+
+Position = the last log seq the broker acknowledged (acks=all, every message of a batch before
+the position moves). The position belongs to a broker epoch (`services/common/epoch.py`), stored
+with it. Before publishing after any error, and at least every `verify_every` seconds, the relay
+reads the current epoch. Another epoch means the broker is a new one that lost everything (the
+embedded broker keeps nothing on disk): the relay goes back to seq 0, publishes the whole log
+again and remembers the new epoch. This holds whatever the timing, even when aiokafka reconnected
+to the new broker silently and the relay kept publishing: the epoch is written once per broker
+lifetime, so the old one can't be found on a new broker. Consumers apply each message once, by
+natural key or event id.
+
+It also remembers, per partition, the offset and event id of the last message acknowledged, and
+fetches them back at each check: one missing means a single topic was lost (Apache Kafka).
+
+Replicas: on PostgreSQL only the holder of the relay's advisory lock publishes
+(`services/common/leadership.py`); the others watch the broker and take over when it goes.
+On SQLite there is one process per database file, so it always publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import Engine
+
+from services.common import kafka
+from services.common.epoch import broker_epoch
+from services.common.leadership import Leadership
+from services.common.metrics import BROKER_UP, EVENTS_PRODUCED, RELAY_BACKLOG, RELAY_REPUBLISHED
+from services.common.outbox import StoredRecord
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Published = dict[str, tuple[int, str]]  # "topic:partition" -> last acknowledged (offset, event id)
+
+
+class RelayLog(Protocol):
+    """What the relay reads and where it keeps its place (`outbox.OutboxLog`, the intake's `EventLog`)."""
+
+    def read_after(self, position: int, limit: int) -> list[StoredRecord]: ...
+    def last_seq(self) -> int: ...
+    def relay_state(self) -> tuple[int, Published, str | None]: ...
+    def save_relay_state(self, position: int, published: Published, epoch: str | None) -> None: ...
+
+
+def broker_lost_events(expected: dict[str, tuple[int, str]], found: dict[str, tuple[int, str] | None]) -> bool:
+    """True when a partition no longer holds the last message the broker acknowledged to us.
+
+    Both maps are keyed "topic:partition"; values are (offset, event id)."""
+    return any(found.get(tp) != tuple(last) for tp, last in expected.items())
+
+
+class Relay:
+    def __init__(
+        self,
+        settings: Settings,
+        log: RelayLog,
+        *,
+        service: str,
+        engine: Engine | None = None,
+        batch_size: int = 5000,
+        verify_every: float = 2.0,
+    ):
+        self.settings, self.log, self.service = settings, log, service
+        self.batch_size, self.verify_every = batch_size, verify_every
+        self.leadership = Leadership(engine, f"{service}_relay")
+        self.leading = False
+        self.wakeup = asyncio.Event()
+        self.caught_up = asyncio.Event()
+        self.broker_ok = False
+        self.last_error: str | None = None
+        self.position = 0
+        self.published: Published = {}
+        self.epoch: str | None = None  # the broker epoch `position` belongs to
+        self.backlog = 0
+        self.follow_every = 2.0  # a replica that doesn't lead tries to take the lock this often
+        self._needs_verify = True
+        self._last_verify = 0.0
+        self._last_lead_check = 0.0
+        self._last_save = 0.0
+        self._unsaved = False
+        self._producer: AIOKafkaProducer | None = None
+        self._probe: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+
+    def notify(self) -> None:
+        self.wakeup.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"{self.service}-relay")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self.leading and self._unsaved:  # the next leader (or start) resumes from here, not from the last save
+            try:
+                await asyncio.to_thread(self.log.save_relay_state, self.position, dict(self.published), self.epoch)
+            except Exception as exc:  # noqa: BLE001 - only costs publishing a little again
+                log.warning("relay position not saved on stop", extra={"service": self.service, "error": type(exc).__name__})
+        self.leading = False
+        await asyncio.to_thread(self.leadership.dispose)
+        await self._close_clients()
+
+    # ------------------------------------------------------------------ loop
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                if await self._lead():
+                    await self._cycle()
+                else:
+                    await self._follow()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker (or store) trouble: drop the clients, verify before the next send
+                self._broker_up(False)
+                self.last_error = type(exc).__name__
+                self._needs_verify = True
+                self._last_lead_check = 0.0
+                log.warning("relay cycle failed", extra={"service": self.service, "error": type(exc).__name__, "retry_in_s": backoff})
+                await self._close_clients()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _lead(self) -> bool:
+        """Whether this replica publishes now. Checked at most once a second while leading."""
+        if self.leading and time.monotonic() - self._last_lead_check < 1.0:
+            return True
+        held = await asyncio.to_thread(self.leadership.holds) if self.leadership.shared else True
+        self._last_lead_check = time.monotonic()
+        if held and not self.leading:
+            # Start from what the last leader (or this process before a restart) stored.
+            self.position, self.published, self.epoch = await asyncio.to_thread(self.log.relay_state)
+            self._needs_verify, self._unsaved = True, False
+        elif not held and self.leading:
+            self.caught_up.clear()
+        self.leading = held
+        return held
+
+    async def _follow(self) -> None:
+        """Another replica publishes: keep an eye on the broker (readiness) and on its progress."""
+        producer, probe = await self._clients()
+        await broker_epoch(self.settings, producer, probe)
+        self._broker_up(True)
+        self.position = (await asyncio.to_thread(self.log.relay_state))[0]
+        await self._measure_backlog()
+        await asyncio.sleep(self.follow_every)
+
+    async def _cycle(self) -> None:
+        producer, probe = await self._clients()
+        if self._needs_verify or time.monotonic() - self._last_verify > self.verify_every:
+            await self._verify(producer, probe)
+        records = await asyncio.to_thread(self.log.read_after, self.position, self.batch_size)
+        self._broker_up(True)
+        if not records:
+            if self._unsaved:
+                await self._save()
+            self.backlog = 0
+            RELAY_BACKLOG.labels(self.service).set(0)
+            self.caught_up.set()
+            self.wakeup.clear()
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), timeout=min(self.verify_every, 1.0))
+            except TimeoutError:
+                pass
+            return
+        self.caught_up.clear()
+        await self._publish(producer, records)
+
+    # ------------------------------------------------------------------ steps
+
+    async def _publish(self, producer: AIOKafkaProducer, records: list[StoredRecord]) -> None:
+        prefix = self.settings.topic_prefix
+        futures = [await producer.send(prefix + r.topic, value=r.value, key=r.key.encode(), headers=r.headers) for r in records]
+        acks = await asyncio.gather(*futures)  # every message acknowledged (acks=all) before the position moves
+        for record, meta in zip(records, acks, strict=True):
+            self.published[f"{meta.topic}:{meta.partition}"] = (meta.offset, record.event_id)
+        for topic, n in Counter(r.topic for r in records).items():
+            EVENTS_PRODUCED.labels(self.service, prefix + topic).inc(n)
+        self.position = records[-1].seq
+        self._unsaved = True
+        # Saving the position is an optimisation (a restart would publish again from the last save,
+        # and consumers skip what they applied), so under load it is saved at most every half second.
+        if time.monotonic() - self._last_save > 0.5 or len(records) < self.batch_size:
+            await self._save()
+            await self._measure_backlog()
+
+    async def _verify(self, producer: AIOKafkaProducer, probe: AIOKafkaConsumer) -> None:
+        epoch = await broker_epoch(self.settings, producer, probe)
+        reason = None
+        if self.epoch is not None and epoch != self.epoch:
+            reason = "new broker epoch"
+        elif self.published and broker_lost_events(self.published, await fetch_last(probe, self.published)):
+            reason = "acknowledged messages missing"
+        if reason is not None:
+            if self.position:
+                log.warning("the broker lost messages it had acknowledged: publishing the log again",
+                            extra={"service": self.service, "reason": reason, "position": self.position})
+                RELAY_REPUBLISHED.labels(self.service).inc()
+            self.position, self.published = 0, {}
+        if reason is not None or epoch != self.epoch:
+            self.epoch = epoch
+            await self._save()
+        self._needs_verify = False
+        self._last_verify = time.monotonic()
+
+    async def _save(self) -> None:
+        await asyncio.to_thread(self.log.save_relay_state, self.position, dict(self.published), self.epoch)
+        self._last_save = time.monotonic()
+        self._unsaved = False
+
+    async def _measure_backlog(self) -> None:
+        last = await asyncio.to_thread(self.log.last_seq)
+        self.backlog = max(0, last - self.position)
+        RELAY_BACKLOG.labels(self.service).set(self.backlog)
+
+    def _broker_up(self, up: bool) -> None:
+        self.broker_ok = up
+        BROKER_UP.labels(self.service).set(1 if up else 0)
+
+    # ------------------------------------------------------------------ clients
+
+    async def _clients(self) -> tuple[AIOKafkaProducer, AIOKafkaConsumer]:
+        if self._producer is None or self._probe is None:
+            await kafka.ensure_topics(self.settings, attempts=1)
+            producer = kafka.producer(self.settings)
+            probe = kafka.consumer(self.settings, group_id=None)
+            try:
+                await producer.start()
+                await probe.start()
+            except BaseException:
+                for client in (producer, probe):
+                    try:
+                        await client.stop()
+                    except Exception:  # noqa: BLE001
+                        pass
+                raise
+            self._producer, self._probe = producer, probe
+        return self._producer, self._probe
+
+    async def _close_clients(self) -> None:
+        for client in (self._producer, self._probe):
+            if client is not None:
+                try:
+                    await asyncio.wait_for(client.stop(), 5)
+                except Exception:  # noqa: BLE001 - closing a client to a dead broker may fail; it is discarded
+                    pass
+        self._producer = self._probe = None
+
+
+async def fetch_last(probe: AIOKafkaConsumer, expected: dict[str, tuple[int, str]], timeout: float = 3.0) -> dict[str, tuple[int, str] | None]:
+    """Fetch the message at each partition's remembered offset: (offset, event id), or None if it is gone."""
+    wanted: dict[TopicPartition, int] = {}
+    for key, (offset, _) in expected.items():
+        topic, _, partition = key.rpartition(":")
+        wanted[TopicPartition(topic, int(partition))] = offset
+    probe.assign(list(wanted))
+    for tp, offset in wanted.items():
+        probe.seek(tp, offset)
+    found: dict[str, tuple[int, str] | None] = {f"{tp.topic}:{tp.partition}": None for tp in wanted}
+    pending = set(wanted)
+    deadline = time.monotonic() + timeout
+    try:
+        while pending and time.monotonic() < deadline:
+            batches = await probe.getmany(*pending, timeout_ms=200, max_records=1)
+            for tp, messages in batches.items():
+                if messages:
+                    m = messages[0]
+                    ce_id = dict(m.headers or ()).get("ce_id", b"").decode()
+                    found[f"{tp.topic}:{tp.partition}"] = (m.offset, ce_id) if m.offset == wanted[tp] else None
+                    pending.discard(tp)
+    finally:
+        probe.unsubscribe()
+    return found
