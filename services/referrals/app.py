@@ -3,7 +3,8 @@
 The faust app is the worker, booted producer-only as in the alerts service: one StageRunner
 consumes alerts.v1, children.v1 and children.links.v1 in batches; the desk applies each batch in
 one store transaction, with its referral changes (and dead letters) in the outbox, before the
-offsets are committed. Timers deliver webhooks and escalate overdue referrals; both are safe with
+offsets are committed; the relay publishes the outbox to referrals.v1 (and dead-letters.v1).
+Timers deliver webhooks and escalate overdue referrals; both are safe with
 two replicas on PostgreSQL (claims), and SQLite runs one process.
 """
 
@@ -26,6 +27,8 @@ from services.common.auth import Principal, TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
 from services.common.metrics import Counter, Gauge
+from services.common.outbox import OutboxLog
+from services.common.relay import Relay
 from services.common.settings import Settings
 from services.common.stream import StageRunner
 from services.referrals import routes, tables
@@ -66,11 +69,12 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     )
     worker.producer_only = True  # the stage consumes in batches; faust runs services, timers, lifecycle
     runners: list[StageRunner] = []
-    relay_hooks: list = []  # callables told after every committed change (the outbox relay's notify, once wired)
+    # The outbox (referral changes, dead letters) reaches Kafka through the relay, in commit order,
+    # and again if the broker lost it. On PostgreSQL one replica publishes (advisory lock).
+    relay = Relay(settings, OutboxLog(engine, tables.outbox, tables.relay_state), service="referrals", engine=engine)
 
     def notify_relay() -> None:
-        for hook in relay_hooks:
-            hook()
+        relay.notify()
 
     def on_outcome(result: DeskResult) -> None:
         for c in result.changes:
@@ -126,20 +130,27 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         await asyncio.to_thread(db.migrate, engine, tables.metadata)
         generation = await asyncio.to_thread(store.meta, "consumer_generation") or "1"
         runners[:] = [make_runner(generation)]
-        async with faust_app_running(worker):
-            for runner in runners:
-                await worker.add_runtime_dependency(runner)
-            yield
-        engine.dispose()
+        relay.start()
+        try:
+            async with faust_app_running(worker):
+                for runner in runners:
+                    await worker.add_runtime_dependency(runner)
+                yield
+        finally:
+            await relay.stop()
+            engine.dispose()
 
     async def consuming() -> str | None:
         waiting = [r.stage for r in runners if not r.ready]
         return "the referrals stage is not consuming" if waiting or not runners else None
 
-    app = create_app("referrals", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_check(engine), consuming], lifespan=lifespan,
+    async def publishing() -> str | None:
+        return None if relay.broker_ok else f"outbox relay: broker unavailable ({relay.last_error or 'connecting'})"
+
+    app = create_app("referrals", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_check(engine), consuming, publishing], lifespan=lifespan,
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION)
     app.state.settings, app.state.store, app.state.policy, app.state.desk = settings, store, policy, desk
     app.state.on_referral_changed, app.state.sender, app.state.worker = on_referral_changed, sender, worker
-    app.state.stage, app.state.runners, app.state.relay_hooks = stage, runners, relay_hooks
+    app.state.stage, app.state.runners, app.state.relay = stage, runners, relay
     app.include_router(routes.router)
     return app

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from schemas.referrals import ReferralChanged
 from schemas.topics import REFERRALS
@@ -24,11 +25,23 @@ from services.common import db, outbox
 from services.common.calendar import CalendarRegistry
 from services.common.db import insert_ignore, upsert
 from services.common.messages import Outgoing, outgoing
+from services.common.stream import StaleWrite
 from services.referrals import loads
 from services.referrals import tables as t
 from services.referrals.domain import consent as consent_ledger
 from services.referrals.domain import links, merge
-from services.referrals.domain.decide import Action, AddEvidence, Attach, Deliver, Hold, Open, Refresh, decide
+from services.referrals.domain.decide import (
+    Action,
+    AddEvidence,
+    Attach,
+    Deliver,
+    Hold,
+    Open,
+    Refresh,
+    decide,
+    referral_id,
+)
+from services.referrals.domain.lifecycle import OPEN
 from services.referrals.domain.profile import visible_las
 from services.referrals.domain.triggers import Trigger, alert_trigger, from_child_event
 from services.referrals.policy import Policy
@@ -104,6 +117,7 @@ class _Run:
     def __init__(self, desk: ReferralDesk, conn: Connection, policy: Policy, now: datetime, result: DeskResult):
         self.desk, self.conn, self.policy, self.now, self.result = desk, conn, policy, now, result
         self.engine = desk.engine
+        self.renamed: dict[str, str] = {}  # an Open's id → the id it got (see _open)
 
     # ------------------------------------------------------------------ inputs
     def alert(self, doc: dict) -> None:
@@ -115,9 +129,10 @@ class _Run:
 
     def child_event(self, doc: dict) -> None:
         child = doc["child"]
-        self._save_profile(child, _time(doc["occurred_at"]))
         granted = self._record_consent(doc)
         trigger = from_child_event(doc)
+        if trigger is not None or granted:  # the others (every suspension) carry nothing the desk needs
+            self._save_profile(child, _time(doc["occurred_at"]))
         if trigger is not None:
             self._trigger(trigger)
         if granted:
@@ -215,7 +230,7 @@ class _Run:
             elif isinstance(action, Refresh):
                 self._refresh(action.referral_id, trigger.child)
             elif isinstance(action, Deliver):
-                self._deliver(action.referral_id, action.agency, action.receiver)
+                self._deliver(self.renamed.get(action.referral_id, action.referral_id), action.agency, action.receiver)
             if isinstance(action, Open | Attach):
                 gone = self.conn.execute(delete(t.held).where(t.held.c.agency == action.agency, t.held.c.reason_key == action.reason_key,
                                                               t.held.c.child_id.in_(sorted(members))))
@@ -224,13 +239,24 @@ class _Run:
 
     def _open(self, action: Open, trigger: Trigger, child_json: str) -> None:
         ref_id = action.referral_id
-        self.conn.execute(insert(t.referrals), [{"id": ref_id, "agency": action.agency, "child_id": trigger.child["child_id"],
+        n = 0
+        while self.conn.execute(select(t.referrals.c.id).where(t.referrals.c.id == ref_id)).first() is not None:
+            n += 1  # the id is taken (a referral emptied by a merge once had it): the next deterministic one
+            ref_id = referral_id(action.referral_id, "again", str(n))
+        self.renamed[action.referral_id] = ref_id
+        try:
+            self._insert_referral([{"id": ref_id, "agency": action.agency, "child_id": trigger.child["child_id"],
                                                  "la_code": trigger.child.get("la_code") or "", "upn": trigger.child.get("upn"), "child": child_json,
                                                  "status": "new", "created_at": self.now, "updated_at": self.now, "due_by": action.due_by, "version": 1}])
+        except IntegrityError as exc:  # another transaction opened one for this child and agency first
+            raise StaleWrite(f"an open {action.agency} referral appeared meanwhile") from exc
         self._set_las(ref_id, trigger.child)
         self._add_reason(ref_id, action.agency, action.reason_key, action.reason, action.child_id, action.version)
         history(self.conn, ref_id, self.now, "signpost", "created", f"routed to {action.receiver}")
         record_change(self.conn, ref_id, "created", self.now, self.result)
+
+    def _insert_referral(self, rows: list[dict]) -> None:
+        self.conn.execute(insert(t.referrals), rows)  # the unique open-referral index may refuse it
 
     def _add_reason(self, ref_id: str, agency: str, key: str, reason: dict, child_id: str, version: int) -> None:
         rs = t.reasons.c
@@ -240,9 +266,14 @@ class _Run:
                                                                   "position": position}])
 
     def _bump(self, ref_id: str, child: dict) -> None:
+        """A new version of an open referral. If an agency closed or declined it since this batch read
+        it (another transaction, another replica), the batch is stale: nothing of it is committed and
+        the runner applies it again from fresh state."""
         r = t.referrals.c
-        self.conn.execute(update(t.referrals).where(r.id == ref_id).values(version=r.version + 1, updated_at=self.now, child=orjson.dumps(child).decode(),
-                                                                           la_code=child.get("la_code") or "", upn=child.get("upn")))
+        done = self.conn.execute(update(t.referrals).where(r.id == ref_id, r.status.in_(sorted(OPEN))).values(
+            version=r.version + 1, updated_at=self.now, child=orjson.dumps(child).decode(), la_code=child.get("la_code") or "", upn=child.get("upn")))
+        if done.rowcount != 1:
+            raise StaleWrite(f"referral {ref_id} is no longer open")
         self._set_las(ref_id, child)
 
     def _refresh(self, ref_id: str, child: dict) -> None:

@@ -3,7 +3,8 @@
 A store error during a batch (the engine raising mid-transaction, as a locked SQLite file or a
 PostgreSQL restart would) fails the batch: no offset is committed, nothing of it is stored, and
 the runner replays it; once the store answers, every referral appears once. A message that can't
-be read is dead-lettered into the outbox, the rest of its batch is applied."""
+be read is dead-lettered into the outbox, the rest of its batch is applied; the relay publishes
+the outbox."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import time
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
-from conftest import serve_app
+from conftest import consume_all, serve_app
 from sqlalchemy import event, select
 
-from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN, DEAD_LETTERS
+from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN, DEAD_LETTERS, REFERRALS
 from services.common import kafka
 from services.referrals import tables
 from services.referrals.app import build_app, consumer_group
@@ -104,6 +105,9 @@ async def test_a_store_error_fails_the_batch_which_is_replayed_once_the_store_an
             return await committed(settings, group, ends) == ends
 
         await until(all_committed, "the offsets")
+        # the relay publishes the outbox: each referral change once on referrals.v1, the dead letter on dead-letters.v1
+        published = await consume_all(settings, REFERRALS.name, expected=4, timeout=30)
+        letters_sent = await consume_all(settings, DEAD_LETTERS, expected=1, timeout=30)
 
     referrals = rows(engine, tables.referrals)
     by_agency = {(r["child_id"], r["agency"]): r for r in referrals}
@@ -117,3 +121,5 @@ async def test_a_store_error_fails_the_batch_which_is_replayed_once_the_store_an
     assert dict(orjson.loads(letters[0]["headers"]))["dlq_reason"].startswith("invalid_payload")
     changes = [o["event_id"] for o in outbox if o["topic"] != DEAD_LETTERS]
     assert len(changes) == len(set(changes)) == 4  # created ×3, reason_added ×1: each once
+    assert sorted(m.headers["ce_id"] for m in published) == sorted(changes)
+    assert [m.headers["dlq_reason"].split(":")[0] for m in letters_sent] == ["invalid_payload"]
