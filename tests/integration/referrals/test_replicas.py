@@ -57,7 +57,7 @@ def test_rows_locked_by_a_replica_are_skipped_not_waited_for(engines):
     one, two = engines
     now = datetime.now(UTC)
     deliveries(one, ["ref_c:v1", "ref_d:v1"], now)
-    with one.connect() as conn, conn.begin(), ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(1) as pool, one.connect() as conn, conn.begin():  # the lock goes before the pool waits
         conn.execute(select(tables.deliveries).where(tables.deliveries.c.key == "ref_c:v1").with_for_update())
         # does not wait for ref_c (SKIP LOCKED): a claim that blocked would time out here and fail
         claimed = pool.submit(sender(two).due, now).result(timeout=10)
