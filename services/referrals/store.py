@@ -14,9 +14,9 @@ from services.common.db import aware_row, insert_ignore
 from services.common.pagination import decode_cursor, encode_cursor
 from services.referrals import loads
 from services.referrals import tables as t
-from services.referrals.desk import referral_changed
 from services.referrals.domain import lifecycle, links
 from services.referrals.domain.profile import visible_las
+from services.referrals.writes import referral_changed
 
 
 def _aware(value: datetime | None) -> datetime | None:
