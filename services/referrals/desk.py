@@ -94,8 +94,8 @@ class _Run:
         if not links.newer(link.version, loads.link_version(self.conn, link.link_id)):
             return  # a replay, or older than what we hold
         at = link.at
-        self._save_profile(doc["child"], at)
-        self._save_profile(doc["source_child"], at)
+        self._save_profile({**doc["child"], "child_id": link.target}, at)  # the target's profile after the change
+        self._save_profile({**doc["source_child"], "child_id": link.source}, at)
         before = {**loads.component(self.conn, link.source), **loads.component(self.conn, link.target)}
         src_before, tgt_before = links.effective(link.source, before), links.effective(link.target, before)
         self.conn.execute(upsert(self.engine, t.links, ["link_id"], ["source_child_id", "target_child_id", "linked", "version", "at", "by"]),

@@ -179,21 +179,21 @@ class Writes:
         touched: list[str] = []
         for action in actions:
             if isinstance(action, merge.CloseMerged):
-                self.conn.execute(update(t.referrals).where(r.id == action.referral_id).values(
-                    status="closed", outcome=f"merged into {action.into_id}", version=r.version + 1, updated_at=self.now))
+                self._next_version(action.referral_id, status="closed", outcome=f"merged into {action.into_id}")
                 history(self.conn, action.referral_id, self.now, by, "merged", f"merged into {action.into_id}")
                 record_change(self.conn, action.referral_id, "merged", self.now, self.result)
             elif isinstance(action, merge.MoveReasons):
                 self._move(action)
-                self.conn.execute(update(t.referrals).where(r.id == action.to_id).values(version=r.version + 1, updated_at=self.now))
+                self._next_version(action.to_id)
                 history(self.conn, action.to_id, self.now, by, action.action, f"{len(action.keys)} reason(s) from {action.from_id}")
-                if action.action == "split":
-                    history(self.conn, action.from_id, self.now, by, "split", f"{len(action.keys)} reason(s) to {action.to_id}")
                 record_change(self.conn, action.to_id, action.action, self.now, self.result)
                 touched.append(action.to_id)
+                if action.action == "split":  # the referral they left changed too
+                    self._next_version(action.from_id)
+                    history(self.conn, action.from_id, self.now, by, "split", f"{len(action.keys)} reason(s) to {action.to_id}")
+                    record_change(self.conn, action.from_id, "split", self.now, self.result)
             elif isinstance(action, merge.Repoint):
-                self.conn.execute(update(t.referrals).where(r.id == action.referral_id).values(child_id=action.child_id, version=r.version + 1,
-                                                                                               updated_at=self.now))
+                self._next_version(action.referral_id, child_id=action.child_id)
                 history(self.conn, action.referral_id, self.now, by, action.action, action.detail)
                 record_change(self.conn, action.referral_id, action.action, self.now, self.result)
                 touched.append(action.referral_id)
@@ -209,6 +209,14 @@ class Writes:
             receivers = [rc for rc in self.policy.receivers_for_agency(row.agency) if rc.webhook is not None]
             if receivers and row.status in ("new", "accepted"):
                 self._deliver(ref_id, row.agency, receivers[0].name)
+
+    def _next_version(self, ref_id: str, **values: object) -> None:
+        """A merge or split changes an open referral; one an agency closed meanwhile makes the batch stale."""
+        r = t.referrals.c
+        done = self.conn.execute(update(t.referrals).where(r.id == ref_id, r.status.in_(sorted(OPEN)))
+                                 .values(version=r.version + 1, updated_at=self.now, **values))
+        if done.rowcount != 1:
+            raise StaleWrite(f"referral {ref_id} is no longer open")
 
     def _move(self, action: merge.MoveReasons) -> None:
         rs = t.reasons.c
