@@ -280,3 +280,23 @@ def _renamed(item: tuple[str, dict], rename: dict[str, str], a2: dict, b2: dict)
         if isinstance(doc.get(key), dict) and doc[key].get("upn"):
             doc[key]["upn"] = (a2 if doc[key]["child_id"] == a2["child_id"] else b2)["upn"]
     return kind, doc
+
+
+def test_a_reason_for_a_referral_closed_meanwhile_makes_the_batch_stale(engine, desk):
+    """What decide() read as open was declined by the agency before the batch wrote (another transaction):
+    the write refuses, the runner applies the batch again from fresh state, nothing lands on the closed referral."""
+    from services.common.stream import StaleWrite
+    from services.referrals.domain.decide import Attach
+    from services.referrals.domain.triggers import from_alert_changed
+    from services.referrals.writes import DeskResult, Writes
+
+    kid = profile(**NON_SEND)
+    desk.handle([alert(kid, "informal_exclusions_repeated")], NOW)
+    (ref,) = referrals_of(engine, kid["child_id"])["exclusions_officer"]
+    assert ReferralStore(engine).transition(ref.row["id"], "decline", "test-eo", "not ours", ref.row["version"], NOW)
+    later = from_alert_changed(alert(kid, "suspension_days_limit_exceeded")[1])
+    stale = Attach(ref.row["id"], "exclusions_officer", "exclusions_officer", later.key, later.reason, kid["child_id"], 1)
+    with pytest.raises(StaleWrite), engine.begin() as conn:
+        Writes(conn, engine, load_policy(), NOW, DeskResult(), deliver=True).apply([stale], later, frozenset(), {kid["child_id"]})
+    after = ReferralStore(engine).get(ref.row["id"])
+    assert after.row["status"] == "declined" and len(after.reasons) == 1
