@@ -27,7 +27,8 @@ def merge(base: dict, others: Iterable[dict]) -> dict:
         las.extend([other["la_code"]] if other.get("la_code") else [])
         las.extend(other.get("la_codes") or [])
         theirs = other.get("sen_status") or "unknown"
-        if _SEN_RANK.get(theirs, 0) >= 2 and _SEN_RANK[theirs] > _SEN_RANK.get(status, 0) or status == "unknown" and theirs != "unknown":
+        stronger_plan = _SEN_RANK.get(theirs, 0) >= 2 and _SEN_RANK[theirs] > _SEN_RANK.get(status, 0)  # E or K beats less
+        if stronger_plan or (status == "unknown" and theirs != "unknown"):
             status = theirs
         for flag in ("suspected_send", "looked_after", "has_social_worker"):
             merged[flag] = bool(merged.get(flag)) or bool(other.get(flag))

@@ -236,7 +236,7 @@ def test_every_change_is_in_the_outbox_with_a_deterministic_id(engine, desk):
 
 
 def test_the_same_events_in_any_order_give_the_same_referrals(engine, desk):
-    """Deliver 4: links, consents and triggers from different topics, in every order."""
+    """Deliver 4: links, consents and triggers from different topics, in any order and batch size."""
     a, b = profile(**AUTISTIC), profile(**NON_SEND)
     events = [
         alert(a, "suspension_days_nearing_limit"),
@@ -251,8 +251,9 @@ def test_the_same_events_in_any_order_give_the_same_referrals(engine, desk):
         a2, b2 = profile(**AUTISTIC), profile(**NON_SEND)
         rename = {a["child_id"]: a2["child_id"], b["child_id"]: b2["child_id"]}
         items = [_renamed(events[i], rename, a2, b2) for i in order]
-        for item in items:
-            desk.handle([item], NOW)
+        batches = [items] if (n // 4) % 2 else [[item] for item in items]  # one batch, or one message a batch
+        for batch in batches:
+            desk.handle(batch, NOW)
         shape = tuple(sorted((agency, len(recs), tuple(sorted(len(r.reasons) for r in recs)))
                              for agency, recs in referrals_of(engine, b2["child_id"]).items()))
         outcomes.add((shape, tuple(sorted(open_by_agency(engine, a2["child_id"])))))
