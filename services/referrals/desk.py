@@ -1,54 +1,37 @@
-"""The referral desk: applies routed triggers and consent to the store, one batch per transaction.
+"""The referral desk: loads what a decision needs, asks the domain, applies the actions. One batch, one transaction.
 
-For each trigger: the policy picks receivers; a receiver that needs a consent the ledger
-doesn't hold gets the reason held until it does; otherwise the reason joins the one open
-referral of that child and agency, or opens one. Reasons are keyed, so redeliveries and
-replays change nothing.
+Inputs, in arrival order: ("alert", AlertChanged JSON), ("child", ChildEventResolved JSON) and
+("link", ChildLinkChanged JSON). Every trigger is stored per record; routing decisions are
+`domain.decide.decide`, merges and splits `domain.merge`. After a link, an undo or a new consent
+the group's stored triggers are decided again with the group's merged profile and ledger, so held
+reasons are released when any record of the group has the consent. Every referral change appends
+a ReferralChanged (`<referral id>:v<version>`) to the outbox in the same transaction.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select
 
-from services.common import db
+from services.common import db, outbox
 from services.common.calendar import CalendarRegistry
-from services.common.db import insert_ignore
-from services.referrals import routing
+from services.common.db import insert_ignore, upsert
+from services.common.messages import Outgoing
+from services.referrals import loads
 from services.referrals import tables as t
 from services.referrals.domain import consent as consent_ledger
-from services.referrals.domain.triggers import Trigger, from_alert_changed, from_child_event
-from services.referrals.policy import Policy, Receiver
+from services.referrals.domain import links, merge
+from services.referrals.domain.decide import decide
+from services.referrals.domain.triggers import Trigger, alert_trigger, from_child_event
+from services.referrals.policy import Policy
+from services.referrals.writes import Change, DeskResult, Writes, referral_changed
 
+__all__ = ["Change", "DeskResult", "ReferralDesk", "referral_changed"]
 log = logging.getLogger(__name__)
-CONSENT_LABEL = {"share_with_nas": "nas", "share_with_ias": "ias", "share_with_la": "la"}
-
-
-def referral_id(child_id: str, agency: str, first_reason: str) -> str:
-    """Deterministic: the same history rebuilds the same referrals (and their delivery keys)."""
-    return "ref_" + hashlib.sha256(f"{child_id}|{agency}|{first_reason}".encode()).hexdigest()[:20]
-
-
-@dataclass
-class Change:
-    referral_id: str
-    agency: str
-    child_id: str
-    status: str
-    change: str  # created | reason_added
-
-
-@dataclass
-class DeskResult:
-    changes: list[Change] = field(default_factory=list)
-    held: list[str] = field(default_factory=list)  # agencies a reason was held for (waiting for consent)
-    released: int = 0
 
 
 class ReferralDesk:
@@ -56,118 +39,164 @@ class ReferralDesk:
         self.engine, self.policy, self.calendars = engine, policy, calendars
         self.deliver = deliver  # False during a rebuild: nobody is notified twice
 
-    def handle(self, items: list[tuple[str, dict]], now: datetime) -> DeskResult:
-        """`items`: ("alert", AlertChanged JSON) or ("child", ChildEventResolved JSON), in arrival order."""
-        result = DeskResult()
-        policy = self.policy()
+    def handle(self, items: Sequence[tuple[str, dict]], now: datetime, dead_letters: Sequence[Outgoing] = ()) -> DeskResult:
+        """Apply a batch in one transaction (dead letters go to the outbox in the same one)."""
         with db.write(self.engine) as conn:
-            for kind, doc in items:
-                if kind == "child":
-                    self._record_consent(conn, doc, now, policy, result)
-                    trigger = from_child_event(doc)
-                else:
-                    trigger = from_alert_changed(doc)
-                if trigger is not None:
-                    self._route(conn, trigger, policy, now, result)
+            result = self.apply(conn, items, now)
+            outbox.append(conn, t.outbox, [*result.messages, *dead_letters])
         return result
 
-    # -------------------------------------------------------------- consent
-    def _ledger(self, conn: Connection, child_id: str) -> list[consent_ledger.ConsentRecord]:
-        rows = conn.execute(select(t.consents).where(t.consents.c.child_id == child_id))
-        return [consent_ledger.ConsentRecord(r.recipient, r.granted, _aware(r.at), r.source) for r in rows]
+    def apply(self, conn: Connection, items: Sequence[tuple[str, dict]], now: datetime) -> DeskResult:
+        result = DeskResult()
+        run = _Run(self, conn, self.policy(), now, result)
+        for kind, doc in items:
+            if kind == "alert":
+                run.alert(doc)
+            elif kind == "child":
+                run.child_event(doc)
+            elif kind == "link":
+                run.link(doc)
+            else:
+                raise ValueError(f"unknown item kind {kind!r}")
+        return result
 
-    def _record_consent(self, conn: Connection, doc: dict, now: datetime, policy: Policy, result: DeskResult) -> None:
+
+class _Run:
+    """One batch's application: the desk's adapters around the pure decisions."""
+
+    def __init__(self, desk: ReferralDesk, conn: Connection, policy: Policy, now: datetime, result: DeskResult):
+        self.desk, self.conn, self.policy, self.now, self.result = desk, conn, policy, now, result
+        self.engine = desk.engine
+        self.writes = Writes(conn, desk.engine, policy, now, result, deliver=desk.deliver)
+
+    # ------------------------------------------------------------------ inputs
+    def alert(self, doc: dict) -> None:
+        trigger = alert_trigger(doc)
+        if trigger is None:
+            return
+        self._save_profile(trigger.child, _time(doc["alert"]["updated_at"]))
+        self._trigger(trigger)
+
+    def child_event(self, doc: dict) -> None:
+        child = doc["child"]
+        granted = self._record_consent(doc)
+        trigger = from_child_event(doc)
+        if trigger is not None or granted:  # the others (every suspension) carry nothing the desk needs
+            self._save_profile(child, _time(doc["occurred_at"]))
+        if trigger is not None:
+            self._trigger(trigger)
+        if granted:
+            out = loads.component(self.conn, child["child_id"])
+            self.reevaluate(links.effective(child["child_id"], out), out)
+
+    def link(self, doc: dict) -> None:
+        link = links.Link(doc["link_id"], doc["source_child_id"], doc["target_child_id"], bool(doc["linked"]), int(doc["version"]), _time(doc["at"]))
+        if not links.newer(link.version, loads.link_version(self.conn, link.link_id)):
+            return  # a replay, or older than what we hold
+        at = link.at
+        self._save_profile({**doc["child"], "child_id": link.target}, at)  # the target's profile after the change
+        self._save_profile({**doc["source_child"], "child_id": link.source}, at)
+        before = {**loads.component(self.conn, link.source), **loads.component(self.conn, link.target)}
+        src_before, tgt_before = links.effective(link.source, before), links.effective(link.target, before)
+        self.conn.execute(upsert(self.engine, t.links, ["link_id"], ["source_child_id", "target_child_id", "linked", "version", "at", "by"]),
+                          [{"link_id": link.link_id, "source_child_id": link.source, "target_child_id": link.target, "linked": link.linked,
+                            "version": link.version, "at": at, "by": doc["by"]}])
+        after = {**loads.component(self.conn, link.source), **loads.component(self.conn, link.target)}
+        if link.linked:
+            effective = links.effective(link.source, after)
+            for former in dict.fromkeys((src_before, tgt_before)):
+                if former != effective:
+                    actions = merge.link(loads.group_referrals(self.conn, former), loads.group_referrals(self.conn, effective), effective)
+                    self.writes.apply_merge(actions, doc["by"])
+            self._audit(doc, "link_applied", f"{link.source} is {link.target}: referrals of {src_before} merged into {effective}")
+            self.refresh_group(effective, after)
+            self.reevaluate(effective, after)
+            return
+        former = src_before  # == tgt_before while the link held
+        sides = {links.effective(link.source, after), links.effective(link.target, after)}
+        if len(sides) > 1:
+            other = next(iter(s for s in sides if former not in links.group(s, after)), None)
+            if other is not None:
+                actions = merge.split(loads.group_referrals(self.conn, former), links.group(other, after), other, link.link_id, link.version,
+                                      source_open=loads.group_referrals(self.conn, other))
+                self.writes.apply_merge(actions, doc["by"])
+        self._audit(doc, "link_undone", f"{link.source} is not {link.target}: reasons of {link.source}'s records split back")
+        for side in sorted(sides):
+            self.refresh_group(side, after)
+            self.reevaluate(side, after)
+
+    # ------------------------------------------------------------------ routing
+    def _trigger(self, trigger: Trigger) -> None:
+        out = loads.component(self.conn, trigger.child_id)
+        effective = links.effective(trigger.child_id, out)
+        members = links.group(trigger.child_id, out)
+        child = loads.group_profile(self.conn, effective, members, fresh=trigger.child) or trigger.child
+        routed = trigger.with_child(child)
+        seen = loads.seen(self.conn, trigger.child_id, trigger.key, members)
+        actions = decide(routed, self.policy, loads.ledger(self.conn, members), loads.open_referrals(self.conn, effective), seen,
+                         self.now.date(), self._calendar(child))
+        self.writes.apply(actions, routed, seen.held, members)
+        self._store_trigger(trigger, seen.version)
+
+    def reevaluate(self, effective: str, out: dict[str, str]) -> None:
+        """Route the group's stored triggers again (a link, an undo, a consent): never new harm."""
+        members = links.group(effective, out)
+        child = loads.group_profile(self.conn, effective, members)
+        if child is None:
+            return
+        for trigger in loads.stored_triggers(self.conn, members, child):
+            seen = loads.seen(self.conn, trigger.child_id, trigger.key, members)
+            actions = decide(trigger, self.policy, loads.ledger(self.conn, members), loads.open_referrals(self.conn, effective), seen,
+                             self.now.date(), self._calendar(child))
+            self.writes.apply(actions, trigger, seen.held, members)
+
+    def refresh_group(self, effective: str, out: dict[str, str]) -> None:
+        child = loads.group_profile(self.conn, effective, links.group(effective, out))
+        if child is not None:
+            for ref in loads.open_referrals(self.conn, effective).values():
+                self.writes.refresh(ref.id, child)
+
+    def _store_trigger(self, trigger: Trigger, held_version: int | None) -> None:
+        if held_version is not None and trigger.version < held_version:
+            return  # older than what we hold: keep the newer state
+        if held_version is not None and trigger.version == held_version and trigger.change != "event":
+            return
+        self.conn.execute(upsert(self.engine, t.triggers, ["child_id", "reason_key"], ["version", "stands", "doc", "updated_at"]),
+                          [{"child_id": trigger.child_id, "reason_key": trigger.key, "version": trigger.version, "stands": trigger.stands,
+                            "doc": loads.trigger_doc(trigger), "updated_at": self.now}])
+        if not trigger.stands:  # a resolved alert: nothing waits for consent on its behalf
+            self.conn.execute(delete(t.held).where(t.held.c.reason_key == trigger.key))
+
+    def _save_profile(self, child: dict, at: datetime) -> None:
+        p = t.profiles.c
+        held = self.conn.execute(select(p.at).where(p.child_id == child["child_id"])).scalar()
+        if held is None or loads.aware(held) <= at:
+            self.conn.execute(upsert(self.engine, t.profiles, ["child_id"], ["profile", "at"]),
+                              [{"child_id": child["child_id"], "profile": orjson.dumps(child).decode(), "at": at}])
+
+    def _record_consent(self, doc: dict) -> bool:
+        """A call records each consent the family gave; True if any is new (held reasons may go now)."""
         if doc["source"] != "call":
-            return
-        at = datetime.fromisoformat(doc["occurred_at"].replace("Z", "+00:00"))
-        records = consent_ledger.from_call(doc["source_id"], doc.get("consent"), at)
-        if not records:
-            return
-        child_id = doc["child"]["child_id"]
-        conn.execute(insert_ignore(self.engine, t.consents), [{"child_id": child_id, "recipient": r.recipient, "source": r.source, "granted": True, "at": r.at} for r in records])
-        self.release_held(conn, child_id, policy, now, result, latest_child=doc["child"])
+            return False
+        records = consent_ledger.from_call(doc["source_id"], doc.get("consent"), _time(doc["occurred_at"]))
+        new = 0
+        for r in records:
+            done = self.conn.execute(insert_ignore(self.engine, t.consents).returning(t.consents.c.recipient),  # rows inserted, on both stores
+                                     {"child_id": doc["child"]["child_id"], "recipient": r.recipient, "source": r.source, "granted": True, "at": r.at})
+            new += len(done.fetchall())
+        return new > 0
 
-    def release_held(self, conn: Connection, child_id: str, policy: Policy, now: datetime, result: DeskResult, latest_child: dict | None = None) -> None:
-        """Consent arrived later: the reasons held for it are routed now."""
-        ledger = self._ledger(conn, child_id)
-        for row in list(conn.execute(select(t.held).where(t.held.c.child_id == child_id))):
-            for receiver in policy.receivers_for_agency(row.agency):
-                if receiver.requires_consent and not consent_ledger.current(ledger, CONSENT_LABEL[receiver.requires_consent]):
-                    continue
-                trigger = Trigger(row.reason_key, orjson.loads(row.reason), {}, latest_child or orjson.loads(row.child))
-                self._attach(conn, trigger, receiver, now, result)
-                conn.execute(t.held.delete().where(and_(t.held.c.child_id == child_id, t.held.c.agency == row.agency, t.held.c.reason_key == row.reason_key)))
-                result.released += 1
-                break
+    def _audit(self, doc: dict, action: str, detail: str) -> None:
+        self.conn.execute(insert(t.audit), [{"at": self.now, "principal": doc["by"], "action": action, "object_kind": "link", "object_id": doc["link_id"][:60],
+                                             "child_id": doc["source_child_id"], "detail": detail}])
 
-    # -------------------------------------------------------------- routing
-    def _route(self, conn: Connection, trigger: Trigger, policy: Policy, now: datetime, result: DeskResult) -> None:
-        child_id = trigger.child["child_id"]
-        receivers = routing.route(policy, trigger.labels)
-        if not receivers:
-            return
-        ledger = self._ledger(conn, child_id) if any(r.requires_consent for r in receivers) else []
-        for receiver in receivers:
-            if receiver.requires_consent and not consent_ledger.current(ledger, CONSENT_LABEL[receiver.requires_consent]):
-                conn.execute(
-                    insert_ignore(self.engine, t.held),
-                    [{"child_id": child_id, "agency": receiver.agency, "reason_key": trigger.key, "reason": orjson.dumps(trigger.reason).decode(),
-                      "child": orjson.dumps(trigger.child).decode(), "held_at": now}],
-                )
-                result.held.append(receiver.agency)
-                continue
-            self._attach(conn, trigger, receiver, now, result)
-
-    def _attach(self, conn: Connection, trigger: Trigger, receiver: Receiver, now: datetime, result: DeskResult) -> None:
-        child_id, agency = trigger.child["child_id"], receiver.agency
-        seen = conn.execute(
-            select(t.reasons.c.referral_id).where(t.reasons.c.child_id == child_id, t.reasons.c.agency == agency, t.reasons.c.reason_key == trigger.key)
-        ).first()
-        if seen is not None:
-            self._refresh_child(conn, seen.referral_id, trigger.child)
-            return  # this reason reached this agency before: the family tells its story once
-        r = t.referrals.c
-        open_row = conn.execute(select(t.referrals).where(r.child_id == child_id, r.agency == agency, r.status.in_(("new", "accepted")))).first()
-        child_json = orjson.dumps(trigger.child).decode()
-        if open_row is None:
-            ref_id = referral_id(child_id, agency, trigger.key)
-            due = self._due_by(trigger.child, receiver, now.date())
-            conn.execute(
-                insert(t.referrals),
-                [{"id": ref_id, "agency": agency, "child_id": child_id, "la_code": trigger.child.get("la_code") or "", "upn": trigger.child.get("upn"),
-                  "child": child_json, "status": "new", "created_at": now, "updated_at": now, "due_by": due, "version": 1}],
-            )
-            self._history(conn, ref_id, now, "signpost", "created", f"routed to {receiver.name}")
-            version, change = 1, "created"
-        else:
-            ref_id = open_row.id
-            version = open_row.version + 1
-            conn.execute(update(t.referrals).where(r.id == ref_id).values(child=child_json, updated_at=now, version=version))
-            self._history(conn, ref_id, now, "signpost", "reason_added", trigger.key.split(":")[0])
-            change = "reason_added"
-        conn.execute(
-            insert(t.reasons),
-            [{"child_id": child_id, "agency": agency, "reason_key": trigger.key, "referral_id": ref_id, "reason": orjson.dumps(trigger.reason).decode(), "added_at": now}],
-        )
-        if receiver.webhook is not None:
-            conn.execute(
-                insert_ignore(self.engine, t.deliveries),
-                [{"key": f"{ref_id}:v{version}", "referral_id": ref_id, "agency": agency, "receiver": receiver.name,
-                  "status": "pending" if self.deliver else "skipped", "attempts": 0, "next_attempt_at": now, "created_at": now}],
-            )
-        result.changes.append(Change(ref_id, agency, child_id, "new" if change == "created" else (open_row.status if open_row else "new"), change))
-
-    def _refresh_child(self, conn: Connection, ref_id: str, child: dict) -> None:
-        conn.execute(update(t.referrals).where(t.referrals.c.id == ref_id).values(child=orjson.dumps(child).decode()))
-
-    def _due_by(self, child: dict, receiver: Receiver, today: date) -> date:
-        calendar = self.calendars.for_school(child.get("la_code"), child.get("school_urn"))
-        return calendar.add_school_days(today, receiver.service_level_school_days)
-
-    def _history(self, conn: Connection, ref_id: str, at: datetime, by: str, action: str, detail: str | None) -> None:
-        conn.execute(insert(t.history), [{"referral_id": ref_id, "at": at, "by": by, "action": action, "detail": detail}])
+    def _calendar(self, child: dict):  # noqa: ANN202 - a SchoolCalendar
+        return self.desk.calendars.for_school(child.get("la_code"), child.get("school_urn"))
 
 
-def _aware(value: datetime) -> datetime:
+def _time(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

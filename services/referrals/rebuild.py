@@ -1,6 +1,6 @@
 """Rebuild the referrals store from the alerts and children topics, without re-delivering anything.
 
-Offline: stop the referrals service first. Replays both topics from the start through the same
+Offline: stop the referrals service first. Replays the alerts, children and child-links topics from the start through the same
 desk with delivery off (webhook deliveries are recorded as skipped), then switches the service to
 a new consumer generation whose offsets are where the replay stopped. Reasons are keyed, so
 referrals that survived in the store are not duplicated either. Needs the topics' history: Apache
@@ -13,16 +13,17 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import orjson
 from tqdm import tqdm
 
-from schemas.topics import ALERTS, CHILDREN
+from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN
 from services.common import db, kafka
 from services.common.broker import port_open
 from services.common.calendar import load_registry
 from services.common.settings import Settings
+from services.common.stream import to_incoming
 from services.referrals import tables
 from services.referrals.app import consumer_group
+from services.referrals.consumer import ReferralsStage
 from services.referrals.desk import ReferralDesk
 from services.referrals.policy import PolicyHolder
 from services.referrals.store import ReferralStore
@@ -54,8 +55,9 @@ async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport
     generation = str(int(await asyncio.to_thread(store.meta, "consumer_generation") or "1") + 1)
     policy = PolicyHolder(settings.routing_policy_file)
     desk = ReferralDesk(engine, lambda: policy.policy, load_registry(settings.calendars_dir), deliver=False)
-    kinds = {settings.topic(ALERTS.name): "alert", settings.topic(CHILDREN.name): "child"}
-    consumer = kafka.consumer(settings, *kinds, group_id=consumer_group(settings, generation))
+    stage = ReferralsStage(desk, settings.topic_prefix)  # the service's own decoding, dead letters and transaction
+    topics = [settings.topic(spec.name) for spec in (ALERTS, CHILDREN, CHILD_LINKS)]
+    consumer = kafka.consumer(settings, *topics, group_id=consumer_group(settings, generation))
     await consumer.start()
     applied = changed = idle = 0
     bar = tqdm(desc="alerts and child events", unit=" messages", disable=not progress)
@@ -65,11 +67,11 @@ async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport
             if batches:
                 idle = 0
                 records = sorted((r for recs in batches.values() for r in recs), key=lambda r: r.timestamp)
-                items = [(kinds[r.topic], orjson.loads(r.value)) for r in records]
-                result = await asyncio.to_thread(desk.handle, items, datetime.now(UTC))
+                result = stage.process([to_incoming(r, settings.topic_prefix) for r in records], datetime.now(UTC))
+                await asyncio.to_thread(stage.commit, result.writes)
                 await consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
                 applied += len(records)
-                changed += len(result.changes)
+                changed += len(result.writes.outcome.changes) if result.writes.outcome else 0
                 bar.update(len(records))
             else:
                 idle += 1

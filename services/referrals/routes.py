@@ -107,7 +107,8 @@ async def list_referrals(
 
 async def _visible(request: Request, principal: Principal, ref_id: str) -> ReferralRecord:
     record = await asyncio.to_thread(request.app.state.store.get, ref_id)
-    if record is None or not principal.sees_la(record.row["la_code"]) or (_is_agency_view(principal) and record.row["agency"] != principal.agency):
+    las = record.la_codes or [record.row["la_code"]] if record is not None else []
+    if record is None or not any(principal.sees_la(la) for la in las) or (_is_agency_view(principal) and record.row["agency"] != principal.agency):
         raise ProblemError(404, "Not Found", "no such referral")
     return record
 
@@ -153,8 +154,8 @@ async def close(ref_id: str, body: CloseRequest, request: Request, principal: Ag
 async def _child_in_scope(request: Request, principal: Principal, child_id: str) -> None:
     if principal.la_codes is None or principal.has("admin"):
         return
-    la = await asyncio.to_thread(request.app.state.store.child_la, child_id)
-    if la is None or la not in principal.la_codes:
+    las = await asyncio.to_thread(request.app.state.store.child_las, child_id)
+    if not las & set(principal.la_codes):
         raise ProblemError(404, "Not Found", "no such child")
 
 

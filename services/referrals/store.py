@@ -8,12 +8,15 @@ from datetime import UTC, date, datetime
 import orjson
 from sqlalchemy import Engine, and_, insert, or_, select, update
 
-from services.common import db
+from services.common import db, outbox
 from services.common.audit import AuditLog
 from services.common.db import aware_row, insert_ignore
 from services.common.pagination import decode_cursor, encode_cursor
+from services.referrals import loads
 from services.referrals import tables as t
-from services.referrals.domain import lifecycle
+from services.referrals.domain import lifecycle, links
+from services.referrals.domain.profile import visible_las
+from services.referrals.writes import referral_changed
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -25,6 +28,7 @@ class ReferralRecord:
     row: dict
     reasons: list[dict]
     history: list[dict] | None = None
+    la_codes: list[str] | None = None  # the LAs that see it (single reads)
 
     @property
     def child(self) -> dict:
@@ -49,8 +53,9 @@ class ReferralStore:
         if overdue is not None:
             late = and_(r.status == "new", r.due_by < today)
             query = query.where(late if overdue else ~late)
-        if la_codes is not None:
-            query = query.where(r.la_code.in_(sorted(la_codes)))
+        if la_codes is not None:  # every LA with a duty towards the child sees its referrals
+            rl = t.referral_las.c
+            query = query.where(r.id.in_(select(rl.referral_id).where(rl.la_code.in_(sorted(la_codes)))))
         if cursor:
             created, ref_id = decode_cursor(cursor)
             query = query.where(or_(r.created_at < created, and_(r.created_at == created, r.id < ref_id)))
@@ -65,7 +70,8 @@ class ReferralStore:
     def _reasons(self, conn, ids: list[str]) -> dict[str, list[dict]]:  # noqa: ANN001
         out: dict[str, list[dict]] = {}
         if ids:
-            for row in conn.execute(select(t.reasons.c.referral_id, t.reasons.c.reason).where(t.reasons.c.referral_id.in_(ids)).order_by(t.reasons.c.added_at)):
+            for row in conn.execute(select(t.reasons.c.referral_id, t.reasons.c.reason).where(t.reasons.c.referral_id.in_(ids))
+                                   .order_by(t.reasons.c.added_at, t.reasons.c.position, t.reasons.c.reason_key)):
                 out.setdefault(row.referral_id, []).append(orjson.loads(row.reason))
         return out
 
@@ -75,10 +81,12 @@ class ReferralStore:
             if row is None:
                 return None
             history = [h._asdict() for h in conn.execute(select(t.history).where(t.history.c.referral_id == ref_id).order_by(t.history.c.id))]
-            return ReferralRecord(row._asdict(), self._reasons(conn, [ref_id]).get(ref_id, []), history)
+            las = [la for (la,) in conn.execute(select(t.referral_las.c.la_code).where(t.referral_las.c.referral_id == ref_id))]
+            return ReferralRecord(row._asdict(), self._reasons(conn, [ref_id]).get(ref_id, []), history, las)
 
     def transition(self, ref_id: str, action: str, by: str, text: str | None, expected_version: int, now: datetime) -> bool:
-        """Move a referral along its lifecycle (optimistic on version); history and audit in the same transaction."""
+        """Move a referral along its lifecycle (optimistic on version); history, audit and the outbox's
+        ReferralChanged in the same transaction."""
         record = self.get(ref_id)
         assert record is not None
         target = lifecycle.transition(record.row["status"], action)
@@ -94,6 +102,7 @@ class ReferralStore:
             conn.execute(insert(t.history), [{"referral_id": ref_id, "at": now, "by": by, "action": target, "detail": text}])
             conn.execute(insert(t.audit), [{"at": now, "principal": by, "action": f"{action}_referral", "object_kind": "referral", "object_id": ref_id,
                                              "child_id": record.row["child_id"], "detail": text}])
+            outbox.append(conn, t.outbox, [referral_changed({**record.row, **values}, target, now)])
         return True
 
     def overdue_unescalated(self, today: date) -> list[dict]:
@@ -102,11 +111,20 @@ class ReferralStore:
             rows = conn.execute(select(t.referrals).where(r.status == "new", r.due_by < today, r.escalated_at.is_(None)).limit(500))
             return [row._asdict() for row in rows]
 
-    def escalate(self, ref_id: str, now: datetime) -> None:
+    def escalate(self, ref_id: str, now: datetime) -> bool:
+        """Escalate once. The conditional update is the claim: of two replicas escalating the same
+        referral, the second updates nothing (PostgreSQL re-checks the condition after the first commits)."""
+        r = t.referrals.c
         with db.write(self.engine) as conn:
-            conn.execute(update(t.referrals).where(t.referrals.c.id == ref_id).values(escalated_at=now))
+            done = conn.execute(update(t.referrals).where(r.id == ref_id, r.escalated_at.is_(None), r.status == "new")
+                                .values(escalated_at=now, version=r.version + 1))
+            if done.rowcount != 1:
+                return False
             conn.execute(insert(t.history), [{"referral_id": ref_id, "at": now, "by": "signpost", "action": "escalated",
                                                "detail": "nobody acted within the agency's service level"}])
+            row = conn.execute(select(r.id, r.agency, r.child_id, r.status, r.version).where(r.id == ref_id)).one()._asdict()
+            outbox.append(conn, t.outbox, [referral_changed(row, "escalated", now)])
+        return True
 
     def consents(self, child_id: str) -> list[dict]:
         with self.engine.connect() as conn:
@@ -116,19 +134,26 @@ class ReferralStore:
         """Withdrawal stops further sharing: recorded, and the reasons held for that recipient are dropped."""
         with db.write(self.engine) as conn:
             conn.execute(insert_ignore(self.engine, t.consents), [{"child_id": child_id, "recipient": recipient, "source": f"api:{by}:{now.isoformat()}", "granted": False, "at": now}])
-            if recipient in ("nas", "ias"):  # held for that agency's consent: no longer wanted
-                conn.execute(t.held.delete().where(t.held.c.child_id == child_id, t.held.c.agency == recipient))
+            if recipient in ("nas", "ias"):  # held for that agency's consent, on any record of the child: no longer wanted
+                out = loads.component(conn, child_id)
+                members = links.group(child_id, out)
+                conn.execute(t.held.delete().where(t.held.c.child_id.in_(sorted(members)), t.held.c.agency == recipient))
             conn.execute(insert(t.audit), [{"at": now, "principal": by, "action": "withdraw_consent", "object_kind": "consent", "object_id": recipient,
                                              "child_id": child_id, "detail": note}])
 
-    def child_la(self, child_id: str) -> str | None:
-        """The LA of a child this service knows (from its referrals or held reasons), for LA-scoped tokens."""
+    def child_las(self, child_id: str) -> set[str]:
+        """The LAs with a duty towards a child this service knows (its record's profile, its referrals), for LA-scoped tokens."""
         with self.engine.connect() as conn:
-            la = conn.execute(select(t.referrals.c.la_code).where(t.referrals.c.child_id == child_id).limit(1)).scalar()
-            if la is None:
-                held = conn.execute(select(t.held.c.child).where(t.held.c.child_id == child_id).limit(1)).scalar()
-                la = orjson.loads(held).get("la_code") if held else None
-            return la
+            las: set[str] = set()
+            profile = conn.execute(select(t.profiles.c.profile).where(t.profiles.c.child_id == child_id)).scalar()
+            if profile:
+                las |= set(visible_las(orjson.loads(profile)))
+            rl = t.referral_las.c
+            las |= set(conn.execute(select(rl.la_code).join(t.referrals, t.referrals.c.id == rl.referral_id).where(t.referrals.c.child_id == child_id)).scalars())
+            held = conn.execute(select(t.held.c.child).where(t.held.c.child_id == child_id).limit(1)).scalar()
+            if held:
+                las |= set(visible_las(orjson.loads(held)))
+            return las
 
     def write_audit(self, entries: list[dict]) -> None:
         self.audit.write(entries)

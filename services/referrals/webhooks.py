@@ -3,6 +3,11 @@
 Each delivery has an idempotency key (referral id + version): a receiver that sees a key
 twice must ignore the second, so a retry after a lost response is never a second referral.
 
+Two replicas may run the sender: each claims its deliveries (PostgreSQL: `FOR UPDATE SKIP
+LOCKED` plus a lease in `claimed_until`, so a claim outlives its transaction and a replica that
+died mid-delivery leaves them to another after the lease). SQLite: one process (its writers
+queue in-process; a second process would need the same file).
+
 Signature: X-Signpost-Signature: sha256=HMAC_SHA256(secret, f"{timestamp}.{body}") with the
 timestamp in X-Signpost-Timestamp (seconds); receivers should reject stale timestamps.
 """
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import httpx
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, or_, select, update
 
 from services.common import db
 from services.common.metrics import Counter
@@ -51,10 +56,17 @@ class WebhookSender:
         self.engine, self.policy, self.render = engine, policy, render  # render(referral_id, agency) -> JSON bytes
         self.base_backoff, self.timeout = base_backoff, timeout
 
-    def due(self, now: datetime, limit: int = 100) -> list[dict]:
+    def due(self, now: datetime, limit: int = 100, lease: timedelta = timedelta(seconds=60)) -> list[dict]:
+        """Claim the deliveries due now (not claimed by another replica, or its lease ran out)."""
         d = t.deliveries.c
-        with self.engine.connect() as conn:
-            return [r._asdict() for r in conn.execute(select(t.deliveries).where(d.status == "pending", d.next_attempt_at <= now).order_by(d.next_attempt_at).limit(limit))]
+        with db.write(self.engine) as conn:
+            rows = [r._asdict() for r in conn.execute(
+                select(t.deliveries).where(d.status == "pending", d.next_attempt_at <= now, or_(d.claimed_until.is_(None), d.claimed_until < now))
+                .order_by(d.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
+            )]
+            if rows:
+                conn.execute(update(t.deliveries).where(d.key.in_([r["key"] for r in rows])).values(claimed_until=now + lease))
+            return rows
 
     async def run_once(self, client: httpx.AsyncClient, now: datetime | None = None) -> list[Attempt]:
         import asyncio
@@ -100,8 +112,8 @@ class WebhookSender:
 
     def _finish(self, key: str, status: str, attempts: int, error: str | None, now: datetime) -> None:
         with db.write(self.engine) as conn:
-            conn.execute(update(t.deliveries).where(t.deliveries.c.key == key).values(status=status, attempts=attempts, last_error=error, next_attempt_at=now))
+            conn.execute(update(t.deliveries).where(t.deliveries.c.key == key).values(status=status, attempts=attempts, last_error=error, next_attempt_at=now, claimed_until=None))
 
     def _retry(self, key: str, attempts: int, error: str | None, when: datetime) -> None:
         with db.write(self.engine) as conn:
-            conn.execute(update(t.deliveries).where(t.deliveries.c.key == key).values(attempts=attempts, last_error=error, next_attempt_at=when))
+            conn.execute(update(t.deliveries).where(t.deliveries.c.key == key).values(attempts=attempts, last_error=error, next_attempt_at=when, claimed_until=None))

@@ -1,37 +1,53 @@
 """What can become a referral: an alert about a child, a permanent exclusion, a call about exclusion.
 
 Each trigger carries the labels the routing policy matches on and the reason as the
-contract shows it. Its key makes it reach each agency once, however often it arrives.
+contract shows it. Its key makes it reach each agency once, however often it arrives;
+its `change` and `version` tell new harm from a replay or an update (see `decide.py`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from schemas.codes import EXCLUSION_CONCERNS
+from schemas.codes import EXCLUSION_CONCERNS, SenNeed, is_send
 
 CHILD_RULES = frozenset({"suspension_days_nearing_limit", "suspension_days_limit_exceeded", "informal_exclusions_repeated"})
+#: What a trigger's `change` can be: an alert's change, a child event (`event`, new the first time it
+#: arrives), or `reevaluate` (routing again what is stored, after a link, an undo or a consent).
+CHANGES = ("raised", "evidence", "updated", "status", "event", "reevaluate")
 
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    key: str  # "alert:<id>", "call:<id>", "notice:<id>", "return:<id>/<record>"
-    reason: dict  # as in the contract: {"rule", "alert_id"} or {"source": ..., ...}
+    key: str  # "alert:<id>", "call:<id>", "notice:<id>", "return:<id>|<record>"
+    reason: dict  # as in the contract: {"rule", "alert_id", "episode"} or {"source": ..., ...}
     labels: dict[str, str | list[str]]
-    child: dict  # the child's profile
+    child: dict  # the child's profile (the group's merged profile once the desk has resolved links)
+    child_id: str = ""  # the record's own child id (the alert's subject, the event's child): splits need it
+    change: str = "event"
+    version: int = 1  # an alert's version; 1 for child events
+    stands: bool = True  # False: the alert was resolved (it routes nothing until it stands again)
+    extra: dict | None = None  # what labels need besides the profile: received_by, consent (calls)
+
+    def with_child(self, child: dict, change: str | None = None) -> Trigger:
+        """The same trigger seen with another profile (a merged group's), labels recomputed."""
+        extra = self.extra or {}
+        labels = labels_for(child, reason=str(self.labels["reason"]), event_kind=str(self.labels["event_kind"]),
+                            received_by=extra.get("received_by") or "", consent=extra.get("consent"))
+        return replace(self, child=child, labels=labels, change=change or self.change)
 
 
 def labels_for(child: dict, *, reason: str, event_kind: str, received_by: str = "", consent: dict | None = None) -> dict[str, str | list[str]]:
     needs = list(child.get("sen_needs") or [])
-    send = child.get("sen_status") in ("E", "K") or bool(child.get("suspected_send"))
     consent = consent or {}
     return {
         "reason": reason,
         "event_kind": event_kind,
-        "send": _flag(send),
+        # one definition of SEND (schemas.codes.is_send): E, K, suspected, or any recorded primary need
+        "send": _flag(is_send(child.get("sen_status"), bool(child.get("suspected_send")), needs)),
         "sen_status": child.get("sen_status") or "unknown",
         "primary_need": needs,
-        "autistic": _flag("ASD" in needs),
+        "autistic": _flag(SenNeed.ASD in needs),
         "looked_after": _flag(bool(child.get("looked_after"))),
         "received_by": received_by,
         "consent_share_with_nas": _flag(bool(consent.get("share_with_nas"))),
@@ -44,28 +60,42 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def from_alert_changed(doc: dict) -> Trigger | None:
-    """A child alert raised or updated. Status changes made by the team route nothing."""
+def alert_trigger(doc: dict) -> Trigger | None:
+    """Any change of a child alert of a routed rule, status changes and resolved alerts included
+    (the desk records their version and whether the alert still stands). None: not about a child."""
     alert, child = doc["alert"], doc.get("child")
-    if doc.get("change") == "status" or child is None or alert["subject"]["kind"] != "child" or alert["rule"] not in CHILD_RULES:
+    if child is None or alert["subject"]["kind"] != "child" or alert["rule"] not in CHILD_RULES:
         return None
-    if alert.get("status") == "resolved":
+    reason = {"rule": alert["rule"], "alert_id": alert["id"], "episode": int(alert.get("episode") or 1)}
+    labels = labels_for(child, reason=alert["rule"], event_kind="alert")
+    return Trigger(f"alert:{alert['id']}", reason, labels, child, child_id=alert["subject"]["child_id"], change=doc["change"],
+                   version=int(alert.get("version") or 1), stands=alert.get("status") != "resolved")
+
+
+def from_alert_changed(doc: dict) -> Trigger | None:
+    """A child alert raised or changed that may route. Status changes made by a person, and resolved
+    alerts, route nothing."""
+    trigger = alert_trigger(doc)
+    if trigger is None or trigger.change == "status" or not trigger.stands:
         return None
-    reason = {"rule": alert["rule"], "alert_id": alert["id"]}
-    return Trigger(f"alert:{alert['id']}", reason, labels_for(child, reason=alert["rule"], event_kind="alert"), child)
+    return trigger
 
 
 def from_child_event(doc: dict) -> Trigger | None:
     child = doc["child"]
+    cid = child["child_id"]
     if doc["source"] == "exclusion_notice" and doc.get("category") == "permanent":
         reason = {"source": "exclusion_notice", "notice_id": doc["source_id"]}
-        return Trigger(f"notice:{doc['source_id']}", reason, labels_for(child, reason="permanent_exclusion", event_kind="exclusion_notice"), child)
+        labels = labels_for(child, reason="permanent_exclusion", event_kind="exclusion_notice")
+        return Trigger(f"notice:{doc['source_id']}", reason, labels, child, child_id=cid)
     if doc["source"] == "la_return_record" and doc.get("record_kind") == "permanent_exclusion":
         return_id, _, record_id = doc["source_id"].rpartition("|")
         reason = {"source": "la_return", "return_id": return_id, "record_id": record_id}
-        return Trigger(f"return:{doc['source_id']}", reason, labels_for(child, reason="permanent_exclusion", event_kind="la_return_record"), child)
+        labels = labels_for(child, reason="permanent_exclusion", event_kind="la_return_record")
+        return Trigger(f"return:{doc['source_id']}", reason, labels, child, child_id=cid)
     if doc["source"] == "call" and EXCLUSION_CONCERNS.intersection(doc.get("concerns") or ()):
         reason = {"source": "call", "call_id": doc["source_id"]}
-        labels = labels_for(child, reason="exclusion_concern_call", event_kind="call", received_by=doc.get("received_by") or "", consent=doc.get("consent"))
-        return Trigger(f"call:{doc['source_id']}", reason, labels, child)
+        extra = {"received_by": doc.get("received_by") or "", "consent": doc.get("consent")}
+        labels = labels_for(child, reason="exclusion_concern_call", event_kind="call", received_by=extra["received_by"], consent=doc.get("consent"))
+        return Trigger(f"call:{doc['source_id']}", reason, labels, child, child_id=cid, extra=extra)
     return None

@@ -9,7 +9,7 @@ from factories import valid_upn
 from sqlalchemy import Engine, select
 
 from schemas.alerts import Alert, AlertChanged, ChildSubject, SchoolSubject
-from schemas.children import ChildEventResolved, ChildProfile
+from schemas.children import ChildEventResolved, ChildLinkChanged, ChildProfile
 from schemas.intake import Consent
 from services.referrals import tables as t
 from services.referrals.store import ReferralStore
@@ -52,6 +52,8 @@ def alert(
     status: str = "open",
     at: datetime = NOW,
     severity: str = "warning",
+    version: int = 1,
+    episode: int = 1,
 ) -> tuple[str, dict]:
     alert_id = alert_id or uid("al")
     if rule == "end_of_term_spike":
@@ -72,8 +74,21 @@ def alert(
         status=status,
         created_at=at,
         updated_at=at,
+        version=version,
+        episode=episode,
+        la_codes=[kid["la_code"]],
     )
     return ("alert", AlertChanged(alert=model, change=change, child=child).model_dump(mode="json"))
+
+
+def link(source: dict, target: dict, *, linked: bool = True, version: int = 1, link_id: str | None = None, at: datetime = NOW,
+         by: str = "test-inclusion_team", merged: dict | None = None) -> tuple[str, dict]:
+    """A ChildLinkChanged: `merged` is the target's profile after the change (default: the target's own)."""
+    doc = ChildLinkChanged(
+        link_id=link_id or uid("cand"), source_child_id=source["child_id"], target_child_id=target["child_id"], linked=linked, by=by,
+        reason="confirmed near match" if linked else "undone", at=at, version=version, child=merged or target, source_child=source,
+    )
+    return ("link", doc.model_dump(mode="json"))
 
 
 def child_event(kid: dict, source: str, source_id: str, *, at: datetime = NOW, **kw) -> tuple[str, dict]:
@@ -150,7 +165,7 @@ def reason_of(item: tuple[str, dict]) -> dict:
     """The contract reason an input should produce."""
     kind, doc = item
     if kind == "alert":
-        return {"rule": doc["alert"]["rule"], "alert_id": doc["alert"]["id"]}
+        return {"rule": doc["alert"]["rule"], "alert_id": doc["alert"]["id"], "episode": doc["alert"]["episode"]}
     if doc["source"] == "call":
         return {"source": "call", "call_id": doc["source_id"]}
     if doc["source"] == "exclusion_notice":

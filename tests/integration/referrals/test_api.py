@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -481,3 +482,33 @@ async def test_an_la_scoped_team_cannot_withdraw_another_las_consent(api: Api):
     response = await api.request("team_999", "POST", f"/v1/consents/{kid['child_id']}/withdraw?recipient=nas")
     assert response.status_code in (403, 404), response.text
     assert [c["granted"] for c in api.store().consents(kid["child_id"]) if c["recipient"] == "nas"] == [True]
+
+
+async def test_an_la_scoped_team_sees_referrals_of_a_child_its_la_has_a_duty_towards(api: Api):
+    """Contract: visible to every LA with a duty towards the child (the profile's la_codes), not only its latest school's."""
+    kid = profile(**NON_SEND, la_codes=["305", "999"])  # the latest school is in 305; LA 999 has a duty too
+    api.seed([alert(kid, "informal_exclusions_repeated")])
+    ref = api.ref(kid["child_id"], "exclusions_officer")
+    listed = (await api.request("team_999", "GET", f"/v1/referrals?upn={kid['upn']}")).json()["items"]
+    assert [item["id"] for item in listed] == [ref["id"]]
+    single = await api.request("team_999", "GET", f"/v1/referrals/{ref['id']}")
+    assert single.status_code == 200 and single.json()["id"] == ref["id"]
+    consents = await api.request("team_999", "GET", f"/v1/consents/{kid['child_id']}")
+    assert consents.status_code == 200
+
+
+async def test_a_lifecycle_change_is_in_the_outbox_in_its_own_transaction(api: Api):
+    from sqlalchemy import select
+
+    from services.referrals import tables
+
+    kid = profile(**NON_SEND)
+    api.seed([alert(kid, "informal_exclusions_repeated")])
+    ref = api.ref(kid["child_id"], "exclusions_officer")
+    response = await api.request("exclusions_officer", "POST", f"/v1/referrals/{ref['id']}/accept")
+    assert response.status_code == 200
+    with api.store().engine.connect() as conn:
+        rows = [(r.event_id, r.value) for r in conn.execute(select(tables.outbox.c.event_id, tables.outbox.c.value).where(
+            tables.outbox.c.event_id.in_([f"{ref['id']}:v1", f"{ref['id']}:v2"])))]
+    changes = {event_id: json.loads(value)["change"] for event_id, value in rows}
+    assert changes == {f"{ref['id']}:v1": "created", f"{ref['id']}:v2": "accepted"}

@@ -89,9 +89,12 @@ def child_event(source: str, source_id: str, *, kid: dict | None = None, **kw) -
         ({"sen_status": "unknown"}, "false"),
         ({"sen_status": "N", "suspected_send": True}, "true"),
         ({"sen_status": "unknown", "suspected_send": True}, "true"),
+        # any recorded primary need counts (contract: "E, K, suspected, or any recorded primary need")
+        ({"sen_status": "unknown", "sen_needs": ["ASD"]}, "true"),
+        ({"sen_status": "N", "sen_needs": ["SLCN"]}, "true"),
     ],
 )
-def test_labels_send_is_ehc_plan_sen_support_or_suspected(profile, send):
+def test_labels_send_is_ehc_plan_sen_support_suspected_or_any_need(profile, send):
     labels = labels_for(child(**profile), reason="suspension_days_nearing_limit", event_kind="alert")
     assert labels["send"] == send
     assert labels["sen_status"] == profile["sen_status"]
@@ -148,7 +151,7 @@ def test_child_alert_raised_or_updated_is_a_trigger(rule, change):
     trigger = from_alert_changed(alert_doc(rule, change=change, kid=kid, alert_id="al-9"))
     assert isinstance(trigger, Trigger)
     assert trigger.key == "alert:al-9"
-    assert trigger.reason == {"rule": rule, "alert_id": "al-9"}
+    assert trigger.reason == {"rule": rule, "alert_id": "al-9", "episode": 1}
     assert trigger.labels["reason"] == rule
     assert trigger.labels["event_kind"] == "alert"
     assert trigger.labels["send"] == "true"

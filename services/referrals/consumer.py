@@ -1,0 +1,81 @@
+"""The referrals stage: alert changes, resolved child events and links in, one store transaction per batch.
+
+`process` (in a worker thread) decodes and validates the batch; a message that can't be read
+(bad JSON, a payload its schema refuses) is a content error and becomes a dead letter. `commit`
+then applies the batch through the desk in ONE transaction, dead letters into the outbox with it;
+the StageRunner commits offsets only after that. A store error fails the batch: the runner replays
+it from the committed offsets with backoff, so nothing is acknowledged before it is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.alerts import AlertChanged
+from schemas.children import ChildEventResolved, ChildLinkChanged
+from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN
+from services.common.messages import DeadLetter, Incoming, Outgoing
+from services.common.stream import dead_letter_messages
+from services.referrals.desk import DeskResult, ReferralDesk
+
+log = logging.getLogger(__name__)
+KINDS = {ALERTS.name: ("alert", AlertChanged), CHILDREN.name: ("child", ChildEventResolved), CHILD_LINKS.name: ("link", ChildLinkChanged)}
+
+
+@dataclass
+class Batch:
+    """What `process` hands to `commit`: the decoded items, the dead letters, and (after commit) the outcome."""
+
+    items: list[tuple[str, dict]]
+    dead_letters: list[DeadLetter]
+    now: datetime
+    outcome: DeskResult | None = None
+
+
+@dataclass
+class StageResult:
+    writes: Batch
+    messages: list[Outgoing] = field(default_factory=list)  # nothing is produced directly: the outbox has it
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+def decode(message: Incoming) -> tuple[str, dict]:
+    """A message as a desk item; ValueError (and pydantic's ValidationError) for content errors."""
+    kind, model = KINDS[message.topic]
+    doc = orjson.loads(message.value)
+    model.model_validate(doc)  # the desk reads the JSON; the schema says it is whole
+    return kind, doc
+
+
+class ReferralsStage:
+    def __init__(self, desk: ReferralDesk, prefix: str, on_outcome: Callable[[DeskResult], None] | None = None):
+        self.desk, self.prefix, self.on_outcome = desk, prefix, on_outcome
+
+    def process(self, messages: list[Incoming], now: datetime) -> StageResult:
+        items: list[tuple[str, dict]] = []
+        dead: list[DeadLetter] = []
+        for message in messages:
+            try:
+                items.append(decode(message))
+            except (ValueError, ValidationError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
+                dead.append(DeadLetter(message, f"invalid_payload:{type(exc).__name__}"))
+                log.warning("undecodable message dead-lettered", extra={"topic": message.topic, "partition": message.partition, "offset": message.offset})
+        return StageResult(Batch(items, dead, now))
+
+    def commit(self, batch: Batch) -> None:
+        """One transaction for the whole batch; raises (and so replays the batch) on any store error."""
+        letters = dead_letter_messages(batch.dead_letters, "referrals", self.prefix) if batch.dead_letters else []
+        batch.outcome = self.desk.handle(batch.items, batch.now, letters)
+
+    def reset(self) -> None:
+        """No caches: the store is the truth."""
+
+    def on_committed(self, result: StageResult) -> None:
+        if self.on_outcome is not None and result.writes.outcome is not None:
+            self.on_outcome(result.writes.outcome)

@@ -1,0 +1,230 @@
+"""The desk's writes: the domain's actions applied to the store, inside the batch's transaction.
+
+Every referral change bumps its version, leaves a history entry and appends a ReferralChanged
+(`<referral id>:v<version>`) for the outbox; deliveries get the version's idempotency key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from schemas.referrals import ReferralChanged
+from schemas.topics import REFERRALS
+from services.common.db import insert_ignore
+from services.common.messages import Outgoing, outgoing
+from services.common.stream import StaleWrite
+from services.referrals import tables as t
+from services.referrals.domain import merge
+from services.referrals.domain.decide import (
+    Action,
+    AddEvidence,
+    Attach,
+    Deliver,
+    Hold,
+    Open,
+    Refresh,
+    referral_id,
+)
+from services.referrals.domain.lifecycle import OPEN
+from services.referrals.domain.profile import visible_las
+from services.referrals.domain.triggers import Trigger
+from services.referrals.policy import Policy
+
+SOURCE = "/signpost/referrals"
+
+
+@dataclass
+class Change:
+    referral_id: str
+    agency: str
+    child_id: str
+    status: str
+    change: str  # created | reason_added | evidence_added | merged | split | accepted | declined | closed | escalated
+
+
+@dataclass
+class DeskResult:
+    changes: list[Change] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # agencies a reason was newly held for (waiting for consent)
+    released: int = 0  # held reasons routed now
+    messages: list[Outgoing] = field(default_factory=list)  # appended to the outbox
+
+
+def referral_changed(row: dict, change: str, now: datetime) -> Outgoing:
+    """The referrals topic's copy of a change: ids and status only; ce_id `<id>:v<version>`."""
+    payload = ReferralChanged(referral_id=row["id"], agency=row["agency"], child_id=row["child_id"], status=row["status"], change=change, at=now)
+    return outgoing(REFERRALS, row["child_id"], f"{row['id']}:v{row['version']}", payload, SOURCE, subject=row["id"])
+
+
+def record_change(conn: Connection, ref_id: str, change: str, now: datetime, result: DeskResult) -> None:
+    row = conn.execute(select(t.referrals.c.id, t.referrals.c.agency, t.referrals.c.child_id, t.referrals.c.status, t.referrals.c.version)
+                       .where(t.referrals.c.id == ref_id)).one()._asdict()
+    result.messages.append(referral_changed(row, change, now))
+    result.changes.append(Change(row["id"], row["agency"], row["child_id"], row["status"], change))
+
+
+def history(conn: Connection, ref_id: str, at: datetime, by: str, action: str, detail: str | None) -> None:
+    conn.execute(insert(t.history), [{"referral_id": ref_id, "at": at, "by": by, "action": action, "detail": detail}])
+
+
+
+class Writes:
+    """Applies actions for one batch (one connection, one transaction, one `now`)."""
+
+    def __init__(self, conn: Connection, engine: Engine, policy: Policy, now: datetime, result: DeskResult, *, deliver: bool):
+        self.conn, self.engine, self.policy, self.now, self.result, self.deliver = conn, engine, policy, now, result, deliver
+        self.renamed: dict[str, str] = {}  # an Open's id → the id it got (see _open)
+
+    def apply(self, actions: list[Action], trigger: Trigger, held: frozenset[str], members: set[str]) -> None:
+        child_json = orjson.dumps(trigger.child).decode()
+        for action in actions:
+            if isinstance(action, Hold):
+                self.conn.execute(insert_ignore(self.engine, t.held), [{"child_id": action.child_id, "agency": action.agency, "reason_key": action.reason_key,
+                                                                       "reason": orjson.dumps(trigger.reason).decode(), "child": child_json, "held_at": self.now}])
+                self.result.held.append(action.agency)
+            elif isinstance(action, Open):
+                self._open(action, trigger, child_json)
+            elif isinstance(action, Attach):
+                self._bump(action.referral_id, trigger.child)
+                self._add_reason(action.referral_id, action.agency, action.reason_key, action.reason, action.child_id, action.version)
+                history(self.conn, action.referral_id, self.now, "signpost", "reason_added", action.reason_key.split(":")[0])
+                record_change(self.conn, action.referral_id, "reason_added", self.now, self.result)
+            elif isinstance(action, AddEvidence):
+                self._bump(action.referral_id, trigger.child)
+                rs = t.reasons.c
+                self.conn.execute(update(t.reasons).where(rs.referral_id == action.referral_id, rs.reason_key == action.reason_key)
+                                  .values(reason=orjson.dumps(action.reason).decode(), version=action.version))
+                history(self.conn, action.referral_id, self.now, "signpost", "evidence_added", action.reason_key.split(":")[0])
+                record_change(self.conn, action.referral_id, "evidence_added", self.now, self.result)
+            elif isinstance(action, Refresh):
+                self.refresh(action.referral_id, trigger.child)
+            elif isinstance(action, Deliver):
+                self._deliver(self.renamed.get(action.referral_id, action.referral_id), action.agency, action.receiver)
+            if isinstance(action, Open | Attach):
+                gone = self.conn.execute(delete(t.held).where(t.held.c.agency == action.agency, t.held.c.reason_key == action.reason_key,
+                                                              t.held.c.child_id.in_(sorted(members))))
+                if action.agency in held and gone.rowcount:
+                    self.result.released += 1
+
+    def _open(self, action: Open, trigger: Trigger, child_json: str) -> None:
+        ref_id = action.referral_id
+        n = 0
+        while self.conn.execute(select(t.referrals.c.id).where(t.referrals.c.id == ref_id)).first() is not None:
+            n += 1  # the id is taken (a referral emptied by a merge once had it): the next deterministic one
+            ref_id = referral_id(action.referral_id, "again", str(n))
+        self.renamed[action.referral_id] = ref_id
+        try:
+            self._insert_referral([{"id": ref_id, "agency": action.agency, "child_id": trigger.child["child_id"],
+                                                 "la_code": trigger.child.get("la_code") or "", "upn": trigger.child.get("upn"), "child": child_json,
+                                                 "status": "new", "created_at": self.now, "updated_at": self.now, "due_by": action.due_by, "version": 1}])
+        except IntegrityError as exc:  # another transaction opened one for this child and agency first
+            raise StaleWrite(f"an open {action.agency} referral appeared meanwhile") from exc
+        self._set_las(ref_id, trigger.child)
+        self._add_reason(ref_id, action.agency, action.reason_key, action.reason, action.child_id, action.version)
+        history(self.conn, ref_id, self.now, "signpost", "created", f"routed to {action.receiver}")
+        record_change(self.conn, ref_id, "created", self.now, self.result)
+
+    def _insert_referral(self, rows: list[dict]) -> None:
+        self.conn.execute(insert(t.referrals), rows)  # the unique open-referral index may refuse it
+
+    def _add_reason(self, ref_id: str, agency: str, key: str, reason: dict, child_id: str, version: int) -> None:
+        rs = t.reasons.c
+        position = self.conn.execute(select(func.coalesce(func.max(rs.position), 0)).where(rs.referral_id == ref_id)).scalar_one() + 1
+        self.conn.execute(insert_ignore(self.engine, t.reasons), [{"referral_id": ref_id, "reason_key": key, "agency": agency, "child_id": child_id,
+                                                                  "reason": orjson.dumps(reason).decode(), "added_at": self.now, "version": version,
+                                                                  "position": position}])
+
+    def _bump(self, ref_id: str, child: dict) -> None:
+        """A new version of an open referral. If an agency closed or declined it since this batch read
+        it (another transaction, another replica), the batch is stale: nothing of it is committed and
+        the runner applies it again from fresh state."""
+        r = t.referrals.c
+        done = self.conn.execute(update(t.referrals).where(r.id == ref_id, r.status.in_(sorted(OPEN))).values(
+            version=r.version + 1, updated_at=self.now, child=orjson.dumps(child).decode(), la_code=child.get("la_code") or "", upn=child.get("upn")))
+        if done.rowcount != 1:
+            raise StaleWrite(f"referral {ref_id} is no longer open")
+        self._set_las(ref_id, child)
+
+    def refresh(self, ref_id: str, child: dict) -> None:
+        """The child's details only: no new version, nobody notified."""
+        r = t.referrals.c
+        self.conn.execute(update(t.referrals).where(r.id == ref_id).values(child=orjson.dumps(child).decode(), la_code=child.get("la_code") or "",
+                                                                           upn=child.get("upn")))
+        self._set_las(ref_id, child)
+
+    def _set_las(self, ref_id: str, child: dict) -> None:
+        """Exactly the LAs of the child's (group's) profile see the referral."""
+        las = visible_las(child)
+        rl = t.referral_las.c
+        held = {r.la_code for r in self.conn.execute(select(rl.la_code).where(rl.referral_id == ref_id))}
+        if held - set(las):
+            self.conn.execute(delete(t.referral_las).where(rl.referral_id == ref_id, rl.la_code.in_(sorted(held - set(las)))))
+        if set(las) - held:
+            self.conn.execute(insert(t.referral_las), [{"referral_id": ref_id, "la_code": la} for la in las if la not in held])
+
+    def _deliver(self, ref_id: str, agency: str, receiver: str) -> None:
+        version = self.conn.execute(select(t.referrals.c.version).where(t.referrals.c.id == ref_id)).scalar_one()
+        self.conn.execute(insert_ignore(self.engine, t.deliveries), [{"key": f"{ref_id}:v{version}", "referral_id": ref_id, "agency": agency,
+                                                                     "receiver": receiver, "status": "pending" if self.deliver else "skipped",
+                                                                     "attempts": 0, "next_attempt_at": self.now, "created_at": self.now}])
+
+    # ------------------------------------------------------------------ merges and splits
+    def apply_merge(self, actions: list[merge.MergeAction], by: str) -> None:
+        r = t.referrals.c
+        touched: list[str] = []
+        for action in actions:
+            if isinstance(action, merge.CloseMerged):
+                self._next_version(action.referral_id, status="closed", outcome=f"merged into {action.into_id}")
+                history(self.conn, action.referral_id, self.now, by, "merged", f"merged into {action.into_id}")
+                record_change(self.conn, action.referral_id, "merged", self.now, self.result)
+            elif isinstance(action, merge.MoveReasons):
+                self._move(action)
+                self._next_version(action.to_id)
+                history(self.conn, action.to_id, self.now, by, action.action, f"{len(action.keys)} reason(s) from {action.from_id}")
+                record_change(self.conn, action.to_id, action.action, self.now, self.result)
+                touched.append(action.to_id)
+                if action.action == "split":  # the referral they left changed too
+                    self._next_version(action.from_id)
+                    history(self.conn, action.from_id, self.now, by, "split", f"{len(action.keys)} reason(s) to {action.to_id}")
+                    record_change(self.conn, action.from_id, "split", self.now, self.result)
+            elif isinstance(action, merge.Repoint):
+                self._next_version(action.referral_id, child_id=action.child_id)
+                history(self.conn, action.referral_id, self.now, by, action.action, action.detail)
+                record_change(self.conn, action.referral_id, action.action, self.now, self.result)
+                touched.append(action.referral_id)
+            elif isinstance(action, merge.OpenSplit):
+                src = self.conn.execute(select(t.referrals).where(r.id == action.from_id)).one()._asdict()
+                self.conn.execute(insert(t.referrals), [{**src, "id": action.referral_id, "child_id": action.child_id, "status": "new", "created_at": self.now,
+                                                         "updated_at": self.now, "due_by": action.due_by, "version": 1, "escalated_at": None,
+                                                         "outcome": None, "decline_reason": None}])
+                history(self.conn, action.referral_id, self.now, by, "split", f"split from {action.from_id}")
+                record_change(self.conn, action.referral_id, "split", self.now, self.result)
+        for ref_id in dict.fromkeys(touched):  # an agency with a webhook hears of the change
+            row = self.conn.execute(select(r.agency, r.status).where(r.id == ref_id)).one()
+            receivers = [rc for rc in self.policy.receivers_for_agency(row.agency) if rc.webhook is not None]
+            if receivers and row.status in ("new", "accepted"):
+                self._deliver(ref_id, row.agency, receivers[0].name)
+
+    def _next_version(self, ref_id: str, **values: object) -> None:
+        """A merge or split changes an open referral; one an agency closed meanwhile makes the batch stale."""
+        r = t.referrals.c
+        done = self.conn.execute(update(t.referrals).where(r.id == ref_id, r.status.in_(sorted(OPEN)))
+                                 .values(version=r.version + 1, updated_at=self.now, **values))
+        if done.rowcount != 1:
+            raise StaleWrite(f"referral {ref_id} is no longer open")
+
+    def _move(self, action: merge.MoveReasons) -> None:
+        rs = t.reasons.c
+        there = {row.reason_key for row in self.conn.execute(select(rs.reason_key).where(rs.referral_id == action.to_id, rs.reason_key.in_(action.keys)))}
+        if there:
+            self.conn.execute(delete(t.reasons).where(rs.referral_id == action.from_id, rs.reason_key.in_(sorted(there))))
+        moving = [k for k in action.keys if k not in there]
+        if moving:
+            self.conn.execute(update(t.reasons).where(rs.referral_id == action.from_id, rs.reason_key.in_(moving)).values(referral_id=action.to_id))
+
+    # ------------------------------------------------------------------ state kept per record
