@@ -78,6 +78,8 @@ class _Run:
         self._trigger(trigger)
 
     def child_event(self, doc: dict) -> None:
+        if doc.get("record_child_id"):  # the event's own record, which counts as child.child_id (children.links.v1 says so):
+            doc = {**doc, "child": {**doc["child"], "child_id": doc["record_child_id"]}}  # kept per record, so an undo can split it back
         child = doc["child"]
         granted = self._record_consent(doc)
         trigger = from_child_event(doc)
