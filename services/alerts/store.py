@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, or_, select, update
 
 from schemas.alerts import (
     Alert,
@@ -363,7 +363,9 @@ class AlertsStore:
             conn.execute(insert(t.alerts), new)
         if known:
             c = t.alerts.c
-            stmt = update(t.alerts).where(c.id == bindparam("v_id"), c.version == bindparam("v_base")).values({k: bindparam(f"v_{k}") for k in ALERT_COLUMNS})
+            values = {k: bindparam(f"v_{k}") for k in ALERT_COLUMNS}
+            values["school_urn"] = func.coalesce(bindparam("v_school_urn"), c.school_urn)  # a change that doesn't name the school keeps it
+            stmt = update(t.alerts).where(c.id == bindparam("v_id"), c.version == bindparam("v_base")).values(values)
             rows = [{"v_id": w.alert.id, "v_base": w.base_version, **{f"v_{k}": v for k, v in alert_row(w.alert, w.school_urn).items() if k != "id"}} for w in known]
             if conn.execute(stmt, rows).rowcount != len(known):
                 raise StaleWrite("an alert changed since it was read (a person, or another worker)")

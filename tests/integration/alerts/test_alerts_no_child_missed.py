@@ -195,3 +195,4 @@ def test_a_spike_that_later_data_disproves_is_resolved(alerts):
     late = counted(*((100 + i, f"2024-{9 + i // 7:02d}-{9 + (i % 7) * 3:02d}") for i in range(20)))
     [resolved] = alerts.run_school(late, LATER).changed_alerts
     assert (resolved.id, resolved.status, resolved.resolved_by) == (spike.id, AlertStatus.resolved, "signpost")
+    assert [a.id for a in alerts.store.list_alerts({"school_urn": "104119"}, None, 10, None)[0]] == [spike.id]  # still the school's
