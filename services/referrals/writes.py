@@ -28,6 +28,7 @@ from services.referrals.domain.decide import (
     Hold,
     Open,
     Refresh,
+    Withdraw,
     referral_id,
 )
 from services.referrals.domain.lifecycle import OPEN
@@ -105,6 +106,8 @@ class Writes:
                 self.refresh(action.referral_id, trigger.child)
             elif isinstance(action, Deliver):
                 self._deliver(self.renamed.get(action.referral_id, action.referral_id), action.agency, action.receiver)
+            elif isinstance(action, Withdraw):
+                self._withdraw(action, trigger.child)
             if isinstance(action, Open | Attach):
                 gone = self.conn.execute(delete(t.held).where(t.held.c.agency == action.agency, t.held.c.reason_key == action.reason_key,
                                                               t.held.c.child_id.in_(sorted(members))))
@@ -128,6 +131,21 @@ class Writes:
         self._add_reason(ref_id, action.agency, action.reason_key, action.reason, action.child_id, action.version)
         history(self.conn, ref_id, self.now, "signpost", "created", f"routed to {action.receiver}")
         record_change(self.conn, ref_id, "created", self.now, self.result)
+
+    def _withdraw(self, action: Withdraw, child: dict) -> None:
+        rs, r = t.reasons.c, t.referrals.c
+        self._bump(action.referral_id, child)
+        self.conn.execute(delete(t.reasons).where(rs.referral_id == action.referral_id, rs.reason_key == action.reason_key))
+        history(self.conn, action.referral_id, self.now, "signpost", "reason_withdrawn",
+                f"{action.reason_key.split(':')[0]}: no longer holds for this child (a correction, or the evidence was another record's)")
+        left = self.conn.execute(select(func.count()).select_from(t.reasons).where(rs.referral_id == action.referral_id)).scalar_one()
+        status = self.conn.execute(select(r.status).where(r.id == action.referral_id)).scalar_one()
+        change = "reason_withdrawn"
+        if not left and status == "new":  # nobody acted on it, and nothing is left to act on
+            self.conn.execute(update(t.referrals).where(r.id == action.referral_id).values(status="closed", outcome="withdrawn by Signpost: its reasons no longer hold"))
+            history(self.conn, action.referral_id, self.now, "signpost", "closed", "withdrawn: its reasons no longer hold")
+            change = "withdrawn"
+        record_change(self.conn, action.referral_id, change, self.now, self.result)
 
     def _insert_referral(self, rows: list[dict]) -> None:
         self.conn.execute(insert(t.referrals), rows)  # the unique open-referral index may refuse it

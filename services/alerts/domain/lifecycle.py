@@ -80,8 +80,8 @@ def apply_finding(existing: Alert | None, finding: Finding, *, upn: str | None, 
     worse = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[existing.severity]
     kind, note = ("evidence" if fresh else "updated"), None
     if existing.status == AlertStatus.resolved:
-        if held_again:
-            note = "holds again"
+        if held_again:  # announced as news: the referrals it was withdrawn from route it again
+            note, kind = "holds again", "evidence"
             changes.update(status=AlertStatus.open, resolved_by=None, status_note=note)
         elif fresh:
             note = f"episode {existing.episode + 1}: new evidence after it was resolved"

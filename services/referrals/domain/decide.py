@@ -8,7 +8,11 @@ Re-routing rules (docs/design.md, "Referrals"):
 
 - A message whose version is not newer than the one recorded for its reason is a replay: nothing.
   (A child event is version 1: its first arrival is new, any later one a replay.)
-- `status` changes and resolved alerts route nothing.
+- `status` changes and resolved alerts route nothing. An alert Signpost resolved because it no longer
+  holds for this child (a correction; its evidence turned out to be another record's) is withdrawn:
+  `Withdraw` takes the reason out of every open referral holding it, and a referral nobody has
+  acted on that is left without a reason is closed as withdrawn. If the alert holds again, the
+  reason is unseen again and routes as new.
 - New harm is an alert `raised` or `evidence` change newer than the recorded version, or a child
   event arriving for the first time. `updated` and re-evaluation (after a link, an undo or a
   consent) are never new harm, but still route a reason to agencies that had not seen it (the
@@ -137,7 +141,17 @@ class Deliver:
     receiver: str
 
 
-Action = Hold | Open | Attach | AddEvidence | Refresh | Deliver
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """The reason no longer holds for this child: out of the referral (closed as withdrawn if it was its
+    last reason and nobody has acted on it)."""
+
+    referral_id: str
+    agency: str
+    reason_key: str
+
+
+Action = Hold | Open | Attach | AddEvidence | Refresh | Deliver | Withdraw
 
 
 # ----------------------------------------------------------------------------------------- decide
@@ -164,7 +178,13 @@ def decide(
 
     `trigger.child` is the effective child's (merged) profile; `open_referrals` are that child's, by
     agency; `ledger` is every consent record of the child's linked records."""
-    if trigger.change == "status" or not trigger.stands or is_replay(trigger, seen_reasons):
+    if is_replay(trigger, seen_reasons):
+        return []
+    if not trigger.stands:
+        if not trigger.withdrawn:
+            return []  # a person resolved it: their referrals stand
+        return [Withdraw(h.referral_id, agency, trigger.key) for agency, h in sorted(seen_reasons.by_agency.items()) if h.status in OPEN]
+    if trigger.change == "status":
         return []
     new_harm = is_new_harm(trigger, seen_reasons)
     effective = str(trigger.child["child_id"])

@@ -27,6 +27,7 @@ class Trigger:
     change: str = "event"
     version: int = 1  # an alert's version; 1 for child events
     stands: bool = True  # False: the alert was resolved (it routes nothing until it stands again)
+    withdrawn: bool = False  # Signpost resolved the alert: it no longer holds for this child (a correction, a link)
     extra: dict | None = None  # what labels need besides the profile: received_by, consent (calls)
 
     def with_child(self, child: dict, change: str | None = None) -> Trigger:
@@ -68,8 +69,9 @@ def alert_trigger(doc: dict) -> Trigger | None:
         return None
     reason = {"rule": alert["rule"], "alert_id": alert["id"], "episode": int(alert.get("episode") or 1)}
     labels = labels_for(child, reason=alert["rule"], event_kind="alert")
+    resolved = alert.get("status") == "resolved"
     return Trigger(f"alert:{alert['id']}", reason, labels, child, child_id=alert["subject"]["child_id"], change=doc["change"],
-                   version=int(alert.get("version") or 1), stands=alert.get("status") != "resolved")
+                   version=int(alert.get("version") or 1), stands=not resolved, withdrawn=resolved and alert.get("resolved_by") == "signpost")
 
 
 def from_alert_changed(doc: dict) -> Trigger | None:

@@ -17,6 +17,7 @@ from services.referrals.domain.decide import (
     OpenReferral,
     Refresh,
     SeenReasons,
+    Withdraw,
     decide,
     referral_id,
 )
@@ -234,3 +235,27 @@ route:
     evidence = decide(trigger("informal_exclusions_repeated", change="evidence", version=3), policy, [], {}, SEEN_OPEN, TODAY, CAL)
     assert [type(a) for a in evidence] == [AddEvidence, Deliver]
     assert decide(trigger("informal_exclusions_repeated", change="updated", version=3), policy, [], {}, SEEN_OPEN, TODAY, CAL) == [Refresh("ref-a")]
+
+
+def withdrawn(version: int) -> Trigger:
+    from dataclasses import replace
+
+    return replace(trigger("informal_exclusions_repeated", change="status", version=version, stands=False), withdrawn=True)
+
+
+def test_an_alert_signpost_withdrew_takes_its_reason_out_of_open_referrals():
+    """It no longer holds for this child (a correction, or its evidence was a namesake's): a wrong child's referral is withdrawn."""
+    seen = SeenReasons(version=2, by_agency={"exclusions_officer": Holder("ref-1", "new"), "ias": Holder("ref-2", "accepted"),
+                                             "reu": Holder("ref-3", "closed")})  # fmt: skip
+    actions = decide(withdrawn(3), POLICY, [], {}, seen, TODAY, CAL)
+    assert actions == [Withdraw("ref-1", "exclusions_officer", "alert:al-1"), Withdraw("ref-2", "ias", "alert:al-1")]  # not the closed one
+
+
+def test_a_withdrawal_replayed_changes_nothing():
+    seen = SeenReasons(version=3, by_agency={"exclusions_officer": Holder("ref-1", "new")})
+    assert decide(withdrawn(3), POLICY, [], {}, seen, TODAY, CAL) == []
+
+
+def test_an_alert_a_person_resolved_withdraws_nothing():
+    seen = SeenReasons(version=2, by_agency={"exclusions_officer": Holder("ref-1", "new")})
+    assert decide(trigger("informal_exclusions_repeated", change="status", version=3, stands=False), POLICY, [], {}, seen, TODAY, CAL) == []
