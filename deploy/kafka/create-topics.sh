@@ -28,16 +28,20 @@ if [ "$PARTITIONS" -lt 3 ]; then
   exit 2
 fi
 
-# name (without prefix) and retention.ms; keep in step with schemas/topics.py
+# name (without prefix), retention.ms and partitions; keep in step with schemas/topics.py.
+# broker-epoch.v1 holds one record per broker lifetime at offset 0 of its one partition: the
+# relays and stage runners compare it to notice a broker that lost everything.
 TOPICS="
-exclusion-notices.v1 $FOREVER
-calls.v1 $FOREVER
-la-return-records.v1 $FOREVER
-alerts.school-suspensions.v1 $FOREVER
-children.v1 $FOREVER
-alerts.v1 $FOREVER
-referrals.v1 $FOREVER
-dead-letters.v1 $THIRTY_DAYS_MS
+exclusion-notices.v1 $FOREVER $PARTITIONS
+calls.v1 $FOREVER $PARTITIONS
+la-return-records.v1 $FOREVER $PARTITIONS
+alerts.school-suspensions.v1 $FOREVER $PARTITIONS
+children.v1 $FOREVER $PARTITIONS
+children.links.v1 $FOREVER $PARTITIONS
+alerts.v1 $FOREVER $PARTITIONS
+referrals.v1 $FOREVER $PARTITIONS
+dead-letters.v1 $THIRTY_DAYS_MS $PARTITIONS
+broker-epoch.v1 $FOREVER 1
 "
 
 # wait for the broker (compose waits for its health check too; this covers other callers)
@@ -51,16 +55,16 @@ until "$KAFKA_BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" --list >/dev/
   sleep 2
 done
 
-echo "$TOPICS" | while read -r name retention; do
+echo "$TOPICS" | while read -r name retention partitions; do
   [ -n "$name" ] || continue
   set -- --bootstrap-server "$BOOTSTRAP" --create --if-not-exists --topic "$PREFIX$name" \
-    --partitions "$PARTITIONS" --replication-factor "$REPLICATION" \
+    --partitions "$partitions" --replication-factor "$REPLICATION" \
     --config "retention.ms=$retention" --config cleanup.policy=delete
   if [ -n "${KAFKA_MIN_INSYNC_REPLICAS:-}" ]; then
     set -- "$@" --config "min.insync.replicas=$KAFKA_MIN_INSYNC_REPLICAS"
   fi
   "$KAFKA_BIN/kafka-topics.sh" "$@"
-  echo "topic $PREFIX$name: partitions=$PARTITIONS replication=$REPLICATION retention.ms=$retention"
+  echo "topic $PREFIX$name: partitions=$partitions replication=$REPLICATION retention.ms=$retention"
 done
 
 "$KAFKA_BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" --describe --topics-with-overrides | grep "^Topic: $PREFIX" || true

@@ -319,7 +319,7 @@ def configs(args: list[str]) -> dict[str, str]:
 
 
 def test_kafka_init_creates_every_topic_with_explicit_configs(compose: dict, tmp_path: Path) -> None:
-    from schemas.topics import ALL_TOPICS, DEAD_LETTERS
+    from schemas.topics import ALL_TOPICS, BROKER_EPOCH, DEAD_LETTERS
     from services.common.kafka import FOREVER, THIRTY_DAYS_MS
 
     init = compose["services"]["kafka-init"]
@@ -334,11 +334,14 @@ def test_kafka_init_creates_every_topic_with_explicit_configs(compose: dict, tmp
     done, created = run_create_topics(tmp_path, **{k: v for k, v in init_env.items() if k != "BOOTSTRAP"}, BOOTSTRAP=init_env["BOOTSTRAP"])
     assert done.returncode == 0, done.stderr
     prefix = init_env["SIGNPOST_TOPIC_PREFIX"]
-    expected = {prefix + t.name: FOREVER for t in ALL_TOPICS} | {prefix + DEAD_LETTERS: THIRTY_DAYS_MS}
+    expected = {prefix + t.name: FOREVER for t in ALL_TOPICS} | {prefix + DEAD_LETTERS: THIRTY_DAYS_MS, prefix + BROKER_EPOCH: FOREVER}
     assert {option(c, "--topic"): configs(c)["retention.ms"] for c in created} == expected
     for call in created:
         assert option(call, "--bootstrap-server") == "kafka:9092"
-        assert int(option(call, "--partitions")) >= 3
+        if option(call, "--topic") == prefix + BROKER_EPOCH:
+            assert option(call, "--partitions") == "1"  # one record at offset 0 of one partition
+        else:
+            assert int(option(call, "--partitions")) >= 3
         assert option(call, "--replication-factor") == "1"
         assert "--if-not-exists" in call
         assert "min.insync.replicas" not in configs(call)
@@ -348,10 +351,11 @@ def test_kafka_init_for_a_three_broker_cluster(tmp_path: Path) -> None:
     done, created = run_create_topics(tmp_path, SIGNPOST_KAFKA_REPLICATION_FACTOR="3", KAFKA_MIN_INSYNC_REPLICAS="2",
                                       SIGNPOST_KAFKA_PARTITIONS="6", SIGNPOST_TOPIC_PREFIX="la305.")
     assert done.returncode == 0, done.stderr
-    assert len(created) == 8
+    assert len(created) == 10  # 8 topics of schemas/topics.py, dead letters, the broker epoch
     for call in created:
         assert option(call, "--topic").startswith("la305.")
-        assert (option(call, "--replication-factor"), option(call, "--partitions")) == ("3", "6")
+        partitions = "1" if option(call, "--topic") == "la305.broker-epoch.v1" else "6"
+        assert (option(call, "--replication-factor"), option(call, "--partitions")) == ("3", partitions)
         assert configs(call)["min.insync.replicas"] == "2"
 
 
