@@ -3,16 +3,12 @@ per (child, agency), NAS consent, service levels and escalation, custom policies
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from services.common.calendar import load_registry
-from services.common.db import make_engine, migrate
-from services.referrals import tables
 from services.referrals.desk import ReferralDesk
 from services.referrals.policy import PolicyHolder, load_policy
 from services.referrals.store import ReferralStore
@@ -35,19 +31,6 @@ from .builders import (
 pytestmark = pytest.mark.integration
 
 CALENDARS = load_registry()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = (
-        f"sqlite:///{tmp_path / 'referrals.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_schema_url")
-    )
-    engine = make_engine(url)
-    migrate(engine, tables.metadata)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

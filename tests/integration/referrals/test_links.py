@@ -4,16 +4,13 @@ the desk on a real store (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import orjson
 import pytest
 from sqlalchemy import Engine, select
 
 from services.common.calendar import load_registry
-from services.common.db import make_engine, migrate
 from services.referrals import tables
 from services.referrals.desk import ReferralDesk
 from services.referrals.policy import load_policy
@@ -36,15 +33,6 @@ from .builders import (
 
 pytestmark = pytest.mark.integration
 CALENDARS = load_registry()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'referrals.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_schema_url")
-    engine = make_engine(url)
-    migrate(engine, tables.metadata)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
