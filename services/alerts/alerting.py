@@ -84,7 +84,8 @@ class AlertBook:
             for finding in findings:
                 self.deferred[finding.alert_id] = finding
             return {f.alert_id for f in findings}
-        missing = [f.alert_id for f in findings if f.alert_id not in self.cache]
+        # an alert of a subject loaded whole (alerts_of) that isn't cached doesn't exist yet: no need to ask
+        missing = [f.alert_id for f in findings if f.alert_id not in self.cache and f.subject_id not in self._subjects]
         if missing:
             self.cache.update(self.store.alerts_by_ids(missing))
         for finding in findings:

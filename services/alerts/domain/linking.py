@@ -167,9 +167,10 @@ class Snapshot:
     def vetoed(self, a: str, b: str) -> bool:
         return frozenset((a, b)) in self.vetoes
 
-    def near(self, la_code: str, dob: date, first: str, last: str) -> list[Alias]:
+    def near(self, la_code: str, dob: date, first: str, last: str, *, without_upn: bool = False) -> list[Alias]:
+        """Aliases in the LA with the same date of birth or the same names (`without_upn`: only records without one)."""
         found = {**self.by_la_dob.get((la_code, dob), {}), **self.by_la_names.get((la_code, first, last), {})}
-        return list(found.values())
+        return [a for a in found.values() if not without_upn or a.upn is None]
 
 
 class ChildRepo(Protocol):
@@ -279,7 +280,10 @@ def reason_for(a: Alias, b: Alias) -> str | None:
 
 def _proposals_for(alias: Alias, snapshot: Snapshot) -> list[Proposal]:
     others: dict[tuple[str, str], Alias] = dict(snapshot.by_names.get((alias.date_of_birth, alias.first, alias.last), {}))
-    others.update({(a.child_id, a.person_key): a for a in snapshot.near(alias.la_code, alias.date_of_birth, alias.first, alias.last)})
+    # two UPNs are two children unless their details are identical (found by names above): a record
+    # with a UPN is compared for near matches with records without one only
+    near = snapshot.near(alias.la_code, alias.date_of_birth, alias.first, alias.last, without_upn=alias.upn is not None)
+    others.update({(a.child_id, a.person_key): a for a in near})
     out: dict[str, Proposal] = {}
     my_root = snapshot.root(alias.child_id)
     for other in others.values():
