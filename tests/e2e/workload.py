@@ -7,6 +7,7 @@ Shared by the kill and store-outage tests ("no child missed, no referral lost").
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -22,6 +23,7 @@ NEARING, EXCEEDED = "suspension_days_nearing_limit", "suspension_days_limit_exce
 # (no end-of-term spike) so each suspension counts in full in one academic year.
 START_DATES = ("2024-09-09", "2024-09-23", "2024-10-07", "2024-11-04", "2024-11-18")
 SCHOOL_URN, LA_CODE = "101676", "305"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,8 @@ def _line(what: str, expected: int, per_child: dict[int, int], *, wrong: int = 0
 def await_ledger(system: System, workload: Workload, timeout: float = 150, settle: float = 6) -> Ledger:
     """Poll until the workload's alerts and referrals are all there exactly once, then look again
     after `settle` seconds (a duplicate may land late); fail with what is missing or duplicated."""
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     while True:
         ledger = Ledger.read(system, workload)
         problems = ledger.problems()
@@ -237,6 +240,7 @@ def await_ledger(system: System, workload: Workload, timeout: float = 150, settl
             ledger = Ledger.read(system, workload)
             problems = ledger.problems()
             if not problems:
+                log.info("all there, once, %.1fs after posting ended: %s", time.monotonic() - started, ledger.summary())
                 return ledger
         if time.monotonic() > deadline:
             raise AssertionError(f"after {timeout:.0f}s of waiting ({ledger.summary()}):\n  " + "\n  ".join(problems))
