@@ -227,7 +227,7 @@ def _line(what: str, expected: int, per_child: dict[int, int], *, wrong: int = 0
     return [f"{what}: " + ", ".join(parts)]
 
 
-def await_ledger(system: System, workload: Workload, timeout: float = 150, settle: float = 6) -> Ledger:
+def await_ledger(system: System, workload: Workload, timeout: float = 120, settle: float = 6) -> Ledger:
     """Poll until the workload's alerts and referrals are all there exactly once, then look again
     after `settle` seconds (a duplicate may land late); fail with what is missing or duplicated."""
     started = time.monotonic()
