@@ -5,8 +5,8 @@ child still gets each of its alerts once and each expected referral once (issue 
    arrive; the supervisor (`make run`) restarts it; the system stays up.
 2. The issue's case (a): 200 children x 4 suspensions of 24 sessions, the broker SIGKILLed halfway,
    then the whole system stopped and started on the same data directory.
-3. The issue's case (b): the broker SIGKILLed and restarted by the supervisor while notices keep
-   arriving, with the alerts service running, or paused (SIGSTOP) across the broker's restart.
+3. The issue's case (b): the alerts service paused (SIGSTOP), the broker SIGKILLed and restarted
+   by the supervisor while notices keep arriving, the alerts service resumed; no full restart.
 """
 
 from __future__ import annotations
@@ -132,17 +132,18 @@ def test_issue_case_a_broker_killed_halfway_then_the_whole_system_restarted(tmp_
         system.stop()
 
 
-@pytest.mark.parametrize("alerts", ["running", "paused"])
-def test_issue_case_b_broker_restarted_by_the_supervisor_while_notices_keep_arriving(tmp_path: Path, alerts: str) -> None:
+def test_issue_case_b_broker_restarted_by_the_supervisor_while_notices_keep_arriving(tmp_path: Path) -> None:
+    """As the issue measured it: the alerts service paused (SIGSTOP) so it is behind when the broker
+    dies, notices still arriving, then resumed; the system is not restarted. (The broker killed with
+    nothing paused is the 10,000-notice test's `broker` case.)"""
     workload = Workload("restart", children=150, notices_each=4, sessions=24, send_every=5)
     system = System(tmp_path)
     system.start()
     stopped: list[int] = []
     try:
         killed: list[int] = []
-        actions = {200: signal_to(system, "broker", signal.SIGKILL, killed)}
-        if alerts == "paused":  # the alerts service falls behind across the broker's restart, then goes on
-            actions |= {100: signal_to(system, "alerts", signal.SIGSTOP, stopped), 400: lambda: _resume(stopped)}
+        actions = {100: signal_to(system, "alerts", signal.SIGSTOP, stopped), 200: signal_to(system, "broker", signal.SIGKILL, killed),
+                   400: lambda: _resume(stopped)}
         bodies = workload.bodies()
         posting = asyncio.run(post_all(system, bodies, at=actions, per_second=40))  # 600 notices over about 15 s
         assert posting.acknowledged == len(bodies)

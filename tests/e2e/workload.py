@@ -135,7 +135,7 @@ async def post_all(system: System, bodies: list[dict], at: dict[int, Callable[[]
                 actions.pop(next(iter(actions)))()
 
     connector = aiohttp.TCPConnector(limit=workers)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
         await asyncio.gather(*(worker(session, i) for i in range(workers)))
     posting.seconds = time.monotonic() - started
     assert not actions, f"never reached {list(actions)} acknowledgements"
@@ -227,7 +227,7 @@ def _line(what: str, expected: int, per_child: dict[int, int], *, wrong: int = 0
     return [f"{what}: " + ", ".join(parts)]
 
 
-def await_ledger(system: System, workload: Workload, timeout: float = 120, settle: float = 6) -> Ledger:
+def await_ledger(system: System, workload: Workload, timeout: float = 120, settle: float = 4) -> Ledger:
     """Poll until the workload's alerts and referrals are all there exactly once, then look again
     after `settle` seconds (a duplicate may land late); fail with what is missing or duplicated."""
     started = time.monotonic()
@@ -244,4 +244,4 @@ def await_ledger(system: System, workload: Workload, timeout: float = 120, settl
                 return ledger
         if time.monotonic() > deadline:
             raise AssertionError(f"after {timeout:.0f}s of waiting ({ledger.summary()}):\n  " + "\n  ".join(problems))
-        time.sleep(2)
+        time.sleep(1)
