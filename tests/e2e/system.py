@@ -100,6 +100,19 @@ class System:
             raise RuntimeError("no embedded broker process found")
         return pids[0]
 
+    def service_pid(self, service: str) -> int:
+        """The pid of the supervisor's child process running `python -m services.<service>` now."""
+        assert self.proc is not None, "the system is not running"
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid), "-f", rf"services\.{service}$"], capture_output=True, text=True)
+        pids = [int(p) for p in out.stdout.split()]
+        if len(pids) != 1:
+            raise RuntimeError(f"expected one {service} process under the supervisor, found {pids}")
+        return pids[0]
+
+    def sqlite_path(self, service: str) -> Path:
+        """The service's SQLite store (the default when SIGNPOST_DATABASE_URL is unset)."""
+        return self.data_dir / "var" / f"{service}.sqlite3"
+
     def url(self, service: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
 
