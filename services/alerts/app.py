@@ -39,6 +39,7 @@ from services.common.problems import ProblemError
 from services.common.relay import Relay
 from services.common.settings import Settings
 from services.common.stream import StageRunner, StaleWrite
+from services.common.worker import exit_if_crashed, survives
 
 log = logging.getLogger(__name__)
 DASHBOARD = Path(__file__).parent / "dashboard"
@@ -110,6 +111,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         return status
 
     @worker.timer(interval=1.0)
+    @survives
     async def wake_snoozed() -> None:
         now = datetime.now(UTC)
         for alert, urn in await asyncio.to_thread(store.due_snoozes, now):
@@ -118,6 +120,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
                 await save_alert_change(woken, urn, alert.version, [], "signpost")
 
     @worker.timer(interval=1.0)
+    @survives
     async def flush_audit() -> None:
         if audit_buffer:
             entries = audit_buffer[:]
@@ -126,6 +129,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         SSE_SUBSCRIBERS.set(broadcaster.subscribers)
 
     @worker.timer(interval=15.0)
+    @survives
     async def count_alerts() -> None:
         def counts() -> list:
             a = tables.alerts.c
@@ -177,11 +181,13 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         broadcaster.bind(asyncio.get_running_loop())
         relay.start()
         async with faust_app_running(worker):
+            watchdog = asyncio.create_task(exit_if_crashed(worker), name="exit-if-crashed")
             for runner in runners:
                 await worker.add_runtime_dependency(runner)
             try:
                 yield
             finally:
+                watchdog.cancel()
                 await relay.stop()
         engine.dispose()
 

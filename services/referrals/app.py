@@ -31,6 +31,7 @@ from services.common.outbox import OutboxLog
 from services.common.relay import Relay
 from services.common.settings import Settings
 from services.common.stream import StageRunner
+from services.common.worker import exit_if_crashed, survives
 from services.referrals import routes, tables
 from services.referrals.consumer import ReferralsStage
 from services.referrals.desk import DeskResult, ReferralDesk
@@ -100,11 +101,13 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     sender = WebhookSender(engine, lambda: policy.policy, render)
 
     @worker.timer(interval=1.0)
+    @survives
     async def deliver_webhooks() -> None:
         async with httpx.AsyncClient() as client:
             await sender.run_once(client)
 
     @worker.timer(interval=30.0)
+    @survives
     async def escalate_overdue() -> None:
         now = datetime.now(UTC)
         for row in await asyncio.to_thread(store.overdue_unescalated, now.date()):
@@ -133,9 +136,13 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         relay.start()
         try:
             async with faust_app_running(worker):
+                watchdog = asyncio.create_task(exit_if_crashed(worker), name="exit-if-crashed")
                 for runner in runners:
                     await worker.add_runtime_dependency(runner)
-                yield
+                try:
+                    yield
+                finally:
+                    watchdog.cancel()
         finally:
             await relay.stop()
             engine.dispose()

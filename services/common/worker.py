@@ -1,0 +1,47 @@
+"""The faust worker each service hosts (its timers and stage runners): kept alive, or made to exit.
+
+A faust timer that raises crashes the whole app, and with it every stage runner, while the HTTP
+server keeps answering: a store outage once left the alerts and referrals services up but doing
+nothing until someone restarted them. So timers survive their failures (they run again at their
+next interval), and if the app crashes anyway the process stops, for `make run` (or the container
+runtime) to start it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+
+from mode import Service
+
+from services.common import logs
+
+log = logging.getLogger(__name__)
+
+
+def survives(timer: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """A timer body whose failure (a store or broker outage) is logged, not fatal."""
+
+    @functools.wraps(timer)
+    async def guarded() -> None:
+        try:
+            await timer()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - it runs again at its next interval; a crash would stop every stage
+            log.warning("timer failed; it runs again at its next interval",
+                        extra={"timer": timer.__name__, "error": type(exc).__name__, "where": logs.frames(exc)})  # fmt: skip
+
+    return guarded
+
+
+async def exit_if_crashed(worker: Service, every: float = 1.0) -> None:
+    """Run beside the worker: if it crashed, stop this process (SIGTERM: a clean shutdown) so it is restarted."""
+    while not worker.crashed:
+        await asyncio.sleep(every)
+    log.error("the faust worker crashed: stopping the process so it is restarted", extra={"error": type(worker.crash_reason).__name__})
+    os.kill(os.getpid(), signal.SIGTERM)
