@@ -227,11 +227,13 @@ def _line(what: str, expected: int, per_child: dict[int, int], *, wrong: int = 0
     return [f"{what}: " + ", ".join(parts)]
 
 
-def await_ledger(system: System, workload: Workload, timeout: float = 120, settle: float = 4) -> Ledger:
+def await_ledger(system: System, workload: Workload, timeout: float = 180, stalled: float = 60, settle: float = 4) -> Ledger:
     """Poll until the workload's alerts and referrals are all there exactly once, then look again
-    after `settle` seconds (a duplicate may land late); fail with what is missing or duplicated."""
-    started = time.monotonic()
-    deadline = started + timeout
+    after `settle` seconds (a duplicate may land late). Fail with what is missing or duplicated once
+    nothing has changed for `stalled` seconds (longer than any of the system's retry backoffs), or
+    after `timeout` in all."""
+    started = last_change = time.monotonic()
+    seen: list[str] = []
     while True:
         ledger = Ledger.read(system, workload)
         problems = ledger.problems()
@@ -242,6 +244,10 @@ def await_ledger(system: System, workload: Workload, timeout: float = 120, settl
             if not problems:
                 log.info("all there, once, %.1fs after posting ended: %s", time.monotonic() - started, ledger.summary())
                 return ledger
-        if time.monotonic() > deadline:
-            raise AssertionError(f"after {timeout:.0f}s of waiting ({ledger.summary()}):\n  " + "\n  ".join(problems))
+        now = time.monotonic()
+        if problems != seen:
+            seen, last_change = problems, now
+        if now - last_change > stalled or now - started > timeout:
+            raise AssertionError(f"after {now - started:.0f}s of waiting, {now - last_change:.0f}s without a change ({ledger.summary()}):\n  "
+                                 + "\n  ".join(problems))
         time.sleep(1)
