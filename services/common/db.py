@@ -23,12 +23,14 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, synchronous: str = "NORMAL", pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, synchronous: str = "NORMAL", pool_size: int = 5, busy_timeout_s: float = 30) -> Engine:
+    """`busy_timeout_s`: how long a SQLite write waits for a lock another process holds before it fails
+    (the intake answers 503 sooner than a stage gives up: a sender is waiting on it)."""
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -36,7 +38,7 @@ def make_engine(url: str, *, synchronous: str = "NORMAL", pool_size: int = 5) ->
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             # 64 MiB of page cache (default 2 MiB): a year's facts are random-key B-tree inserts, and
             # with the default cache every batch re-reads the index pages it touched last time.
             cur.execute("PRAGMA cache_size=-65536")
