@@ -9,13 +9,13 @@ import signal
 import time
 from collections import Counter
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
 from schemas.topics import INTAKE_TOPICS
 from schemas.upn import check_letter
 from tests.e2e.system import System
+from tests.e2e.workload import post_all
 
 pytestmark = pytest.mark.integration
 CHILDREN, NOTICES_EACH, SESSIONS = 2000, 5, 14  # 5 x 7 days = 35 days: one nearing-limit warning per child
@@ -30,39 +30,6 @@ def notices() -> list[dict]:
             out.append({"notice_id": f"dur-{child}-{n}", "school_urn": "101676", "la_code": "305", "pupil": pupil, "category": "suspension",
                         "start_date": f"2024-10-{7 + n:02d}", "sessions": SESSIONS, "reason_codes": ["DB"], "notified_at": "2024-10-01T09:00:00Z"})
     return out
-
-
-async def post_all(system: System, bodies: list[dict], kill_after: int) -> int:
-    """POST every body until each is acknowledged (202, or 200 for a retry the intake already had)."""
-    queue: asyncio.Queue[dict] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    acknowledged = 0
-    killed = False
-    headers = {"Authorization": f"Bearer {system.tokens['intake']}"}
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal acknowledged, killed
-        while not queue.empty():
-            body = queue.get_nowait()
-            while True:
-                try:
-                    r = await client.post(system.url("intake", "/v1/exclusion-notices"), json=body, headers=headers)
-                except httpx.TransportError:
-                    r = None
-                if r is not None and r.status_code in (200, 202):
-                    acknowledged += 1
-                    break
-                assert r is None or r.status_code == 503, (r.status_code, r.text)
-                await asyncio.sleep(0.2)  # 503 + Retry-After: the broker is down; the event was not accepted
-            if acknowledged >= kill_after and not killed:
-                killed = True
-                os.kill(system.broker_pid(), signal.SIGKILL)
-
-    async with httpx.AsyncClient(timeout=30) as client:
-        await asyncio.gather(*(worker(client) for _ in range(32)))
-    assert killed
-    return acknowledged
 
 
 async def event_ids_on_intake_topics(system: System, expected: int, quiet: float = 5.0) -> Counter:
@@ -100,8 +67,9 @@ def test_ten_thousand_events_survive_a_broker_kill_and_a_restart(tmp_path) -> No
     bodies = notices()
     system.start()
     try:
-        acknowledged = asyncio.run(post_all(system, bodies, kill_after=3000))
-        assert acknowledged == len(bodies)
+        killed: list[int] = []
+        posting = asyncio.run(post_all(system, bodies, at={3000: lambda: killed.append(os.kill(system.broker_pid(), signal.SIGKILL) or 1)}))
+        assert posting.acknowledged == len(bodies) and killed
     finally:
         system.stop()
     system.start()  # `make run` again: a fresh, empty broker; the intake relay publishes its log again
