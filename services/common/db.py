@@ -23,9 +23,11 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, synchronous: str = "NORMAL", pool_size: int = 5, busy_timeout_s: float = 30) -> Engine:
-    """`busy_timeout_s`: how long a SQLite write waits for a lock another process holds before it fails
-    (the intake answers 503 sooner than a stage gives up: a sender is waiting on it)."""
+def make_engine(url: str, *, synchronous: str = "NORMAL", pool_size: int = 5, busy_timeout_s: float = 5) -> Engine:
+    """`busy_timeout_s`: how long a SQLite write waits for a lock another process holds before it
+    fails. Writers of one process queue in `write()` instead, so only another process (an operator's
+    sqlite3 shell, a backup) ever holds it: better to fail soon (the intake answers 503 + Retry-After,
+    a stage retries its batch with backoff, `/readyz` says why) than to hang a request for 30 s."""
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":

@@ -24,9 +24,7 @@ the broker loses it. The body's own id is the idempotency key."""
 
 
 def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
-    # A sender waits on each request: a store another process holds locked answers 503 + Retry-After
-    # after 5 s (the contract's "store unavailable"), not after SQLite's usual 30 s.
-    engine = db.make_engine(settings.database_url_for("intake"), synchronous="FULL", busy_timeout_s=5)
+    engine = db.make_engine(settings.database_url_for("intake"), synchronous="FULL")
     eventlog = EventLog(engine)
     committer = GroupCommitter(eventlog)
     relay = Relay(settings, eventlog, service="intake", engine=engine)

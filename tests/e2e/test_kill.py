@@ -4,7 +4,8 @@ child still gets each of its alerts once and each expected referral once (issue 
 1. Each of intake, alerts, referrals and the embedded broker is SIGKILLed while 10,000 notices
    arrive; the supervisor (`make run`) restarts it; the system stays up.
 2. The issue's case (a): 200 children x 4 suspensions of 24 sessions, the broker SIGKILLed halfway,
-   then the whole system stopped and started on the same data directory.
+   then the whole system stopped and started on the same data directory; each acknowledged event is
+   then on the intake topics exactly once.
 3. The issue's case (b): the alerts service paused (SIGSTOP), the broker SIGKILLed and restarted
    by the supervisor while notices keep arriving, the alerts service resumed; no full restart.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.system import System
-from tests.e2e.workload import Workload, await_ledger, post_all
+from tests.e2e.workload import Workload, await_ledger, event_ids_on_intake_topics, post_all
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
@@ -128,6 +129,9 @@ def test_issue_case_a_broker_killed_halfway_then_the_whole_system_restarted(tmp_
     try:
         ledger = await_ledger(system, workload)
         assert {agency: len(r) for agency, r in ledger.referrals.items() if r} == {"reu": 200, "exclusions_officer": 200}
+        seen = asyncio.run(event_ids_on_intake_topics(system, len(bodies)))  # the intake's log published again, whole, once
+        assert set(seen) == {f"notice:{b['notice_id']}" for b in bodies}, "an acknowledged event is missing"
+        assert max(seen.values()) == 1, f"published twice: {[k for k, v in seen.items() if v > 1][:5]}"
     finally:
         system.stop()
 

@@ -251,3 +251,26 @@ def await_ledger(system: System, workload: Workload, timeout: float = 180, stall
             raise AssertionError(f"after {now - started:.0f}s of waiting, {now - last_change:.0f}s without a change ({ledger.summary()}):\n  "
                                  + "\n  ".join(problems))
         time.sleep(1)
+
+
+async def event_ids_on_intake_topics(system: System, expected: int, quiet: float = 5.0) -> Counter:
+    """Every event id on the intake topics, with how many times it is there (reads until quiet)."""
+    from aiokafka import AIOKafkaConsumer
+
+    from schemas.topics import INTAKE_TOPICS
+
+    consumer = AIOKafkaConsumer(*[system.prefix + t.name for t in INTAKE_TOPICS], bootstrap_servers=f"127.0.0.1:{system.broker_port}",
+                                group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    seen: Counter = Counter()
+    last_new = time.monotonic()
+    try:
+        while time.monotonic() - last_new < quiet or sum(seen.values()) < expected and time.monotonic() - last_new < 60:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for r in records:
+                    seen[dict(r.headers)["ce_id"].decode()] += 1
+                    last_new = time.monotonic()
+    finally:
+        await consumer.stop()
+    return seen
