@@ -85,8 +85,6 @@ class _Event:
     """An intake event, decoded and checked: applying it cannot fail on its content."""
 
     msg: Incoming
-    kind: str  # notice | call | record
-    doc: dict
     sighting: linking.Sighting
     source: Source
     suspension: f.SuspensionFact | None
@@ -135,7 +133,7 @@ def _decode(msg: Incoming) -> _Event:
             resolved = {"source": "la_return_record", "source_id": f"{doc['return_id']}|{doc['record']['record_id']}", "record_kind": "permanent_exclusion"}
     if resolved is not None:
         resolved["occurred_at"] = at
-    return _Event(msg, kind, doc, sighting, source, suspension, incidents, resolved)
+    return _Event(msg, sighting, source, suspension, incidents, resolved)
 
 
 class ChildStage:

@@ -9,14 +9,12 @@
 
 "Latest" is by when the source was reported (then by event id), never by when it arrived, so a
 replay, a redelivery or another partitioning gives the same profile. Routing depends on it:
-SEND is E, K, suspected, or any recorded primary need (`schemas.codes.is_send`).
+SEND is E, K, suspected, or any recorded primary need (`schemas.codes.is_send`, `ChildProfile.has_send`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from schemas.codes import is_send
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +85,3 @@ def merge_group(members: list[tuple[dict, dict]]) -> dict:
         for flag in ("suspected_send", "looked_after", "has_social_worker"):
             merged[flag] = bool(merged.get(flag)) or bool(profile.get(flag))
     return merged
-
-
-def has_send(profile: dict) -> bool:
-    return is_send(profile.get("sen_status"), bool(profile.get("suspected_send")), profile.get("sen_needs"))

@@ -8,7 +8,8 @@ import itertools
 import factories as fx
 import pytest
 
-from services.alerts.domain.profile import Source, has_send, merge_group, merge_profile
+from schemas.children import ChildProfile
+from services.alerts.domain.profile import Source, merge_group, merge_profile
 
 UPN = "A305200000001"
 _clock = itertools.count(1)
@@ -108,7 +109,7 @@ def test_the_order_sources_arrive_in_does_not_matter():
 )  # fmt: skip
 def test_send_is_e_k_suspected_or_any_recorded_need(fields, send):
     """Issue 8: a recorded primary need (autism) with sen_status unknown is SEND."""
-    assert has_send(fold(source(**fields))) is send
+    assert ChildProfile(**fold(source(**fields))).has_send is send
 
 
 def test_merge_group_keeps_the_roots_details_and_adds_needs_flags_and_las():
