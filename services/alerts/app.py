@@ -28,6 +28,7 @@ from services.alerts.child_stage import ChildStage
 from services.alerts.domain import lifecycle
 from services.alerts.domain.rules import load_rules
 from services.alerts.live import Broadcaster
+from services.alerts.school_process import SchoolProcess
 from services.alerts.school_stage import SchoolStage
 from services.alerts.store import AlertsStore
 from services.common import db
@@ -81,11 +82,14 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
 
     relay = Relay(settings, store.outbox, service="alerts", engine=engine)
 
-    def on_committed(result) -> None:  # noqa: ANN001 - a StageResult
-        broadcaster.publish(result.changed_alerts)
-        for alert in result.changed_alerts:
+    def alerts_committed(changed: list[Alert]) -> None:
+        broadcaster.publish(changed)
+        for alert in changed:
             ALERT_CHANGES.labels(alert.rule, alert.severity, "raised" if alert.version == 1 else "updated").inc()
         relay.notify()
+
+    def on_committed(result) -> None:  # noqa: ANN001 - a StageResult
+        alerts_committed(result.changed_alerts)
 
     async def save_alert_change(alert: Alert, school_urn: str | None, expected_version: int, audit: list[dict], by: str) -> bool:
         """A person's (or the snooze timer's) change: stored only on the version it was made on, with its
@@ -95,6 +99,9 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
             return False
         for stage in (child, school):
             stage.book.changed_elsewhere(alert.id)
+        for runner in runners:
+            if isinstance(runner, SchoolProcess):
+                runner.changed_elsewhere(alert.id)
         broadcaster.publish([alert])
         ALERT_CHANGES.labels(alert.rule, alert.severity, "status").inc()
         relay.notify()
@@ -140,17 +147,23 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         for rule, severity, status, n in await asyncio.to_thread(counts):
             ALERTS_BY_STATUS.labels(rule, severity, status).set(n)
 
-    runners: list[StageRunner] = []
+    runners: list[StageRunner | SchoolProcess] = []
     rebuild_state: dict = {"status": "idle"}
 
-    def make_runners(generation: str) -> list[StageRunner]:
+    def make_runners(generation: str) -> list[StageRunner | SchoolProcess]:
         child_group, school_group = consumer_groups(settings, generation)
+        school_runner = (
+            SchoolProcess(settings, school_group, alerts_committed)
+            if settings.alerts_school_process
+            else StageRunner(settings=settings, service="alerts", stage="school", group_id=school_group, topics=[SCHOOL_SUSPENSIONS.name],
+                             process=school.process, commit=store.commit, reset=school.reset, on_committed=on_committed)
+        )  # fmt: skip
         return [
             StageRunner(settings=settings, service="alerts", stage="child", group_id=child_group, topics=[t.name for t in INTAKE_TOPICS],
-                        process=child.process, commit=store.commit, reset=child.reset, on_committed=on_committed, has_pending=child.has_pending),
-            StageRunner(settings=settings, service="alerts", stage="school", group_id=school_group, topics=[SCHOOL_SUSPENSIONS.name],
-                        process=school.process, commit=store.commit, reset=school.reset, on_committed=on_committed),
-        ]
+                        process=child.process, commit=store.commit, reset=child.reset, on_committed=on_committed, has_pending=child.has_pending,
+                        on_assigned=child.assigned),
+            school_runner,
+        ]  # fmt: skip
 
     async def run_rebuild() -> None:
         """Pause the stages, replay into fresh state (same code as `signpost rebuild alerts`), resume on the new generation."""
@@ -204,6 +217,14 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app.state.relay = relay
     app.state.child_stage, app.state.school_stage, app.state.runners = child, school, runners
     app.state.rebuild_state, app.state.run_rebuild = rebuild_state, run_rebuild
+
+    def health_details() -> dict:
+        process = next((r for r in runners if isinstance(r, SchoolProcess)), None)
+        if process is None:
+            return {}
+        return {"school_stage": {"process": True, "ready": process.ready, "metrics_port": process.metrics_port, "restarts": process.restarts}}
+
+    app.state.health_details = health_details
     app.include_router(routes.router)
 
     @app.get("/dashboard", include_in_schema=False)

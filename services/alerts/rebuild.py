@@ -71,7 +71,7 @@ async def _replay(settings: Settings, topics: list[str], group: str, process: Ca
                 result: StageResult = await asyncio.to_thread(process, [to_incoming(r, settings.topic_prefix) for r in records], datetime.now(timezone.utc))
                 # The replay's own messages (suspensions re-keyed by school, child events) go straight to the
                 # broker: the school replay reads them next, and the facts they carry are stored by then anyway.
-                await produce_all(producer, settings.topic_prefix, result.writes.outbox, "alerts")
+                await produce_all(producer, settings.topic_prefix, [*result.messages, *result.writes.outbox], "alerts")
                 result.writes.outbox = []
                 await asyncio.to_thread(commit, result.writes)
                 await consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
@@ -114,6 +114,7 @@ async def rebuild(settings: Settings, *, progress: bool = True, in_service: bool
     child_group, school_group = consumer_groups(settings, generation)
     calendars, rules = load_registry(settings.calendars_dir), load_rules(settings.rules_file)
     child, school = ChildStage(store, calendars, rules), SchoolStage(store, calendars, rules)
+    child.sole_owner = not in_service  # the CLI's replay is the only writer (the service is stopped); in the service, other replicas may run
     child.book.defer()
     school.book.defer()
     await kafka.ensure_topics(settings)

@@ -130,8 +130,6 @@ class Writes:
 
     children: dict[str, tuple[dict, int | None]] = field(default_factory=dict)  # child_id -> (row, version read; None: new)
     aliases: list[dict] = field(default_factory=list)
-    suspensions: list[dict] = field(default_factory=list)
-    incidents: list[dict] = field(default_factory=list)
     school_suspensions: list[dict] = field(default_factory=list)
     alerts: dict[str, AlertWrite] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
@@ -142,7 +140,7 @@ class Writes:
 
     def empty(self) -> bool:
         return not any(
-            (self.children, self.aliases, self.suspensions, self.incidents, self.school_suspensions, self.alerts, self.history,
+            (self.children, self.aliases, self.school_suspensions, self.alerts, self.history,
              self.candidates, self.candidate_updates, self.audit, self.outbox)
         )  # fmt: skip
 
@@ -196,6 +194,18 @@ class AlertsStore:
             vetoes = self._vetoes(conn, children)
         return linking.Snapshot(rows.values(), links, vetoes)
 
+    def identity(self) -> linking.Snapshot:
+        """Every alias, link and veto: what a worker that owns every partition keeps in memory (it is
+        then the only writer of identity, so what it holds stays true until its next rebalance)."""
+        c, cand = t.children.c, t.candidates.c
+        with self.engine.connect() as conn:
+            aliases = [_alias(r) for r in conn.execute(select(t.aliases))]
+            links = {r.child_id: linking.Link(r.merged_into, r.link_kind)
+                     for r in conn.execute(select(c.child_id, c.merged_into, c.link_kind).where(c.merged_into.is_not(None)))}  # fmt: skip
+            vetoes = [(r.child_id, r.candidate_child_id)
+                      for r in conn.execute(select(cand.child_id, cand.candidate_child_id).where(cand.status.in_(("rejected", "undone"))))]  # fmt: skip
+        return linking.Snapshot(aliases, links, vetoes)
+
     def _links_to_roots(self, conn: Connection, ids: list[str]) -> dict[str, linking.Link]:
         c = t.children.c
         links: dict[str, linking.Link] = {}
@@ -246,21 +256,15 @@ class AlertsStore:
                     out.setdefault(row.merged_into, []).append(row.child_id)
         return out
 
-    def suspensions_of(self, child_ids: Sequence[str]) -> list[dict]:
-        with self.engine.connect() as conn:
-            return [r._asdict() for chunk in _chunks(list(child_ids)) for r in conn.execute(select(t.suspensions).where(t.suspensions.c.child_id.in_(chunk)))]
-
-    def incidents_of(self, child_ids: Sequence[str]) -> list[dict]:
-        with self.engine.connect() as conn:
-            return [r._asdict() for chunk in _chunks(list(child_ids)) for r in conn.execute(select(t.incidents).where(t.incidents.c.child_id.in_(chunk)))]
-
     def school_suspensions_of(self, pairs: Sequence[tuple[str, str]]) -> list[dict]:
         c = t.school_suspensions.c
+        wanted = set(pairs)
+        terms = sorted({term for _, term in wanted})
         out: list[dict] = []
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(pairs), 400):
-                cond = or_(*(and_(c.school_urn == s, c.term_id == term) for s, term in chunk))
-                out += [r._asdict() for r in conn.execute(select(t.school_suspensions).where(cond))]
+        with self.engine.connect() as conn:  # schools IN and terms IN (one plan, the primary key's index), exact pairs kept here
+            for chunk in _chunks(sorted({s for s, _ in wanted})):
+                rows = conn.execute(select(t.school_suspensions).where(c.school_urn.in_(chunk), c.term_id.in_(terms)))
+                out += [r._asdict() for r in rows if (r.school_urn, r.term_id) in wanted]
         return out
 
     # ---------------------------------------------------------------- alerts
@@ -315,10 +319,6 @@ class AlertsStore:
             self._write_children(conn, writes.children)
             if writes.aliases:
                 conn.execute(insert_ignore(e, t.aliases), writes.aliases)
-            if writes.suspensions:
-                conn.execute(insert_ignore(e, t.suspensions), writes.suspensions)
-            if writes.incidents:
-                conn.execute(insert_ignore(e, t.incidents), writes.incidents)
             if writes.school_suspensions:
                 conn.execute(insert_ignore(e, t.school_suspensions), writes.school_suspensions)
             self._write_alerts(conn, list(writes.alerts.values()))
@@ -478,8 +478,8 @@ class AlertsStore:
         """For a rebuild: forget the facts. Children, aliases, links and alerts stay: alerts are
         re-derived in place (same ids), so statuses the team set survive and nobody is told twice."""
         with db.write(self.engine) as conn:
-            for table in (t.suspensions, t.incidents, t.school_suspensions):
-                conn.execute(delete(table))
+            conn.execute(update(t.children).values(facts=None, version=t.children.c.version + 1))
+            conn.execute(delete(t.school_suspensions))
 
 
 def profile_json(profile: dict) -> str:

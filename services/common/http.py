@@ -177,8 +177,9 @@ def create_app(
     problems.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="the process is up")
-    async def healthz() -> dict:
-        return {"status": "ok", "service": service}
+    async def healthz(request: Request) -> dict:
+        details = getattr(request.app.state, "health_details", None)  # a service's own processes (the alerts school stage)
+        return {"status": "ok", "service": service, **(details() if details else {})}
 
     @app.get("/readyz", tags=["ops"], summary="connected to broker and store, consuming")
     async def readyz(request: Request) -> Response:

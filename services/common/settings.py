@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     intake_port: int = 8001
     alerts_port: int = 8002
     referrals_port: int = 8003
+    alerts_school_process: bool = Field(default=True, description="run the alerts service's school stage in a process of its own (both cores)")
+    alerts_school_metrics_port: int = Field(default=0, description="the school stage process's /metrics port; 0: a free port, shown by the alerts /healthz")
     data_dir: Path = Path("var")
     database_url: str | None = None
     tokens_file: Path | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from schemas.codes import INFORMAL_CONCERNS
@@ -50,6 +51,7 @@ def suspension_key(upn: str, school_urn: str, start: date) -> str:
     return f"{upn}|{school_urn}|{start.isoformat()}"
 
 
+@lru_cache(maxsize=16)  # an event's timestamp is read for its source and again for its fact
 def utc_iso(timestamp: str) -> str:
     """One comparable form for the timestamps events carry."""
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).astimezone(UTC).isoformat(timespec="microseconds")
