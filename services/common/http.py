@@ -36,15 +36,17 @@ def store_check(engine: Engine) -> ReadinessCheck:
 class BodyLimit:
     """413 for bodies over the limit, whether or not Content-Length is sent."""
 
-    def __init__(self, app: ASGIApp, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, by_path: dict[str, int] | None = None):
+        self.app, self.default = app, limit
+        self.by_path = by_path or {}  # routes that stream their body (a CSV return) have a limit of their own
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.by_path.get(scope.get("path", ""), self.default)
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                return await self._reject(scope, send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                return await self._reject(scope, send, limit)
         seen = 0
         started = rejected = False
 
@@ -57,9 +59,9 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit and not started:
+                if seen > limit and not started:
                     rejected = True
-                    await self._reject(scope, send)
+                    await self._reject(scope, send, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -76,8 +78,8 @@ class BodyLimit:
             if not rejected:
                 raise
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
-        err = ProblemError(413, "Content Too Large", f"the body is over {self.limit} bytes")
+    async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
+        err = ProblemError(413, "Content Too Large", f"the body is over {limit} bytes")
         await problem_response(err, scope.get("path"))(scope, _empty_receive, send)
 
 
@@ -162,6 +164,7 @@ def create_app(
     readiness: list[ReadinessCheck],
     lifespan: Any = None,
     max_body_bytes: int = 5 * 1024 * 1024,
+    body_limits: dict[str, int] | None = None,
     description: str = "",
 ) -> FastAPI:
     app = FastAPI(
@@ -196,6 +199,6 @@ def create_app(
     app.state.body_models = {}
     _with_body_schemas(app, app.state.body_models)
     app.add_middleware(RequireBearer, tokens=tokens)
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(BodyLimit, limit=max_body_bytes, by_path=body_limits)
     app.add_middleware(HttpMetrics, service=service)
     return app

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     topic_prefix: str = "signpost."
     log_level: str = "INFO"
     max_body_bytes: int = 5 * 1024 * 1024
+    max_csv_bytes: int = Field(default=64 * 1024 * 1024, description="body limit of a streamed CSV return (100,000 rows are ~10 MiB)")
     routing_policy_file: Path | None = None
     rules_file: Path | None = None
     calendars_dir: Path | None = None

@@ -99,8 +99,7 @@ async def produce_all(producer: AIOKafkaProducer, prefix: str, messages: list[Ou
     """Send and wait for every acknowledgement."""
     if not messages:
         return
-    futures = [await producer.send(prefix + m.topic, value=m.value, key=m.key.encode(), headers=m.headers) for m in messages]
-    await asyncio.gather(*futures)
+    await kafka.send_batched(producer, [(prefix + m.topic, m.key.encode(), m.value, m.headers) for m in messages])
     counts: dict[str, int] = {}
     for m in messages:
         counts[m.topic] = counts.get(m.topic, 0) + 1
