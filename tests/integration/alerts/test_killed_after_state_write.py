@@ -8,7 +8,6 @@ leaves state that already holds the batch, and a consumer position before it.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import sys
