@@ -40,7 +40,7 @@ from services.common.problems import ProblemError
 from services.common.relay import Relay
 from services.common.settings import Settings
 from services.common.stream import StageRunner, StaleWrite
-from services.common.worker import exit_if_crashed, survives
+from services.common.worker import exit_if_crashed, survives, tune_gc_for_stream_state
 
 log = logging.getLogger(__name__)
 DASHBOARD = Path(__file__).parent / "dashboard"
@@ -188,6 +188,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tune_gc_for_stream_state()
         await asyncio.to_thread(db.migrate, engine, tables.metadata)
         generation = await asyncio.to_thread(store.meta, "consumer_generation") or "1"
         runners[:] = make_runners(generation)

@@ -31,6 +31,7 @@ from services.common.broker import port_open
 from services.common.calendar import load_registry
 from services.common.settings import Settings
 from services.common.stream import produce_all, to_incoming
+from services.common.worker import tune_gc_for_stream_state
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ async def rebuild(settings: Settings, *, progress: bool = True, in_service: bool
     if not in_service and alerts_service_answers(settings):
         raise ServiceRunning(f"the alerts service answers on port {settings.alerts_port}: stop it first")
     started = datetime.now(timezone.utc)
+    tune_gc_for_stream_state()
     engine = db.make_engine(settings.database_url_for("alerts"))
     store = AlertsStore(engine)
     await asyncio.to_thread(db.migrate, engine, tables.metadata)

@@ -12,9 +12,10 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, func, insert, or_, select, update
 
 from schemas.alerts import (
     Alert,
@@ -160,6 +161,7 @@ class AlertsStore:
         self.engine = engine
         self.audit = AuditLog(engine, t.audit)
         self.outbox = outbox.OutboxLog(engine, t.outbox, t.relay_state)
+        self._statements: dict[tuple, Any] = {}
 
     # ---------------------------------------------------------------- identity (the ChildRepo port)
     def snapshot(self, sightings: Sequence[linking.Sighting], child_ids: Iterable[str] = ()) -> linking.Snapshot:
@@ -318,9 +320,10 @@ class AlertsStore:
         with db.write(e) as conn:
             self._write_children(conn, writes.children)
             if writes.aliases:
-                conn.execute(insert_ignore(e, t.aliases), writes.aliases)
+                db.executemany(conn, self._statement("insert_ignore", t.aliases, tuple(writes.aliases[0])), writes.aliases)
             if writes.school_suspensions:
-                conn.execute(insert_ignore(e, t.school_suspensions), writes.school_suspensions)
+                rows = writes.school_suspensions
+                db.executemany(conn, self._statement("insert_ignore", t.school_suspensions, tuple(rows[0])), rows)
             self._write_alerts(conn, list(writes.alerts.values()))
             if writes.history:
                 conn.execute(insert(t.history), writes.history)
@@ -341,15 +344,28 @@ class AlertsStore:
                        for r in conn.execute(select(t.children.c.child_id).where(t.children.c.child_id.in_(chunk)))}  # fmt: skip
             if present:
                 raise StaleWrite(f"{len(present)} child record(s) created by another writer")
-            conn.execute(insert(t.children), new)
+            db.executemany(conn, self._statement("insert", t.children, tuple(new[0])), new)
         if known:
-            c = t.children.c
-            values = {k: bindparam(f"v_{k}") for k in known[0][0] if k != "child_id"}
-            stmt = update(t.children).where(c.child_id == bindparam("v_id"), c.version == bindparam("v_base")).values(values)
-            done = conn.execute(stmt, [{"v_id": row["child_id"], "v_base": base, **{f"v_{k}": v for k, v in row.items() if k != "child_id"}}
-                                       for row, base in known])  # fmt: skip
-            if done.rowcount != len(known):
+            stmt = self._statement("cas", t.children, tuple(known[0][0]))
+            done = db.executemany(conn, stmt, [{"v_id": row["child_id"], "v_base": base, **{f"v_{k}": v for k, v in row.items() if k != "child_id"}}
+                                               for row, base in known])  # fmt: skip
+            if done != len(known):
                 raise StaleWrite("a child record changed since it was read")
+
+    def _statement(self, kind: str, table: Table, columns: tuple[str, ...]) -> Any:  # noqa: ANN401 - an Insert or Update
+        """The bulk statements of a batch, built once per column set (db.executemany compiles each once)."""
+        key = (kind, table.name, columns)
+        if key not in self._statements:
+            if kind == "insert":
+                stmt = insert(table).values({k: bindparam(k) for k in columns})
+            elif kind == "insert_ignore":
+                stmt = insert_ignore(self.engine, table).values({k: bindparam(k) for k in columns})
+            else:  # compare-and-set on the child's version
+                c = table.c
+                stmt = update(table).where(c.child_id == bindparam("v_id"), c.version == bindparam("v_base")).values(
+                    {k: bindparam(f"v_{k}") for k in columns if k != "child_id"})  # fmt: skip
+            self._statements[key] = stmt
+        return self._statements[key]
 
     def _write_alerts(self, conn: Connection, writes: list[AlertWrite]) -> None:
         if not writes:
