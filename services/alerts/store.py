@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, func, insert, or_, select, update
@@ -161,7 +160,7 @@ class AlertsStore:
         self.engine = engine
         self.audit = AuditLog(engine, t.audit)
         self.outbox = outbox.OutboxLog(engine, t.outbox, t.relay_state)
-        self._statements: dict[tuple, Any] = {}
+        self._statements: dict[tuple, db.Bulk] = {}
 
     # ---------------------------------------------------------------- identity (the ChildRepo port)
     def snapshot(self, sightings: Sequence[linking.Sighting], child_ids: Iterable[str] = ()) -> linking.Snapshot:
@@ -352,7 +351,7 @@ class AlertsStore:
             if done != len(known):
                 raise StaleWrite("a child record changed since it was read")
 
-    def _statement(self, kind: str, table: Table, columns: tuple[str, ...]) -> Any:  # noqa: ANN401 - an Insert or Update
+    def _statement(self, kind: str, table: Table, columns: tuple[str, ...]) -> db.Bulk:
         """The bulk statements of a batch, built once per column set (db.executemany compiles each once)."""
         key = (kind, table.name, columns)
         if key not in self._statements:
@@ -364,7 +363,7 @@ class AlertsStore:
                 c = table.c
                 stmt = update(table).where(c.child_id == bindparam("v_id"), c.version == bindparam("v_base")).values(
                     {k: bindparam(f"v_{k}") for k in columns if k != "child_id"})  # fmt: skip
-            self._statements[key] = stmt
+            self._statements[key] = db.Bulk(stmt)
         return self._statements[key]
 
     def _write_alerts(self, conn: Connection, writes: list[AlertWrite]) -> None:

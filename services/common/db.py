@@ -116,34 +116,39 @@ def write(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
-_COMPILED: dict[tuple[int, str], tuple[str, tuple[str, ...] | None, dict]] = {}
+class Bulk:
+    """A statement for the bulk writes of a batch, compiled once per dialect (keep the object)."""
+
+    def __init__(self, stmt) -> None:  # noqa: ANN001 - an Insert or Update with named bind parameters
+        self.stmt = stmt
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict]] = {}
+
+    def compiled(self, dialect) -> tuple[str, tuple[str, ...] | None, dict]:  # noqa: ANN001 - a Dialect
+        if dialect.name not in self._compiled:
+            compiled = self.stmt.compile(dialect=dialect)
+            processors = {}
+            for bind in compiled.binds.values():
+                if isinstance(bind.type, LargeBinary):
+                    continue  # bytes go to both drivers as they are
+                processor = bind.type._cached_bind_processor(dialect)  # noqa: SLF001 - the processor SQLAlchemy itself would apply
+                if processor is not None:
+                    processors[bind.key] = processor
+            self._compiled[dialect.name] = (compiled.string, tuple(compiled.positiontup) if compiled.positional else None, processors)
+        return self._compiled[dialect.name]
 
 
-def executemany(conn: Connection, stmt, rows: list[dict]) -> int:  # noqa: ANN001 - an Insert or Update
+def executemany(conn: Connection, bulk: Bulk, rows: list[dict]) -> int:
     """`conn.execute(stmt, rows)` for the bulk writes of a batch, without SQLAlchemy's per-row
-    parameter work: the statement is compiled once per dialect (callers keep their statement
-    objects), each column's bind processor (dates and times on SQLite) is applied here, and the
-    rows go to the driver's executemany. Every row must have the keys the statement was built
-    with. Returns the rows affected (for compare-and-set updates)."""
+    parameter work: the statement is compiled once, each column's bind processor (dates and times
+    on SQLite) is applied here, and the rows go to the driver's executemany. Every row must have
+    the keys the statement was built with. Returns the rows affected (for compare-and-set updates)."""
     if not rows:
         return 0
-    key = (id(stmt), conn.dialect.name)
-    if key not in _COMPILED:
-        if len(_COMPILED) > 512:  # callers keep their statements; this only guards against one that doesn't
-            _COMPILED.clear()
-        compiled = stmt.compile(dialect=conn.dialect)
-        processors = {}
-        for bind in compiled.binds.values():
-            if isinstance(bind.type, LargeBinary):
-                continue  # bytes go to both drivers as they are
-            processor = bind.type._cached_bind_processor(conn.dialect)  # noqa: SLF001 - the processor SQLAlchemy itself would apply
-            if processor is not None:
-                processors[bind.key] = processor
-        _COMPILED[key] = (compiled.string, tuple(compiled.positiontup) if compiled.positional else None, processors)
-    sql, names, processors = _COMPILED[key]
+    sql, names, processors = bulk.compiled(conn.dialect)
+    params: list
     if names is not None:
         convert = [processors.get(n) for n in names]
-        params: list = [tuple(v if p is None or v is None else p(v) for p, v in zip(convert, (row[n] for n in names), strict=True)) for row in rows]
+        params = [tuple(v if p is None or v is None else p(v) for p, v in zip(convert, (row[n] for n in names), strict=True)) for row in rows]
     elif processors:
         params = [{**row, **{k: p(row[k]) for k, p in processors.items() if row.get(k) is not None}} for row in rows]
     else:
