@@ -8,6 +8,7 @@
   signpost rebuild referrals                   replay the alerts and children topics into the referrals store,
                                                delivering nothing (stop the referrals service first)
   signpost hash-token                          print the sha256 entry for a token (read from stdin)
+  signpost --version                           the version and the commit it was built from
 """
 
 from __future__ import annotations
@@ -134,7 +135,10 @@ def _run(_: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from services.common.version import build
+
     parser = argparse.ArgumentParser(prog="signpost", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"signpost {build().describe()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("run", help="run everything in the foreground (the embedded broker unless KAFKA_BOOTSTRAP_SERVERS is set)").set_defaults(func=_run)

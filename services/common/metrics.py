@@ -42,6 +42,7 @@ RELAY_REPUBLISHED = Counter(
     "signpost_relay_republished_total", "Times the relay found the broker had lost events and published the log again", ["service"]
 )
 BROKER_UP = Gauge("signpost_broker_connected", "1 when the service's last broker round trip succeeded", ["service"])
+BUILD_INFO = Gauge("signpost_build_info", "Always 1: the running build's version and commit", ["service", "version", "commit"])
 
 
 class Timer:
