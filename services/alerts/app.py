@@ -17,7 +17,6 @@ from pathlib import Path
 import faust
 from fastapi import FastAPI
 from faust.contrib.asgi import faust_app_running
-from sqlalchemy import func, select
 from starlette.responses import FileResponse
 
 from schemas.alerts import Alert
@@ -34,7 +33,7 @@ from services.common import db
 from services.common.auth import TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
-from services.common.metrics import ALERT_CHANGES, ALERTS_BY_STATUS, SSE_SUBSCRIBERS
+from services.common.metrics import ALERT_CHANGES, SSE_SUBSCRIBERS
 from services.common.problems import ProblemError
 from services.common.relay import Relay
 from services.common.settings import Settings
@@ -128,17 +127,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
             await asyncio.to_thread(store.write_audit, entries)
         SSE_SUBSCRIBERS.set(broadcaster.subscribers)
 
-    @worker.timer(interval=15.0)
-    @survives
-    async def count_alerts() -> None:
-        def counts() -> list:
-            a = tables.alerts.c
-            with engine.connect() as conn:
-                return list(conn.execute(select(a.rule, a.severity, a.status, func.count()).group_by(a.rule, a.severity, a.status)))
-
-        ALERTS_BY_STATUS.clear()
-        for rule, severity, status, n in await asyncio.to_thread(counts):
-            ALERTS_BY_STATUS.labels(rule, severity, status).set(n)
+    # signpost_alerts (alerts by status) comes from the exporter: once, however many replicas run (issue 13).
 
     runners: list[StageRunner] = []
     rebuild_state: dict = {"status": "idle"}

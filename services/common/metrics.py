@@ -56,5 +56,4 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 ALERT_CHANGES = Counter("signpost_alert_changes_total", "Alerts raised or changed", ["rule", "severity", "change"])
-ALERTS_BY_STATUS = Gauge("signpost_alerts", "Alerts in the store", ["rule", "severity", "status"])
 SSE_SUBSCRIBERS = Gauge("signpost_alert_stream_subscribers", "Open live-feed (SSE) connections")
