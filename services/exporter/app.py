@@ -50,6 +50,7 @@ class Exporter:
         self.overdue = Series(metrics.REFERRALS_OVERDUE)
         self.kafka_ok = False
         self.collected = 0
+        self._failing: set[str] = set()  # sources whose failure is already logged (a store not migrated yet logs once)
 
     def collect(self) -> None:
         """One round. A source that fails keeps its last values, counts an error and is tried again next round."""
@@ -60,8 +61,9 @@ class Exporter:
             self.kafka_ok = False
             metrics.KAFKA_UP.set(0)
             metrics.READ_ERRORS.labels("kafka").inc()
-            log.warning("reading the broker failed", extra={"error": type(exc).__name__})
+            self._report("kafka", exc)
         else:
+            self._failing.discard("kafka")
             lags = [lag for group, committed in snap.committed.items() for lag in group_lag(group, committed, snap.ends)]
             self.lag.replace({(lag.group, lag.topic): lag.messages for lag in lags})
             self.members.replace({(group,): n for group, n in snap.members.items()})
@@ -78,7 +80,15 @@ class Exporter:
             read(self.engines[service])
         except Exception as exc:  # noqa: BLE001 - a store not migrated yet or away: counted, retried next round
             metrics.READ_ERRORS.labels(source).inc()
-            log.warning("reading a store failed", extra={"source": source, "error": type(exc).__name__})
+            self._report(source, exc)
+        else:
+            self._failing.discard(source)
+
+    def _report(self, source: str, exc: Exception) -> None:
+        """Log a source's failure once until it recovers (the counter counts every round)."""
+        if source not in self._failing:
+            self._failing.add(source)
+            log.warning("exporter read failed", extra={"source": source, "error": type(exc).__name__})
 
 
 def build_app(settings: Settings) -> FastAPI:
