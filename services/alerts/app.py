@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import faust
@@ -27,6 +27,7 @@ from services.alerts.child_stage import ChildStage
 from services.alerts.domain import lifecycle
 from services.alerts.domain.rules import load_rules
 from services.alerts.live import Broadcaster
+from services.alerts.live_feed import LiveFeed
 from services.alerts.school_stage import SchoolStage
 from services.alerts.store import AlertsStore
 from services.common import db
@@ -67,6 +68,9 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     child = ChildStage(store, calendars, rules)
     school = SchoolStage(store, calendars, rules)
     broadcaster = Broadcaster()
+    # The SSE feed is fed from the alerts topic, not from this process's commits, so every replica's
+    # clients see every replica's changes (issue 13). A minute's grace covers clock skew between hosts.
+    live_feed = LiveFeed(settings, broadcaster, since=datetime.now(UTC) - timedelta(minutes=1))
     audit_buffer: list[dict] = []
     worker = faust.App(
         f"{settings.topic_prefix}alerts",
@@ -81,7 +85,6 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     relay = Relay(settings, store.outbox, service="alerts", engine=engine)
 
     def on_committed(result) -> None:  # noqa: ANN001 - a StageResult
-        broadcaster.publish(result.changed_alerts)
         for alert in result.changed_alerts:
             ALERT_CHANGES.labels(alert.rule, alert.severity, "raised" if alert.version == 1 else "updated").inc()
         relay.notify()
@@ -94,7 +97,6 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
             return False
         for stage in (child, school):
             stage.book.changed_elsewhere(alert.id)
-        broadcaster.publish([alert])
         ALERT_CHANGES.labels(alert.rule, alert.severity, "status").inc()
         relay.notify()
         return True
@@ -168,6 +170,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         generation = await asyncio.to_thread(store.meta, "consumer_generation") or "1"
         runners[:] = make_runners(generation)
         broadcaster.bind(asyncio.get_running_loop())
+        live_feed.start()
         relay.start()
         async with faust_app_running(worker):
             watchdog = asyncio.create_task(exit_if_crashed(worker), name="exit-if-crashed")
@@ -177,6 +180,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
                 yield
             finally:
                 watchdog.cancel()
+                await live_feed.stop()
                 await relay.stop()
         engine.dispose()
 
@@ -184,11 +188,13 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         waiting = [r.stage for r in runners if not r.ready]
         if waiting or not runners:
             return f"stage(s) not consuming: {', '.join(waiting)}"
+        if not live_feed.following:
+            return "live feed: not following the alerts topic yet"
         return None if relay.broker_ok else f"outbox relay: broker unavailable ({relay.last_error or 'connecting'})"
 
     app = create_app("alerts", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_check(engine), consuming], lifespan=lifespan,
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION)
-    app.state.settings, app.state.store, app.state.broadcaster = settings, store, broadcaster
+    app.state.settings, app.state.store, app.state.broadcaster, app.state.live_feed = settings, store, broadcaster, live_feed
     app.state.audit_buffer, app.state.save_alert_change, app.state.identity_decision = audit_buffer, save_alert_change, identity_decision
     app.state.relay = relay
     app.state.child_stage, app.state.school_stage, app.state.runners = child, school, runners
