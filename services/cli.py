@@ -18,7 +18,9 @@ import asyncio
 import hashlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from tqdm import tqdm
@@ -37,7 +39,7 @@ def _import_return(args: argparse.Namespace) -> int:
     if args.period_end:
         params["period_end"] = args.period_end
 
-    def chunks():  # noqa: ANN202
+    def chunks() -> Iterator[bytes]:
         with path.open("rb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"uploading {path.name}") as bar:
             while block := f.read(256 * 1024):
                 bar.update(len(block))
@@ -50,7 +52,7 @@ def _import_return(args: argparse.Namespace) -> int:
         headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
         timeout=httpx.Timeout(300.0, connect=10.0),
     )
-    body = response.json() if response.headers.get("content-type", "").endswith("json") else {"detail": response.text}
+    body: dict[str, Any] = response.json() if response.headers.get("content-type", "").endswith("json") else {"detail": response.text}
     if response.status_code in (200, 202):
         print(f"{body.get('status')}: return {body.get('id')} with {body.get('records')} records")  # noqa: T201
         return 0

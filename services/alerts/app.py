@@ -160,7 +160,8 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         except Exception as exc:  # noqa: BLE001 - reported on GET /v1/admin/rebuild; the stages resume on the old generation
             log.exception("rebuild failed")
             rebuild_state.update(status="failed", error=type(exc).__name__)
-            runners[:] = make_runners(await asyncio.to_thread(store.meta, "consumer_generation") or "1")
+            current: str | None = await asyncio.to_thread(store.meta, "consumer_generation")
+            runners[:] = make_runners(current or "1")
         for runner in runners:
             await worker.add_runtime_dependency(runner)
 

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from services.common import db
 from services.common.auth import TokenRegistry
 from services.common.http import create_app
-from services.common.settings import Settings
+from services.common.settings import ServiceName, Settings
 from services.exporter import metrics, store_counts
 from services.exporter.domain.lag import group_lag
 from services.exporter.kafka_offsets import OffsetReader, Snapshot
@@ -34,7 +34,7 @@ class Series:
         self.gauge = gauge
         self.present: set[tuple[str, ...]] = set()
 
-    def replace(self, values: Mapping[tuple[str, ...], float]) -> None:
+    def replace(self, values: Mapping[Any, float]) -> None:  # keys: label-value tuples
         for gone in self.present - set(values):
             self.gauge.remove(*gone)
         for labels, value in values.items():
@@ -93,8 +93,9 @@ class Exporter:
 
 def build_app(settings: Settings) -> FastAPI:
     engines: dict[str, Engine] = {}
-    for service in ("alerts", "referrals"):
-        url = settings.database_url_for(service)  # type: ignore[arg-type]
+    services: tuple[ServiceName, ...] = ("alerts", "referrals")
+    for service in services:
+        url = settings.database_url_for(service)
         engines[service] = next((e for e in engines.values() if str(e.url) == url), None) or db.make_engine(url, pool_size=1)
     reader = OffsetReader(settings.bootstrap_servers, settings.topic_prefix, settings.embedded)
     exporter = Exporter(settings, reader, engines)

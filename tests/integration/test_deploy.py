@@ -464,8 +464,8 @@ def exposed_metrics(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[s
 
     from services.alerts.app import build_app as alerts_app
     from services.common.settings import Settings
-    from services.intake.app import build_app as intake_app
     from services.exporter.app import build_app as exporter_app
+    from services.intake.app import build_app as intake_app
     from services.referrals.app import build_app as referrals_app
 
     data = tmp_path_factory.mktemp("metrics-data")
