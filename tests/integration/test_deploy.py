@@ -230,6 +230,28 @@ def test_signpost_services_match_the_contract(compose: dict, monkeypatch: pytest
         assert settings.topic_prefix == "signpost."
 
 
+def test_compose_runs_as_production_would(compose: dict) -> None:
+    """Issue 13: exact image tags (no `latest`, no bare major; PostgreSQL releases are major.minor), rotated logs, a memory limit and a
+    restart policy on every container; the broker's health check starts no JVM."""
+    images = {name: s["image"] for name, s in compose["services"].items() if "build" not in s}
+    for name, image in images.items():
+        tag = image.split("@")[0].rsplit(":", 1)[-1]
+        assert ":" in image and re.fullmatch(r"v?\d+\.\d+(\.\d+)?", tag), f"{name}: pin an exact release, not {image}"
+    for name, service in compose["services"].items():
+        assert service["logging"]["driver"] == "json-file" and service["logging"]["options"]["max-size"], name
+        assert re.fullmatch(r"\d+[mg]", str(service["mem_limit"])), name
+        assert service["restart"] == ("no" if one_shot(name, compose) else "unless-stopped"), name
+    check = " ".join(compose["services"]["kafka"]["healthcheck"]["test"])
+    assert ".sh" not in check and "java" not in check, "the broker's health check must not start a JVM"
+
+
+def test_the_suite_runs_the_kafka_image_compose_runs(compose: dict) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import conftest
+
+    assert conftest.KAFKA_IMAGE == compose["services"]["kafka"]["image"] == compose["services"]["kafka-init"]["image"]
+
+
 def test_kafka_runs_kraft_with_a_healthcheck(compose: dict) -> None:
     kafka = compose["services"]["kafka"]
     assert re.fullmatch(r"apache/kafka:(3\.9|4\.\d+)\.\d+", kafka["image"]), kafka["image"]
@@ -239,7 +261,7 @@ def test_kafka_runs_kraft_with_a_healthcheck(compose: dict) -> None:
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{env['KAFKA_NODE_ID']}@kafka:")
     assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
-    assert "kafka-broker-api-versions" in " ".join(kafka["healthcheck"]["test"])
+    assert "/dev/tcp/127.0.0.1/9092" in " ".join(kafka["healthcheck"]["test"])
     assert any(str(v).endswith(":/var/lib/kafka/data") for v in kafka["volumes"]), "the broker keeps its log on a volume"
 
 
