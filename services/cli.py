@@ -8,6 +8,7 @@
   signpost rebuild referrals                   replay the alerts and children topics into the referrals store,
                                                delivering nothing (stop the referrals service first)
   signpost hash-token                          print the sha256 entry for a token (read from stdin)
+  signpost --version                           the version and the commit it was built from
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import asyncio
 import hashlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from tqdm import tqdm
@@ -36,7 +39,7 @@ def _import_return(args: argparse.Namespace) -> int:
     if args.period_end:
         params["period_end"] = args.period_end
 
-    def chunks():  # noqa: ANN202
+    def chunks() -> Iterator[bytes]:
         with path.open("rb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"uploading {path.name}") as bar:
             while block := f.read(256 * 1024):
                 bar.update(len(block))
@@ -49,7 +52,7 @@ def _import_return(args: argparse.Namespace) -> int:
         headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
         timeout=httpx.Timeout(300.0, connect=10.0),
     )
-    body = response.json() if response.headers.get("content-type", "").endswith("json") else {"detail": response.text}
+    body: dict[str, Any] = response.json() if response.headers.get("content-type", "").endswith("json") else {"detail": response.text}
     if response.status_code in (200, 202):
         print(f"{body.get('status')}: return {body.get('id')} with {body.get('records')} records")  # noqa: T201
         return 0
@@ -134,7 +137,10 @@ def _run(_: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from services.common.version import build
+
     parser = argparse.ArgumentParser(prog="signpost", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"signpost {build().describe()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("run", help="run everything in the foreground (the embedded broker unless KAFKA_BOOTSTRAP_SERVERS is set)").set_defaults(func=_run)

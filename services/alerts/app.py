@@ -11,13 +11,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import faust
 from fastapi import FastAPI
 from faust.contrib.asgi import faust_app_running
-from sqlalchemy import func, select
 from starlette.responses import FileResponse
 
 from schemas.alerts import Alert
@@ -29,13 +28,14 @@ from services.alerts.domain import lifecycle
 from services.alerts.domain.rules import load_rules
 from services.alerts.live import Broadcaster
 from services.alerts.school_process import SchoolProcess
+from services.alerts.live_feed import LiveFeed
 from services.alerts.school_stage import SchoolStage
 from services.alerts.store import AlertsStore
 from services.common import db
 from services.common.auth import TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
-from services.common.metrics import ALERT_CHANGES, ALERTS_BY_STATUS, SSE_SUBSCRIBERS
+from services.common.metrics import ALERT_CHANGES, SSE_SUBSCRIBERS
 from services.common.problems import ProblemError
 from services.common.relay import Relay
 from services.common.settings import Settings
@@ -69,6 +69,9 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     child = ChildStage(store, calendars, rules)
     school = SchoolStage(store, calendars, rules)
     broadcaster = Broadcaster()
+    # The SSE feed is fed from the alerts topic, not from this process's commits, so every replica's
+    # clients see every replica's changes (issue 13). A minute's grace covers clock skew between hosts.
+    live_feed = LiveFeed(settings, broadcaster, since=datetime.now(UTC) - timedelta(minutes=1))
     audit_buffer: list[dict] = []
     worker = faust.App(
         f"{settings.topic_prefix}alerts",
@@ -83,7 +86,8 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     relay = Relay(settings, store.outbox, service="alerts", engine=engine)
 
     def alerts_committed(changed: list[Alert]) -> None:
-        broadcaster.publish(changed)
+        """A stage (or the school stage's process) committed: count its changes and wake the relay; the
+        live feed follows alerts.v1, where the relay publishes them."""
         for alert in changed:
             ALERT_CHANGES.labels(alert.rule, alert.severity, "raised" if alert.version == 1 else "updated").inc()
         relay.notify()
@@ -102,7 +106,6 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         for runner in runners:
             if isinstance(runner, SchoolProcess):
                 runner.changed_elsewhere(alert.id)
-        broadcaster.publish([alert])
         ALERT_CHANGES.labels(alert.rule, alert.severity, "status").inc()
         relay.notify()
         return True
@@ -135,17 +138,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
             await asyncio.to_thread(store.write_audit, entries)
         SSE_SUBSCRIBERS.set(broadcaster.subscribers)
 
-    @worker.timer(interval=15.0)
-    @survives
-    async def count_alerts() -> None:
-        def counts() -> list:
-            a = tables.alerts.c
-            with engine.connect() as conn:
-                return list(conn.execute(select(a.rule, a.severity, a.status, func.count()).group_by(a.rule, a.severity, a.status)))
-
-        ALERTS_BY_STATUS.clear()
-        for rule, severity, status, n in await asyncio.to_thread(counts):
-            ALERTS_BY_STATUS.labels(rule, severity, status).set(n)
+    # signpost_alerts (alerts by status) comes from the exporter: once, however many replicas run (issue 13).
 
     runners: list[StageRunner | SchoolProcess] = []
     rebuild_state: dict = {"status": "idle"}
@@ -182,7 +175,8 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         except Exception as exc:  # noqa: BLE001 - reported on GET /v1/admin/rebuild; the stages resume on the old generation
             log.exception("rebuild failed")
             rebuild_state.update(status="failed", error=type(exc).__name__)
-            runners[:] = make_runners(await asyncio.to_thread(store.meta, "consumer_generation") or "1")
+            current: str | None = await asyncio.to_thread(store.meta, "consumer_generation")
+            runners[:] = make_runners(current or "1")
         for runner in runners:
             await worker.add_runtime_dependency(runner)
 
@@ -193,6 +187,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         generation = await asyncio.to_thread(store.meta, "consumer_generation") or "1"
         runners[:] = make_runners(generation)
         broadcaster.bind(asyncio.get_running_loop())
+        live_feed.start()
         relay.start()
         async with faust_app_running(worker):
             watchdog = asyncio.create_task(exit_if_crashed(worker), name="exit-if-crashed")
@@ -202,6 +197,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
                 yield
             finally:
                 watchdog.cancel()
+                await live_feed.stop()
                 await relay.stop()
         engine.dispose()
 
@@ -209,11 +205,13 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         waiting = [r.stage for r in runners if not r.ready]
         if waiting or not runners:
             return f"stage(s) not consuming: {', '.join(waiting)}"
+        if not live_feed.following:
+            return "live feed: not following the alerts topic yet"
         return None if relay.broker_ok else f"outbox relay: broker unavailable ({relay.last_error or 'connecting'})"
 
     app = create_app("alerts", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_check(engine), consuming], lifespan=lifespan,
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION)
-    app.state.settings, app.state.store, app.state.broadcaster = settings, store, broadcaster
+    app.state.settings, app.state.store, app.state.broadcaster, app.state.live_feed = settings, store, broadcaster, live_feed
     app.state.audit_buffer, app.state.save_alert_change, app.state.identity_decision = audit_buffer, save_alert_change, identity_decision
     app.state.relay = relay
     app.state.child_stage, app.state.school_stage, app.state.runners = child, school, runners

@@ -8,8 +8,8 @@ process it supervises, the way a Kafka Streams or faust deployment runs one work
   settings, and serves its own Prometheus `/metrics` on `alerts_school_metrics_port` (0: a free
   port, reported by the service's `/healthz`);
 - after every committed batch it sends what the service must hear up a pipe: the alerts it changed
-  (for the live feed and the alert-change counters) and how far it got; the service's relay then
-  publishes the batch's outbox;
+  (for the alert-change counters) and how far it got; the service's relay then publishes the
+  batch's outbox, and the live feed of every replica hears of the changes on `alerts.v1`;
 - the service sends down the pipe the alerts a person changed, so the stage's cached copy is
   dropped (a stale copy would only cost a retry: alerts are written compare-and-set);
 - if the process dies it is started again with backoff; it resumes from its committed offsets.

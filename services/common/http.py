@@ -16,8 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common import db, problems
 from services.common.auth import TokenRegistry
-from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.common.metrics import BUILD_INFO, HTTP_LATENCY, HTTP_REQUESTS
 from services.common.problems import ProblemError, problem_response
+from services.common.version import build
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]  # returns None when ready, else why not
 
@@ -178,11 +179,13 @@ def create_app(
     app.state.tokens = tokens
     app.state.readiness = readiness
     problems.install(app)
+    running = build()
+    BUILD_INFO.labels(service, running.version, running.commit).set(1)
 
-    @app.get("/healthz", tags=["ops"], summary="the process is up")
+    @app.get("/healthz", tags=["ops"], summary="the process is up, and which build it runs")
     async def healthz(request: Request) -> dict:
         details = getattr(request.app.state, "health_details", None)  # a service's own processes (the alerts school stage)
-        return {"status": "ok", "service": service, **(details() if details else {})}
+        return {"status": "ok", "service": service, "version": running.version, "commit": running.commit, **(details() if details else {})}
 
     @app.get("/readyz", tags=["ops"], summary="connected to broker and store, consuming")
     async def readyz(request: Request) -> Response:

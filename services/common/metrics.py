@@ -42,6 +42,7 @@ RELAY_REPUBLISHED = Counter(
     "signpost_relay_republished_total", "Times the relay found the broker had lost events and published the log again", ["service"]
 )
 BROKER_UP = Gauge("signpost_broker_connected", "1 when the service's last broker round trip succeeded", ["service"])
+BUILD_INFO = Gauge("signpost_build_info", "Always 1: the running build's version and commit", ["service", "version", "commit"])
 
 
 class Timer:
@@ -55,5 +56,4 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 ALERT_CHANGES = Counter("signpost_alert_changes_total", "Alerts raised or changed", ["rule", "severity", "change"])
-ALERTS_BY_STATUS = Gauge("signpost_alerts", "Alerts in the store", ["rule", "severity", "status"])
 SSE_SUBSCRIBERS = Gauge("signpost_alert_stream_subscribers", "Open live-feed (SSE) connections")
