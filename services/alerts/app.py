@@ -27,8 +27,8 @@ from services.alerts.child_stage import ChildStage
 from services.alerts.domain import lifecycle
 from services.alerts.domain.rules import load_rules
 from services.alerts.live import Broadcaster
-from services.alerts.school_process import SchoolProcess
 from services.alerts.live_feed import LiveFeed
+from services.alerts.school_process import SchoolProcess
 from services.alerts.school_stage import SchoolStage
 from services.alerts.store import AlertsStore
 from services.common import db

@@ -58,12 +58,13 @@ async def send_batched(producer: AIOKafkaProducer, messages: Sequence[tuple[str,
         by_tp.setdefault((topic, _partition_of(key, tuple(every)) if key is not None else every[i % len(every)]), []).append(i)
     sent: list[tuple[asyncio.Future, list[int]]] = []
     for (topic, partition), indexes in by_tp.items():
-        batch, members = producer.create_batch(), []
+        batch = producer.create_batch()
+        members: list[int] = []
         for i in indexes:
             _, key, value, headers = messages[i]
             if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:  # full: send it, start another
                 sent.append((await producer.send_batch(batch, topic, partition=partition), members))
-                batch, members = producer.create_batch(), []
+                batch, members = producer.create_batch(), []  # a new list: the one sent is kept with its batch
                 if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
                     raise ValueError("a message is larger than the producer's max_batch_size")
             members.append(i)
