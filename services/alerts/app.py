@@ -113,6 +113,8 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     async def identity_decision(candidate_id: str, decision: str, by: str, note: str | None) -> str:
         """Recorded (audited) by the store; the child stage applies it to the link in its next batch."""
         candidate = await asyncio.to_thread(store.candidate, candidate_id)
+        if candidate is None:
+            raise ProblemError(404, "Not Found", "no such candidate")
         try:
             status = await asyncio.to_thread(store.decide_candidate, candidate, decision, by, note, datetime.now(UTC))
         except StaleWrite as exc:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
@@ -411,8 +412,7 @@ class ChildStage:
         self.book.settle(roots, found, lambda _: "no longer holds: the evidence no longer reaches the rule's threshold (a correction, or a link undone)", result, b.now,
                          lambda cid: profiles.get(cid))  # fmt: skip
         for cid in linked_away:
-            root = self._root(cid)
-            self.book.settle([cid], set(), lambda _, root=root: f"linked to child {root}", result, b.now, lambda c: self._group_profile(c))
+            self.book.settle([cid], set(), _saying(f"linked to child {self._root(cid)}"), result, b.now, self._group_profile)
 
     def _findings(self, root: str, profile: dict) -> list[Finding]:
         members = self._members(root)
@@ -488,6 +488,11 @@ class ChildStage:
                 row.update(la_code=la, person_key=key, date_of_birth=dob, first_norm=first, last_norm=last)
             result.writes.children[cid] = (row, state.version)
             state.version, state.dirty = version, False
+
+
+def _saying(reason: str) -> Callable[[Alert], str]:
+    """The reason an alert no longer holds, whatever the alert."""
+    return lambda _alert: reason
 
 
 def _la(state: ChildState | None) -> str:

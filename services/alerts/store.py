@@ -12,9 +12,24 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, overload
 
 import orjson
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from schemas.alerts import (
     Alert,
@@ -44,6 +59,10 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
         yield items[i : i + size]
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)  # SQLite drops the offset; everything is stored in UTC
@@ -355,6 +374,7 @@ class AlertsStore:
         """The bulk statements of a batch, built once per column set (db.executemany compiles each once)."""
         key = (kind, table.name, columns)
         if key not in self._statements:
+            stmt: Insert | Update
             if kind == "insert":
                 stmt = insert(table).values({k: bindparam(k) for k in columns})
             elif kind == "insert_ignore":
@@ -378,7 +398,7 @@ class AlertsStore:
             conn.execute(insert(t.alerts), new)
         if known:
             c = t.alerts.c
-            values = {k: bindparam(f"v_{k}") for k in ALERT_COLUMNS}
+            values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in ALERT_COLUMNS}
             values["school_urn"] = func.coalesce(bindparam("v_school_urn"), c.school_urn)  # a change that doesn't name the school keeps it
             stmt = update(t.alerts).where(c.id == bindparam("v_id"), c.version == bindparam("v_base")).values(values)
             rows = [{"v_id": w.alert.id, "v_base": w.base_version, **{f"v_{k}": v for k, v in alert_row(w.alert, w.school_urn).items() if k != "id"}} for w in known]

@@ -12,7 +12,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -147,7 +147,7 @@ def _lookup(request: Request) -> Principal:
     return principal
 
 
-def require(*roles: str) -> Callable[..., Principal]:
+def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller must hold one of `roles` (admin holds them all)."""
 
     async def dependency(principal: Annotated[Principal, Depends(bearer)]) -> Principal:

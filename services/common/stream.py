@@ -151,7 +151,7 @@ class StageRunner(Service):
         process: Callable[[list[Incoming], datetime], Result],
         commit: Callable[[Any], None],
         reset: Callable[[], None],
-        on_committed: Callable[[Result], None] | None = None,
+        on_committed: Callable[[Any], None] | None = None,  # takes the stage's own result type
         has_pending: Callable[[], bool] | None = None,
         on_assigned: Callable[[bool], None] | None = None,
         max_records: int = 5000,

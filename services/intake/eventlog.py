@@ -101,7 +101,7 @@ class EventLog:
                 rows_ = conn.execute(select(c.kind, c.source_id, c.body_hash).where(c.kind.in_(kinds), c.source_id.in_(ids)))
                 known.update({(r.kind, r.source_id): r.body_hash for r in rows_})
             in_batch: dict[tuple[str, str], str] = {}
-            rows: list[dict] = []
+            rows: list[tuple] = []
             subs: list[dict] = []
             for sub in batch:
                 key = (sub.kind, sub.source_id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from schemas.alerts import AlertChanged
 from schemas.children import ChildEventResolved, ChildLinkChanged
@@ -25,7 +25,7 @@ from services.common.stream import dead_letter_messages
 from services.referrals.desk import DeskResult, ReferralDesk
 
 log = logging.getLogger(__name__)
-KINDS = {ALERTS.name: ("alert", AlertChanged), CHILDREN.name: ("child", ChildEventResolved), CHILD_LINKS.name: ("link", ChildLinkChanged)}
+KINDS: dict[str, tuple[str, type[BaseModel]]] = {ALERTS.name: ("alert", AlertChanged), CHILDREN.name: ("child", ChildEventResolved), CHILD_LINKS.name: ("link", ChildLinkChanged)}
 
 
 @dataclass

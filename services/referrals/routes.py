@@ -92,6 +92,7 @@ async def list_referrals(
     if _is_agency_view(principal):
         if agency is not None and agency != principal.agency:
             return ReferralPage(items=[], next_cursor=None)  # an agency sees its own referrals only
+        assert principal.agency is not None  # an agency view is an agency's token
         agency = Agency(principal.agency)
     scope = None if principal.has("admin") else principal.la_codes
     store = request.app.state.store

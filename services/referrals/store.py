@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -41,7 +42,7 @@ class ReferralStore:
         self.audit = AuditLog(engine, t.audit)
 
     def list(self, *, agency: str | None, status: str | None, upn: str | None, overdue: bool | None, la_codes: frozenset[str] | None,
-             today: date, limit: int, cursor: str | None) -> tuple[list[ReferralRecord], str | None]:
+             today: date, limit: int, cursor: str | None) -> tuple[builtins.list[ReferralRecord], str | None]:
         r = t.referrals.c
         query = select(t.referrals)
         if agency:
@@ -67,8 +68,8 @@ class ReferralStore:
         next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
         return items, next_cursor
 
-    def _reasons(self, conn, ids: list[str]) -> dict[str, list[dict]]:  # noqa: ANN001
-        out: dict[str, list[dict]] = {}
+    def _reasons(self, conn, ids: builtins.list[str]) -> dict[str, builtins.list[dict]]:  # noqa: ANN001
+        out: dict[str, builtins.list[dict]] = {}
         if ids:
             for row in conn.execute(select(t.reasons.c.referral_id, t.reasons.c.reason).where(t.reasons.c.referral_id.in_(ids))
                                    .order_by(t.reasons.c.added_at, t.reasons.c.position, t.reasons.c.reason_key)):
@@ -105,7 +106,7 @@ class ReferralStore:
             outbox.append(conn, t.outbox, [referral_changed({**record.row, **values}, target, now)])
         return True
 
-    def overdue_unescalated(self, today: date) -> list[dict]:
+    def overdue_unescalated(self, today: date) -> builtins.list[dict]:
         r = t.referrals.c
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.referrals).where(r.status == "new", r.due_by < today, r.escalated_at.is_(None)).limit(500))
@@ -126,7 +127,7 @@ class ReferralStore:
             outbox.append(conn, t.outbox, [referral_changed(row, "escalated", now)])
         return True
 
-    def consents(self, child_id: str) -> list[dict]:
+    def consents(self, child_id: str) -> builtins.list[dict]:
         with self.engine.connect() as conn:
             return [aware_row(r._asdict()) for r in conn.execute(select(t.consents).where(t.consents.c.child_id == child_id).order_by(t.consents.c.at))]
 
@@ -155,13 +156,13 @@ class ReferralStore:
                 las |= set(visible_las(orjson.loads(held)))
             return las
 
-    def write_audit(self, entries: list[dict]) -> None:
+    def write_audit(self, entries: builtins.list[dict]) -> None:
         self.audit.write(entries)
 
-    def audit_entries(self, child_id: str | None, limit: int) -> list[dict]:
+    def audit_entries(self, child_id: str | None, limit: int) -> builtins.list[dict]:
         return self.audit.entries(child_id, limit)
 
-    def counts(self) -> list[tuple[str, str, int]]:
+    def counts(self) -> builtins.list[tuple[str, str, int]]:
         from sqlalchemy import func
 
         r = t.referrals.c

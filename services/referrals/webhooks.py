@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -52,7 +53,8 @@ class Attempt:
 
 
 class WebhookSender:
-    def __init__(self, engine: Engine, policy: callable, render: callable, base_backoff: float = 1.0, timeout: float = 10.0):  # type: ignore[valid-type]
+    def __init__(self, engine: Engine, policy: Callable[[], Policy], render: Callable[[str, str], bytes], base_backoff: float = 1.0,
+                 timeout: float = 10.0) -> None:
         self.engine, self.policy, self.render = engine, policy, render  # render(referral_id, agency) -> JSON bytes
         self.base_backoff, self.timeout = base_backoff, timeout
 
