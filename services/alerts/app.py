@@ -198,7 +198,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         return None if relay.broker_ok else f"outbox relay: broker unavailable ({relay.last_error or 'connecting'})"
 
     app = create_app("alerts", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_check(engine), consuming], lifespan=lifespan,
-                     max_body_bytes=settings.max_body_bytes, description=DESCRIPTION)
+                     max_body_bytes=settings.max_body_bytes, description=DESCRIPTION, write_rate_limit=settings.write_rate_limit)
     app.state.settings, app.state.store, app.state.broadcaster = settings, store, broadcaster
     app.state.audit_buffer, app.state.save_alert_change, app.state.identity_decision = audit_buffer, save_alert_change, identity_decision
     app.state.relay = relay

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.common import db, problems
 from services.common.auth import TokenRegistry
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.common.metrics import RATE_LIMITED as HTTP_RATE_LIMITED
 from services.common.problems import ProblemError, problem_response
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]  # returns None when ready, else why not
@@ -34,17 +35,26 @@ def store_check(engine: Engine) -> ReadinessCheck:
 
 
 class BodyLimit:
-    """413 for bodies over the limit, whether or not Content-Length is sent."""
+    """413 for bodies over the limit, whether or not Content-Length is sent.
 
-    def __init__(self, app: ASGIApp, limit: int):
-        self.app, self.limit = app, limit
+    The rest of the body is read (and dropped) before the 413 goes out, up to `drain_factor` times
+    the limit: a client that writes its whole body before reading (Python's urllib) otherwise has
+    the connection reset under it and never sees the answer (issue 12). Past that, or when the
+    client asked `Expect: 100-continue` (it will not send the body unasked), no draining."""
+
+    def __init__(self, app: ASGIApp, limit: int, drain_factor: int = 4):
+        self.app, self.limit, self.drain_limit = app, limit, limit * drain_factor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                return await self._reject(scope, send)
+        headers = dict(scope.get("headers", ()))
+        expects_continue = headers.get(b"expect", b"").lower() == b"100-continue"
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            if not expects_continue and int(length) <= self.drain_limit:
+                await self._drain(receive, 0)
+            return await self._reject(scope, send)
         seen = 0
         started = rejected = False
 
@@ -59,6 +69,8 @@ class BodyLimit:
                 seen += len(message.get("body", b""))
                 if seen > self.limit and not started:
                     rejected = True
+                    if message.get("more_body", False):
+                        await self._drain(receive, seen)
                     await self._reject(scope, send)
                     return {"type": "http.disconnect"}
             return message
@@ -75,6 +87,15 @@ class BodyLimit:
         except Exception:
             if not rejected:
                 raise
+
+    async def _drain(self, receive: Receive, seen: int) -> None:
+        while seen <= self.drain_limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            seen += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         err = ProblemError(413, "Content Too Large", f"the body is over {self.limit} bytes")
@@ -101,6 +122,35 @@ class RequireBearer:
                 err = ProblemError(401, "Unauthorized", "send Authorization: Bearer <a known token>", headers={"WWW-Authenticate": "Bearer"})
                 return await problem_response(err, scope.get("path"))(scope, receive, send)
             scope["principal"] = principal  # looked up once per request
+        await self.app(scope, receive, send)
+
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class WriteRateLimit:
+    """A per-token limit on /v1 writes (moving window, `limits` syntax such as "20/second;600/minute"):
+    429 + Retry-After as problem+json, counted in `signpost_http_rate_limited_total`. Runs after
+    RequireBearer (it keys on the token's principal) and before anything reads the body."""
+
+    def __init__(self, app: ASGIApp, service: str, limit: str):
+        from limits import parse_many, storage, strategies
+
+        self.app, self.service = app, service
+        self.items = parse_many(limit)
+        self.limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        principal = scope.get("principal")
+        if scope["type"] == "http" and principal is not None and scope.get("method") in WRITE_METHODS:
+            for item in self.items:
+                if not self.limiter.hit(item, self.service, principal.name):
+                    reset_at, _ = self.limiter.get_window_stats(item, self.service, principal.name)
+                    retry = max(1, int(reset_at - time.time()) + 1)
+                    HTTP_RATE_LIMITED.labels(self.service, scope["method"]).inc()  # not yet routed: no route template
+                    err = ProblemError(429, "Too Many Requests", f"this token is over its write limit ({item}); retry after {retry} s",
+                                       type_=problems.TYPE_BASE + "rate-limited", headers={"Retry-After": str(retry)})
+                    return await problem_response(err, scope.get("path"))(scope, _empty_receive, send)
         await self.app(scope, receive, send)
 
 
@@ -163,6 +213,7 @@ def create_app(
     lifespan: Any = None,
     max_body_bytes: int = 5 * 1024 * 1024,
     description: str = "",
+    write_rate_limit: str | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title=f"Signpost {service}",
@@ -194,6 +245,8 @@ def create_app(
 
     app.state.body_models = {}
     _with_body_schemas(app, app.state.body_models)
+    if write_rate_limit:
+        app.add_middleware(WriteRateLimit, service=service, limit=write_rate_limit)
     app.add_middleware(RequireBearer, tokens=tokens)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(HttpMetrics, service=service)

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     topic_prefix: str = "signpost."
     log_level: str = "INFO"
     max_body_bytes: int = 5 * 1024 * 1024
+    write_rate_limit: str = Field(
+        default="1000/second",
+        description="per token, on every /v1 write; `limits` syntax, e.g. '20/second;2000/hour' (empty: no limit). "
+        "The default only stops a runaway client: set one per deployment (docs/data-protection.md)",
+    )
     routing_policy_file: Path | None = None
     rules_file: Path | None = None
     calendars_dir: Path | None = None

@@ -52,6 +52,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
         description=DESCRIPTION,
+        write_rate_limit=settings.write_rate_limit,
     )
     app.state.settings, app.state.eventlog, app.state.committer, app.state.relay = settings, eventlog, committer, relay
     app.include_router(routes.router)

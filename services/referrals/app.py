@@ -155,7 +155,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         return None if relay.broker_ok else f"outbox relay: broker unavailable ({relay.last_error or 'connecting'})"
 
     app = create_app("referrals", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_check(engine), consuming, publishing], lifespan=lifespan,
-                     max_body_bytes=settings.max_body_bytes, description=DESCRIPTION)
+                     max_body_bytes=settings.max_body_bytes, description=DESCRIPTION, write_rate_limit=settings.write_rate_limit)
     app.state.settings, app.state.store, app.state.policy, app.state.desk = settings, store, policy, desk
     app.state.on_referral_changed, app.state.sender, app.state.worker = on_referral_changed, sender, worker
     app.state.stage, app.state.runners, app.state.relay = stage, runners, relay
