@@ -26,6 +26,7 @@ from schemas.alerts import (
     Severity,
     SnoozeRequest,
 )
+from schemas.admin import AuditPage, CandidateDecided, CandidatePage, RebuildStatus
 from schemas.problem import Problem
 from services.alerts.domain import lifecycle
 from services.common.auth import Principal, require
@@ -148,7 +149,7 @@ async def resolve(alert_id: str, body: ResolveRequest, request: Request, princip
 # ---------------------------------------------------------------- identity: near matches a person decides
 
 
-@router.get("/identity/candidates", tags=["identity"], responses=ERRORS, summary="possible matches waiting for a person to decide")
+@router.get("/identity/candidates", tags=["identity"], response_model=CandidatePage, responses=ERRORS, summary="possible matches waiting for a person to decide")
 async def list_candidates(
     request: Request,
     principal: Team,
@@ -180,7 +181,7 @@ class _Decision(AcknowledgeRequest):
     pass
 
 
-@router.post("/identity/candidates/{candidate_id}/{decision}", tags=["identity"], responses=ERRORS, summary="confirm, reject or undo a possible match")
+@router.post("/identity/candidates/{candidate_id}/{decision}", tags=["identity"], response_model=CandidateDecided, responses=ERRORS, summary="confirm, reject or undo a possible match")
 async def decide(candidate_id: str, decision: Literal["confirm", "reject", "undo"], body: _Decision, request: Request, principal: Team) -> dict:
     store = request.app.state.store
     row = await asyncio.to_thread(store.candidate, candidate_id)
@@ -193,7 +194,7 @@ async def decide(candidate_id: str, decision: Literal["confirm", "reject", "undo
     return {"id": candidate_id, "status": outcome}
 
 
-@router.post("/admin/rebuild", tags=["admin"], status_code=202, responses=ERRORS, summary="rebuild alert state from the intake topics (after a rule change)")
+@router.post("/admin/rebuild", tags=["admin"], status_code=202, response_model=RebuildStatus, responses=ERRORS, summary="rebuild alert state from the intake topics (after a rule change)")
 async def start_rebuild(request: Request, principal: Admin) -> dict:
     state = request.app.state.rebuild_state
     if state.get("status") == "running":
@@ -204,12 +205,12 @@ async def start_rebuild(request: Request, principal: Admin) -> dict:
     return {"status": "running"}
 
 
-@router.get("/admin/rebuild", tags=["admin"], responses=ERRORS, summary="progress of the last rebuild")
+@router.get("/admin/rebuild", tags=["admin"], response_model=RebuildStatus, responses=ERRORS, summary="progress of the last rebuild")
 async def rebuild_status(request: Request, principal: Admin) -> dict:
     return {k: v for k, v in request.app.state.rebuild_state.items() if k != "task"}
 
 
-@router.get("/audit", tags=["audit"], responses=ERRORS, summary="the audit trail (admin)")
+@router.get("/audit", tags=["audit"], response_model=AuditPage, responses=ERRORS, summary="the audit trail (admin)")
 async def audit_trail(request: Request, principal: Admin, child_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
     rows = await asyncio.to_thread(request.app.state.store.audit_entries, child_id, limit)
     return {"items": rows}

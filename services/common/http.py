@@ -187,19 +187,50 @@ def json_body(model: type[BaseModel]) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
 
 
-def _with_body_schemas(app: FastAPI, models: dict[str, type[BaseModel]]) -> None:
+def _honest_openapi(app: FastAPI, models: dict[str, type[BaseModel]]) -> None:
+    """The document as the service behaves (issue 12): bodies read by hand get their schema by
+    reference; every /v1 operation needs the bearer token (so /docs "Try it out" sends it); every
+    error is application/problem+json with the Problem schema; writes may answer 413 and 429."""
+    from schemas.problem import Problem
+
     original = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for name, model in models.items():
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        for name, model in {**models, "Problem": Problem}.items():
             js = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for def_name, definition in js.pop("$defs", {}).items():
-                components.setdefault(def_name, definition)
-            components[name] = js
+                schemas.setdefault(def_name, definition)
+            schemas[name] = js
+        components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer", "description": "a token from the tokens file (one per principal)"}}
+        problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, operations in schema.get("paths", {}).items():
+            for method, op in operations.items():
+                responses = op.setdefault("responses", {})
+                if path.startswith("/v1/"):
+                    op["security"] = [{"bearer": []}]
+                    responses.setdefault("401", {"description": "no known bearer token"})
+                    if method.upper() in WRITE_METHODS:
+                        responses.setdefault("413", {"description": "the body is over the size limit"})
+                        responses.setdefault("429", {"description": "this token is over its write rate limit; see Retry-After",
+                                                     "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}})
+                for code, response in responses.items():
+                    if int(code) >= 400:
+                        response["content"] = problem
+                        response["description"] = response.get("description") or "problem details (RFC 9457)"
+                        if response["description"] in ("Validation Error", "Successful Response"):
+                            response["description"] = "problem details (RFC 9457)"
+                    for media, body in response.get("content", {}).items():
+                        if "itemSchema" in body:  # an OpenAPI 3.2 keyword FastAPI emits for SSE; invalid in 3.1
+                            body.pop("itemSchema")
+                            body["schema"] = {"type": "string", "description": f"{media}: one JSON event per `data:` line"}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -222,6 +253,7 @@ def create_app(
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        generate_unique_id_function=lambda route: route.name,  # operation ids that read as names
     )
     app.state.tokens = tokens
     app.state.readiness = readiness
@@ -244,7 +276,7 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.state.body_models = {}
-    _with_body_schemas(app, app.state.body_models)
+    _honest_openapi(app, app.state.body_models)
     if write_rate_limit:
         app.add_middleware(WriteRateLimit, service=service, limit=write_rate_limit)
     app.add_middleware(RequireBearer, tokens=tokens)
