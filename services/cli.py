@@ -8,6 +8,8 @@
   signpost rebuild referrals                   replay the alerts and children topics into the referrals store,
                                                delivering nothing (stop the referrals service first)
   signpost hash-token                          print the sha256 entry for a token (read from stdin)
+  signpost webhook-secret                      print a new Standard Webhooks signing secret (whsec_...)
+  signpost pseudonym-key                       print a new pseudonym key (SIGNPOST_PSEUDONYM_KEY)
 """
 
 from __future__ import annotations
@@ -127,6 +129,21 @@ def _hash_token(_: argparse.Namespace) -> int:
     return 0
 
 
+def _webhook_secret(_: argparse.Namespace) -> int:
+    import base64
+    import secrets
+
+    print("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())  # noqa: T201
+    return 0
+
+
+def _pseudonym_key(_: argparse.Namespace) -> int:
+    import secrets
+
+    print(secrets.token_hex(32))  # noqa: T201
+    return 0
+
+
 def _run(_: argparse.Namespace) -> int:
     from services.run import main as run_main
 
@@ -156,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     reb.set_defaults(func=_rebuild)
 
     sub.add_parser("hash-token", help="read a token on stdin, print its tokens-file sha256 entry").set_defaults(func=_hash_token)
+
+    sub.add_parser("webhook-secret", help="print a new webhook signing secret (Standard Webhooks whsec_ form)").set_defaults(func=_webhook_secret)
+    sub.add_parser("pseudonym-key", help="print a new pseudonym key for SIGNPOST_PSEUDONYM_KEY").set_defaults(func=_pseudonym_key)
 
     args = parser.parse_args(argv)
     return int(args.func(args))
