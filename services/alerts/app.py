@@ -30,7 +30,7 @@ from services.alerts.domain.rules import load_rules
 from services.alerts.live import Broadcaster
 from services.alerts.school_stage import SchoolStage
 from services.alerts.store import AlertsStore
-from services.common import db
+from services.common import db, secrets
 from services.common.auth import TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
@@ -61,6 +61,7 @@ def consumer_groups(settings: Settings, generation: str) -> tuple[str, str]:
 
 
 def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
+    secrets.configure_pseudonyms(settings)  # refuses to start without a key in production
     engine = db.make_engine(settings.database_url_for("alerts"))
     store = AlertsStore(engine)
     calendars = load_registry(settings.calendars_dir)

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from schemas.admin import AuditPage, CandidateDecided, CandidatePage, RebuildStatus
 from schemas.alerts import (
     AcknowledgeRequest,
     Alert,
@@ -26,7 +27,6 @@ from schemas.alerts import (
     Severity,
     SnoozeRequest,
 )
-from schemas.admin import AuditPage, CandidateDecided, CandidatePage, RebuildStatus
 from schemas.problem import Problem
 from services.alerts.domain import lifecycle
 from services.common.auth import Principal, require

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceName = Literal["intake", "alerts", "referrals"]
@@ -15,6 +15,12 @@ ServiceName = Literal["intake", "alerts", "referrals"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIGNPOST_", frozen=True, extra="ignore")
 
+    env: Literal["dev", "production"] = Field(
+        default="dev", description="production: every secret must be given (no dev defaults generated into the data dir)"
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="HMAC key of every child pseudonym (Kafka keys, child ids); dev: generated into the data dir"
+    )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SIGNPOST_KAFKA_BOOTSTRAP_SERVERS"),

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from schemas.intake import Call, ExclusionNotice, LAReturn
-from services.common import db
+from services.common import db, secrets
 from services.common.auth import TokenRegistry
 from services.common.http import create_app, store_check
 from services.common.relay import Relay
@@ -24,6 +24,7 @@ the broker loses it. The body's own id is the idempotency key."""
 
 
 def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
+    secrets.configure_pseudonyms(settings)  # refuses to start without a key in production
     engine = db.make_engine(settings.database_url_for("intake"), synchronous="FULL")
     eventlog = EventLog(engine)
     committer = GroupCommitter(eventlog)

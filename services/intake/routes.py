@@ -19,7 +19,14 @@ from schemas.problem import Problem
 from schemas.pupil import LACode
 from services.common.auth import Principal, authorize, require
 from services.common.http import json_body
-from services.common.problems import ProblemError, field_errors, is_malformed, malformed, unavailable, validation_problem
+from services.common.problems import (
+    ProblemError,
+    field_errors,
+    is_malformed,
+    malformed,
+    unavailable,
+    validation_problem,
+)
 from services.intake import csv_returns
 from services.intake.eventlog import Submission
 from services.intake.submissions import call_submission, notice_submission, return_submission

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from faust.contrib.asgi import faust_app_running
 
 from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN
-from services.common import db
+from services.common import db, secrets
 from services.common.auth import Principal, TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
@@ -55,6 +55,7 @@ def consumer_group(settings: Settings, generation: str) -> str:
 
 
 def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
+    secrets.configure_pseudonyms(settings)  # refuses to start without a key in production
     engine = db.make_engine(settings.database_url_for("referrals"))
     store = ReferralStore(engine)
     policy = PolicyHolder(settings.routing_policy_file)  # a bad policy stops the service here, naming the line

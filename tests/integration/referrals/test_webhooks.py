@@ -17,15 +17,14 @@ import yaml
 from conftest import build_settings
 from prometheus_client import REGISTRY
 from sqlalchemy import select
+from standardwebhooks import Webhook as StandardWebhook
+from standardwebhooks import WebhookVerificationError
 
 from services.common.db import migrate
 from services.referrals import tables
 from services.referrals.app import build_app
 from services.referrals.desk import ReferralDesk
 from services.referrals.policy import DEFAULT_POLICY_PATH
-from standardwebhooks import Webhook as StandardWebhook
-from standardwebhooks import WebhookVerificationError
-
 from services.referrals.webhooks import WebhookSender
 
 from .builders import AUTISTIC, SEND, alert, call, profile
