@@ -30,7 +30,7 @@ from services.alerts.domain.rules import load_rules
 from services.alerts.live import Broadcaster
 from services.alerts.school_stage import SchoolStage
 from services.alerts.store import AlertsStore
-from services.common import db, secrets
+from services.common import db, kafka, secrets
 from services.common.auth import TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
@@ -73,6 +73,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     worker = faust.App(
         f"{settings.topic_prefix}alerts",
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=kafka.faust_credentials(settings),
         web_enabled=False,
         topic_disable_leader=True,
         store="memory://",
@@ -202,7 +203,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION, write_rate_limit=settings.write_rate_limit)
     app.state.settings, app.state.store, app.state.broadcaster = settings, store, broadcaster
     app.state.audit_buffer, app.state.save_alert_change, app.state.identity_decision = audit_buffer, save_alert_change, identity_decision
-    app.state.relay = relay
+    app.state.relay, app.state.worker = relay, worker
     app.state.child_stage, app.state.school_stage, app.state.runners = child, school, runners
     app.state.rebuild_state, app.state.run_rebuild = rebuild_state, run_rebuild
     app.include_router(routes.router)

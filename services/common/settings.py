@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceName = Literal["intake", "alerts", "referrals"]
@@ -31,6 +31,13 @@ class Settings(BaseSettings):
         default=None, description="embedded = the Tansu broker of `make run` (no idempotent producer); default: kafka when KAFKA_BOOTSTRAP_SERVERS is set"
     )
     kafka_idempotence: bool | None = Field(default=None, description="idempotent producer; default on for Apache Kafka, off for the embedded broker")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="a managed Kafka (MSK, Confluent Cloud, Aiven) wants SASL_SSL or SSL"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(default=None, description="CA bundle for the brokers' certificates; unset: the system's")
     kafka_partitions: int = 3
     kafka_replication_factor: int = 1
     host: str = "127.0.0.1"
@@ -51,6 +58,12 @@ class Settings(BaseSettings):
     routing_policy_file: Path | None = None
     rules_file: Path | None = None
     calendars_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL") and not (self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError("SIGNPOST_KAFKA_SECURITY_PROTOCOL=SASL_* needs SIGNPOST_KAFKA_SASL_MECHANISM, _USERNAME and _PASSWORD")
+        return self
 
     @property
     def bootstrap_servers(self) -> str:

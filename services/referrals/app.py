@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from faust.contrib.asgi import faust_app_running
 
 from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN
-from services.common import db, secrets
+from services.common import db, kafka, secrets
 from services.common.auth import Principal, TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
@@ -64,6 +64,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     worker = faust.App(
         f"{settings.topic_prefix}referrals",
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=kafka.faust_credentials(settings),
         web_enabled=False,
         topic_disable_leader=True,
         store="memory://",
