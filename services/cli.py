@@ -8,6 +8,9 @@
   signpost rebuild referrals                   replay the alerts and children topics into the referrals store,
                                                delivering nothing (stop the referrals service first)
   signpost hash-token                          print the sha256 entry for a token (read from stdin)
+  signpost export child CHILD_ID [--received YYYY-MM-DD]
+                                               subject access: everything held about a child, one zip
+                                               (JSON + CSV), with the request's due date (admin token)
   signpost webhook-secret                      print a new Standard Webhooks signing secret (whsec_...)
   signpost pseudonym-key                       print a new pseudonym key (SIGNPOST_PSEUDONYM_KEY)
 """
@@ -129,6 +132,38 @@ def _hash_token(_: argparse.Namespace) -> int:
     return 0
 
 
+def _export_child(args: argparse.Namespace) -> int:
+    """R-SAR: each service's part (alerts first: it knows the child's intake keys), one archive."""
+    from datetime import date
+
+    from services.common import subject_access
+    from services.common.calendar import BANK_HOLIDAYS_FILE, SHIPPED_DIR, load_bank_holidays
+
+    token = args.token or os.environ.get("SIGNPOST_TOKEN")
+    if not token:
+        print("an admin token is needed: --token or SIGNPOST_TOKEN", file=sys.stderr)  # noqa: T201
+        return 2
+    received = date.fromisoformat(args.received) if args.received else date.today()
+    due = subject_access.due_date(received, load_bank_holidays(SHIPPED_DIR / BANK_HOLIDAYS_FILE))
+    headers = {"Authorization": f"Bearer {token}", "X-Signpost-Purpose": f"subject access request received {received.isoformat()}"}
+    parts: dict[str, dict] = {}
+    with httpx.Client(timeout=120, headers=headers) as client:
+        keys: list[str] = []
+        for service, url, params in (("alerts", args.alerts_url, None), ("referrals", args.referrals_url, None), ("intake", args.intake_url, "keys")):
+            answer = client.get(f"{url}/v1/admin/children/{args.child_id}/export", params={"key": keys} if params else None)
+            if answer.status_code != 200:
+                print(f"{service}: HTTP {answer.status_code}", file=sys.stderr)  # noqa: T201 - never the body: it may quote data
+                return 1
+            body = answer.json()
+            keys = keys or body["keys"]
+            parts[service] = body["parts"]
+    out = Path(args.out or f"sar-{args.child_id}-{received.isoformat()}.zip")
+    out.write_bytes(subject_access.archive(args.child_id, received, due, parts))
+    os.chmod(out, 0o600)
+    print(f"{out}: {sum(len(rows) for p in parts.values() for rows in p.values())} records; received {received}, due {due}")  # noqa: T201
+    return 0
+
+
 def _webhook_secret(_: argparse.Namespace) -> int:
     import base64
     import secrets
@@ -173,6 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     reb.set_defaults(func=_rebuild)
 
     sub.add_parser("hash-token", help="read a token on stdin, print its tokens-file sha256 entry").set_defaults(func=_hash_token)
+
+    exp = sub.add_parser("export", help="subject access: everything held about a child in one archive")
+    exp.add_argument("what", choices=["child"])
+    exp.add_argument("child_id", help="the child's id (ch_...), as alerts and referrals show it")
+    exp.add_argument("--received", help="YYYY-MM-DD the request was received (default today): the due date counts from it")
+    exp.add_argument("--out", help="the zip to write (default sar-<child>-<received>.zip)")
+    exp.add_argument("--token", help="admin bearer token (default: env SIGNPOST_TOKEN)")
+    for svc, port in (("intake", 8001), ("alerts", 8002), ("referrals", 8003)):
+        exp.add_argument(f"--{svc}-url", default=os.environ.get(f"SIGNPOST_{svc.upper()}_URL", f"http://127.0.0.1:{port}"))
+    exp.set_defaults(func=_export_child)
 
     sub.add_parser("webhook-secret", help="print a new webhook signing secret (Standard Webhooks whsec_ form)").set_defaults(func=_webhook_secret)
     sub.add_parser("pseudonym-key", help="print a new pseudonym key for SIGNPOST_PSEUDONYM_KEY").set_defaults(func=_pseudonym_key)

@@ -23,6 +23,7 @@ from starlette.responses import FileResponse
 from schemas.alerts import Alert
 from schemas.topics import INTAKE_TOPICS, SCHOOL_SUSPENSIONS
 from services.alerts import routes, tables
+from services.alerts import subject_access as alerts_subject_access
 from services.alerts.alerting import change_message
 from services.alerts.child_stage import ChildStage
 from services.alerts.domain import lifecycle
@@ -30,7 +31,7 @@ from services.alerts.domain.rules import load_rules
 from services.alerts.live import Broadcaster
 from services.alerts.school_stage import SchoolStage
 from services.alerts.store import AlertsStore
-from services.common import db, kafka, secrets
+from services.common import db, kafka, privacy_routes, secrets
 from services.common.auth import TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
@@ -207,6 +208,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app.state.child_stage, app.state.school_stage, app.state.runners = child, school, runners
     app.state.rebuild_state, app.state.run_rebuild = rebuild_state, run_rebuild
     app.include_router(routes.router)
+    app.include_router(privacy_routes.router("alerts", lambda state, child_id, _keys: alerts_subject_access.export(state.store.engine, child_id)))
 
     @app.get("/dashboard", include_in_schema=False)
     async def dashboard() -> FileResponse:

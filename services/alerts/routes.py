@@ -160,7 +160,9 @@ async def list_candidates(
     scope = None if principal.has("admin") else principal.la_codes
     rows = await asyncio.to_thread(store.candidates, status, scope, limit)
     children = await asyncio.to_thread(store.children, sorted({r["child_id"] for r in rows} | {r["candidate_child_id"] for r in rows}))
-    entries = [{"at": _now(), "principal": principal.name, "action": "read_candidate", "object_kind": "candidate", "object_id": r["id"], "child_id": r["child_id"], "detail": None} for r in rows]
+    # both children of a pair are shown: both reads are audited
+    entries = [{"at": _now(), "principal": principal.name, "action": "read_candidate", "object_kind": "candidate", "object_id": r["id"], "child_id": child, "detail": None}
+               for r in rows for child in (r["child_id"], r["candidate_child_id"])]
     await asyncio.to_thread(store.write_audit, entries)
     return {"items": [_candidate_view(r, children) for r in rows]}
 

@@ -9,12 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from schemas.intake import Call, ExclusionNotice, LAReturn
-from services.common import db, secrets
+from services.common import db, privacy_routes, secrets
 from services.common.auth import TokenRegistry
 from services.common.http import create_app, store_check
 from services.common.relay import Relay
 from services.common.settings import Settings
 from services.intake import routes, tables
+from services.intake import subject_access as intake_subject_access
 from services.intake.eventlog import EventLog, GroupCommitter
 
 DESCRIPTION = """Validated intake of exclusion notices, calls and LA returns.
@@ -57,5 +58,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     )
     app.state.settings, app.state.eventlog, app.state.committer, app.state.relay = settings, eventlog, committer, relay
     app.include_router(routes.router)
+    # the intake keeps no audit trail of its own: the export is audited by the alerts service's part
+    app.include_router(privacy_routes.router("intake", lambda state, _child_id, keys: (intake_subject_access.export(state.eventlog.engine, keys), keys), audited=False))
     app.state.body_models.update({m.__name__: m for m in (ExclusionNotice, Call, LAReturn)})
     return app

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from faust.contrib.asgi import faust_app_running
 
 from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN
-from services.common import db, kafka, secrets
+from services.common import db, kafka, privacy_routes, secrets
 from services.common.auth import Principal, TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
@@ -33,6 +33,7 @@ from services.common.settings import Settings
 from services.common.stream import StageRunner
 from services.common.worker import exit_if_crashed, survives
 from services.referrals import routes, tables
+from services.referrals import subject_access as referrals_subject_access
 from services.referrals.consumer import ReferralsStage
 from services.referrals.desk import DeskResult, ReferralDesk
 from services.referrals.policy import PolicyHolder
@@ -97,6 +98,9 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     def render(ref_id: str, agency: str) -> bytes:
         record = store.get(ref_id)
         principal = Principal(name="webhook", roles=frozenset({"agency"}), agency=agency)
+        # a delivery discloses the child's data to the agency: audited like a read (issue 12)
+        store.write_audit([{"at": datetime.now(UTC), "principal": f"webhook:{agency}", "action": "deliver_referral", "object_kind": "referral",
+                            "object_id": ref_id, "child_id": record.row["child_id"], "detail": None}])
         fake_request = type("R", (), {"app": app})()
         return routes.view(fake_request, record, principal).model_dump_json(exclude_none=True).encode()  # type: ignore[arg-type]
 
@@ -162,4 +166,5 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app.state.on_referral_changed, app.state.sender, app.state.worker = on_referral_changed, sender, worker
     app.state.stage, app.state.runners, app.state.relay = stage, runners, relay
     app.include_router(routes.router)
+    app.include_router(privacy_routes.router("referrals", lambda state, child_id, _keys: (referrals_subject_access.export(state.store.engine, child_id), [])))
     return app

@@ -195,6 +195,9 @@ async def test_a_created_referral_is_delivered_once_signed(hooks: Hooks):
         body = got.json()
         assert body["id"] == ref_id and body["status"] == "new"
         assert body["reasons"] and body["child"]["child_id"] == kid["child_id"]
+    with hooks.engine.connect() as conn:  # each disclosure is in the audit trail (issue 12)
+        delivered = conn.execute(select(tables.audit.c.principal, tables.audit.c.object_id).where(tables.audit.c.action == "deliver_referral")).all()
+    assert sorted(delivered) == [("webhook:ias", ias_id), ("webhook:nas", nas_id)]
     assert "upn" not in by_agency["nas"].json()["child"]
     assert "school_urn" not in by_agency["nas"].json()["child"]
     assert by_agency["ias"].json()["child"]["upn"] == kid["upn"]

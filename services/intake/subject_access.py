@@ -1,0 +1,13 @@
+"""The intake's part of a subject-access export: every event it accepted under the child's keys
+(the alerts service knows a child's keys: its UPN's and each alias's person key)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from services.common.subject_access import rows_about
+from services.intake import tables as t
+
+
+def export(engine: Engine, keys: list[str]) -> dict[str, list[dict]]:
+    return rows_about(engine, {"events": (t.event_log, t.event_log.c.msg_key, keys)})
