@@ -22,6 +22,7 @@ from starlette.responses import FileResponse
 
 from schemas.alerts import Alert
 from schemas.topics import INTAKE_TOPICS, SCHOOL_SUSPENSIONS
+from services.alerts import retention as alerts_retention
 from services.alerts import routes, tables
 from services.alerts import subject_access as alerts_subject_access
 from services.alerts.alerting import change_message
@@ -38,6 +39,7 @@ from services.common.http import create_app, store_check
 from services.common.metrics import ALERT_CHANGES, ALERTS_BY_STATUS, SSE_SUBSCRIBERS
 from services.common.problems import ProblemError
 from services.common.relay import Relay
+from services.common.retention import Schedule
 from services.common.settings import Settings
 from services.common.stream import StageRunner, StaleWrite
 from services.common.worker import exit_if_crashed, survives
@@ -130,6 +132,11 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
             del audit_buffer[: len(entries)]
             await asyncio.to_thread(store.write_audit, entries)
         SSE_SUBSCRIBERS.set(broadcaster.subscribers)
+
+    @worker.timer(interval=settings.retention_interval_s)
+    @survives
+    async def apply_retention() -> None:  # docs/data-protection.md: what is past its period goes
+        await asyncio.to_thread(alerts_retention.run, engine, Schedule.of(settings), datetime.now(UTC))
 
     @worker.timer(interval=15.0)
     @survives

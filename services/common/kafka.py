@@ -97,9 +97,20 @@ def consumer(settings: Settings, *topics: str, group_id: str | None, **overrides
     return AIOKafkaConsumer(*topics, **options)
 
 
-def topic_configs(name: str) -> dict[str, str]:
+def topic_configs(settings: Settings, name: str) -> dict[str, str]:
+    """retention.ms from the retention schedule (docs/data-protection.md): each topic keeps its
+    records as long as the store of the same record type. The broker epoch holds no personal data."""
     # Explicit configs: Tansu's DescribeConfigs leaves defaults out, which trips some clients.
-    retention = THIRTY_DAYS_MS if name.endswith(DEAD_LETTERS) else FOREVER
+    from services.common.retention import Schedule
+
+    schedule = Schedule.of(settings)
+    specs = {settings.topic(t.name): t for t in ALL_TOPICS}
+    if name.endswith(DEAD_LETTERS):
+        retention = schedule.topic_retention_ms("dead_letters")
+    elif name in specs:
+        retention = schedule.topic_retention_ms(specs[name].retention)
+    else:
+        retention = FOREVER
     return {"retention.ms": retention, "cleanup.policy": "delete"}
 
 
@@ -127,7 +138,7 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None, atte
             missing = [n for n in names if n not in existing]
             if missing:
                 new = [
-                    NewTopic(n, topic_partitions(settings, n), settings.kafka_replication_factor, topic_configs=topic_configs(n))
+                    NewTopic(n, topic_partitions(settings, n), settings.kafka_replication_factor, topic_configs=topic_configs(settings, n))
                     for n in missing
                 ]
                 try:

@@ -55,6 +55,15 @@ class Settings(BaseSettings):
         description="per token, on every /v1 write; `limits` syntax, e.g. '20/second;2000/hour' (empty: no limit). "
         "The default only stops a runaway client: set one per deployment (docs/data-protection.md)",
     )
+    # retention (docs/data-protection.md): days each record type is kept; services/common/retention.py
+    retention_intake_events_days: int = Field(default=6 * 365 + 2, ge=1)
+    retention_children_days: int = Field(default=6 * 365 + 2, ge=1)
+    retention_alerts_days: int = Field(default=6 * 365 + 2, ge=1)
+    retention_referrals_days: int = Field(default=6 * 365 + 2, ge=1)
+    retention_candidates_days: int = Field(default=2 * 365, ge=1)
+    retention_audit_days: int = Field(default=6 * 365 + 2, ge=1)
+    retention_dead_letters_days: int = Field(default=30, ge=1)
+    retention_interval_s: float = Field(default=6 * 3600, description="how often each service's retention job runs")
     routing_policy_file: Path | None = None
     rules_file: Path | None = None
     calendars_dir: Path | None = None

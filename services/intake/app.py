@@ -13,7 +13,9 @@ from services.common import db, privacy_routes, secrets
 from services.common.auth import TokenRegistry
 from services.common.http import create_app, store_check
 from services.common.relay import Relay
+from services.common.retention import Schedule
 from services.common.settings import Settings
+from services.intake import retention as intake_retention
 from services.intake import routes, tables
 from services.intake import subject_access as intake_subject_access
 from services.intake.eventlog import EventLog, GroupCommitter
@@ -22,6 +24,19 @@ DESCRIPTION = """Validated intake of exclusion notices, calls and LA returns.
 
 A 202 means the event is in the intake's durable event log and will reach Kafka, even if
 the broker loses it. The body's own id is the idempotency key."""
+
+
+async def _retention_loop(settings: Settings, engine) -> None:  # noqa: ANN001 - an Engine
+    """docs/data-protection.md: events past their period go (a failure is logged; it runs again)."""
+    import logging
+    from datetime import UTC, datetime
+
+    while True:
+        await asyncio.sleep(settings.retention_interval_s)
+        try:
+            await asyncio.to_thread(intake_retention.run, engine, Schedule.of(settings), datetime.now(UTC))
+        except Exception as exc:  # noqa: BLE001 - the store may be down; the next run catches up
+            logging.getLogger(__name__).warning("retention run failed", extra={"error": type(exc).__name__})
 
 
 def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
@@ -37,9 +52,11 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         await asyncio.to_thread(db.migrate, engine, tables.metadata)
         committer.start()
         relay.start()
+        retention = asyncio.create_task(_retention_loop(settings, engine), name="intake-retention")
         try:
             yield
         finally:
+            retention.cancel()
             await relay.stop()
             await committer.stop()
             engine.dispose()

@@ -29,9 +29,11 @@ from services.common.http import create_app, store_check
 from services.common.metrics import Counter, Gauge
 from services.common.outbox import OutboxLog
 from services.common.relay import Relay
+from services.common.retention import Schedule
 from services.common.settings import Settings
 from services.common.stream import StageRunner
 from services.common.worker import exit_if_crashed, survives
+from services.referrals import retention as referrals_retention
 from services.referrals import routes, tables
 from services.referrals import subject_access as referrals_subject_access
 from services.referrals.consumer import ReferralsStage
@@ -111,6 +113,11 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     async def deliver_webhooks() -> None:
         async with httpx.AsyncClient() as client:
             await sender.run_once(client)
+
+    @worker.timer(interval=settings.retention_interval_s)
+    @survives
+    async def apply_retention() -> None:  # docs/data-protection.md: what is past its period goes
+        await asyncio.to_thread(referrals_retention.run, engine, Schedule.of(settings), datetime.now(UTC))
 
     @worker.timer(interval=30.0)
     @survives

@@ -348,8 +348,9 @@ def configs(args: list[str]) -> dict[str, str]:
 
 
 def test_kafka_init_creates_every_topic_with_explicit_configs(compose: dict, tmp_path: Path) -> None:
-    from schemas.topics import ALL_TOPICS, BROKER_EPOCH, DEAD_LETTERS
-    from services.common.kafka import FOREVER, THIRTY_DAYS_MS
+    from schemas.topics import BROKER_EPOCH
+    from services.common.kafka import all_topic_names, topic_configs
+    from services.common.settings import Settings
 
     init = compose["services"]["kafka-init"]
     assert "./deploy/kafka/create-topics.sh:/deploy/create-topics.sh:ro" in init["volumes"]
@@ -363,7 +364,10 @@ def test_kafka_init_creates_every_topic_with_explicit_configs(compose: dict, tmp
     done, created = run_create_topics(tmp_path, **{k: v for k, v in init_env.items() if k != "BOOTSTRAP"}, BOOTSTRAP=init_env["BOOTSTRAP"])
     assert done.returncode == 0, done.stderr
     prefix = init_env["SIGNPOST_TOPIC_PREFIX"]
-    expected = {prefix + t.name: FOREVER for t in ALL_TOPICS} | {prefix + DEAD_LETTERS: THIRTY_DAYS_MS, prefix + BROKER_EPOCH: FOREVER}
+    # the retention schedule's defaults, as the services would create the topics (issue 12)
+    defaults = Settings(topic_prefix=prefix, _env_file=None)
+    expected = {name: topic_configs(defaults, name)["retention.ms"] for name in all_topic_names(defaults)}
+    assert expected[prefix + "exclusion-notices.v1"] == str(2192 * 86_400_000) and expected[prefix + BROKER_EPOCH] == "-1"
     assert {option(c, "--topic"): configs(c)["retention.ms"] for c in created} == expected
     for call in created:
         assert option(call, "--bootstrap-server") == "kafka:9092"
