@@ -11,6 +11,7 @@
   signpost export child CHILD_ID [--received YYYY-MM-DD]
                                                subject access: everything held about a child, one zip
                                                (JSON + CSV), with the request's due date (admin token)
+  signpost erase child CHILD_ID --reason TEXT   erasure where lawful (a child recorded in error), every store
   signpost webhook-secret                      print a new Standard Webhooks signing secret (whsec_...)
   signpost pseudonym-key                       print a new pseudonym key (SIGNPOST_PSEUDONYM_KEY)
 """
@@ -164,6 +165,30 @@ def _export_child(args: argparse.Namespace) -> int:
     return 0
 
 
+def _erase_child(args: argparse.Namespace) -> int:
+    """Erasure where lawful: the intake's events (by the keys the alerts service knows), then the
+    referrals store, then the alerts store; each service audits it with the reason."""
+    token = args.token or os.environ.get("SIGNPOST_TOKEN")
+    if not token:
+        print("an admin token is needed: --token or SIGNPOST_TOKEN", file=sys.stderr)  # noqa: T201
+        return 2
+    with httpx.Client(timeout=120, headers={"Authorization": f"Bearer {token}"}) as client:
+        found = client.get(f"{args.alerts_url}/v1/admin/children/{args.child_id}/export")
+        if found.status_code != 200:
+            print(f"alerts: HTTP {found.status_code}", file=sys.stderr)  # noqa: T201
+            return 1
+        keys = found.json()["keys"]
+        for service, url in (("intake", args.intake_url), ("referrals", args.referrals_url), ("alerts", args.alerts_url)):
+            done = client.post(f"{url}/v1/admin/children/{args.child_id}/erase", json={"reason": args.reason, "keys": keys})
+            if done.status_code != 200:
+                print(f"{service}: HTTP {done.status_code}; run the command again to finish", file=sys.stderr)  # noqa: T201
+                return 1
+            deleted = {k: v for k, v in done.json()["deleted"].items() if v}
+            print(f"{service}: deleted {deleted or 'nothing'}")  # noqa: T201
+    print("the Kafka topics keep the child's events until their retention expires: docs/data-protection.md")  # noqa: T201
+    return 0
+
+
 def _webhook_secret(_: argparse.Namespace) -> int:
     import base64
     import secrets
@@ -218,6 +243,15 @@ def main(argv: list[str] | None = None) -> int:
     for svc, port in (("intake", 8001), ("alerts", 8002), ("referrals", 8003)):
         exp.add_argument(f"--{svc}-url", default=os.environ.get(f"SIGNPOST_{svc.upper()}_URL", f"http://127.0.0.1:{port}"))
     exp.set_defaults(func=_export_child)
+
+    era = sub.add_parser("erase", help="erasure where lawful (a child recorded in error) from every store")
+    era.add_argument("what", choices=["child"])
+    era.add_argument("child_id")
+    era.add_argument("--reason", required=True, help="why erasure is lawful (audited), e.g. 'recorded in error, ticket 123'")
+    era.add_argument("--token", help="admin bearer token (default: env SIGNPOST_TOKEN)")
+    for svc, port in (("intake", 8001), ("alerts", 8002), ("referrals", 8003)):
+        era.add_argument(f"--{svc}-url", default=os.environ.get(f"SIGNPOST_{svc.upper()}_URL", f"http://127.0.0.1:{port}"))
+    era.set_defaults(func=_erase_child)
 
     sub.add_parser("webhook-secret", help="print a new webhook signing secret (Standard Webhooks whsec_ form)").set_defaults(func=_webhook_secret)
     sub.add_parser("pseudonym-key", help="print a new pseudonym key for SIGNPOST_PSEUDONYM_KEY").set_defaults(func=_pseudonym_key)

@@ -215,7 +215,8 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app.state.child_stage, app.state.school_stage, app.state.runners = child, school, runners
     app.state.rebuild_state, app.state.run_rebuild = rebuild_state, run_rebuild
     app.include_router(routes.router)
-    app.include_router(privacy_routes.router("alerts", lambda state, child_id, _keys: alerts_subject_access.export(state.store.engine, child_id)))
+    app.include_router(privacy_routes.router("alerts", lambda state, child_id, _keys: alerts_subject_access.export(state.store.engine, child_id),
+                                              lambda state, child_id, _keys: alerts_subject_access.erase(state.store.engine, child_id)))
 
     @app.get("/dashboard", include_in_schema=False)
     async def dashboard() -> FileResponse:

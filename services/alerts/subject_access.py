@@ -32,3 +32,29 @@ def export(engine: Engine, child_id: str) -> tuple[dict[str, list[dict]], list[s
     keys = {r["person_key"] for r in parts["children"] + parts["aliases"]}
     keys |= {upn_key(r["upn"]) for r in parts["children"] + parts["aliases"] if r.get("upn")}
     return parts, sorted(keys)
+
+
+def erase(engine: Engine, child_id: str) -> dict[str, int]:
+    """Erasure of a child recorded in error: the child's records, aliases, alerts with history,
+    candidates and counted facts, in one transaction. The audit stays (accountability: it holds the
+    pseudonymous id only, and now the erasure)."""
+    from services.common import db
+    from services.common.subject_access import delete_rows
+
+    parts, _ = export(engine, child_id)
+    ids = {r["child_id"] for r in parts["children"]} | {child_id}
+    alert_ids = [a["id"] for a in parts["alerts"]]
+    wanted = {
+        "alert_history": (t.history, t.history.c.alert_id, alert_ids),
+        "alert_las": (t.alert_las, t.alert_las.c.alert_id, alert_ids),
+        "alerts": (t.alerts, t.alerts.c.id, alert_ids),
+        "identity_candidates": (t.candidates, t.candidates.c.id, [c["id"] for c in parts["identity_candidates"]]),
+        "aliases": (t.aliases, t.aliases.c.child_id, ids),
+    }
+    for name in ("suspensions", "incidents"):
+        table = getattr(t, name, None)
+        if table is not None and "child_id" in table.c:
+            wanted[name] = (table, table.c.child_id, ids)
+    wanted["children"] = (t.children, t.children.c.child_id, ids)
+    with db.write(engine) as conn:
+        return delete_rows(conn, wanted)

@@ -1,7 +1,6 @@
-"""The data-protection endpoints every service with personal data mounts (admin only):
-its part of a subject-access export, and who saw a child (from its audit trail).
-
-Both are reads of a child's data and are audited themselves (`export_child`, `read_audit`)."""
+"""The data-protection endpoints every service with personal data mounts (admin only): its part of
+a subject-access export, erasure of a child recorded in error, and who saw a child (from its
+audit trail). Each is audited (`export_child`, `erase_child` with the reason, `read_audit`)."""
 
 from __future__ import annotations
 
@@ -21,6 +20,19 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 ERRORS: dict = {401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}}
 #: (app state, child id, intake keys) → ({record type: rows}, the child's intake keys)
 Exporter = Callable[[Any, str, list[str]], tuple[dict[str, list[dict]], list[str]]]
+#: (app state, child id, intake keys) → {record type: rows deleted}
+Eraser = Callable[[Any, str, list[str]], dict[str, int]]
+
+
+class ErasureRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="why erasure is lawful, e.g. 'recorded in error, ticket 123': audited")
+    keys: list[str] = Field(default_factory=list, max_length=200, description="intake only: the child's keys (from the alerts export)")
+
+
+class Erased(BaseModel):
+    service: str
+    child_id: str
+    deleted: dict[str, int] = Field(description="record type → rows deleted")
 
 
 class SubjectAccessPart(BaseModel):
@@ -43,13 +55,13 @@ class Readers(BaseModel):
     items: list[Reader]
 
 
-def router(service: str, export: Exporter, audited: bool = True) -> APIRouter:
+def router(service: str, export: Exporter, erase: Eraser, audited: bool = True) -> APIRouter:
     r = APIRouter(prefix="/v1/admin", tags=["data protection"])
 
-    def audit(request: Request, principal: Principal, action: str, child_id: str) -> None:
+    def audit(request: Request, principal: Principal, action: str, child_id: str, detail: str | None = None) -> None:
         if audited:
             request.app.state.store.write_audit([{"at": datetime.now(UTC), "principal": principal.name, "action": action, "object_kind": "child",
-                                                  "object_id": child_id, "child_id": child_id, "detail": request.headers.get("x-signpost-purpose")}])
+                                                  "object_id": child_id, "child_id": child_id, "detail": detail or request.headers.get("x-signpost-purpose")}])
 
     @r.get("/children/{child_id}/export", response_model=SubjectAccessPart, responses=ERRORS,
            summary=f"subject access: everything the {service} service holds about a child")
@@ -58,6 +70,13 @@ def router(service: str, export: Exporter, audited: bool = True) -> APIRouter:
         parts, keys = await asyncio.to_thread(export, request.app.state, child_id, key)
         await asyncio.to_thread(audit, request, principal, "export_child", child_id)
         return SubjectAccessPart(service=service, child_id=child_id, keys=keys, parts=parts)
+
+    @r.post("/children/{child_id}/erase", response_model=Erased, responses=ERRORS,
+            summary=f"erasure where lawful (a child recorded in error): everything the {service} service holds about a child")
+    async def erase_child(child_id: str, body: ErasureRequest, request: Request, principal: Admin) -> Erased:
+        deleted = await asyncio.to_thread(erase, request.app.state, child_id, body.keys)
+        await asyncio.to_thread(audit, request, principal, "erase_child", child_id, body.reason)
+        return Erased(service=service, child_id=child_id, deleted=deleted)
 
     if audited:
         @r.get("/children/{child_id}/readers", response_model=Readers, responses=ERRORS, summary="who saw a child, from the audit trail")

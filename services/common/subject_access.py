@@ -103,3 +103,14 @@ def readers(entries: Iterable[dict]) -> list[dict]:
         if e["action"] not in r["actions"]:
             r["actions"].append(e["action"])
     return sorted(seen.values(), key=lambda r: r["last"], reverse=True)
+
+
+def delete_rows(conn, wanted: Mapping[str, tuple[Table, Column, Iterable[Any]]]) -> dict[str, int]:  # noqa: ANN001 - a Connection
+    """Erasure: delete every row of `table` whose `column` is one of the values; counts per part."""
+    from sqlalchemy import delete
+
+    counts: dict[str, int] = {}
+    for part, (table, column, values) in wanted.items():
+        keys = sorted({v for v in values if v is not None})
+        counts[part] = (conn.execute(delete(table).where(column.in_(keys))).rowcount or 0) if keys else 0
+    return counts

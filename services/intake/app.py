@@ -76,6 +76,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app.state.settings, app.state.eventlog, app.state.committer, app.state.relay = settings, eventlog, committer, relay
     app.include_router(routes.router)
     # the intake keeps no audit trail of its own: the export is audited by the alerts service's part
-    app.include_router(privacy_routes.router("intake", lambda state, _child_id, keys: (intake_subject_access.export(state.eventlog.engine, keys), keys), audited=False))
+    app.include_router(privacy_routes.router("intake", lambda state, _child_id, keys: (intake_subject_access.export(state.eventlog.engine, keys), keys),
+                                              lambda state, _child_id, keys: intake_subject_access.erase(state.eventlog.engine, keys), audited=False))
     app.state.body_models.update({m.__name__: m for m in (ExclusionNotice, Call, LAReturn)})
     return app

@@ -11,3 +11,13 @@ from services.intake import tables as t
 
 def export(engine: Engine, keys: list[str]) -> dict[str, list[dict]]:
     return rows_about(engine, {"events": (t.event_log, t.event_log.c.msg_key, keys)})
+
+
+def erase(engine: Engine, keys: list[str]) -> dict[str, int]:
+    """Erasure: the child's events in the intake event log (published or not). The Kafka topics keep
+    them until their retention expires (docs/data-protection.md)."""
+    from services.common import db
+    from services.common.subject_access import delete_rows
+
+    with db.write(engine) as conn:
+        return delete_rows(conn, {"events": (t.event_log, t.event_log.c.msg_key, keys)})

@@ -173,5 +173,6 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app.state.on_referral_changed, app.state.sender, app.state.worker = on_referral_changed, sender, worker
     app.state.stage, app.state.runners, app.state.relay = stage, runners, relay
     app.include_router(routes.router)
-    app.include_router(privacy_routes.router("referrals", lambda state, child_id, _keys: (referrals_subject_access.export(state.store.engine, child_id), [])))
+    app.include_router(privacy_routes.router("referrals", lambda state, child_id, _keys: (referrals_subject_access.export(state.store.engine, child_id), []),
+                                              lambda state, child_id, _keys: referrals_subject_access.erase(state.store.engine, child_id)))
     return app

@@ -39,3 +39,20 @@ async def test_the_export_endpoint_is_admin_only_audited_and_shows_in_who_saw_th
     assert [(r["principal"], r["actions"]) for r in seen.json()["items"]] == [("test-admin", ["export_child"])]
     audit = alerts.store.audit_entries(cid, 10)
     assert {(e["action"], e["detail"]) for e in audit} >= {("export_child", "SAR 2025-03"), ("read_audit", None)}
+
+
+async def test_erasure_deletes_everything_about_the_child_and_is_audited_with_its_reason(alerts, tmp_path, tokens: TestTokens) -> None:  # noqa: ANN001
+    for i in range(3):
+        alerts.run([alerts.notice(p1_notice(i))], NOW)
+    cid = child_id_for_upn(P1_UPN)
+    app = build_app(build_settings(None, tmp_path, database_url=str(alerts.engine.url.render_as_string(hide_password=False))), tokens)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        unreasoned = await client.post(f"/v1/admin/children/{cid}/erase", json={}, headers=tokens.headers("admin"))
+        erased = await client.post(f"/v1/admin/children/{cid}/erase", json={"reason": "recorded in error, ticket 7"}, headers=tokens.headers("admin"))
+    assert unreasoned.status_code == 422
+    assert erased.status_code == 200, erased.text
+    deleted = erased.json()["deleted"]
+    assert deleted["children"] == 1 and deleted["alerts"] >= 1 and deleted["alert_history"] >= deleted["alerts"]
+    parts, _ = subject_access.export(alerts.engine, cid)
+    assert {name: rows for name, rows in parts.items() if rows and name != "audit"} == {}
+    assert [(e["action"], e["detail"]) for e in parts["audit"]] == [("erase_child", "recorded in error, ticket 7")]
