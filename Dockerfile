@@ -27,7 +27,11 @@ RUN pip install --no-deps . \
 
 # ---------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE}
+# The commit this image is built from (.git stays out of the context): signpost --version, /healthz and
+# signpost_build_info show it. docker compose passes it: SIGNPOST_COMMIT=$(git rev-parse HEAD).
+ARG SIGNPOST_COMMIT=unknown
 ENV PATH=/opt/signpost/bin:$PATH \
+    SIGNPOST_COMMIT=${SIGNPOST_COMMIT} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     SIGNPOST_DATA_DIR=/var/lib/signpost \

@@ -74,7 +74,7 @@ def run(bootstrap: str, year: Year, workdir: Path, time_limit: float, faust_limi
                        f"emitted {r.get('emitted', '-')}; peak RSS {_mib(r.get('peak_rss_bytes'))} MiB")
     if not sp_r.get("error"):
         table.note(f"Signpost: child stage {_f(sp_r.get('process_s'))} s in ChildStage.process + {_f(sp_r.get('child_commit_s'))} s in its store commit; "
-                   f"school stage {_f(sp_r.get('school_process_s'))} s process + {_f(sp_r.get('school_commit_s'))} s commit (same process, same SQLite file); "
+                   f"school stage in its own process (SIGNPOST_ALERTS_SCHOOL_PROCESS), {sp_r.get('school_stage_applied', 0):,} applied by then; "
                    f"alerts by rule {sp_r.get('alerts_by_rule')}; dead letters {sp_r.get('dead_letters')}")
     table.note(f"generator: {year.expected['30']:,} children reach 30 days (each suspension counted once); preload {preload_rate:,.0f} msgs/s")
     return table

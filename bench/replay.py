@@ -50,8 +50,8 @@ def run(bootstrap: str, year: Year, workdir: Path, time_limit: float) -> tuple[T
                     f"{_f(sp.get('rate'))} ev/s so far")
     if sp.get("school_stage_applied") is not None:
         replay.note(f"Signpost: {_f(sp.get('startup_s'))} s start-up (group join), then {_f(sp.get('seconds'))} s; ChildStage.process "
-                    f"{_f(sp.get('process_s'))} s, child commit {_f(sp.get('child_commit_s'))} s; school stage process {_f(sp.get('school_process_s'))} s, "
-                    f"commit {_f(sp.get('school_commit_s'))} s (school stage had applied {sp['school_stage_applied']:,} by then)")
+                    f"{_f(sp.get('process_s'))} s, child commit {_f(sp.get('child_commit_s'))} s; the school stage, in its own process, "
+                    f"had applied {sp['school_stage_applied']:,} by then")
     replay.note(f"preload of the topics: {preload_rate:,.0f} msgs/s (not timed in the replay)")
 
     children = sp.get("children") or 0

@@ -258,9 +258,10 @@ async def signpost(cfg: dict) -> dict:
     last = None
     async with app.router.lifespan_context(app):
         child_runner, school_runner = app.state.runners
-        for runner, name in ((child_runner, "child"), (school_runner, "school")):
-            runner._commit = _timed(runner._commit, marks, f"{name}_commit_s")  # noqa: SLF001 - timing only
-        school_runner._process = _timed(school_runner._process, marks, "school_process_s")  # noqa: SLF001
+        child_runner._commit = _timed(child_runner._commit, marks, "child_commit_s")  # noqa: SLF001 - timing only
+        if hasattr(school_runner, "_process"):  # the school stage in this process (SIGNPOST_ALERTS_SCHOOL_PROCESS=false)
+            school_runner._commit = _timed(school_runner._commit, marks, "school_commit_s")  # noqa: SLF001
+            school_runner._process = _timed(school_runner._process, marks, "school_process_s")  # noqa: SLF001
         deadline = started + cfg["time_limit"]
         while child_runner.applied < cfg["expect"] and time.perf_counter() < deadline and len(failures.errors) < cfg.get("max_failures", 3):
             await asyncio.sleep(0.01)

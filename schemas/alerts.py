@@ -130,14 +130,17 @@ class ResolveRequest(BaseModel):
 
 
 class SuspensionCounted(BaseModel):
-    """A suspension counted for the first time, re-keyed by school for the end-of-term spike detector.
+    """A report of a suspension, re-keyed by school for the end-of-term spike detector.
 
-    The alerts service's child stage publishes it (keyed by school URN) and its school stage
-    consumes it, so one worker owns each school's term counts (a repartition, as faust's group_by)."""
+    The alerts service's child stage publishes one for every report it reads (a repeat, a
+    correction and the LA's copy of a notice included, under the same `suspension_id`), keyed by
+    school URN; its school stage counts each `suspension_id` once. One worker owns each school's
+    term counts (a repartition, as faust's group_by); re-sending on every read is what keeps them
+    whole when a broker restart makes the child stage read its topics again."""
 
     model_config = ConfigDict(extra="forbid")
 
-    suspension_id: str = Field(description="a hash of UPN + school + start date + sessions (no UPN in clear)")
+    suspension_id: str = Field(description="a hash of UPN + school + start date, the suspension's natural key (no UPN in clear)")
     event_id: str
     school_urn: str
     la_code: str

@@ -62,7 +62,9 @@ DEAD_LETTER_SENDERS = ("alerts", "referrals")  # any consumer that gives up on a
 def public_models() -> dict[str, tuple[type[BaseModel], JsonSchemaMode]]:
     """Every public payload by name, with the JSON Schema mode used for it."""
     out: dict[str, tuple[type[BaseModel], JsonSchemaMode]] = {}
-    for models, mode in ((REQUESTS, "validation"), (EVENTS, "validation"), (RESPONSES, "serialization")):
+    groups: tuple[tuple[tuple[type[BaseModel], ...], JsonSchemaMode], ...] = (
+        (REQUESTS, "validation"), (EVENTS, "validation"), (RESPONSES, "serialization"))
+    for models, mode in groups:
         for model in models:
             out.setdefault(model.__name__, (model, mode))
     return dict(sorted(out.items()))
@@ -243,7 +245,7 @@ def asyncapi() -> dict[str, Any]:
     }
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type information
     def ignore_aliases(self, data: Any) -> bool:  # no &id001 anchors: plain, diffable YAML
         return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date
+from functools import lru_cache
 from typing import Annotated
 
 from anyascii import anyascii
@@ -73,6 +74,7 @@ class Pupil(BaseModel):
         return is_send(self.sen_status, self.suspected_send, [self.sen_primary_need] if self.sen_primary_need else ())
 
 
+@lru_cache(maxsize=65536)  # names repeat (a national year has ~400k children, far fewer names)
 def normalise_name(name: str) -> str:
     """Names as the contract compares them: case, accents and other diacritics (transliterated by
     anyascii: Ł is L, ø is o), spaces, hyphens and apostrophes ignored. "Smith-Jones" = "SmithJones",

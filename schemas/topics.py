@@ -123,7 +123,7 @@ def ce_headers(
     return headers
 
 
-def header(headers: list[tuple[str, bytes]] | tuple, name: str) -> str | None:
+def header(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], name: str) -> str | None:
     for key, value in headers or ():
         if key == name:
             return value.decode() if isinstance(value, bytes | bytearray) else value

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# System packages the test suite uses for real: Prometheus (promtool and a real server), Debian's
+# System packages the test suite uses for real: Prometheus (promtool and a real server), Alertmanager
+# (amtool and a real server, fed by that Prometheus), Debian's
 # docker-compose (validates docker-compose.yml without an engine) and Chromium (the dashboard, headless).
 # Installs only what is missing; `make test` runs it before the suite.
 set -euo pipefail
 need=()
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)

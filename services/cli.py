@@ -8,6 +8,7 @@
   signpost rebuild referrals                   replay the alerts and children topics into the referrals store,
                                                delivering nothing (stop the referrals service first)
   signpost hash-token                          print the sha256 entry for a token (read from stdin)
+  signpost --version                           the version and the commit it was built from
   signpost export child CHILD_ID [--received YYYY-MM-DD]
                                                subject access: everything held about a child, one zip
                                                (JSON + CSV), with the request's due date (admin token)
@@ -23,7 +24,9 @@ import asyncio
 import hashlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from tqdm import tqdm
@@ -42,7 +45,7 @@ def _import_return(args: argparse.Namespace) -> int:
     if args.period_end:
         params["period_end"] = args.period_end
 
-    def chunks():  # noqa: ANN202
+    def chunks() -> Iterator[bytes]:
         with path.open("rb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"uploading {path.name}") as bar:
             while block := f.read(256 * 1024):
                 bar.update(len(block))
@@ -55,7 +58,7 @@ def _import_return(args: argparse.Namespace) -> int:
         headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
         timeout=httpx.Timeout(300.0, connect=10.0),
     )
-    body = response.json() if response.headers.get("content-type", "").endswith("json") else {"detail": response.text}
+    body: dict[str, Any] = response.json() if response.headers.get("content-type", "").endswith("json") else {"detail": response.text}
     if response.status_code in (200, 202):
         print(f"{body.get('status')}: return {body.get('id')} with {body.get('records')} records")  # noqa: T201
         return 0
@@ -211,7 +214,10 @@ def _run(_: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from services.common.version import build
+
     parser = argparse.ArgumentParser(prog="signpost", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"signpost {build().describe()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("run", help="run everything in the foreground (the embedded broker unless KAFKA_BOOTSTRAP_SERVERS is set)").set_defaults(func=_run)

@@ -23,7 +23,7 @@ from services.common.broker import EmbeddedBroker
 from services.common.kafka import ensure_topics
 from services.common.settings import Settings
 
-SERVICES = ("intake", "alerts", "referrals")
+SERVICES = ("intake", "alerts", "referrals", "exporter")
 
 
 def say(message: str) -> None:

@@ -92,21 +92,35 @@ def docker_available(timeout: float = 5.0) -> bool:
     return done.returncode == 0
 
 
-def _start_kafka_container() -> Any:
-    try:
-        from testcontainers.community.kafka import KafkaContainer  # type: ignore[import-not-found]
-    except ImportError:
-        from testcontainers.kafka import KafkaContainer
-    container = KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft()
+KAFKA_IMAGE = "apache/kafka:3.9.1"  # the image docker-compose.yml runs (tests/integration/test_deploy.py checks they agree)
+
+
+def _start_kafka_container() -> tuple[Any, str]:
+    """Apache Kafka in KRaft mode, one node, as compose runs it. testcontainers' KafkaContainer
+    drives Confluent's images only, so this is a generic container with the broker's settings."""
+    from testcontainers.core.container import DockerContainer
+
+    port = free_port()
+    env = {
+        "KAFKA_NODE_ID": "1", "KAFKA_PROCESS_ROLES": "broker,controller", "CLUSTER_ID": "5L6g3nShT-eMCtK--X86sw",
+        "KAFKA_LISTENERS": "PLAINTEXT://:9092,CONTROLLER://:9093", "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://localhost:{port}",
+        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER", "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093", "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1", "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
+        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0", "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
+    }
+    container = DockerContainer(KAFKA_IMAGE).with_bind_ports(9092, port)
+    for key, value in env.items():
+        container = container.with_env(key, value)
     container.start()
-    return container
+    return container, f"localhost:{port}"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def kafka_bootstrap() -> AsyncIterator[KafkaEndpoint]:
     if docker_available():
-        container = await asyncio.to_thread(_start_kafka_container)
-        endpoint = KafkaEndpoint(container.get_bootstrap_server(), "kafka", container=container)
+        container, bootstrap = await asyncio.to_thread(_start_kafka_container)
+        endpoint = KafkaEndpoint(bootstrap, "kafka", container=container)
         try:
             await wait_for_kafka(endpoint.bootstrap, timeout=120)
             yield endpoint

@@ -11,13 +11,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import faust
 from fastapi import FastAPI
 from faust.contrib.asgi import faust_app_running
-from sqlalchemy import func, select
 from starlette.responses import FileResponse
 
 from schemas.alerts import Alert
@@ -30,19 +29,21 @@ from services.alerts.child_stage import ChildStage
 from services.alerts.domain import lifecycle
 from services.alerts.domain.rules import load_rules
 from services.alerts.live import Broadcaster
+from services.alerts.live_feed import LiveFeed
+from services.alerts.school_process import SchoolProcess
 from services.alerts.school_stage import SchoolStage
 from services.alerts.store import AlertsStore
 from services.common import db, kafka, privacy_routes, secrets
 from services.common.auth import TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
-from services.common.metrics import ALERT_CHANGES, ALERTS_BY_STATUS, SSE_SUBSCRIBERS
+from services.common.metrics import ALERT_CHANGES, SSE_SUBSCRIBERS
 from services.common.problems import ProblemError
 from services.common.relay import Relay
 from services.common.retention import Schedule
 from services.common.settings import Settings
 from services.common.stream import StageRunner, StaleWrite
-from services.common.worker import exit_if_crashed, survives
+from services.common.worker import exit_if_crashed, survives, tune_gc_for_stream_state
 
 log = logging.getLogger(__name__)
 DASHBOARD = Path(__file__).parent / "dashboard"
@@ -72,6 +73,9 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     child = ChildStage(store, calendars, rules)
     school = SchoolStage(store, calendars, rules)
     broadcaster = Broadcaster()
+    # The SSE feed is fed from the alerts topic, not from this process's commits, so every replica's
+    # clients see every replica's changes (issue 13). A minute's grace covers clock skew between hosts.
+    live_feed = LiveFeed(settings, broadcaster, since=datetime.now(UTC) - timedelta(minutes=1))
     audit_buffer: list[dict] = []
     worker = faust.App(
         f"{settings.topic_prefix}alerts",
@@ -86,11 +90,15 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
 
     relay = Relay(settings, store.outbox, service="alerts", engine=engine)
 
-    def on_committed(result) -> None:  # noqa: ANN001 - a StageResult
-        broadcaster.publish(result.changed_alerts)
-        for alert in result.changed_alerts:
+    def alerts_committed(changed: list[Alert]) -> None:
+        """A stage (or the school stage's process) committed: count its changes and wake the relay; the
+        live feed follows alerts.v1, where the relay publishes them."""
+        for alert in changed:
             ALERT_CHANGES.labels(alert.rule, alert.severity, "raised" if alert.version == 1 else "updated").inc()
         relay.notify()
+
+    def on_committed(result) -> None:  # noqa: ANN001 - a StageResult
+        alerts_committed(result.changed_alerts)
 
     async def save_alert_change(alert: Alert, school_urn: str | None, expected_version: int, audit: list[dict], by: str) -> bool:
         """A person's (or the snooze timer's) change: stored only on the version it was made on, with its
@@ -100,7 +108,9 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
             return False
         for stage in (child, school):
             stage.book.changed_elsewhere(alert.id)
-        broadcaster.publish([alert])
+        for runner in runners:
+            if isinstance(runner, SchoolProcess):
+                runner.changed_elsewhere(alert.id)
         ALERT_CHANGES.labels(alert.rule, alert.severity, "status").inc()
         relay.notify()
         return True
@@ -138,29 +148,25 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     async def apply_retention() -> None:  # docs/data-protection.md: what is past its period goes
         await asyncio.to_thread(alerts_retention.run, engine, Schedule.of(settings), datetime.now(UTC))
 
-    @worker.timer(interval=15.0)
-    @survives
-    async def count_alerts() -> None:
-        def counts() -> list:
-            a = tables.alerts.c
-            with engine.connect() as conn:
-                return list(conn.execute(select(a.rule, a.severity, a.status, func.count()).group_by(a.rule, a.severity, a.status)))
+    # signpost_alerts (alerts by status) comes from the exporter: once, however many replicas run (issue 13).
 
-        ALERTS_BY_STATUS.clear()
-        for rule, severity, status, n in await asyncio.to_thread(counts):
-            ALERTS_BY_STATUS.labels(rule, severity, status).set(n)
-
-    runners: list[StageRunner] = []
+    runners: list[StageRunner | SchoolProcess] = []
     rebuild_state: dict = {"status": "idle"}
 
-    def make_runners(generation: str) -> list[StageRunner]:
+    def make_runners(generation: str) -> list[StageRunner | SchoolProcess]:
         child_group, school_group = consumer_groups(settings, generation)
+        school_runner = (
+            SchoolProcess(settings, school_group, alerts_committed)
+            if settings.alerts_school_process
+            else StageRunner(settings=settings, service="alerts", stage="school", group_id=school_group, topics=[SCHOOL_SUSPENSIONS.name],
+                             process=school.process, commit=store.commit, reset=school.reset, on_committed=on_committed)
+        )  # fmt: skip
         return [
             StageRunner(settings=settings, service="alerts", stage="child", group_id=child_group, topics=[t.name for t in INTAKE_TOPICS],
-                        process=child.process, commit=store.commit, reset=child.reset, on_committed=on_committed, has_pending=child.has_pending),
-            StageRunner(settings=settings, service="alerts", stage="school", group_id=school_group, topics=[SCHOOL_SUSPENSIONS.name],
-                        process=school.process, commit=store.commit, reset=school.reset, on_committed=on_committed),
-        ]
+                        process=child.process, commit=store.commit, reset=child.reset, on_committed=on_committed, has_pending=child.has_pending,
+                        on_assigned=child.assigned),
+            school_runner,
+        ]  # fmt: skip
 
     async def run_rebuild() -> None:
         """Pause the stages, replay into fresh state (same code as `signpost rebuild alerts`), resume on the new generation."""
@@ -179,16 +185,19 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         except Exception as exc:  # noqa: BLE001 - reported on GET /v1/admin/rebuild; the stages resume on the old generation
             log.exception("rebuild failed")
             rebuild_state.update(status="failed", error=type(exc).__name__)
-            runners[:] = make_runners(await asyncio.to_thread(store.meta, "consumer_generation") or "1")
+            current: str | None = await asyncio.to_thread(store.meta, "consumer_generation")
+            runners[:] = make_runners(current or "1")
         for runner in runners:
             await worker.add_runtime_dependency(runner)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tune_gc_for_stream_state()
         await asyncio.to_thread(db.migrate, engine, tables.metadata)
         generation = await asyncio.to_thread(store.meta, "consumer_generation") or "1"
         runners[:] = make_runners(generation)
         broadcaster.bind(asyncio.get_running_loop())
+        live_feed.start()
         relay.start()
         async with faust_app_running(worker):
             watchdog = asyncio.create_task(exit_if_crashed(worker), name="exit-if-crashed")
@@ -198,6 +207,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
                 yield
             finally:
                 watchdog.cancel()
+                await live_feed.stop()
                 await relay.stop()
         engine.dispose()
 
@@ -205,15 +215,25 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         waiting = [r.stage for r in runners if not r.ready]
         if waiting or not runners:
             return f"stage(s) not consuming: {', '.join(waiting)}"
+        if not live_feed.following:
+            return "live feed: not following the alerts topic yet"
         return None if relay.broker_ok else f"outbox relay: broker unavailable ({relay.last_error or 'connecting'})"
 
     app = create_app("alerts", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_check(engine), consuming], lifespan=lifespan,
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION, write_rate_limit=settings.write_rate_limit)
-    app.state.settings, app.state.store, app.state.broadcaster = settings, store, broadcaster
+    app.state.settings, app.state.store, app.state.broadcaster, app.state.live_feed = settings, store, broadcaster, live_feed
     app.state.audit_buffer, app.state.save_alert_change, app.state.identity_decision = audit_buffer, save_alert_change, identity_decision
     app.state.relay, app.state.worker = relay, worker
     app.state.child_stage, app.state.school_stage, app.state.runners = child, school, runners
     app.state.rebuild_state, app.state.run_rebuild = rebuild_state, run_rebuild
+
+    def health_details() -> dict:
+        process = next((r for r in runners if isinstance(r, SchoolProcess)), None)
+        if process is None:
+            return {}
+        return {"school_stage": {"process": True, "ready": process.ready, "metrics_port": process.metrics_port, "restarts": process.restarts}}
+
+    app.state.health_details = health_details
     app.include_router(routes.router)
     app.include_router(privacy_routes.router("alerts", lambda state, child_id, _keys: alerts_subject_access.export(state.store.engine, child_id),
                                               lambda state, child_id, _keys: alerts_subject_access.erase(state.store.engine, child_id)))

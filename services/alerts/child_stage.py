@@ -38,6 +38,7 @@ from schemas.topics import (
     LA_RETURN_RECORDS,
     SCHOOL_SUSPENSIONS,
 )
+from services.alerts import facts_codec
 from services.alerts.alerting import SOURCE, AlertBook
 from services.alerts.domain import facts as f
 from services.alerts.domain import informal, linking, suspension_days, urgency
@@ -72,7 +73,7 @@ class ChildState:
 @dataclass
 class StageResult:
     writes: Writes = field(default_factory=Writes)
-    messages: list[Outgoing] = field(default_factory=list)  # produced directly (unused: everything goes through the outbox)
+    messages: list[Outgoing] = field(default_factory=list)  # produced directly, before the writes: the school stage's SuspensionCounted
     changed_alerts: list[Alert] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)  # to produce directly (unused: they go through the outbox)
     rejected: list[DeadLetter] = field(default_factory=list)  # dead-lettered by this batch (in the outbox)
@@ -100,6 +101,22 @@ class _Batch:
     proposals: dict[str, linking.Proposal] = field(default_factory=dict)
     child_events: list[tuple[_Event, str]] = field(default_factory=list)
     school: list[Outgoing] = field(default_factory=list)
+    school_headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def count_at_school(self, fact: f.SuspensionFact) -> None:
+        """A SuspensionCounted for the school stage, for every report, a repeat included: the school
+        stage counts each suspension once by its id, and re-sending on every replay is what keeps
+        the school's count whole after a broker restart (these go straight to the broker, not
+        through the outbox: a national replay makes a million of them). Built as bytes, with
+        headers shared across the batch."""
+        suspension_id = hashlib.sha256(fact.key.encode()).hexdigest()[:24]
+        counted = orjson.dumps({"suspension_id": suspension_id, "event_id": fact.event_id, "school_urn": fact.school_urn,
+                                "la_code": fact.la_code, "start_date": fact.start_date, "sessions": fact.sessions})  # fmt: skip
+        if not self.school_headers:
+            self.school_headers = outgoing(SCHOOL_SUSPENSIONS, "", "", b"", SOURCE, time=self.now.isoformat()).headers
+        headers = self.school_headers.copy()
+        headers[1] = ("ce_id", b"counted:" + suspension_id.encode())
+        self.school.append(Outgoing(SCHOOL_SUSPENSIONS.name, fact.school_urn, counted, headers))
 
 
 def _decode(msg: Incoming) -> _Event:
@@ -140,6 +157,7 @@ class ChildStage:
     def __init__(self, store: AlertsStore, calendars: CalendarRegistry, rules: RuleConfig, max_children: int = 100_000):
         self.store, self.calendars, self.rules = store, calendars, rules
         self.max_children = max_children
+        self.sole_owner = False
         self.book = AlertBook(store, CHILD_RULES)
         self.reset()
 
@@ -150,17 +168,27 @@ class ChildStage:
     def has_pending(self) -> bool:
         return self._decisions_due
 
+    def assigned(self, sole_owner: bool) -> None:
+        """Told by the runner after each rebalance. A worker that owns every partition is the only
+        writer of children and identity: it keeps both in memory between batches (loaded once) and
+        reads the store only for records it evicted. Otherwise it reads identity per batch."""
+        self.reset()
+        self.sole_owner = sole_owner
+
     def reset(self) -> None:
         """Forget every cache (after a failure or a rebalance): the store is the truth."""
         self.children: dict[str, ChildState] = {}
         self.absent: set[str] = set()
+        self.identity: linking.Snapshot | None = None  # kept between batches by a sole owner
         self.book.reset()
         self._decisions_due = True  # a decision recorded before a crash is applied on the way back
 
     # ---------------------------------------------------------------- records
     def _bound_caches(self) -> None:
-        """Between batches every cached record is stored: drop the oldest half when over the bound."""
-        self.absent.clear()
+        """Between batches every cached record is stored: drop the oldest half when over the bound.
+        Records known absent stay so only while no other worker can create them."""
+        if not self.sole_owner:
+            self.absent.clear()
         if len(self.children) > self.max_children:
             for cid in list(itertools.islice(self.children, len(self.children) // 2)):
                 del self.children[cid]
@@ -179,15 +207,9 @@ class ChildStage:
                 self.absent.add(cid)
                 continue
             link = linking.Link(row["merged_into"], row["link_kind"] if row["merged_into"] else None)
+            years, incidents = facts_codec.decode(row["facts"])
             self.children[cid] = ChildState(cid, orjson.loads(row["profile"]), orjson.loads(row["profile_times"] or "{}"), link,
-                                            set(sources.get(cid, ())), version=row["version"])  # fmt: skip
-        if rows:
-            for s in self.store.suspensions_of(list(rows)):
-                state = self.children[s["child_id"]]
-                report = suspension_days.Report(s["event_id"], s["sessions"], s["reported_at"], s["school_urn"], s["la_code"], s["start_date"])
-                state.years.setdefault(s["academic_year"], suspension_days.YearSuspensions()).by_key.setdefault(s["key"], {})[s["event_id"]] = report
-            for i in self.store.incidents_of(list(rows)):
-                informal.record(self.children[i["child_id"]].incidents, f.IncidentFact(i["day"], i["event_id"], i["school_urn"], i["la_code"]))
+                                            set(sources.get(cid, ())), years, incidents, version=row["version"])  # fmt: skip
 
     def _state(self, cid: str) -> ChildState | None:
         if cid not in self.children:
@@ -239,7 +261,7 @@ class ChildStage:
         self._decisions_due = False
         if events or decisions:
             extra = {d["child_id"] for d in decisions} | {d["candidate_child_id"] for d in decisions}
-            snapshot = self.store.snapshot([ev.sighting for ev in events], extra)
+            snapshot = self._snapshot(events, extra)
             self._load({ev.sighting.child_id for ev in events} | extra)
             for decision in decisions:
                 self._apply_decision(decision, snapshot, b, result)
@@ -252,8 +274,16 @@ class ChildStage:
         child_messages = [self._child_event(ev, cid) for ev, cid in b.child_events]
         self._write_children(result, now)
         alert_messages = result.writes.outbox
-        result.writes.outbox = [*link_messages, *child_messages, *alert_messages, *b.school, *dead_letter_messages(result.rejected, "alerts")]
+        result.writes.outbox = [*link_messages, *child_messages, *alert_messages, *dead_letter_messages(result.rejected, "alerts")]
+        result.messages = b.school
         return result
+
+    def _snapshot(self, events: list[_Event], extra: set[str]) -> linking.Snapshot:
+        if not self.sole_owner:
+            return self.store.snapshot([ev.sighting for ev in events], extra)
+        if self.identity is None:
+            self.identity = self.store.identity()
+        return self.identity
 
     def _create(self, sighting: linking.Sighting) -> ChildState:
         state = ChildState(sighting.child_id, {}, {}, linking.Link(), set(), dirty=True)
@@ -282,8 +312,7 @@ class ChildStage:
         for incident in ev.incidents:
             if informal.record(state.incidents, incident):
                 b.touched.add(cid)
-                result.writes.incidents.append({"child_id": cid, "day": incident.day, "event_id": incident.event_id,
-                                                "school_urn": incident.school_urn, "la_code": incident.la_code})  # fmt: skip
+                state.dirty = True
             else:
                 result.duplicates[topic] = result.duplicates.get(topic, 0) + 1
         if ev.resolved is not None:
@@ -292,23 +321,12 @@ class ChildStage:
     def _suspension(self, state: ChildState, fact: f.SuspensionFact, b: _Batch, result: StageResult, topic: str) -> None:
         year = self.calendars.for_school(fact.la_code, fact.school_urn).academic_year(fact.start_date)
         ys = state.years.setdefault(year, suspension_days.YearSuspensions())
-        first_report = fact.key not in ys.by_key
+        b.count_at_school(fact)
         if not suspension_days.record(ys, fact):
             result.duplicates[topic] = result.duplicates.get(topic, 0) + 1
             return  # this very report again (a redelivery or a replay)
         b.touched.add(state.child_id)
-        result.writes.suspensions.append(
-            {"key": fact.key, "event_id": fact.event_id, "child_id": state.child_id, "academic_year": year, "sessions": fact.sessions,
-             "reported_at": fact.reported_at, "school_urn": fact.school_urn, "la_code": fact.la_code, "start_date": fact.start_date}
-        )  # fmt: skip
-        if not first_report:
-            return  # a correction or a second report: the school's count has it already
-        suspension_id = hashlib.sha256(fact.key.encode()).hexdigest()[:24]
-        counted = orjson.dumps(  # a SuspensionCounted; built directly: a national replay makes a million of them
-            {"suspension_id": suspension_id, "event_id": fact.event_id, "school_urn": fact.school_urn, "la_code": fact.la_code,
-             "start_date": fact.start_date, "sessions": fact.sessions}
-        )  # fmt: skip
-        b.school.append(outgoing(SCHOOL_SUSPENSIONS, fact.school_urn, "counted:" + suspension_id, counted, SOURCE, time=b.now.isoformat()))
+        state.dirty = True
 
     # ---------------------------------------------------------------- links
     def _set_link(self, change: linking.LinkChange, b: _Batch, decision_id: str | None = None) -> None:
@@ -464,7 +482,7 @@ class ChildStage:
             version = (state.version or 0) + 1
             row = {"child_id": cid, "upn": state.profile.get("upn"), "merged_into": state.link.target, "link_kind": state.link.kind,
                    "profile": orjson.dumps(state.profile).decode(), "profile_times": orjson.dumps(state.times).decode(),
-                   "updated_at": now, "version": version}  # fmt: skip
+                   "facts": facts_codec.encode(state.years, state.incidents), "updated_at": now, "version": version}  # fmt: skip
             if state.version is None:
                 la, key, dob, first, last = state.identity or (state.profile["la_code"], "", date.fromisoformat(state.profile["date_of_birth"]), "", "")
                 row.update(la_code=la, person_key=key, date_of_birth=dob, first_norm=first, last_norm=last)

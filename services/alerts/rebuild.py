@@ -31,6 +31,7 @@ from services.common.broker import port_open
 from services.common.calendar import load_registry
 from services.common.settings import Settings
 from services.common.stream import produce_all, to_incoming
+from services.common.worker import tune_gc_for_stream_state
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ async def _replay(settings: Settings, topics: list[str], group: str, process: Ca
                 result: StageResult = await asyncio.to_thread(process, [to_incoming(r, settings.topic_prefix) for r in records], datetime.now(timezone.utc))
                 # The replay's own messages (suspensions re-keyed by school, child events) go straight to the
                 # broker: the school replay reads them next, and the facts they carry are stored by then anyway.
-                await produce_all(producer, settings.topic_prefix, result.writes.outbox, "alerts")
+                await produce_all(producer, settings.topic_prefix, [*result.messages, *result.writes.outbox], "alerts")
                 result.writes.outbox = []
                 await asyncio.to_thread(commit, result.writes)
                 await consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
@@ -109,13 +110,16 @@ async def rebuild(settings: Settings, *, progress: bool = True, in_service: bool
     started = datetime.now(timezone.utc)
     if not in_service:
         secrets.configure_pseudonyms(settings)  # the CLI's process derives child ids as the service does
+    tune_gc_for_stream_state()
     engine = db.make_engine(settings.database_url_for("alerts"))
     store = AlertsStore(engine)
     await asyncio.to_thread(db.migrate, engine, tables.metadata)
-    generation = str(int(await asyncio.to_thread(store.meta, "consumer_generation") or "1") + 1)
+    current: str | None = await asyncio.to_thread(store.meta, "consumer_generation")
+    generation = str(int(current or "1") + 1)
     child_group, school_group = consumer_groups(settings, generation)
     calendars, rules = load_registry(settings.calendars_dir), load_rules(settings.rules_file)
     child, school = ChildStage(store, calendars, rules), SchoolStage(store, calendars, rules)
+    child.sole_owner = not in_service  # the CLI's replay is the only writer (the service is stopped); in the service, other replicas may run
     child.book.defer()
     school.book.defer()
     await kafka.ensure_topics(settings)

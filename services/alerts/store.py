@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, func, insert, or_, select, update
 
 from schemas.alerts import (
     Alert,
@@ -130,8 +130,6 @@ class Writes:
 
     children: dict[str, tuple[dict, int | None]] = field(default_factory=dict)  # child_id -> (row, version read; None: new)
     aliases: list[dict] = field(default_factory=list)
-    suspensions: list[dict] = field(default_factory=list)
-    incidents: list[dict] = field(default_factory=list)
     school_suspensions: list[dict] = field(default_factory=list)
     alerts: dict[str, AlertWrite] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
@@ -142,7 +140,7 @@ class Writes:
 
     def empty(self) -> bool:
         return not any(
-            (self.children, self.aliases, self.suspensions, self.incidents, self.school_suspensions, self.alerts, self.history,
+            (self.children, self.aliases, self.school_suspensions, self.alerts, self.history,
              self.candidates, self.candidate_updates, self.audit, self.outbox)
         )  # fmt: skip
 
@@ -162,6 +160,7 @@ class AlertsStore:
         self.engine = engine
         self.audit = AuditLog(engine, t.audit)
         self.outbox = outbox.OutboxLog(engine, t.outbox, t.relay_state)
+        self._statements: dict[tuple, db.Bulk] = {}
 
     # ---------------------------------------------------------------- identity (the ChildRepo port)
     def snapshot(self, sightings: Sequence[linking.Sighting], child_ids: Iterable[str] = ()) -> linking.Snapshot:
@@ -195,6 +194,18 @@ class AlertsStore:
             links = self._links_to_roots(conn, children)
             vetoes = self._vetoes(conn, children)
         return linking.Snapshot(rows.values(), links, vetoes)
+
+    def identity(self) -> linking.Snapshot:
+        """Every alias, link and veto: what a worker that owns every partition keeps in memory (it is
+        then the only writer of identity, so what it holds stays true until its next rebalance)."""
+        c, cand = t.children.c, t.candidates.c
+        with self.engine.connect() as conn:
+            aliases = [_alias(r) for r in conn.execute(select(t.aliases))]
+            links = {r.child_id: linking.Link(r.merged_into, r.link_kind)
+                     for r in conn.execute(select(c.child_id, c.merged_into, c.link_kind).where(c.merged_into.is_not(None)))}  # fmt: skip
+            vetoes = [(r.child_id, r.candidate_child_id)
+                      for r in conn.execute(select(cand.child_id, cand.candidate_child_id).where(cand.status.in_(("rejected", "undone"))))]  # fmt: skip
+        return linking.Snapshot(aliases, links, vetoes)
 
     def _links_to_roots(self, conn: Connection, ids: list[str]) -> dict[str, linking.Link]:
         c = t.children.c
@@ -246,21 +257,15 @@ class AlertsStore:
                     out.setdefault(row.merged_into, []).append(row.child_id)
         return out
 
-    def suspensions_of(self, child_ids: Sequence[str]) -> list[dict]:
-        with self.engine.connect() as conn:
-            return [r._asdict() for chunk in _chunks(list(child_ids)) for r in conn.execute(select(t.suspensions).where(t.suspensions.c.child_id.in_(chunk)))]
-
-    def incidents_of(self, child_ids: Sequence[str]) -> list[dict]:
-        with self.engine.connect() as conn:
-            return [r._asdict() for chunk in _chunks(list(child_ids)) for r in conn.execute(select(t.incidents).where(t.incidents.c.child_id.in_(chunk)))]
-
     def school_suspensions_of(self, pairs: Sequence[tuple[str, str]]) -> list[dict]:
         c = t.school_suspensions.c
+        wanted = set(pairs)
+        terms = sorted({term for _, term in wanted})
         out: list[dict] = []
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(pairs), 400):
-                cond = or_(*(and_(c.school_urn == s, c.term_id == term) for s, term in chunk))
-                out += [r._asdict() for r in conn.execute(select(t.school_suspensions).where(cond))]
+        with self.engine.connect() as conn:  # schools IN and terms IN (one plan, the primary key's index), exact pairs kept here
+            for chunk in _chunks(sorted({s for s, _ in wanted})):
+                rows = conn.execute(select(t.school_suspensions).where(c.school_urn.in_(chunk), c.term_id.in_(terms)))
+                out += [r._asdict() for r in rows if (r.school_urn, r.term_id) in wanted]
         return out
 
     # ---------------------------------------------------------------- alerts
@@ -314,13 +319,10 @@ class AlertsStore:
         with db.write(e) as conn:
             self._write_children(conn, writes.children)
             if writes.aliases:
-                conn.execute(insert_ignore(e, t.aliases), writes.aliases)
-            if writes.suspensions:
-                conn.execute(insert_ignore(e, t.suspensions), writes.suspensions)
-            if writes.incidents:
-                conn.execute(insert_ignore(e, t.incidents), writes.incidents)
+                db.executemany(conn, self._statement("insert_ignore", t.aliases, tuple(writes.aliases[0])), writes.aliases)
             if writes.school_suspensions:
-                conn.execute(insert_ignore(e, t.school_suspensions), writes.school_suspensions)
+                rows = writes.school_suspensions
+                db.executemany(conn, self._statement("insert_ignore", t.school_suspensions, tuple(rows[0])), rows)
             self._write_alerts(conn, list(writes.alerts.values()))
             if writes.history:
                 conn.execute(insert(t.history), writes.history)
@@ -341,15 +343,28 @@ class AlertsStore:
                        for r in conn.execute(select(t.children.c.child_id).where(t.children.c.child_id.in_(chunk)))}  # fmt: skip
             if present:
                 raise StaleWrite(f"{len(present)} child record(s) created by another writer")
-            conn.execute(insert(t.children), new)
+            db.executemany(conn, self._statement("insert", t.children, tuple(new[0])), new)
         if known:
-            c = t.children.c
-            values = {k: bindparam(f"v_{k}") for k in known[0][0] if k != "child_id"}
-            stmt = update(t.children).where(c.child_id == bindparam("v_id"), c.version == bindparam("v_base")).values(values)
-            done = conn.execute(stmt, [{"v_id": row["child_id"], "v_base": base, **{f"v_{k}": v for k, v in row.items() if k != "child_id"}}
-                                       for row, base in known])  # fmt: skip
-            if done.rowcount != len(known):
+            stmt = self._statement("cas", t.children, tuple(known[0][0]))
+            done = db.executemany(conn, stmt, [{"v_id": row["child_id"], "v_base": base, **{f"v_{k}": v for k, v in row.items() if k != "child_id"}}
+                                               for row, base in known])  # fmt: skip
+            if done != len(known):
                 raise StaleWrite("a child record changed since it was read")
+
+    def _statement(self, kind: str, table: Table, columns: tuple[str, ...]) -> db.Bulk:
+        """The bulk statements of a batch, built once per column set (db.executemany compiles each once)."""
+        key = (kind, table.name, columns)
+        if key not in self._statements:
+            if kind == "insert":
+                stmt = insert(table).values({k: bindparam(k) for k in columns})
+            elif kind == "insert_ignore":
+                stmt = insert_ignore(self.engine, table).values({k: bindparam(k) for k in columns})
+            else:  # compare-and-set on the child's version
+                c = table.c
+                stmt = update(table).where(c.child_id == bindparam("v_id"), c.version == bindparam("v_base")).values(
+                    {k: bindparam(f"v_{k}") for k in columns if k != "child_id"})  # fmt: skip
+            self._statements[key] = db.Bulk(stmt)
+        return self._statements[key]
 
     def _write_alerts(self, conn: Connection, writes: list[AlertWrite]) -> None:
         if not writes:
@@ -478,8 +493,8 @@ class AlertsStore:
         """For a rebuild: forget the facts. Children, aliases, links and alerts stay: alerts are
         re-derived in place (same ids), so statuses the team set survive and nobody is told twice."""
         with db.write(self.engine) as conn:
-            for table in (t.suspensions, t.incidents, t.school_suspensions):
-                conn.execute(delete(table))
+            conn.execute(update(t.children).values(facts=None, version=t.children.c.version + 1))
+            conn.execute(delete(t.school_suspensions))
 
 
 def profile_json(profile: dict) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -38,6 +39,7 @@ children = Table(
     Column("link_kind", String(10)),  # auto (an exact match) | person (a person confirmed it)
     Column("profile", Text, nullable=False),  # JSON ChildProfile of this record's own sources: special-category data, never logged
     Column("profile_times", Text, nullable=False, server_default="{}"),  # JSON: when each latest-wins field was reported
+    Column("facts", LargeBinary),  # the record's suspension reports and incidents (services/alerts/facts_codec.py)
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),  # optimistic: two writers never overwrite each other
 )
@@ -60,33 +62,6 @@ Index("ix_alerts_aliases_key", aliases.c.person_key)
 Index("ix_alerts_aliases_names", aliases.c.names_key)
 Index("ix_alerts_aliases_la_dob", aliases.c.la_code, aliases.c.date_of_birth)
 Index("ix_alerts_aliases_la_names", aliases.c.la_code, aliases.c.first_norm, aliases.c.last_norm)
-
-# One row per report of a suspension: the latest reported counts (a correction replaces).
-suspensions = Table(
-    "alerts_suspensions",
-    metadata,
-    Column("key", String(80), primary_key=True),  # UPN + school + start date
-    Column("event_id", String(300), primary_key=True),
-    Column("child_id", String(40), nullable=False),
-    Column("academic_year", String(7), nullable=False),
-    Column("sessions", Integer, nullable=False),
-    Column("reported_at", String(40), nullable=False),
-    Column("school_urn", String(6), nullable=False),
-    Column("la_code", String(3), nullable=False),
-    Column("start_date", Date, nullable=False),
-)
-Index("ix_alerts_suspensions_child", suspensions.c.child_id, suspensions.c.academic_year)
-Index("ix_alerts_suspensions_key", suspensions.c.key)
-
-incidents = Table(
-    "alerts_incidents",
-    metadata,
-    Column("child_id", String(40), primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("event_id", String(300), primary_key=True),
-    Column("school_urn", String(6)),
-    Column("la_code", String(3), nullable=False),
-)
 
 school_suspensions = Table(
     "alerts_school_suspensions",

@@ -6,12 +6,13 @@ the event survived a power cut, not just a process crash. Group commit keeps tha
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Engine, LargeBinary, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -39,7 +40,7 @@ def make_engine(url: str, *, synchronous: str = "NORMAL", pool_size: int = 5, bu
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        def _pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={synchronous}")
@@ -118,3 +119,43 @@ def write(engine: Engine) -> Iterator[Connection]:
     else:
         with engine.begin() as conn:
             yield conn
+
+
+class Bulk:
+    """A statement for the bulk writes of a batch, compiled once per dialect (keep the object)."""
+
+    def __init__(self, stmt) -> None:  # noqa: ANN001 - an Insert or Update with named bind parameters
+        self.stmt = stmt
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict]] = {}
+
+    def compiled(self, dialect) -> tuple[str, tuple[str, ...] | None, dict]:  # noqa: ANN001 - a Dialect
+        if dialect.name not in self._compiled:
+            compiled = self.stmt.compile(dialect=dialect)
+            processors = {}
+            for bind in compiled.binds.values():
+                if isinstance(bind.type, LargeBinary):
+                    continue  # bytes go to both drivers as they are
+                processor = bind.type._cached_bind_processor(dialect)  # noqa: SLF001 - the processor SQLAlchemy itself would apply
+                if processor is not None:
+                    processors[bind.key] = processor
+            self._compiled[dialect.name] = (compiled.string, tuple(compiled.positiontup) if compiled.positional else None, processors)
+        return self._compiled[dialect.name]
+
+
+def executemany(conn: Connection, bulk: Bulk, rows: list[dict]) -> int:
+    """`conn.execute(stmt, rows)` for the bulk writes of a batch, without SQLAlchemy's per-row
+    parameter work: the statement is compiled once, each column's bind processor (dates and times
+    on SQLite) is applied here, and the rows go to the driver's executemany. Every row must have
+    the keys the statement was built with. Returns the rows affected (for compare-and-set updates)."""
+    if not rows:
+        return 0
+    sql, names, processors = bulk.compiled(conn.dialect)
+    params: list
+    if names is not None:
+        convert = [processors.get(n) for n in names]
+        params = [tuple(v if p is None or v is None else p(v) for p, v in zip(convert, (row[n] for n in names), strict=True)) for row in rows]
+    elif processors:
+        params = [{**row, **{k: p(row[k]) for k, p in processors.items() if row.get(k) is not None}} for row in rows]
+    else:
+        params = rows
+    return conn.exec_driver_sql(sql, params).rowcount

@@ -16,9 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common import db, problems
 from services.common.auth import TokenRegistry
-from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.common.metrics import BUILD_INFO, HTTP_LATENCY, HTTP_REQUESTS
 from services.common.metrics import RATE_LIMITED as HTTP_RATE_LIMITED
 from services.common.problems import ProblemError, problem_response
+from services.common.version import build
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]  # returns None when ready, else why not
 
@@ -42,19 +43,21 @@ class BodyLimit:
     the connection reset under it and never sees the answer (issue 12). Past that, or when the
     client asked `Expect: 100-continue` (it will not send the body unasked), no draining."""
 
-    def __init__(self, app: ASGIApp, limit: int, drain_factor: int = 4):
-        self.app, self.limit, self.drain_limit = app, limit, limit * drain_factor
+    def __init__(self, app: ASGIApp, limit: int, by_path: dict[str, int] | None = None, drain_factor: int = 4):
+        self.app, self.default, self.drain_factor = app, limit, drain_factor
+        self.by_path = by_path or {}  # routes that stream their body (a CSV return) have a limit of their own
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.by_path.get(scope.get("path", ""), self.default)
         headers = dict(scope.get("headers", ()))
         expects_continue = headers.get(b"expect", b"").lower() == b"100-continue"
         length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            if not expects_continue and int(length) <= self.drain_limit:
-                await self._drain(receive, 0)
-            return await self._reject(scope, send)
+        if length.isdigit() and int(length) > limit:
+            if not expects_continue and int(length) <= limit * self.drain_factor:
+                await self._drain(receive, 0, limit * self.drain_factor)
+            return await self._reject(scope, send, limit)
         seen = 0
         started = rejected = False
 
@@ -67,11 +70,11 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit and not started:
+                if seen > limit and not started:
                     rejected = True
                     if message.get("more_body", False):
-                        await self._drain(receive, seen)
-                    await self._reject(scope, send)
+                        await self._drain(receive, seen, limit * self.drain_factor)
+                    await self._reject(scope, send, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -88,8 +91,8 @@ class BodyLimit:
             if not rejected:
                 raise
 
-    async def _drain(self, receive: Receive, seen: int) -> None:
-        while seen <= self.drain_limit:
+    async def _drain(self, receive: Receive, seen: int, up_to: int) -> None:
+        while seen <= up_to:
             message = await receive()
             if message["type"] != "http.request":
                 return
@@ -97,8 +100,8 @@ class BodyLimit:
             if not message.get("more_body", False):
                 return
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
-        err = ProblemError(413, "Content Too Large", f"the body is over {self.limit} bytes")
+    async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
+        err = ProblemError(413, "Content Too Large", f"the body is over {limit} bytes")
         await problem_response(err, scope.get("path"))(scope, _empty_receive, send)
 
 
@@ -201,7 +204,8 @@ def _honest_openapi(app: FastAPI, models: dict[str, type[BaseModel]]) -> None:
         schema = original()
         components = schema.setdefault("components", {})
         schemas = components.setdefault("schemas", {})
-        for name, model in {**models, "Problem": Problem}.items():
+        every: dict[str, type[BaseModel]] = {**models, "Problem": Problem}
+        for name, model in every.items():
             js = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for def_name, definition in js.pop("$defs", {}).items():
                 schemas.setdefault(def_name, definition)
@@ -243,6 +247,7 @@ def create_app(
     readiness: list[ReadinessCheck],
     lifespan: Any = None,
     max_body_bytes: int = 5 * 1024 * 1024,
+    body_limits: dict[str, int] | None = None,
     description: str = "",
     write_rate_limit: str | None = None,
 ) -> FastAPI:
@@ -258,10 +263,13 @@ def create_app(
     app.state.tokens = tokens
     app.state.readiness = readiness
     problems.install(app)
+    running = build()
+    BUILD_INFO.labels(service, running.version, running.commit).set(1)
 
-    @app.get("/healthz", tags=["ops"], summary="the process is up")
-    async def healthz() -> dict:
-        return {"status": "ok", "service": service}
+    @app.get("/healthz", tags=["ops"], summary="the process is up, and which build it runs")
+    async def healthz(request: Request) -> dict:
+        details = getattr(request.app.state, "health_details", None)  # a service's own processes (the alerts school stage)
+        return {"status": "ok", "service": service, "version": running.version, "commit": running.commit, **(details() if details else {})}
 
     @app.get("/readyz", tags=["ops"], summary="connected to broker and store, consuming")
     async def readyz(request: Request) -> Response:
@@ -280,6 +288,6 @@ def create_app(
     if write_rate_limit:
         app.add_middleware(WriteRateLimit, service=service, limit=write_rate_limit)
     app.add_middleware(RequireBearer, tokens=tokens)
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(BodyLimit, limit=max_body_bytes, by_path=body_limits)
     app.add_middleware(HttpMetrics, service=service)
     return app

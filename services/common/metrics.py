@@ -45,6 +45,7 @@ RATE_LIMITED = Counter(
     "signpost_http_rate_limited_total", "Write requests refused (429) because their token was over its rate limit", ["service", "method"]
 )
 BROKER_UP = Gauge("signpost_broker_connected", "1 when the service's last broker round trip succeeded", ["service"])
+BUILD_INFO = Gauge("signpost_build_info", "Always 1: the running build's version and commit", ["service", "version", "commit"])
 
 
 class Timer:
@@ -58,5 +59,4 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 ALERT_CHANGES = Counter("signpost_alert_changes_total", "Alerts raised or changed", ["rule", "severity", "change"])
-ALERTS_BY_STATUS = Gauge("signpost_alerts", "Alerts in the store", ["rule", "severity", "status"])
 SSE_SUBSCRIBERS = Gauge("signpost_alert_stream_subscribers", "Open live-feed (SSE) connections")

@@ -6,6 +6,7 @@ response that may end up in somebody's logs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -47,7 +48,7 @@ def problem_response(err: ProblemError, instance: str | None = None) -> Response
     return Response(orjson.dumps(body), status_code=err.status, media_type=PROBLEM_JSON, headers=err.headers)
 
 
-def field_errors(errors: list[dict[str, Any]], prefix: tuple[str | int, ...] = (), drop: tuple[str, ...] = ("body",)) -> list[dict]:
+def field_errors(errors: Sequence[Mapping[str, Any]], prefix: tuple[str | int, ...] = (), drop: tuple[str, ...] = ("body",)) -> list[dict]:
     """pydantic errors → [{"loc": [...], "msg": ...}] without the offending values."""
     out = []
     for e in errors:
@@ -78,7 +79,7 @@ def malformed() -> ProblemError:
     return validation_problem([{"loc": [], "msg": "the body is not well-formed JSON"}], "the body is not well-formed JSON; nothing was accepted")
 
 
-def is_malformed(errors: list[dict[str, Any]]) -> bool:
+def is_malformed(errors: Sequence[Mapping[str, Any]]) -> bool:
     return any(e.get("type") == "json_invalid" for e in errors)
 
 

@@ -185,10 +185,10 @@ class Relay:
 
     async def _publish(self, producer: AIOKafkaProducer, records: list[StoredRecord]) -> None:
         prefix = self.settings.topic_prefix
-        futures = [await producer.send(prefix + r.topic, value=r.value, key=r.key.encode(), headers=r.headers) for r in records]
-        acks = await asyncio.gather(*futures)  # every message acknowledged (acks=all) before the position moves
-        for record, meta in zip(records, acks, strict=True):
-            self.published[f"{meta.topic}:{meta.partition}"] = (meta.offset, record.event_id)
+        # every message acknowledged (acks=all) before the position moves
+        acks = await kafka.send_batched(producer, [(prefix + r.topic, r.key.encode(), r.value, r.headers) for r in records])
+        for record, (topic, partition, offset) in zip(records, acks, strict=True):
+            self.published[f"{topic}:{partition}"] = (offset, record.event_id)
         for topic, n in Counter(r.topic for r in records).items():
             EVENTS_PRODUCED.labels(self.service, prefix + topic).inc(n)
         self.position = records[-1].seq

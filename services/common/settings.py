@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ServiceName = Literal["intake", "alerts", "referrals"]
+ServiceName = Literal["intake", "alerts", "referrals", "exporter"]
 
 
 class Settings(BaseSettings):
@@ -44,12 +44,17 @@ class Settings(BaseSettings):
     intake_port: int = 8001
     alerts_port: int = 8002
     referrals_port: int = 8003
+    alerts_school_process: bool = Field(default=True, description="run the alerts service's school stage in a process of its own (both cores)")
+    alerts_school_metrics_port: int = Field(default=0, description="the school stage process's /metrics port; 0: a free port, shown by the alerts /healthz")
+    exporter_port: int = 9308
+    exporter_interval: float = Field(default=15.0, gt=0, description="seconds between the exporter's reads of the broker and the stores")
     data_dir: Path = Path("var")
     database_url: str | None = None
     tokens_file: Path | None = None
     topic_prefix: str = "signpost."
     log_level: str = "INFO"
     max_body_bytes: int = 5 * 1024 * 1024
+    max_csv_bytes: int = Field(default=64 * 1024 * 1024, description="body limit of a streamed CSV return (100,000 rows are ~10 MiB)")
     write_rate_limit: str = Field(
         default="1000/second",
         description="per token, on every /v1 write; `limits` syntax, e.g. '20/second;2000/hour' (empty: no limit). "
@@ -89,7 +94,7 @@ class Settings(BaseSettings):
         return (not self.embedded) if self.kafka_idempotence is None else self.kafka_idempotence
 
     def port_of(self, service: ServiceName) -> int:
-        return {"intake": self.intake_port, "alerts": self.alerts_port, "referrals": self.referrals_port}[service]
+        return {"intake": self.intake_port, "alerts": self.alerts_port, "referrals": self.referrals_port, "exporter": self.exporter_port}[service]
 
     def database_url_for(self, service: ServiceName) -> str:
         """PostgreSQL (or any SQLAlchemy URL) when set; otherwise one SQLite file per service."""

@@ -99,8 +99,7 @@ async def produce_all(producer: AIOKafkaProducer, prefix: str, messages: list[Ou
     """Send and wait for every acknowledgement."""
     if not messages:
         return
-    futures = [await producer.send(prefix + m.topic, value=m.value, key=m.key.encode(), headers=m.headers) for m in messages]
-    await asyncio.gather(*futures)
+    await kafka.send_batched(producer, [(prefix + m.topic, m.key.encode(), m.value, m.headers) for m in messages])
     counts: dict[str, int] = {}
     for m in messages:
         counts[m.topic] = counts.get(m.topic, 0) + 1
@@ -136,6 +135,8 @@ class _Rebalance(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.runner.assigned = set(assigned)
+        if self.runner.on_assigned is not None:
+            self.runner.on_assigned(self.runner.owns_every_partition())
 
 
 class StageRunner(Service):
@@ -152,6 +153,7 @@ class StageRunner(Service):
         reset: Callable[[], None],
         on_committed: Callable[[Result], None] | None = None,
         has_pending: Callable[[], bool] | None = None,
+        on_assigned: Callable[[bool], None] | None = None,
         max_records: int = 5000,
         **kwargs: Any,
     ):
@@ -161,6 +163,7 @@ class StageRunner(Service):
         self._process, self._commit, self.reset = process, commit, reset
         self.on_committed = on_committed
         self.has_pending = has_pending or (lambda: False)
+        self.on_assigned = on_assigned  # told after each rebalance whether this worker owns every partition
         self.max_records = max_records
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -276,6 +279,18 @@ class StageRunner(Service):
             log.warning("the broker restarted empty: reading every partition again from the beginning", extra={"stage": self.stage})
             self._next_epoch = epoch
         return self._next_epoch is not None
+
+    def owns_every_partition(self) -> bool:
+        """Whether the assignment is every partition of every topic (False when metadata is missing)."""
+        if self.consumer is None:
+            return False
+        every = set()
+        for topic in self.topic_names:
+            partitions = self.consumer.partitions_for_topic(topic)
+            if not partitions:
+                return False
+            every |= {TopicPartition(topic, p) for p in partitions}
+        return self.assigned == every
 
     async def _rewind(self) -> None:
         """Forget every cache and read all assigned partitions again from the beginning. Offset 0 is

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import os
 import signal
@@ -45,3 +46,12 @@ async def exit_if_crashed(worker: Service, every: float = 1.0) -> None:
         await asyncio.sleep(every)
     log.error("the faust worker crashed: stopping the process so it is restarted", extra={"error": type(worker.crash_reason).__name__})
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+def tune_gc_for_stream_state() -> None:
+    """A stage keeps hundreds of thousands of long-lived objects (children, aliases, alerts). With
+    CPython's default thresholds (700, 10, 10) the cyclic collector re-scans them every few
+    thousand allocations: 28% of the child stage's CPU, measured (docs/benchmarks.md). Collecting
+    the young generation every 50,000 allocations keeps cyclic garbage bounded at a fraction of
+    the cost; reference counting frees everything else at once, as before."""
+    gc.set_threshold(50_000, 20, 100)

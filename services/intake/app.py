@@ -70,6 +70,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         readiness=[store_check(engine), broker_ready],
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
+        body_limits={"/v1/la-returns/csv": settings.max_csv_bytes},  # streamed and parsed line by line, all or nothing
         description=DESCRIPTION,
         write_rate_limit=settings.write_rate_limit,
     )

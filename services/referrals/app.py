@@ -26,7 +26,7 @@ from services.common import db, kafka, privacy_routes, secrets
 from services.common.auth import Principal, TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
-from services.common.metrics import Counter, Gauge
+from services.common.metrics import Counter
 from services.common.outbox import OutboxLog
 from services.common.relay import Relay
 from services.common.retention import Schedule
@@ -44,8 +44,6 @@ from services.referrals.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 REFERRAL_CHANGES = Counter("signpost_referral_changes_total", "Referrals created or changed", ["agency", "change"])
-REFERRALS_BY_STATUS = Gauge("signpost_referrals", "Referrals in the store", ["agency", "status"])
-OVERDUE = Gauge("signpost_referrals_overdue", "New referrals past their due date", ["agency"])
 ESCALATIONS = Counter("signpost_referral_escalations_total", "Referrals escalated because nobody acted in time", ["agency"])
 HELD = Counter("signpost_referral_reasons_held_total", "Reasons held until a consent is recorded", ["agency"])
 DESCRIPTION = """Referrals to IAS, the LA exclusions officer, the Re-engagement Unit and NAS: routed by a
@@ -128,14 +126,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
                 ESCALATIONS.labels(row["agency"]).inc()
                 log.info("referral escalated", extra={"referral_id": row["id"], "agency": row["agency"]})
                 notify_relay()
-        counts = await asyncio.to_thread(store.counts)
-        REFERRALS_BY_STATUS.clear()
-        for agency, status, n in counts:
-            REFERRALS_BY_STATUS.labels(agency, status).set(n)
-        overdue, _ = await asyncio.to_thread(store.list, agency=None, status=None, upn=None, overdue=True, la_codes=None, today=now.date(), limit=500, cursor=None)
-        OVERDUE.clear()
-        for agency in {r.row["agency"] for r in overdue}:
-            OVERDUE.labels(agency).set(sum(1 for r in overdue if r.row["agency"] == agency))
+        # signpost_referrals and signpost_referrals_overdue come from the exporter: once, however many replicas run.
 
     async def on_referral_changed(record, action: str) -> None:  # noqa: ANN001 - a ReferralRecord, already committed with its outbox row
         REFERRAL_CHANGES.labels(record.row["agency"], action).inc()

@@ -52,7 +52,8 @@ async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport
     engine = db.make_engine(settings.database_url_for("referrals"))
     await asyncio.to_thread(db.migrate, engine, tables.metadata)
     store = ReferralStore(engine)
-    generation = str(int(await asyncio.to_thread(store.meta, "consumer_generation") or "1") + 1)
+    current: str | None = await asyncio.to_thread(store.meta, "consumer_generation")
+    generation = str(int(current or "1") + 1)
     policy = PolicyHolder(settings.routing_policy_file)
     desk = ReferralDesk(engine, lambda: policy.policy, load_registry(settings.calendars_dir), deliver=False)
     stage = ReferralsStage(desk, settings.topic_prefix)  # the service's own decoding, dead letters and transaction

@@ -79,7 +79,7 @@ class WebhookSender:
 
         now = now or datetime.now(timezone.utc)
         policy: Policy = self.policy()
-        attempts = []
+        attempts: list[Attempt] = []
         for row in await asyncio.to_thread(self.due, now):
             receiver = policy.receivers.get(row["receiver"])
             if receiver is None or receiver.webhook is None:

@@ -41,6 +41,7 @@ class System:
         self.data_dir = data_dir
         self.ports = {s: free_port() for s in SERVICES}
         self.broker_port = free_port()
+        self.exporter_port = free_port()
         self.tokens = {name: f"e2e-{name}-{uuid.uuid4().hex}" for name in ROLES}
         self.prefix = f"e2e{uuid.uuid4().hex[:6]}."
         self.extra_env = extra_env or {}
@@ -61,6 +62,7 @@ class System:
             SIGNPOST_INTAKE_PORT=str(self.ports["intake"]),
             SIGNPOST_ALERTS_PORT=str(self.ports["alerts"]),
             SIGNPOST_REFERRALS_PORT=str(self.ports["referrals"]),
+            SIGNPOST_EXPORTER_PORT=str(self.exporter_port),  # the supervisor runs the exporter too
             SIGNPOST_TOPIC_PREFIX=self.prefix,
             **self.extra_env,
         )

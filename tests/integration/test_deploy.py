@@ -233,6 +233,28 @@ def test_signpost_services_match_the_contract(compose: dict, monkeypatch: pytest
         assert settings.topic_prefix == "signpost."
 
 
+def test_compose_runs_as_production_would(compose: dict) -> None:
+    """Issue 13: exact image tags (no `latest`, no bare major; PostgreSQL releases are major.minor), rotated logs, a memory limit and a
+    restart policy on every container; the broker's health check starts no JVM."""
+    images = {name: s["image"] for name, s in compose["services"].items() if "build" not in s}
+    for name, image in images.items():
+        tag = image.split("@")[0].rsplit(":", 1)[-1]
+        assert ":" in image and re.fullmatch(r"v?\d+\.\d+(\.\d+)?", tag), f"{name}: pin an exact release, not {image}"
+    for name, service in compose["services"].items():
+        assert service["logging"]["driver"] == "json-file" and service["logging"]["options"]["max-size"], name
+        assert re.fullmatch(r"\d+[mg]", str(service["mem_limit"])), name
+        assert service["restart"] == ("no" if one_shot(name, compose) else "unless-stopped"), name
+    check = " ".join(compose["services"]["kafka"]["healthcheck"]["test"])
+    assert ".sh" not in check and "java" not in check, "the broker's health check must not start a JVM"
+
+
+def test_the_suite_runs_the_kafka_image_compose_runs(compose: dict) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import conftest
+
+    assert conftest.KAFKA_IMAGE == compose["services"]["kafka"]["image"] == compose["services"]["kafka-init"]["image"]
+
+
 def test_kafka_runs_kraft_with_a_healthcheck(compose: dict) -> None:
     kafka = compose["services"]["kafka"]
     assert re.fullmatch(r"apache/kafka:(3\.9|4\.\d+)\.\d+", kafka["image"]), kafka["image"]
@@ -242,7 +264,7 @@ def test_kafka_runs_kraft_with_a_healthcheck(compose: dict) -> None:
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{env['KAFKA_NODE_ID']}@kafka:")
     assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
-    assert "kafka-broker-api-versions" in " ".join(kafka["healthcheck"]["test"])
+    assert "/dev/tcp/127.0.0.1/9092" in " ".join(kafka["healthcheck"]["test"])
     assert any(str(v).endswith(":/var/lib/kafka/data") for v in kafka["volumes"]), "the broker keeps its log on a volume"
 
 
@@ -269,7 +291,7 @@ def test_only_the_tls_proxy_publishes_ports(compose: dict) -> None:
     for name, service in compose["services"].items():
         networks = service.get("networks", ["default"])
         assert "default" in networks, name
-        assert set(networks) <= {"default", {"proxy": "edge", "referrals": "egress"}.get(name, "default")}, f"{name} leaves the internal network"
+        assert set(networks) <= {"default", {"proxy": "edge", "referrals": "egress", "alertmanager": "egress"}.get(name, "default")}, f"{name} leaves the internal network"
     caddyfile = (DEPLOY / "caddy/Caddyfile").read_text()
     for upstream in ("intake:8001", "alerts:8002", "referrals:8003", "grafana:3000"):
         assert f"reverse_proxy {upstream}" in caddyfile
@@ -305,21 +327,34 @@ def test_prometheus_and_grafana_use_the_deploy_folder(compose: dict) -> None:
                 assert (ROOT / source).exists(), f"{name} mounts {source}, which does not exist"
 
 
-def test_prometheus_scrapes_the_three_services_every_15s(compose: dict) -> None:
+def test_prometheus_scrapes_every_replica_and_the_exporter_every_15s(compose: dict) -> None:
+    """Each service's replicas are found by compose's DNS (one A record per container: issue 13);
+    the exporter and Alertmanager are single instances; alerts go to Alertmanager."""
     config = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
     assert config["global"]["scrape_interval"] == "15s"
     assert config["rule_files"] == ["rules.yml"]
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    assert "alertmanager" in compose["services"]
     targets = {}
     for job in config["scrape_configs"]:
-        for static in job["static_configs"]:
+        for static in job.get("static_configs", []):
             for target in static["targets"]:
                 targets[target] = (job["job_name"], job.get("metrics_path", "/metrics"), job.get("scrape_interval"))
+        for dns in job.get("dns_sd_configs", []):
+            assert dns["type"] == "A"
+            for name in dns["names"]:
+                targets[f"{name}:{dns['port']}"] = (job["job_name"], job.get("metrics_path", "/metrics"), job.get("scrape_interval"))
         assert "service" not in json.dumps(job.get("static_configs")), "a target label `service` would clash with the metrics' own"
+        assert not job.get("relabel_configs"), "instance must stay the replica's address"
     for name, port in CONTRACT_PORTS.items():
         job, path, interval = targets[f"{name}:{port}"]
         assert (job, path) == (f"signpost-{name}", "/metrics")
         assert interval in (None, "15s")
         assert port in container_ports(compose["services"][name])
+        assert not any(j["job_name"] == f"signpost-{name}" and j.get("static_configs") for j in config["scrape_configs"]), "one replica only"
+    assert targets["exporter:9308"][0] == "signpost-exporter"
+    assert env_of(compose["services"]["exporter"])["SIGNPOST_EXPORTER_PORT"] == "9308"
+    assert compose["services"]["exporter"]["command"] == ["python", "-m", "services.exporter"]
 
 
 # --------------------------------------------------------------------------- kafka-init
@@ -410,19 +445,16 @@ def test_promtool_check_config(promtool: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_rule_unit_tests(promtool: str, tmp_path: Path) -> None:
-    """deploy/prometheus/rules_test.yml against rules.yml without annotations (their wording may change)."""
-    doc = yaml.safe_load(RULES.read_text())
-    for group in doc["groups"]:
-        for rule in group["rules"]:
-            rule.pop("annotations", None)
-    (tmp_path / "rules.yml").write_text(yaml.safe_dump(doc))
-    shutil.copy(PROM_DIR / "rules_test.yml", tmp_path / "rules_test.yml")
-    done = run([promtool, "test", "rules", str(tmp_path / "rules_test.yml")])
+def test_rule_unit_tests(promtool: str) -> None:
+    """deploy/prometheus/rules_test.yml as shipped: conditions, labels and annotations (issue 13)."""
+    done = run([promtool, "test", "rules", str(PROM_DIR / "rules_test.yml")])
     assert done.returncode == 0, done.stdout + done.stderr
-    tested = set(re.findall(r"alertname:\s*(\w+)", (PROM_DIR / "rules_test.yml").read_text()))
-    defined = {r["alert"] for g in doc["groups"] for r in g["rules"] if "alert" in r}
-    assert defined - tested <= {"SignpostRelayRepublished"}, f"alerts without a unit test: {defined - tested}"
+    doc = yaml.safe_load((PROM_DIR / "rules_test.yml").read_text())
+    expected = [e for t in doc["tests"] for case in t.get("alert_rule_test", []) for e in case.get("exp_alerts") or []]
+    assert expected and all(e.get("exp_annotations", {}).get("runbook_url") for e in expected), "every expected alert states its annotations"
+    tested = {case["alertname"] for t in doc["tests"] for case in t.get("alert_rule_test", []) if case.get("exp_alerts")}
+    defined = {r["alert"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "alert" in r}
+    assert defined - tested <= {"SignpostRelayRepublished"}, f"alerts never seen firing in a unit test: {defined - tested}"
 
 
 def github_anchor(heading: str) -> str:
@@ -440,7 +472,7 @@ def test_every_alert_has_severity_and_says_what_to_do(rules: dict) -> None:
         assert alert["labels"]["severity"] in ("critical", "warning", "info"), name
         notes = alert["annotations"]
         assert notes["summary"] and len(notes["description"]) > 80, name
-        page, _, anchor = notes["runbook"].partition("#")
+        page, _, anchor = notes["runbook_url"].partition("#")
         assert page == "docs/runbook.md" and anchor in anchors, f"{name}: runbook section #{anchor} missing from docs/runbook.md"
 
 
@@ -458,8 +490,10 @@ def test_the_alerts_the_brief_asks_for(rules: dict) -> None:
     assert find("signpost_referrals_overdue > 0")["for"] == "1h"
     assert "[10m]" in find("increase(signpost_dead_letters_total")["expr"]
     assert '{outcome="dead"}[1h]' in find("signpost_webhook_deliveries_total")["expr"]
-    assert find("signpost_kafka_consumer_lag_messages) > 10000")["for"] == "10m"
-    assert find("deriv(signpost_kafka_consumer_lag_messages")["for"] == "10m"
+    assert find("signpost_consumer_group_lag) > 10000")["for"] == "10m"  # measured at the broker (issue 13)
+    assert find("deriv(signpost_consumer_group_lag")["for"] == "10m"
+    assert find("signpost_consumer_group_members) == 0")["labels"]["severity"] == "critical"
+    assert find("signpost_kafka_up == 0")["for"] == "2m"
     assert find("signpost_kafka_consumer_lag_seconds) > 300")["for"] == "10m"
     assert 'status=~"5.."' in find("signpost_http_requests_total")["expr"]
 
@@ -485,6 +519,7 @@ def exposed_metrics(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[s
 
     from services.alerts.app import build_app as alerts_app
     from services.common.settings import Settings
+    from services.exporter.app import build_app as exporter_app
     from services.intake.app import build_app as intake_app
     from services.referrals.app import build_app as referrals_app
 
@@ -494,7 +529,7 @@ def exposed_metrics(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[s
         intake_port=free_port(), alerts_port=free_port(), referrals_port=free_port(), tokens_file=None, database_url=None,
         topic_prefix="metrics-test.",
     )
-    for build in (intake_app, alerts_app, referrals_app):
+    for build in (intake_app, alerts_app, referrals_app, exporter_app):
         build(settings)
 
     series: dict[str, set[str]] = {}

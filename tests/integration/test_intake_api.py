@@ -347,18 +347,20 @@ async def test_chunked_json_body_over_5_mib_is_413(intake, tokens) -> None:
     assert_problem(response, 413)
 
 
-async def test_chunked_csv_body_over_5_mib_is_413(intake, settings, tokens) -> None:
-    app, client = intake
+async def test_chunked_csv_body_over_its_own_limit_is_413(settings_factory, tokens) -> None:
+    """A CSV return is streamed: its limit is SIGNPOST_MAX_CSV_BYTES (64 MiB as shipped), set low here."""
+    settings = settings_factory(max_csv_bytes=MAX)
     row = to_csv([csv_row()]).split("\r\n", 1)[1].encode()
     body = to_csv([]).encode() + row * (MAX // len(row) + 1)
     assert len(body) > MAX
-    response = await client.post(
-        "/v1/la-returns/csv?la_code=305&return_id=R-big",
-        content=_chunks(body),
-        headers={**tokens.headers("intake"), "content-type": "text/csv"},
-    )
-    assert response.request.headers.get("transfer-encoding") == "chunked"
-    assert_problem(response, 413)
+    async with running_app(build_app(settings, tokens)) as client:
+        response = await client.post(
+            "/v1/la-returns/csv?la_code=305&return_id=R-big",
+            content=_chunks(body),
+            headers={**tokens.headers("intake"), "content-type": "text/csv"},
+        )
+        assert response.request.headers.get("transfer-encoding") == "chunked"
+        assert_problem(response, 413)
     assert await count_messages(settings, RECORDS) == 0
 
 

@@ -415,3 +415,15 @@ async def test_csv_without_a_header_row_does_not_echo_the_first_row(intake, toke
     text = response.text.lower()
     for secret in (row["upn"], "persephone", "blackwood"):
         assert secret.lower() not in text
+
+
+async def test_a_return_of_100000_rows_is_accepted_with_the_default_limits(intake, settings, tokens):
+    """~10 MiB: over the JSON body limit (5 MiB), well under the CSV return's own (64 MiB)."""
+    app, client = intake
+    template = to_csv([csv_row(record_id="REC-0")]).split("\r\n")[1]
+    rows = [template.replace("REC-0", f"REC-{i}", 1) for i in range(100_000)]
+    body = (CSV_HEADER + "\r\n" + "\r\n".join(rows) + "\r\n").encode()
+    assert len(body) > settings.max_body_bytes
+    response = await post_csv(client, tokens, body)
+    assert response.status_code == 202, response.text[:500]
+    assert response.json()["records"] == 100_000

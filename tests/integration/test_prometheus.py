@@ -4,6 +4,8 @@ Starts the system and Debian's /usr/bin/prometheus (installed when missing) with
 rules, posts exclusion notices, and reads the results back through Prometheus's HTTP API: the
 Kafka counters moved, the HTTP counter counts the posts, the lag series exist, every target is
 up, every dashboard and rule expression is accepted by Prometheus, and the rules evaluate.
+Then a shipped rule fires for real (two dead letters) and Debian's Alertmanager, on the shipped
+configuration, delivers it to a local webhook receiver (issue 13).
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ import factories
 import httpx
 import pytest
 import yaml
+from am_harness import WebhookReceiver, alertmanager
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # the first test may apt-get install a tool
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
-SERVICES = ("intake", "alerts", "referrals")
+SERVICES = ("intake", "alerts", "referrals", "exporter")
 NOTICES = 5
 
 
@@ -134,6 +137,8 @@ def signpost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         "SIGNPOST_INTAKE_PORT": str(ports["intake"]),
         "SIGNPOST_ALERTS_PORT": str(ports["alerts"]),
         "SIGNPOST_REFERRALS_PORT": str(ports["referrals"]),
+        "SIGNPOST_EXPORTER_PORT": str(ports["exporter"]),
+        "SIGNPOST_EXPORTER_INTERVAL": "1",
         "SIGNPOST_TOKENS_FILE": str(tokens),
         "SIGNPOST_TOPIC_PREFIX": prefix,
         "SIGNPOST_LOG_LEVEL": "WARNING",
@@ -153,19 +158,34 @@ def signpost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 wait_for(f"{name} /readyz", ready, timeout=120)
             except AssertionError as exc:
                 raise AssertionError(f"{exc}\n{tail(log)}") from None
-        yield {"ports": ports, "prefix": prefix, "intake_token": intake_token, "team_token": team_token, "log": log}
+        yield {"ports": ports, "prefix": prefix, "intake_token": intake_token, "team_token": team_token, "log": log,
+               "broker_port": int(env["SIGNPOST_BROKER_PORT"])}
     finally:
         stop(proc, grace=30)
 
 
 @pytest.fixture(scope="module")
-def prometheus(signpost: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+def receiver() -> Iterator[WebhookReceiver]:
+    hook = WebhookReceiver()
+    yield hook
+    hook.close()
+
+
+@pytest.fixture(scope="module")
+def alertmanager_url(receiver: WebhookReceiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with alertmanager(tmp_path_factory.mktemp("alertmanager"), receiver.url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def prometheus(signpost: dict, alertmanager_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     binary = ensure_prometheus()
     tmp_path = tmp_path_factory.mktemp("prometheus")
     port = free_port()
     config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s", "external_labels": {"system": "signpost"}},
         "rule_files": [str(RULES)],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager_url.removeprefix("http://")]}]}]},
         # the job names of deploy/prometheus/prometheus.yml, so the rules' selectors apply as in production
         "scrape_configs": [
             {"job_name": f"signpost-{name}", "metrics_path": "/metrics", "static_configs": [{"targets": [f"127.0.0.1:{p}"]}]}
@@ -226,7 +246,7 @@ def test_prometheus_scrapes_a_running_signpost(signpost: dict, prometheus: Prome
         return seen_up == {f"signpost-{name}" for name in SERVICES}
 
     try:
-        wait_for("up == 1 for the three services", all_up, timeout=60)
+        wait_for("up == 1 for the four services", all_up, timeout=60)
     except AssertionError as exc:
         targets = prometheus.client.get("/api/v1/targets").json()["data"]["activeTargets"]
         health = [(t["labels"]["job"], t["health"], t["lastError"], t["lastScrapeDuration"]) for t in targets]
@@ -258,11 +278,21 @@ def test_prometheus_scrapes_a_running_signpost(signpost: dict, prometheus: Prome
     assert prometheus.value('count(signpost_http_request_duration_seconds_bucket{route="/v1/exclusion-notices"})') > 0
     assert prometheus.value(f'sum(signpost_event_age_seconds_count{{topic="{notices_topic}"}})') > 0
     labels = prometheus.client.get("/api/v1/label/service/values", params={"match[]": "signpost_http_requests_total"}).json()["data"]
-    assert set(SERVICES) <= set(labels)
+    assert set(SERVICES) - {"exporter"} <= set(labels)
+
+    # lag at the broker, from the exporter: the child stage's group caught up, with a member (issue 13)
+    child_group = f'{{group=~"{prefix}alerts-child-g.*", topic="{notices_topic}"}}'
+    wait_for("the exporter's lag of the child stage back to 0",
+             lambda: prometheus.query(f"signpost_consumer_group_lag{child_group} == 0"), timeout=60)
+    assert prometheus.value(f'signpost_consumer_group_members{{group=~"{prefix}alerts-child-g.*"}}') >= 1
+    assert prometheus.value('signpost_kafka_up{job="signpost-exporter"}') == 1
+    builds = prometheus.query("signpost_build_info")
+    assert {b["metric"]["service"] for b in builds} == set(SERVICES)
+    assert len({(b["metric"]["version"], b["metric"]["commit"]) for b in builds}) == 1
 
 
 def test_every_dashboard_and_rule_expression_runs_on_prometheus(signpost: dict, prometheus: Prometheus) -> None:
-    wait_for("a first scrape", lambda: len(prometheus.query('up{job=~"signpost-.*"}')) == 3, timeout=30)
+    wait_for("a first scrape", lambda: len(prometheus.query('up{job=~"signpost-.*"}')) == len(SERVICES), timeout=30)
     rules = yaml.safe_load(RULES.read_text())
     exprs = dashboard_expressions() + [(f"rule {r['alert']}", r["expr"]) for g in rules["groups"] for r in g["rules"]]
     assert len(exprs) > 30
@@ -282,3 +312,32 @@ def test_every_dashboard_and_rule_expression_runs_on_prometheus(signpost: dict, 
     assert [r["name"] for r in loaded if r["health"] != "ok"] == [], [r.get("lastError") for r in loaded]
     firing = prometheus.query('ALERTS{alertstate="firing"}')
     assert firing == [], firing
+
+
+def test_a_firing_rule_reaches_a_person_through_alertmanager(signpost: dict, prometheus: Prometheus, receiver: WebhookReceiver) -> None:
+    """SignpostDeadLetters as shipped (increase over 10 minutes > 0, no `for`): two messages the alerts
+    stage cannot parse, sent a scrape apart, so the counter's increase is seen; Prometheus fires,
+    Alertmanager (shipped routing, waits shortened) POSTs it to the webhook receiver."""
+    from kafka import KafkaProducer
+
+    topic = f"{signpost['prefix']}exclusion-notices.v1"
+    # the alerts stage labels its dead letters with the topic's name without the prefix
+    dead = 'sum(signpost_dead_letters_total{service="alerts", reason="invalid_payload", topic=~".*exclusion-notices.v1"})'
+    producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{signpost['broker_port']}")
+    try:
+        producer.send(topic, key=b"bad-1", value=b"not json").get(timeout=10)
+        wait_for("the first dead letter in Prometheus", lambda: prometheus.value(dead) >= 1, timeout=60)
+        producer.send(topic, key=b"bad-2", value=b"not json either").get(timeout=10)
+    finally:
+        producer.close()
+
+    def delivered() -> list[dict]:
+        return [a for a in receiver.alerts() if a["labels"]["alertname"] == "SignpostDeadLetters" and a["status"] == "firing"]
+
+    alerts = wait_for("SignpostDeadLetters at the webhook receiver", delivered, timeout=90)
+    alert = alerts[0]
+    assert alert["labels"]["severity"] == "warning" and alert["labels"]["service"] == "alerts"
+    assert alert["labels"]["topic"].endswith("exclusion-notices.v1") and alert["labels"]["system"] == "signpost"
+    assert alert["annotations"]["runbook_url"] == "docs/runbook.md#signpostdeadletters"
+    assert "not json" not in json.dumps(receiver.bodies)  # message contents never leave the system
+    assert receiver.bodies[-1]["receiver"] == "ticket"  # warning → ticket

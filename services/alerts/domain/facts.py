@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas.codes import INFORMAL_CONCERNS
@@ -50,12 +52,13 @@ def suspension_key(upn: str, school_urn: str, start: date) -> str:
     return f"{upn}|{school_urn}|{start.isoformat()}"
 
 
+@lru_cache(maxsize=16)  # an event's timestamp is read for its source and again for its fact
 def utc_iso(timestamp: str) -> str:
     """One comparable form for the timestamps events carry."""
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def suspension_from_notice(event_id: str, notice: dict) -> SuspensionFact | None:
+def suspension_from_notice(event_id: str, notice: dict[str, Any]) -> SuspensionFact | None:
     """From an ExclusionNotice (as JSON): suspensions and lunchtimes; a permanent exclusion is not one."""
     category = notice["category"]
     if category == "suspension":
@@ -72,7 +75,7 @@ def suspension_from_notice(event_id: str, notice: dict) -> SuspensionFact | None
     )
 
 
-def suspension_from_return(event_id: str, submitted: dict) -> SuspensionFact | None:
+def suspension_from_return(event_id: str, submitted: dict[str, Any]) -> SuspensionFact | None:
     record = submitted["record"]
     if record["kind"] != "suspension":
         return None
@@ -85,7 +88,7 @@ def suspension_from_return(event_id: str, submitted: dict) -> SuspensionFact | N
     )
 
 
-def incidents_from_call(event_id: str, call: dict) -> list[IncidentFact]:
+def incidents_from_call(event_id: str, call: dict[str, Any]) -> list[IncidentFact]:
     """A call reporting a child sent home informally (or off-rolled): one incident per incident date,
     or the call's own date when the caller gave none."""
     if not INFORMAL_CONCERNS.intersection(call["concerns"]):
@@ -96,7 +99,7 @@ def incidents_from_call(event_id: str, call: dict) -> list[IncidentFact]:
     return [IncidentFact(d, event_id, call.get("school_urn"), call["la_code"]) for d in days]
 
 
-def incident_from_return(event_id: str, submitted: dict) -> IncidentFact | None:
+def incident_from_return(event_id: str, submitted: dict[str, Any]) -> IncidentFact | None:
     record = submitted["record"]
     if record["kind"] != "sent_home":
         return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from schemas.alerts import Alert, AlertStatus, ChildSubject, LASubject, SchoolSubject
 from services.alerts.domain.findings import SEVERITY_RANK, Finding
@@ -63,7 +64,7 @@ def apply_finding(existing: Alert | None, finding: Finding, *, upn: str | None, 
             status=AlertStatus.open, created_at=now, updated_at=now, version=1, episode=1,
         )  # fmt: skip
         return Change(alert, "raised")
-    changes: dict = {
+    changes: dict[str, Any] = {
         "severity": finding.severity,
         "value": finding.value,
         "threshold": finding.threshold,

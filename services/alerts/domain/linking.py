@@ -58,14 +58,13 @@ class Sighting:
     date_of_birth: date
     first: str
     last: str
+    person_key: str = field(init=False)  # both hashed once: resolving a sighting reads them many times
+    child_id: str = field(init=False)
 
-    @property
-    def person_key(self) -> str:
-        return person_key_of_parts(self.la_code, self.date_of_birth, self.first, self.last)
-
-    @property
-    def child_id(self) -> str:
-        return child_id_for_upn(self.upn) if self.upn else child_id_for_person(self.person_key)
+    def __post_init__(self) -> None:
+        key = person_key_of_parts(self.la_code, self.date_of_birth, self.first, self.last)
+        object.__setattr__(self, "person_key", key)
+        object.__setattr__(self, "child_id", child_id_for_upn(self.upn) if self.upn else child_id_for_person(key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +136,9 @@ class Snapshot:
         self.by_names: dict[tuple[date, str, str], dict[tuple[str, str], Alias]] = {}
         self.by_la_dob: dict[tuple[str, date], dict[tuple[str, str], Alias]] = {}
         self.by_la_names: dict[tuple[str, str, str], dict[tuple[str, str], Alias]] = {}
+        # the same two indexes for records without a UPN only: what a sighting with a UPN is compared with
+        self.upnless_by_la_dob: dict[tuple[str, date], dict[tuple[str, str], Alias]] = {}
+        self.upnless_by_la_names: dict[tuple[str, str, str], dict[tuple[str, str], Alias]] = {}
         self.links: dict[str, Link] = dict(links or {})
         self.vetoes: set[frozenset[str]] = {frozenset(v) for v in vetoes}
         for alias in aliases:
@@ -153,6 +155,9 @@ class Snapshot:
         self.by_names.setdefault((alias.date_of_birth, alias.first, alias.last), {})[ref] = alias
         self.by_la_dob.setdefault((alias.la_code, alias.date_of_birth), {})[ref] = alias
         self.by_la_names.setdefault((alias.la_code, alias.first, alias.last), {})[ref] = alias
+        if alias.upn is None:
+            self.upnless_by_la_dob.setdefault((alias.la_code, alias.date_of_birth), {})[ref] = alias
+            self.upnless_by_la_names.setdefault((alias.la_code, alias.first, alias.last), {})[ref] = alias
         return True
 
     def link(self, child_id: str) -> Link:
@@ -170,8 +175,8 @@ class Snapshot:
 
     def near(self, la_code: str, dob: date, first: str, last: str, *, without_upn: bool = False) -> list[Alias]:
         """Aliases in the LA with the same date of birth or the same names (`without_upn`: only records without one)."""
-        found = {**self.by_la_dob.get((la_code, dob), {}), **self.by_la_names.get((la_code, first, last), {})}
-        return [a for a in found.values() if not without_upn or a.upn is None]
+        by_dob, by_names = (self.upnless_by_la_dob, self.upnless_by_la_names) if without_upn else (self.by_la_dob, self.by_la_names)
+        return list({**by_dob.get((la_code, dob), {}), **by_names.get((la_code, first, last), {})}.values())
 
 
 class ChildRepo(Protocol):

@@ -15,6 +15,7 @@ SEND is E, K, suspected, or any recorded primary need (`schemas.codes.is_send`, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,15 +27,15 @@ class Source:
     la_code: str
     school_urn: str | None
     from_school: bool  # an exclusion notice or an LA return (not a call)
-    pupil: dict  # the event's JSON pupil
+    pupil: dict[str, Any]  # the event's JSON pupil
 
 
-def _later(times: dict, key: str, stamp: list) -> bool:
+def _later(times: dict[str, Any], key: str, stamp: list[Any]) -> bool:
     current = times.get(key)
     return current is None or stamp > current
 
 
-def merge_profile(profile: dict | None, times: dict | None, *, child_id: str, source: Source) -> tuple[dict, dict, bool]:
+def merge_profile(profile: dict[str, Any] | None, times: dict[str, Any] | None, *, child_id: str, source: Source) -> tuple[dict[str, Any], dict[str, Any], bool]:
     """The profile (and its field times) after one more source; and whether the profile changed."""
     old = profile or {}
     new, times = dict(old), dict(times or {})
@@ -70,7 +71,7 @@ def merge_profile(profile: dict | None, times: dict | None, *, child_id: str, so
     return new, times, new != old
 
 
-def merge_group(members: list[tuple[dict, dict]]) -> dict:
+def merge_group(members: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
     """The profile of several records of one child (linked): the first is the child the others count
     as (its id, UPN, names and date of birth stay); the rest is merged as for sources."""
     root, root_times = members[0]

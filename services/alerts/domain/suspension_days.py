@@ -44,6 +44,8 @@ def report_of(fact: SuspensionFact) -> Report:
 
 def winner(reports: dict[str, Report]) -> Report:
     """The report that counts: the latest reported (ties: the greater event id), whatever the arrival order."""
+    if len(reports) == 1:  # most suspensions have one report
+        return next(iter(reports.values()))
     return max(reports.values(), key=lambda r: (r.reported_at, r.event_id))
 
 
@@ -67,7 +69,11 @@ class YearSuspensions:
 
     def latest(self) -> Report | None:
         """The counted suspension that started last: its school and LA are the alert's."""
-        return max(self.counted(), key=lambda r: (r.start_date, r.reported_at, r.event_id), default=None)
+        return _latest(self.counted())
+
+
+def _latest(counted: list[Report]) -> Report | None:
+    return max(counted, key=lambda r: (r.start_date, r.reported_at, r.event_id), default=None)
 
 
 def record(state: YearSuspensions, fact: SuspensionFact) -> bool:
@@ -90,11 +96,12 @@ def combine(states: Iterable[YearSuspensions]) -> YearSuspensions:
 
 def detect(state: YearSuspensions, *, child_id: str, academic_year: str, config: SuspensionDays) -> list[Finding]:
     """The findings for the child's year so far (none below the warning threshold)."""
-    days = state.days
+    counted = state.counted()
+    days = sum(r.sessions for r in counted) / 2
     if days < config.warning_at:
         return []
     evidence = state.evidence()
-    latest = state.latest()
+    latest = _latest(counted)
     assert latest is not None
     high = days >= config.high_at
     findings = [

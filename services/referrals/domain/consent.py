@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +25,7 @@ def current(records: list[ConsentRecord], recipient: str) -> bool:
     return bool(relevant) and max(relevant, key=lambda r: (r.at, r.granted is False)).granted
 
 
-def from_call(call_id: str, consent: dict | None, at: datetime) -> list[ConsentRecord]:
+def from_call(call_id: str, consent: dict[str, Any] | None, at: datetime) -> list[ConsentRecord]:
     """A call records each consent the family gave. A box left unticked is not a withdrawal:
     withdrawal is explicit (POST /v1/consents/{child_id}/withdraw)."""
     consent = consent or {}

@@ -35,7 +35,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.referrals import routing
 from services.referrals.domain import consent
@@ -102,7 +102,7 @@ class Open:
     agency: str
     receiver: str
     reason_key: str
-    reason: dict
+    reason: dict[str, Any]
     child_id: str  # the trigger's record; the referral itself is the effective child's
     due_by: date
     version: int  # the trigger's
@@ -114,7 +114,7 @@ class Attach:
     agency: str
     receiver: str
     reason_key: str
-    reason: dict
+    reason: dict[str, Any]
     child_id: str
     version: int
 
@@ -125,7 +125,7 @@ class AddEvidence:
     agency: str
     receiver: str
     reason_key: str
-    reason: dict
+    reason: dict[str, Any]
     version: int
 
 

@@ -8,11 +8,12 @@ counts; names, date of birth, school and year come from the effective child's re
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 _SEN_RANK = {"E": 3, "K": 2, "N": 1, "unknown": 0}
 
 
-def merge(base: dict, others: Iterable[dict]) -> dict:
+def merge(base: dict[str, Any], others: Iterable[dict[str, Any]]) -> dict[str, Any]:
     others = list(others)
     merged = dict(base)
     if not others:  # a record on its own: its profile as it came
@@ -40,6 +41,6 @@ def merge(base: dict, others: Iterable[dict]) -> dict:
     return merged
 
 
-def visible_las(profile: dict) -> list[str]:
+def visible_las(profile: dict[str, Any]) -> list[str]:
     """The LAs with a duty towards the child: each sees its referrals (contract: as for alerts)."""
     return list(dict.fromkeys(la for la in [profile.get("la_code"), *(profile.get("la_codes") or [])] if la))

@@ -8,6 +8,7 @@ its `change` and `version` tell new harm from a replay or an update (see `decide
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from schemas.codes import EXCLUSION_CONCERNS, SenNeed, is_send
 
@@ -20,17 +21,17 @@ CHANGES = ("raised", "evidence", "updated", "status", "event", "reevaluate")
 @dataclass(frozen=True, slots=True)
 class Trigger:
     key: str  # "alert:<id>", "call:<id>", "notice:<id>", "return:<id>|<record>"
-    reason: dict  # as in the contract: {"rule", "alert_id", "episode"} or {"source": ..., ...}
+    reason: dict[str, Any]  # as in the contract: {"rule", "alert_id", "episode"} or {"source": ..., ...}
     labels: dict[str, str | list[str]]
-    child: dict  # the child's profile (the group's merged profile once the desk has resolved links)
+    child: dict[str, Any]  # the child's profile (the group's merged profile once the desk has resolved links)
     child_id: str = ""  # the record's own child id (the alert's subject, the event's child): splits need it
     change: str = "event"
     version: int = 1  # an alert's version; 1 for child events
     stands: bool = True  # False: the alert was resolved (it routes nothing until it stands again)
     withdrawn: bool = False  # Signpost resolved the alert: it no longer holds for this child (a correction, a link)
-    extra: dict | None = None  # what labels need besides the profile: received_by, consent (calls)
+    extra: dict[str, Any] | None = None  # what labels need besides the profile: received_by, consent (calls)
 
-    def with_child(self, child: dict, change: str | None = None) -> Trigger:
+    def with_child(self, child: dict[str, Any], change: str | None = None) -> Trigger:
         """The same trigger seen with another profile (a merged group's), labels recomputed."""
         extra = self.extra or {}
         labels = labels_for(child, reason=str(self.labels["reason"]), event_kind=str(self.labels["event_kind"]),
@@ -38,7 +39,7 @@ class Trigger:
         return replace(self, child=child, labels=labels, change=change or self.change)
 
 
-def labels_for(child: dict, *, reason: str, event_kind: str, received_by: str = "", consent: dict | None = None) -> dict[str, str | list[str]]:
+def labels_for(child: dict[str, Any], *, reason: str, event_kind: str, received_by: str = "", consent: dict[str, Any] | None = None) -> dict[str, str | list[str]]:
     needs = list(child.get("sen_needs") or [])
     consent = consent or {}
     return {
@@ -61,7 +62,7 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def alert_trigger(doc: dict) -> Trigger | None:
+def alert_trigger(doc: dict[str, Any]) -> Trigger | None:
     """Any change of a child alert of a routed rule, status changes and resolved alerts included
     (the desk records their version and whether the alert still stands). None: not about a child."""
     alert, child = doc["alert"], doc.get("child")
@@ -74,7 +75,7 @@ def alert_trigger(doc: dict) -> Trigger | None:
                    version=int(alert.get("version") or 1), stands=not resolved, withdrawn=resolved and alert.get("resolved_by") == "signpost")
 
 
-def from_alert_changed(doc: dict) -> Trigger | None:
+def from_alert_changed(doc: dict[str, Any]) -> Trigger | None:
     """A child alert raised or changed that may route. Status changes made by a person, and resolved
     alerts, route nothing."""
     trigger = alert_trigger(doc)
@@ -83,7 +84,7 @@ def from_alert_changed(doc: dict) -> Trigger | None:
     return trigger
 
 
-def from_child_event(doc: dict) -> Trigger | None:
+def from_child_event(doc: dict[str, Any]) -> Trigger | None:
     child = doc["child"]
     cid = child["child_id"]
     if doc["source"] == "exclusion_notice" and doc.get("category") == "permanent":
@@ -97,7 +98,8 @@ def from_child_event(doc: dict) -> Trigger | None:
         return Trigger(f"return:{doc['source_id']}", reason, labels, child, child_id=cid)
     if doc["source"] == "call" and EXCLUSION_CONCERNS.intersection(doc.get("concerns") or ()):
         reason = {"source": "call", "call_id": doc["source_id"]}
-        extra = {"received_by": doc.get("received_by") or "", "consent": doc.get("consent")}
-        labels = labels_for(child, reason="exclusion_concern_call", event_kind="call", received_by=extra["received_by"], consent=doc.get("consent"))
+        received_by: str = doc.get("received_by") or ""
+        extra = {"received_by": received_by, "consent": doc.get("consent")}
+        labels = labels_for(child, reason="exclusion_concern_call", event_kind="call", received_by=received_by, consent=doc.get("consent"))
         return Trigger(f"call:{doc['source_id']}", reason, labels, child, child_id=cid, extra=extra)
     return None

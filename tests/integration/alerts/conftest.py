@@ -28,7 +28,7 @@ from schemas.topics import (
     TopicSpec,
     header,
 )
-from services.alerts import tables
+from services.alerts import facts_codec, tables
 from services.alerts.child_stage import ChildStage, StageResult
 from services.alerts.domain.rules import RuleConfig
 from services.alerts.school_stage import SchoolStage
@@ -149,6 +149,15 @@ class AlertsHarness:
     def rows(self, table) -> list[dict]:  # noqa: ANN001 - a Table of services.alerts.tables
         with self.engine.connect() as conn:
             return [r._asdict() for r in conn.execute(select(table))]
+
+    def suspension_reports(self) -> list[dict]:
+        """Every stored report of a suspension, from the facts in the children rows."""
+        out = []
+        for row in self.rows(tables.children):
+            years, _ = facts_codec.decode(row["facts"])
+            out += [{"child_id": row["child_id"], "academic_year": year, "key": key, "event_id": r.event_id, "sessions": r.sessions}
+                    for year, ys in years.items() for key, reports in ys.by_key.items() for r in reports.values()]  # fmt: skip
+        return out
 
     def alert(self, alert_id: str) -> Alert | None:
         found = self.store.get_alert(alert_id)

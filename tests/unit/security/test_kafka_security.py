@@ -40,6 +40,14 @@ def test_faust_gets_the_same_credentials(build, tmp_path: Path, tokens: TestToke
     assert credentials.ssl_context is not None
 
 
+def test_the_exporters_kafka_python_clients_get_them_too(tmp_path: Path) -> None:
+    from services.exporter.app import build_app as exporter_app
+
+    reader = exporter_app(build_settings(None, tmp_path, **SECURE)).state.exporter.reader
+    assert reader.security == {"security_protocol": "SASL_SSL", "ssl_cafile": certifi.where(), "sasl_mechanism": "SCRAM-SHA-512",
+                               "sasl_plain_username": "signpost", "sasl_plain_password": "pw-for-tests"}
+
+
 def test_plaintext_by_default(tmp_path: Path) -> None:
     settings = build_settings(None, tmp_path)
     assert kafka.security_options(settings) == {"security_protocol": "PLAINTEXT"} and kafka.faust_credentials(settings) is None
@@ -51,12 +59,15 @@ def test_sasl_without_credentials_is_refused_at_start(tmp_path: Path) -> None:
 
 
 def test_no_service_module_makes_a_kafka_client_of_its_own() -> None:
-    """So the options above reach every client: only services/common/kafka.py constructs one
-    (broker.py's probe talks to the embedded, local broker only)."""
-    constructors = {"AIOKafkaProducer", "AIOKafkaConsumer", "AIOKafkaAdminClient"}
+    """So the options above reach every client: only services/common/kafka.py constructs an aiokafka
+    one (broker.py's probe talks to the embedded, local broker only); the exporter's kafka-python
+    clients take kafka_python_security (test above)."""
+    constructors = {"AIOKafkaProducer", "AIOKafkaConsumer", "AIOKafkaAdminClient", "KafkaConsumer", "KafkaAdminClient", "_AdminClient", "KafkaProducer"}
     found = []
     for path in (ROOT / "services").rglob("*.py"):
         if path.name in ("kafka.py", "broker.py") and path.parent.name == "common":
+            continue
+        if path.name == "kafka_offsets.py" and path.parent.name == "exporter":  # kafka-python, given kafka_python_security
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in constructors:

@@ -1,0 +1,51 @@
+"""Checks in CI (issue 13): `.ci/run` and `make lint` run ruff with the annotation rules and mypy,
+strict on schemas/ and on every domain/ package; `make test` still runs the suite."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+STRICT_FLAGS = {"disallow_untyped_defs", "disallow_incomplete_defs", "disallow_any_generics", "check_untyped_defs", "warn_return_any"}
+
+
+def make_target(name: str) -> list[str]:
+    text = (ROOT / "Makefile").read_text()
+    block = re.search(rf"^{name}:.*\n((?:\t.*\n)+)", text, re.M)
+    assert block, f"no `{name}` target"
+    return [line.strip() for line in block.group(1).splitlines()]
+
+
+def test_ci_runs_lint_and_the_suite() -> None:
+    steps = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make ")]
+    assert steps == ["make lint", "make test"]
+    assert make_target("lint") == ["$(BIN)/ruff check .", "$(BIN)/mypy"]
+    assert "$(BIN)/python -m pytest" in make_target("test")
+
+
+def test_ruff_selects_the_annotation_rules_for_the_product() -> None:
+    lint = PYPROJECT["tool"]["ruff"]["lint"]
+    assert "ANN" in lint["select"]
+    exempt = {path for path, rules in lint.get("per-file-ignores", {}).items() if "ANN" in rules}
+    assert not any(p.startswith(("services", "schemas")) for p in exempt), exempt
+
+
+def test_mypy_is_strict_on_schemas_and_every_domain_package() -> None:
+    domains = sorted(p.parent.parent.name for p in ROOT.glob("services/*/domain/__init__.py"))
+    assert domains, "no domain packages found"
+    strict = [o for o in PYPROJECT["tool"]["mypy"]["overrides"] if all(o.get(flag) for flag in STRICT_FLAGS)]
+    modules = {m for o in strict for m in o["module"]}
+    assert {"schemas", "schemas.*"} <= modules
+    assert {f"services.{d}.domain.*" for d in domains} <= modules
+    ignored = {m for o in PYPROJECT["tool"]["mypy"]["overrides"] if o.get("ignore_errors") for m in o["module"]}
+    assert not {m for m in ignored if m.startswith("schemas") or ".domain" in m}, "strict modules are never ignored"
+
+
+def test_ruff_passes_on_the_tree() -> None:
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
