@@ -18,6 +18,7 @@ from conftest import KafkaEndpoint, TestTokens, build_settings, serve_app, wait_
 from hypothesis import HealthCheck, Phase, given, settings
 
 from services.alerts.app import build_app as alerts_app
+from services.common import kafka
 from services.intake.app import build_app as intake_app
 from services.referrals.app import build_app as referrals_app
 
@@ -51,7 +52,9 @@ def generate(document: dict) -> list:
 
 @pytest.mark.parametrize("service", list(BUILDERS))
 async def test_no_server_error_for_generated_requests(service: str, kafka_bootstrap: KafkaEndpoint, tmp_path: Path, tokens: TestTokens) -> None:
-    app = BUILDERS[service](build_settings(kafka_bootstrap, tmp_path), tokens)
+    settings = build_settings(kafka_bootstrap, tmp_path)
+    await kafka.ensure_topics(settings)  # as `make run` does before it starts the services
+    app = BUILDERS[service](settings, tokens)
     cases = generate(app.openapi())
     assert len(cases) > 20
     failures = []
