@@ -56,9 +56,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 5 * 1024 * 1024
     max_csv_bytes: int = Field(default=64 * 1024 * 1024, description="body limit of a streamed CSV return (100,000 rows are ~10 MiB)")
     write_rate_limit: str = Field(
-        default="1000/second",
+        default="10000/second",
         description="per token, on every /v1 write; `limits` syntax, e.g. '20/second;2000/hour' (empty: no limit). "
-        "The default only stops a runaway client: set one per deployment (docs/data-protection.md)",
+        "The default only stops a runaway client (a bulk load posts ~4,000 notices a second); docker-compose.yml sets 100/second",
     )
     # retention (docs/data-protection.md): days each record type is kept; services/common/retention.py
     retention_intake_events_days: int = Field(default=6 * 365 + 2, ge=1)
