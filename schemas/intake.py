@@ -35,12 +35,31 @@ EventId = Annotated[
 ]
 
 
+#: Times and dates Signpost takes: nothing about a pupil happens before 1990 (the earliest date of
+#: birth taken) or after 2100. Bounded also because an offset at the edge of the calendar
+#: (`0001-01-01T00:00:00+03:04`) overflows on conversion to UTC (issue 12).
+EARLIEST_YEAR, LATEST_YEAR = 1990, 2100
+
+
 def _utc(value: datetime) -> datetime:
     # A timestamp without an offset is taken as UTC (documented in docs/contract-decisions.md).
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"the time is outside {EARLIEST_YEAR} to {LATEST_YEAR}") from None
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"the time is outside {EARLIEST_YEAR} to {LATEST_YEAR}")
+    return value
+
+
+def _plausible(value: date) -> date:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"the date is outside {EARLIEST_YEAR} to {LATEST_YEAR}")
+    return value
 
 
 Timestamp = Annotated[datetime, AfterValidator(_utc)]
+PlausibleDate = Annotated[date, AfterValidator(_plausible)]
 
 
 def _distinct(codes: list[ExclusionReason]) -> list[ExclusionReason]:
@@ -83,8 +102,8 @@ class ExclusionNotice(BaseModel):
     la_code: LACode
     pupil: Pupil
     category: NoticeCategory
-    start_date: date
-    end_date: date | None = None
+    start_date: PlausibleDate
+    end_date: PlausibleDate | None = None
     sessions: Sessions | None = Field(default=None, description="required for a suspension")
     lunchtimes: Sessions | None = Field(default=None, description="required for a lunchtime suspension")
     reason_codes: ReasonCodes
@@ -133,7 +152,7 @@ class Call(BaseModel):
     school_urn: URN | None = None
     pupil: Pupil
     concerns: Annotated[list[Concern], Field(min_length=1)]
-    incident_dates: list[date] = Field(default_factory=list, description="dates the child was sent home, etc.")
+    incident_dates: list[PlausibleDate] = Field(default_factory=list, description="dates the child was sent home, etc.")
     consent: Consent = Field(default_factory=Consent)
     summary: Notes | None = Field(default=None, description="free text: personal data, never logged")
 
@@ -162,8 +181,8 @@ class LAReturnRecord(BaseModel):
     kind: ReturnRecordKind
     school_urn: URN
     pupil: Pupil
-    start_date: date
-    end_date: date | None = None
+    start_date: PlausibleDate
+    end_date: PlausibleDate | None = None
     sessions: Sessions | None = None
     reason_codes: OptionalReasonCodes = Field(default_factory=list)
 
@@ -186,8 +205,8 @@ class LAReturn(BaseModel):
 
     return_id: EventId
     la_code: LACode
-    period_start: date
-    period_end: date
+    period_start: PlausibleDate
+    period_end: PlausibleDate
     submitted_at: Timestamp
     records: Annotated[list[LAReturnRecord], Field(min_length=1, max_length=200_000)]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import unicodedata
 from datetime import date
 from functools import lru_cache
@@ -11,6 +10,7 @@ from typing import Annotated
 from anyascii import anyascii
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from schemas import pseudonym
 from schemas.codes import YEAR_GROUPS, SenNeed, SenStatus, is_send
 from schemas.upn import upn_problem
 
@@ -89,22 +89,23 @@ def person_key(la_code: str, pupil: Pupil) -> str:
 
 def person_key_of_parts(la_code: str, date_of_birth: date, first_norm: str, last_norm: str) -> str:
     raw = f"{la_code}|{date_of_birth.isoformat()}|{last_norm}|{first_norm}"
-    return "p:" + hashlib.sha256(raw.encode()).hexdigest()[:24]
+    return "p:" + pseudonym.keyed("person", raw, 24)
 
 
 def names_key_of_parts(date_of_birth: date, first_norm: str, last_norm: str) -> str:
     """Date of birth and names without the LA: the same child in another LA (a near match, proposed)."""
-    return "n:" + hashlib.sha256(f"{date_of_birth.isoformat()}|{last_norm}|{first_norm}".encode()).hexdigest()[:24]
+    return "n:" + pseudonym.keyed("names", f"{date_of_birth.isoformat()}|{last_norm}|{first_norm}", 24)
 
 
 def upn_key(upn: str) -> str:
-    return "u:" + hashlib.sha256(upn.encode()).hexdigest()[:24]
+    return "u:" + pseudonym.keyed("upn", upn, 24)
 
 
 def child_key(la_code: str, pupil: Pupil) -> str:
     """The Kafka key of a child's events: pseudonymous, UPN first, else LA + DOB + names.
 
-    Keys are hashes so that no UPN or name shows in broker tools; one child's events share
+    Keys are keyed hashes (schemas/pseudonym.py) so that no UPN or name shows in broker tools, nor
+    can be recovered from a key by enumeration; one child's events share
     a key and therefore a partition, which keeps them in order.
     """
     return upn_key(pupil.upn) if pupil.upn else person_key(la_code, pupil)

@@ -30,6 +30,8 @@ class TopicSpec:
     key: str
     description: str
     compacted: bool = False
+    #: the record type of the retention schedule (services/common/retention.py) its retention.ms follows
+    retention: str = "intake_events"
 
 
 EXCLUSION_NOTICES = TopicSpec(
@@ -55,6 +57,7 @@ CHILDREN = TopicSpec(
     ChildEventResolved,
     "child_id",
     "Intake events after identity resolution, with the child's profile; consumed by referrals.",
+    retention="children",
 )
 CHILD_LINKS = TopicSpec(
     "children.links.v1",
@@ -62,6 +65,7 @@ CHILD_LINKS = TopicSpec(
     ChildLinkChanged,
     "target child_id",
     "Links between two records of one child, made or undone (by a person, or an exact match); consumed by referrals.",
+    retention="children",
 )
 ALERTS = TopicSpec(
     "alerts.v1",
@@ -69,6 +73,7 @@ ALERTS = TopicSpec(
     AlertChanged,
     "alert subject (child_id, school URN or LA code)",
     "Every new or changed alert.",
+    retention="alerts",
 )
 SCHOOL_SUSPENSIONS = TopicSpec(
     "alerts.school-suspensions.v1",
@@ -83,6 +88,7 @@ REFERRALS = TopicSpec(
     ReferralChanged,
     "child_id",
     "Every new or changed referral (ids and status only).",
+    retention="referrals",
 )
 
 INTAKE_TOPICS = (EXCLUSION_NOTICES, CALLS, LA_RETURN_RECORDS)

@@ -9,6 +9,12 @@
                                                delivering nothing (stop the referrals service first)
   signpost hash-token                          print the sha256 entry for a token (read from stdin)
   signpost --version                           the version and the commit it was built from
+  signpost export child CHILD_ID [--received YYYY-MM-DD]
+                                               subject access: everything held about a child, one zip
+                                               (JSON + CSV), with the request's due date (admin token)
+  signpost erase child CHILD_ID --reason TEXT   erasure where lawful (a child recorded in error), every store
+  signpost webhook-secret                      print a new Standard Webhooks signing secret (whsec_...)
+  signpost pseudonym-key                       print a new pseudonym key (SIGNPOST_PSEUDONYM_KEY)
 """
 
 from __future__ import annotations
@@ -130,6 +136,77 @@ def _hash_token(_: argparse.Namespace) -> int:
     return 0
 
 
+def _export_child(args: argparse.Namespace) -> int:
+    """R-SAR: each service's part (alerts first: it knows the child's intake keys), one archive."""
+    from datetime import date
+
+    from services.common import subject_access
+    from services.common.calendar import BANK_HOLIDAYS_FILE, SHIPPED_DIR, load_bank_holidays
+
+    token = args.token or os.environ.get("SIGNPOST_TOKEN")
+    if not token:
+        print("an admin token is needed: --token or SIGNPOST_TOKEN", file=sys.stderr)  # noqa: T201
+        return 2
+    received = date.fromisoformat(args.received) if args.received else date.today()
+    due = subject_access.due_date(received, load_bank_holidays(SHIPPED_DIR / BANK_HOLIDAYS_FILE))
+    headers = {"Authorization": f"Bearer {token}", "X-Signpost-Purpose": f"subject access request received {received.isoformat()}"}
+    parts: dict[str, dict] = {}
+    with httpx.Client(timeout=120, headers=headers) as client:
+        keys: list[str] = []
+        for service, url, params in (("alerts", args.alerts_url, None), ("referrals", args.referrals_url, None), ("intake", args.intake_url, "keys")):
+            answer = client.get(f"{url}/v1/admin/children/{args.child_id}/export", params={"key": keys} if params else None)
+            if answer.status_code != 200:
+                print(f"{service}: HTTP {answer.status_code}", file=sys.stderr)  # noqa: T201 - never the body: it may quote data
+                return 1
+            body = answer.json()
+            keys = keys or body["keys"]
+            parts[service] = body["parts"]
+    out = Path(args.out or f"sar-{args.child_id}-{received.isoformat()}.zip")
+    out.write_bytes(subject_access.archive(args.child_id, received, due, parts))
+    os.chmod(out, 0o600)
+    print(f"{out}: {sum(len(rows) for p in parts.values() for rows in p.values())} records; received {received}, due {due}")  # noqa: T201
+    return 0
+
+
+def _erase_child(args: argparse.Namespace) -> int:
+    """Erasure where lawful: the intake's events (by the keys the alerts service knows), then the
+    referrals store, then the alerts store; each service audits it with the reason."""
+    token = args.token or os.environ.get("SIGNPOST_TOKEN")
+    if not token:
+        print("an admin token is needed: --token or SIGNPOST_TOKEN", file=sys.stderr)  # noqa: T201
+        return 2
+    with httpx.Client(timeout=120, headers={"Authorization": f"Bearer {token}"}) as client:
+        found = client.get(f"{args.alerts_url}/v1/admin/children/{args.child_id}/export")
+        if found.status_code != 200:
+            print(f"alerts: HTTP {found.status_code}", file=sys.stderr)  # noqa: T201
+            return 1
+        keys = found.json()["keys"]
+        for service, url in (("intake", args.intake_url), ("referrals", args.referrals_url), ("alerts", args.alerts_url)):
+            done = client.post(f"{url}/v1/admin/children/{args.child_id}/erase", json={"reason": args.reason, "keys": keys})
+            if done.status_code != 200:
+                print(f"{service}: HTTP {done.status_code}; run the command again to finish", file=sys.stderr)  # noqa: T201
+                return 1
+            deleted = {k: v for k, v in done.json()["deleted"].items() if v}
+            print(f"{service}: deleted {deleted or 'nothing'}")  # noqa: T201
+    print("the Kafka topics keep the child's events until their retention expires: docs/data-protection.md")  # noqa: T201
+    return 0
+
+
+def _webhook_secret(_: argparse.Namespace) -> int:
+    import base64
+    import secrets
+
+    print("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())  # noqa: T201
+    return 0
+
+
+def _pseudonym_key(_: argparse.Namespace) -> int:
+    import secrets
+
+    print(secrets.token_hex(32))  # noqa: T201
+    return 0
+
+
 def _run(_: argparse.Namespace) -> int:
     from services.run import main as run_main
 
@@ -162,6 +239,28 @@ def main(argv: list[str] | None = None) -> int:
     reb.set_defaults(func=_rebuild)
 
     sub.add_parser("hash-token", help="read a token on stdin, print its tokens-file sha256 entry").set_defaults(func=_hash_token)
+
+    exp = sub.add_parser("export", help="subject access: everything held about a child in one archive")
+    exp.add_argument("what", choices=["child"])
+    exp.add_argument("child_id", help="the child's id (ch_...), as alerts and referrals show it")
+    exp.add_argument("--received", help="YYYY-MM-DD the request was received (default today): the due date counts from it")
+    exp.add_argument("--out", help="the zip to write (default sar-<child>-<received>.zip)")
+    exp.add_argument("--token", help="admin bearer token (default: env SIGNPOST_TOKEN)")
+    for svc, port in (("intake", 8001), ("alerts", 8002), ("referrals", 8003)):
+        exp.add_argument(f"--{svc}-url", default=os.environ.get(f"SIGNPOST_{svc.upper()}_URL", f"http://127.0.0.1:{port}"))
+    exp.set_defaults(func=_export_child)
+
+    era = sub.add_parser("erase", help="erasure where lawful (a child recorded in error) from every store")
+    era.add_argument("what", choices=["child"])
+    era.add_argument("child_id")
+    era.add_argument("--reason", required=True, help="why erasure is lawful (audited), e.g. 'recorded in error, ticket 123'")
+    era.add_argument("--token", help="admin bearer token (default: env SIGNPOST_TOKEN)")
+    for svc, port in (("intake", 8001), ("alerts", 8002), ("referrals", 8003)):
+        era.add_argument(f"--{svc}-url", default=os.environ.get(f"SIGNPOST_{svc.upper()}_URL", f"http://127.0.0.1:{port}"))
+    era.set_defaults(func=_erase_child)
+
+    sub.add_parser("webhook-secret", help="print a new webhook signing secret (Standard Webhooks whsec_ form)").set_defaults(func=_webhook_secret)
+    sub.add_parser("pseudonym-key", help="print a new pseudonym key for SIGNPOST_PSEUDONYM_KEY").set_defaults(func=_pseudonym_key)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

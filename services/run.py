@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from services.common import secrets
 from services.common.auth import write_dev_tokens
 from services.common.broker import EmbeddedBroker
 from services.common.kafka import ensure_topics
@@ -67,6 +68,10 @@ class Supervisor:
             dev = write_dev_tokens(s.data_dir / "dev-tokens.yaml")
             env["SIGNPOST_TOKENS_FILE"] = str(dev.path.resolve())
             tokens_note = f"dev tokens (one per role) in {dev.path.resolve()}"
+        key_note = "pseudonym key: SIGNPOST_PSEUDONYM_KEY"
+        if s.pseudonym_key is None:
+            secrets.pseudonym_key(s)  # generated once into the data dir; every service reads the same file
+            key_note = f"dev pseudonym key (generated; production sets SIGNPOST_PSEUDONYM_KEY) in {secrets.dev_key_path(s).resolve()}"
         if s.kafka_bootstrap_servers is None:
             self.broker = EmbeddedBroker(s.broker_port, log_file=s.data_dir / "broker.log")
             self.broker.start()
@@ -85,6 +90,7 @@ class Supervisor:
         if "alerts" in available_services():
             say(f"dashboard  http://{s.host}:{s.alerts_port}/dashboard")
         say(tokens_note)
+        say(key_note)
         say("Ctrl-C stops everything")
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGTERM, self._stop)

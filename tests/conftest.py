@@ -27,9 +27,15 @@ import pytest_asyncio
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from schemas import pseudonym
 from services.common.auth import TokenRegistry, parse_tokens
 from services.common.broker import EmbeddedBroker, wait_for_kafka
 from services.common.settings import Settings
+
+# One pseudonym key for the test process and every app it builds (build_settings passes it): a
+# test computes the Kafka keys and child ids the services do.
+TEST_PSEUDONYM_KEY = "signpost-tests-only-pseudonym-key-0123456789"
+pseudonym.configure(TEST_PSEUDONYM_KEY.encode())
 
 # --------------------------------------------------------------------------- ports
 
@@ -146,6 +152,7 @@ def build_settings(kafka: KafkaEndpoint | None, data_dir: Path, **overrides: Any
         "database_url": None,
         "tokens_file": None,
         "log_level": "WARNING",
+        "pseudonym_key": TEST_PSEUDONYM_KEY,
     }
     if kafka is not None:
         values["kafka_bootstrap_servers"] = kafka.bootstrap

@@ -13,6 +13,9 @@
 #   SIGNPOST_KAFKA_REPLICATION_FACTOR 1 (3 on a 3-broker cluster)
 #   KAFKA_MIN_INSYNC_REPLICAS       unset = the broker default (2 on a 3-broker cluster)
 #   KAFKA_BIN                       /opt/kafka/bin (the apache/kafka image)
+#   SIGNPOST_RETENTION_{INTAKE_EVENTS,CHILDREN,ALERTS,REFERRALS,DEAD_LETTERS}_DAYS
+#                                   the retention schedule (docs/data-protection.md); the services'
+#                                   defaults: 2192 days (6 years) and 30 for dead letters
 set -eu
 
 BOOTSTRAP="${BOOTSTRAP:-kafka:9092}"
@@ -21,26 +24,32 @@ PARTITIONS="${SIGNPOST_KAFKA_PARTITIONS:-3}"
 REPLICATION="${SIGNPOST_KAFKA_REPLICATION_FACTOR:-1}"
 KAFKA_BIN="${KAFKA_BIN:-/opt/kafka/bin}"
 FOREVER="-1"
-THIRTY_DAYS_MS="2592000000"
+DAY_MS=86400000
+EVENTS_MS=$(( ${SIGNPOST_RETENTION_INTAKE_EVENTS_DAYS:-2192} * DAY_MS ))
+CHILDREN_MS=$(( ${SIGNPOST_RETENTION_CHILDREN_DAYS:-2192} * DAY_MS ))
+ALERTS_MS=$(( ${SIGNPOST_RETENTION_ALERTS_DAYS:-2192} * DAY_MS ))
+REFERRALS_MS=$(( ${SIGNPOST_RETENTION_REFERRALS_DAYS:-2192} * DAY_MS ))
+DEAD_LETTERS_MS=$(( ${SIGNPOST_RETENTION_DEAD_LETTERS_DAYS:-30} * DAY_MS ))
 
 if [ "$PARTITIONS" -lt 3 ]; then
   echo "SIGNPOST_KAFKA_PARTITIONS=$PARTITIONS: use at least 3" >&2
   exit 2
 fi
 
-# name (without prefix), retention.ms and partitions; keep in step with schemas/topics.py.
+# name (without prefix), retention.ms and partitions; keep in step with schemas/topics.py
+# (TopicSpec.retention) and services/common/retention.py.
 # broker-epoch.v1 holds one record per broker lifetime at offset 0 of its one partition: the
 # relays and stage runners compare it to notice a broker that lost everything.
 TOPICS="
-exclusion-notices.v1 $FOREVER $PARTITIONS
-calls.v1 $FOREVER $PARTITIONS
-la-return-records.v1 $FOREVER $PARTITIONS
-alerts.school-suspensions.v1 $FOREVER $PARTITIONS
-children.v1 $FOREVER $PARTITIONS
-children.links.v1 $FOREVER $PARTITIONS
-alerts.v1 $FOREVER $PARTITIONS
-referrals.v1 $FOREVER $PARTITIONS
-dead-letters.v1 $THIRTY_DAYS_MS $PARTITIONS
+exclusion-notices.v1 $EVENTS_MS $PARTITIONS
+calls.v1 $EVENTS_MS $PARTITIONS
+la-return-records.v1 $EVENTS_MS $PARTITIONS
+alerts.school-suspensions.v1 $EVENTS_MS $PARTITIONS
+children.v1 $CHILDREN_MS $PARTITIONS
+children.links.v1 $CHILDREN_MS $PARTITIONS
+alerts.v1 $ALERTS_MS $PARTITIONS
+referrals.v1 $REFERRALS_MS $PARTITIONS
+dead-letters.v1 $DEAD_LETTERS_MS $PARTITIONS
 broker-epoch.v1 $FOREVER 1
 "
 

@@ -21,7 +21,9 @@ from starlette.responses import FileResponse
 
 from schemas.alerts import Alert
 from schemas.topics import INTAKE_TOPICS, SCHOOL_SUSPENSIONS
+from services.alerts import retention as alerts_retention
 from services.alerts import routes, tables
+from services.alerts import subject_access as alerts_subject_access
 from services.alerts.alerting import change_message
 from services.alerts.child_stage import ChildStage
 from services.alerts.domain import lifecycle
@@ -31,13 +33,14 @@ from services.alerts.live_feed import LiveFeed
 from services.alerts.school_process import SchoolProcess
 from services.alerts.school_stage import SchoolStage
 from services.alerts.store import AlertsStore
-from services.common import db
+from services.common import db, kafka, privacy_routes, secrets
 from services.common.auth import TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
 from services.common.metrics import ALERT_CHANGES, SSE_SUBSCRIBERS
 from services.common.problems import ProblemError
 from services.common.relay import Relay
+from services.common.retention import Schedule
 from services.common.settings import Settings
 from services.common.stream import StageRunner, StaleWrite
 from services.common.worker import exit_if_crashed, survives, tune_gc_for_stream_state
@@ -62,6 +65,7 @@ def consumer_groups(settings: Settings, generation: str) -> tuple[str, str]:
 
 
 def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
+    secrets.configure_pseudonyms(settings)  # refuses to start without a key in production
     engine = db.make_engine(settings.database_url_for("alerts"))
     store = AlertsStore(engine)
     calendars = load_registry(settings.calendars_dir)
@@ -76,6 +80,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     worker = faust.App(
         f"{settings.topic_prefix}alerts",
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=kafka.faust_credentials(settings),
         web_enabled=False,
         topic_disable_leader=True,
         store="memory://",
@@ -139,6 +144,11 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
             del audit_buffer[: len(entries)]
             await asyncio.to_thread(store.write_audit, entries)
         SSE_SUBSCRIBERS.set(broadcaster.subscribers)
+
+    @worker.timer(interval=settings.retention_interval_s)
+    @survives
+    async def apply_retention() -> None:  # docs/data-protection.md: what is past its period goes
+        await asyncio.to_thread(alerts_retention.run, engine, Schedule.of(settings), datetime.now(UTC))
 
     # signpost_alerts (alerts by status) comes from the exporter: once, however many replicas run (issue 13).
 
@@ -212,10 +222,10 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         return None if relay.broker_ok else f"outbox relay: broker unavailable ({relay.last_error or 'connecting'})"
 
     app = create_app("alerts", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_check(engine), consuming], lifespan=lifespan,
-                     max_body_bytes=settings.max_body_bytes, description=DESCRIPTION)
+                     max_body_bytes=settings.max_body_bytes, description=DESCRIPTION, write_rate_limit=settings.write_rate_limit)
     app.state.settings, app.state.store, app.state.broadcaster, app.state.live_feed = settings, store, broadcaster, live_feed
     app.state.audit_buffer, app.state.save_alert_change, app.state.identity_decision = audit_buffer, save_alert_change, identity_decision
-    app.state.relay = relay
+    app.state.relay, app.state.worker = relay, worker
     app.state.child_stage, app.state.school_stage, app.state.runners = child, school, runners
     app.state.rebuild_state, app.state.run_rebuild = rebuild_state, run_rebuild
 
@@ -227,6 +237,8 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
 
     app.state.health_details = health_details
     app.include_router(routes.router)
+    app.include_router(privacy_routes.router("alerts", lambda state, child_id, _keys: alerts_subject_access.export(state.store.engine, child_id),
+                                              lambda state, child_id, _keys: alerts_subject_access.erase(state.store.engine, child_id)))
 
     @app.get("/dashboard", include_in_schema=False)
     async def dashboard() -> FileResponse:

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from schemas.alerts import Alert, AlertChanged
 from schemas.topics import ALERTS
 from services.alerts.live import Broadcaster
+from services.common import kafka
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ class LiveFeed:
 
     async def _run(self) -> None:
         while True:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
-                                        auto_offset_reset="latest", fetch_max_wait_ms=20, client_id="signpost-alerts-live")
+            consumer = kafka.consumer(self.settings, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=20,
+                                      client_id="signpost-alerts-live")  # kafka.consumer: the deployment's TLS and SASL
             try:
                 await consumer.start()
                 partitions = await self._partitions(consumer)

@@ -26,7 +26,7 @@ from services.alerts.child_stage import ChildStage, StageResult
 from services.alerts.domain.rules import load_rules
 from services.alerts.school_stage import SchoolStage
 from services.alerts.store import AlertsStore
-from services.common import db, kafka
+from services.common import db, kafka, secrets
 from services.common.broker import port_open
 from services.common.calendar import load_registry
 from services.common.settings import Settings
@@ -108,6 +108,8 @@ async def rebuild(settings: Settings, *, progress: bool = True, in_service: bool
     if not in_service and alerts_service_answers(settings):
         raise ServiceRunning(f"the alerts service answers on port {settings.alerts_port}: stop it first")
     started = datetime.now(timezone.utc)
+    if not in_service:
+        secrets.configure_pseudonyms(settings)  # the CLI's process derives child ids as the service does
     tune_gc_for_stream_state()
     engine = db.make_engine(settings.database_url_for("alerts"))
     store = AlertsStore(engine)

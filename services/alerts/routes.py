@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from schemas.admin import AuditPage, CandidateDecided, CandidatePage, RebuildStatus
 from schemas.alerts import (
     AcknowledgeRequest,
     Alert,
@@ -148,7 +149,7 @@ async def resolve(alert_id: str, body: ResolveRequest, request: Request, princip
 # ---------------------------------------------------------------- identity: near matches a person decides
 
 
-@router.get("/identity/candidates", tags=["identity"], responses=ERRORS, summary="possible matches waiting for a person to decide")
+@router.get("/identity/candidates", tags=["identity"], response_model=CandidatePage, responses=ERRORS, summary="possible matches waiting for a person to decide")
 async def list_candidates(
     request: Request,
     principal: Team,
@@ -159,7 +160,9 @@ async def list_candidates(
     scope = None if principal.has("admin") else principal.la_codes
     rows = await asyncio.to_thread(store.candidates, status, scope, limit)
     children = await asyncio.to_thread(store.children, sorted({r["child_id"] for r in rows} | {r["candidate_child_id"] for r in rows}))
-    entries = [{"at": _now(), "principal": principal.name, "action": "read_candidate", "object_kind": "candidate", "object_id": r["id"], "child_id": r["child_id"], "detail": None} for r in rows]
+    # both children of a pair are shown: both reads are audited
+    entries = [{"at": _now(), "principal": principal.name, "action": "read_candidate", "object_kind": "candidate", "object_id": r["id"], "child_id": child, "detail": None}
+               for r in rows for child in (r["child_id"], r["candidate_child_id"])]
     await asyncio.to_thread(store.write_audit, entries)
     return {"items": [_candidate_view(r, children) for r in rows]}
 
@@ -180,7 +183,7 @@ class _Decision(AcknowledgeRequest):
     pass
 
 
-@router.post("/identity/candidates/{candidate_id}/{decision}", tags=["identity"], responses=ERRORS, summary="confirm, reject or undo a possible match")
+@router.post("/identity/candidates/{candidate_id}/{decision}", tags=["identity"], response_model=CandidateDecided, responses=ERRORS, summary="confirm, reject or undo a possible match")
 async def decide(candidate_id: str, decision: Literal["confirm", "reject", "undo"], body: _Decision, request: Request, principal: Team) -> dict:
     store = request.app.state.store
     row = await asyncio.to_thread(store.candidate, candidate_id)
@@ -193,7 +196,7 @@ async def decide(candidate_id: str, decision: Literal["confirm", "reject", "undo
     return {"id": candidate_id, "status": outcome}
 
 
-@router.post("/admin/rebuild", tags=["admin"], status_code=202, responses=ERRORS, summary="rebuild alert state from the intake topics (after a rule change)")
+@router.post("/admin/rebuild", tags=["admin"], status_code=202, response_model=RebuildStatus, responses=ERRORS, summary="rebuild alert state from the intake topics (after a rule change)")
 async def start_rebuild(request: Request, principal: Admin) -> dict:
     state = request.app.state.rebuild_state
     if state.get("status") == "running":
@@ -204,12 +207,12 @@ async def start_rebuild(request: Request, principal: Admin) -> dict:
     return {"status": "running"}
 
 
-@router.get("/admin/rebuild", tags=["admin"], responses=ERRORS, summary="progress of the last rebuild")
+@router.get("/admin/rebuild", tags=["admin"], response_model=RebuildStatus, responses=ERRORS, summary="progress of the last rebuild")
 async def rebuild_status(request: Request, principal: Admin) -> dict:
     return {k: v for k, v in request.app.state.rebuild_state.items() if k != "task"}
 
 
-@router.get("/audit", tags=["audit"], responses=ERRORS, summary="the audit trail (admin)")
+@router.get("/audit", tags=["audit"], response_model=AuditPage, responses=ERRORS, summary="the audit trail (admin)")
 async def audit_trail(request: Request, principal: Admin, child_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
     rows = await asyncio.to_thread(request.app.state.store.audit_entries, child_id, limit)
     return {"items": rows}

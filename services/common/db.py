@@ -28,12 +28,16 @@ def make_engine(url: str, *, synchronous: str = "NORMAL", pool_size: int = 5, bu
     """`busy_timeout_s`: how long a SQLite write waits for a lock another process holds before it
     fails. Writers of one process queue in `write()` instead, so only another process (an operator's
     sqlite3 shell, a backup) ever holds it: better to fail soon (the intake answers 503 + Retry-After,
-    a stage retries its batch with backoff, `/readyz` says why) than to hang a request for 30 s."""
+    a stage retries its batch with backoff, `/readyz` says why) than to hang a request for 30 s.
+
+    `hide_parameters`: a driver error's message never quotes a statement's parameters (a child's
+    UPN, names, date of birth); the log formatter drops exception messages as well (issue 12).
+    PostgreSQL's `sslmode` (and `sslrootcert`) come from the URL's query, e.g. `?sslmode=verify-full`."""
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
@@ -51,7 +55,7 @@ def make_engine(url: str, *, synchronous: str = "NORMAL", pool_size: int = 5, bu
         return engine
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    return create_engine(parsed, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, hide_parameters=True)
 
 
 def migrate(engine: Engine, metadata: MetaData) -> None:

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.common import db, problems
 from services.common.auth import TokenRegistry
 from services.common.metrics import BUILD_INFO, HTTP_LATENCY, HTTP_REQUESTS
+from services.common.metrics import RATE_LIMITED as HTTP_RATE_LIMITED
 from services.common.problems import ProblemError, problem_response
 from services.common.version import build
 
@@ -35,19 +36,28 @@ def store_check(engine: Engine) -> ReadinessCheck:
 
 
 class BodyLimit:
-    """413 for bodies over the limit, whether or not Content-Length is sent."""
+    """413 for bodies over the limit, whether or not Content-Length is sent.
 
-    def __init__(self, app: ASGIApp, limit: int, by_path: dict[str, int] | None = None):
-        self.app, self.default = app, limit
+    The rest of the body is read (and dropped) before the 413 goes out, up to `drain_factor` times
+    the limit: a client that writes its whole body before reading (Python's urllib) otherwise has
+    the connection reset under it and never sees the answer (issue 12). Past that, or when the
+    client asked `Expect: 100-continue` (it will not send the body unasked), no draining."""
+
+    def __init__(self, app: ASGIApp, limit: int, by_path: dict[str, int] | None = None, drain_factor: int = 4):
+        self.app, self.default, self.drain_factor = app, limit, drain_factor
         self.by_path = by_path or {}  # routes that stream their body (a CSV return) have a limit of their own
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         limit = self.by_path.get(scope.get("path", ""), self.default)
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                return await self._reject(scope, send, limit)
+        headers = dict(scope.get("headers", ()))
+        expects_continue = headers.get(b"expect", b"").lower() == b"100-continue"
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            if not expects_continue and int(length) <= limit * self.drain_factor:
+                await self._drain(receive, 0, limit * self.drain_factor)
+            return await self._reject(scope, send, limit)
         seen = 0
         started = rejected = False
 
@@ -62,6 +72,8 @@ class BodyLimit:
                 seen += len(message.get("body", b""))
                 if seen > limit and not started:
                     rejected = True
+                    if message.get("more_body", False):
+                        await self._drain(receive, seen, limit * self.drain_factor)
                     await self._reject(scope, send, limit)
                     return {"type": "http.disconnect"}
             return message
@@ -78,6 +90,15 @@ class BodyLimit:
         except Exception:
             if not rejected:
                 raise
+
+    async def _drain(self, receive: Receive, seen: int, up_to: int) -> None:
+        while seen <= up_to:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            seen += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
         err = ProblemError(413, "Content Too Large", f"the body is over {limit} bytes")
@@ -104,6 +125,35 @@ class RequireBearer:
                 err = ProblemError(401, "Unauthorized", "send Authorization: Bearer <a known token>", headers={"WWW-Authenticate": "Bearer"})
                 return await problem_response(err, scope.get("path"))(scope, receive, send)
             scope["principal"] = principal  # looked up once per request
+        await self.app(scope, receive, send)
+
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class WriteRateLimit:
+    """A per-token limit on /v1 writes (moving window, `limits` syntax such as "20/second;600/minute"):
+    429 + Retry-After as problem+json, counted in `signpost_http_rate_limited_total`. Runs after
+    RequireBearer (it keys on the token's principal) and before anything reads the body."""
+
+    def __init__(self, app: ASGIApp, service: str, limit: str):
+        from limits import parse_many, storage, strategies
+
+        self.app, self.service = app, service
+        self.items = parse_many(limit)
+        self.limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        principal = scope.get("principal")
+        if scope["type"] == "http" and principal is not None and scope.get("method") in WRITE_METHODS:
+            for item in self.items:
+                if not self.limiter.hit(item, self.service, principal.name):
+                    reset_at, _ = self.limiter.get_window_stats(item, self.service, principal.name)
+                    retry = max(1, int(reset_at - time.time()) + 1)
+                    HTTP_RATE_LIMITED.labels(self.service, scope["method"]).inc()  # not yet routed: no route template
+                    err = ProblemError(429, "Too Many Requests", f"this token is over its write limit ({item}); retry after {retry} s",
+                                       type_=problems.TYPE_BASE + "rate-limited", headers={"Retry-After": str(retry)})
+                    return await problem_response(err, scope.get("path"))(scope, _empty_receive, send)
         await self.app(scope, receive, send)
 
 
@@ -140,19 +190,51 @@ def json_body(model: type[BaseModel]) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
 
 
-def _with_body_schemas(app: FastAPI, models: dict[str, type[BaseModel]]) -> None:
+def _honest_openapi(app: FastAPI, models: dict[str, type[BaseModel]]) -> None:
+    """The document as the service behaves (issue 12): bodies read by hand get their schema by
+    reference; every /v1 operation needs the bearer token (so /docs "Try it out" sends it); every
+    error is application/problem+json with the Problem schema; writes may answer 413 and 429."""
+    from schemas.problem import Problem
+
     original = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for name, model in models.items():
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        every: dict[str, type[BaseModel]] = {**models, "Problem": Problem}
+        for name, model in every.items():
             js = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for def_name, definition in js.pop("$defs", {}).items():
-                components.setdefault(def_name, definition)
-            components[name] = js
+                schemas.setdefault(def_name, definition)
+            schemas[name] = js
+        components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer", "description": "a token from the tokens file (one per principal)"}}
+        problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, operations in schema.get("paths", {}).items():
+            for method, op in operations.items():
+                responses = op.setdefault("responses", {})
+                if path.startswith("/v1/"):
+                    op["security"] = [{"bearer": []}]
+                    responses.setdefault("401", {"description": "no known bearer token"})
+                    if method.upper() in WRITE_METHODS:
+                        responses.setdefault("413", {"description": "the body is over the size limit"})
+                        responses.setdefault("429", {"description": "this token is over its write rate limit; see Retry-After",
+                                                     "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}})
+                for code, response in responses.items():
+                    if int(code) >= 400:
+                        response["content"] = problem
+                        response["description"] = response.get("description") or "problem details (RFC 9457)"
+                        if response["description"] in ("Validation Error", "Successful Response"):
+                            response["description"] = "problem details (RFC 9457)"
+                    for media, body in response.get("content", {}).items():
+                        if "itemSchema" in body:  # an OpenAPI 3.2 keyword FastAPI emits for SSE; invalid in 3.1
+                            body.pop("itemSchema")
+                            body["schema"] = {"type": "string", "description": f"{media}: one JSON event per `data:` line"}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -167,6 +249,7 @@ def create_app(
     max_body_bytes: int = 5 * 1024 * 1024,
     body_limits: dict[str, int] | None = None,
     description: str = "",
+    write_rate_limit: str | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title=f"Signpost {service}",
@@ -175,6 +258,7 @@ def create_app(
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        generate_unique_id_function=lambda route: route.name,  # operation ids that read as names
     )
     app.state.tokens = tokens
     app.state.readiness = readiness
@@ -200,7 +284,9 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.state.body_models = {}
-    _with_body_schemas(app, app.state.body_models)
+    _honest_openapi(app, app.state.body_models)
+    if write_rate_limit:
+        app.add_middleware(WriteRateLimit, service=service, limit=write_rate_limit)
     app.add_middleware(RequireBearer, tokens=tokens)
     app.add_middleware(BodyLimit, limit=max_body_bytes, by_path=body_limits)
     app.add_middleware(HttpMetrics, service=service)

@@ -8,6 +8,7 @@ Apache Kafka only; consumers de-duplicate by event id either way.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from functools import lru_cache
@@ -26,6 +27,57 @@ FOREVER = "-1"
 THIRTY_DAYS_MS = str(30 * 24 * 3600 * 1000)
 
 
+def security_options(settings: Settings) -> dict:
+    """TLS and SASL for every client (producer, consumer, admin): from the settings, so that one
+    environment reaches a managed Kafka. Every aiokafka client in the services is made here."""
+    protocol = settings.kafka_security_protocol
+    options: dict = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = _ssl_context(str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+    if protocol.startswith("SASL"):
+        assert settings.kafka_sasl_password is not None  # Settings checks SASL is complete
+        options.update(sasl_mechanism=settings.kafka_sasl_mechanism, sasl_plain_username=settings.kafka_sasl_username,
+                       sasl_plain_password=settings.kafka_sasl_password.get_secret_value())
+    return options
+
+
+@functools.lru_cache(maxsize=4)
+def _ssl_context(cafile: str | None):  # noqa: ANN202 - an ssl.SSLContext
+    from aiokafka.helpers import create_ssl_context
+
+    return create_ssl_context(cafile=cafile)
+
+
+def faust_credentials(settings: Settings):  # noqa: ANN201 - faust's CredentialsT or None
+    """The same security for faust's own clients (`broker_credentials`)."""
+    import faust
+
+    protocol = settings.kafka_security_protocol
+    context = _ssl_context(str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None) if protocol.endswith("SSL") else None
+    if protocol.startswith("SASL"):
+        assert settings.kafka_sasl_password is not None
+        return faust.SASLCredentials(username=settings.kafka_sasl_username, password=settings.kafka_sasl_password.get_secret_value(),
+                                     ssl_context=context, mechanism=settings.kafka_sasl_mechanism)
+    return faust.SSLCredentials(context) if context is not None else None
+
+
+def kafka_python_security(settings: Settings) -> dict:
+    """The same TLS and SASL for the exporter's kafka-python clients (their own option names)."""
+    protocol = settings.kafka_security_protocol
+    options: dict = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL") and settings.kafka_ssl_cafile:
+        options["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+    if protocol.startswith("SASL"):
+        assert settings.kafka_sasl_password is not None
+        options.update(sasl_mechanism=settings.kafka_sasl_mechanism, sasl_plain_username=settings.kafka_sasl_username,
+                       sasl_plain_password=settings.kafka_sasl_password.get_secret_value())
+    return options
+
+
+def admin_client(settings: Settings, **overrides: object) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**{"bootstrap_servers": settings.bootstrap_servers, "request_timeout_ms": 5000, **security_options(settings), **overrides})
+
+
 def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     options: dict = {
         "bootstrap_servers": settings.bootstrap_servers,
@@ -36,6 +88,7 @@ def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
         "request_timeout_ms": 10_000,
         "retry_backoff_ms": 200,
         "client_id": "signpost",
+        **security_options(settings),
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
@@ -91,6 +144,7 @@ def consumer(settings: Settings, *topics: str, group_id: str | None, **overrides
         "fetch_max_wait_ms": 50,
         "isolation_level": "read_uncommitted",
         "client_id": "signpost",
+        **security_options(settings),
     }
     if settings.embedded:
         # Tansu answers a new member's JoinGroup after half the session timeout: keep it short.
@@ -99,9 +153,20 @@ def consumer(settings: Settings, *topics: str, group_id: str | None, **overrides
     return AIOKafkaConsumer(*topics, **options)
 
 
-def topic_configs(name: str) -> dict[str, str]:
+def topic_configs(settings: Settings, name: str) -> dict[str, str]:
+    """retention.ms from the retention schedule (docs/data-protection.md): each topic keeps its
+    records as long as the store of the same record type. The broker epoch holds no personal data."""
     # Explicit configs: Tansu's DescribeConfigs leaves defaults out, which trips some clients.
-    retention = THIRTY_DAYS_MS if name.endswith(DEAD_LETTERS) else FOREVER
+    from services.common.retention import Schedule
+
+    schedule = Schedule.of(settings)
+    specs = {settings.topic(t.name): t for t in ALL_TOPICS}
+    if name.endswith(DEAD_LETTERS):
+        retention = schedule.topic_retention_ms("dead_letters")
+    elif name in specs:
+        retention = schedule.topic_retention_ms(specs[name].retention)
+    else:
+        retention = FOREVER
     return {"retention.ms": retention, "cleanup.policy": "delete"}
 
 
@@ -122,14 +187,14 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None, atte
     """Create the topics that don't exist yet. Safe to call from every service at start-up."""
     names = names or all_topic_names(settings)
     for attempt in range(attempts):
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=5000)
+        admin = admin_client(settings)
         try:
             await admin.start()
             existing = set(await admin.list_topics())
             missing = [n for n in names if n not in existing]
             if missing:
                 new = [
-                    NewTopic(n, topic_partitions(settings, n), settings.kafka_replication_factor, topic_configs=topic_configs(n))
+                    NewTopic(n, topic_partitions(settings, n), settings.kafka_replication_factor, topic_configs=topic_configs(settings, n))
                     for n in missing
                 ]
                 try:

@@ -32,7 +32,7 @@ class Leadership:
         # NullPool: closing the connection ends the session, so the lock can't outlive it in a pool.
         # Keepalives: a peer that vanished is noticed in seconds, not after the kernel's two hours.
         self._engine = (
-            create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=_KEEPALIVE)
+            create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=_KEEPALIVE, hide_parameters=True)
             if self.shared and engine is not None
             else None
         )

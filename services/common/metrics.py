@@ -41,6 +41,9 @@ RELAY_BACKLOG = Gauge("signpost_relay_backlog_messages", "Stored events not yet 
 RELAY_REPUBLISHED = Counter(
     "signpost_relay_republished_total", "Times the relay found the broker had lost events and published the log again", ["service"]
 )
+RATE_LIMITED = Counter(
+    "signpost_http_rate_limited_total", "Write requests refused (429) because their token was over its rate limit", ["service", "method"]
+)
 BROKER_UP = Gauge("signpost_broker_connected", "1 when the service's last broker round trip succeeded", ["service"])
 BUILD_INFO = Gauge("signpost_build_info", "Always 1: the running build's version and commit", ["service", "version", "commit"])
 

@@ -71,6 +71,18 @@ def validation_problem(errors: list[dict], detail: str | None = None) -> Problem
     )
 
 
+def malformed() -> ProblemError:
+    """A body that is not JSON at all (a syntax error, not UTF-8): 422 in every service, as the
+    intake always answered (contract: validation failure is 422); FastAPI's own answer for a body
+    that is not UTF-8 was a bare 400 (issue 12). No position or excerpt: the bytes around a syntax
+    error may be a child's name."""
+    return validation_problem([{"loc": [], "msg": "the body is not well-formed JSON"}], "the body is not well-formed JSON; nothing was accepted")
+
+
+def is_malformed(errors: Sequence[Mapping[str, Any]]) -> bool:
+    return any(e.get("type") == "json_invalid" for e in errors)
+
+
 def unavailable(detail: str, retry_after: int = 5) -> ProblemError:
     return ProblemError(503, "Service Unavailable", detail, type_=TYPE_BASE + "unavailable", headers={"Retry-After": str(retry_after)})
 
@@ -82,14 +94,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if is_malformed(list(exc.errors())):
+            return problem_response(malformed(), request.url.path)
         return problem_response(validation_problem(field_errors(list(exc.errors()))), request.url.path)
 
     @app.exception_handler(ValidationError)
     async def _pydantic(request: Request, exc: ValidationError) -> Response:
+        if is_malformed(exc.errors(include_input=False)):
+            return problem_response(malformed(), request.url.path)
         return problem_response(validation_problem(field_errors(exc.errors(include_input=False))), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        titles = {404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large", 415: "Unsupported Media Type"}
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":  # FastAPI: not UTF-8
+            return problem_response(malformed(), request.url.path)
+        titles = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large", 415: "Unsupported Media Type"}
         err = ProblemError(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail) if exc.detail else None, headers=getattr(exc, "headers", None))
         return problem_response(err, request.url.path)

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceName = Literal["intake", "alerts", "referrals", "exporter"]
@@ -15,6 +15,12 @@ ServiceName = Literal["intake", "alerts", "referrals", "exporter"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIGNPOST_", frozen=True, extra="ignore")
 
+    env: Literal["dev", "production"] = Field(
+        default="dev", description="production: every secret must be given (no dev defaults generated into the data dir)"
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="HMAC key of every child pseudonym (Kafka keys, child ids); dev: generated into the data dir"
+    )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SIGNPOST_KAFKA_BOOTSTRAP_SERVERS"),
@@ -25,6 +31,13 @@ class Settings(BaseSettings):
         default=None, description="embedded = the Tansu broker of `make run` (no idempotent producer); default: kafka when KAFKA_BOOTSTRAP_SERVERS is set"
     )
     kafka_idempotence: bool | None = Field(default=None, description="idempotent producer; default on for Apache Kafka, off for the embedded broker")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="a managed Kafka (MSK, Confluent Cloud, Aiven) wants SASL_SSL or SSL"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(default=None, description="CA bundle for the brokers' certificates; unset: the system's")
     kafka_partitions: int = 3
     kafka_replication_factor: int = 1
     host: str = "127.0.0.1"
@@ -42,9 +55,29 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_body_bytes: int = 5 * 1024 * 1024
     max_csv_bytes: int = Field(default=64 * 1024 * 1024, description="body limit of a streamed CSV return (100,000 rows are ~10 MiB)")
+    write_rate_limit: str = Field(
+        default="10000/second",
+        description="per token, on every /v1 write; `limits` syntax, e.g. '20/second;2000/hour' (empty: no limit). "
+        "The default only stops a runaway client (a bulk load posts ~4,000 notices a second); docker-compose.yml sets 100/second",
+    )
+    # retention (docs/data-protection.md): days each record type is kept; services/common/retention.py
+    retention_intake_events_days: int = Field(default=6 * 365 + 2, ge=1)
+    retention_children_days: int = Field(default=6 * 365 + 2, ge=1)
+    retention_alerts_days: int = Field(default=6 * 365 + 2, ge=1)
+    retention_referrals_days: int = Field(default=6 * 365 + 2, ge=1)
+    retention_candidates_days: int = Field(default=2 * 365, ge=1)
+    retention_audit_days: int = Field(default=6 * 365 + 2, ge=1)
+    retention_dead_letters_days: int = Field(default=30, ge=1)
+    retention_interval_s: float = Field(default=6 * 3600, description="how often each service's retention job runs")
     routing_policy_file: Path | None = None
     rules_file: Path | None = None
     calendars_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL") and not (self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError("SIGNPOST_KAFKA_SECURITY_PROTOCOL=SASL_* needs SIGNPOST_KAFKA_SASL_MECHANISM, _USERNAME and _PASSWORD")
+        return self
 
     @property
     def bootstrap_servers(self) -> str:

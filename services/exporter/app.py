@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from prometheus_client import Gauge
 from sqlalchemy import Engine
 
-from services.common import db
+from services.common import db, kafka
 from services.common.auth import TokenRegistry
 from services.common.http import create_app
 from services.common.settings import ServiceName, Settings
@@ -97,7 +97,7 @@ def build_app(settings: Settings) -> FastAPI:
     for service in services:
         url = settings.database_url_for(service)
         engines[service] = next((e for e in engines.values() if str(e.url) == url), None) or db.make_engine(url, pool_size=1)
-    reader = OffsetReader(settings.bootstrap_servers, settings.topic_prefix, settings.embedded)
+    reader = OffsetReader(settings.bootstrap_servers, settings.topic_prefix, settings.embedded, security=kafka.kafka_python_security(settings))
     exporter = Exporter(settings, reader, engines)
 
     async def loop() -> None:

@@ -31,15 +31,16 @@ class Snapshot:
 
 
 class OffsetReader:
-    def __init__(self, bootstrap: str, prefix: str, embedded: bool, timeout_ms: int = 5_000):
+    def __init__(self, bootstrap: str, prefix: str, embedded: bool, timeout_ms: int = 5_000, security: dict[str, Any] | None = None):
         self.bootstrap, self.prefix, self.embedded, self.timeout_ms = bootstrap, prefix, embedded, timeout_ms
+        self.security = security or {}  # kafka.kafka_python_security(settings): TLS and SASL
         self._admin: KafkaAdminClient | None = None
         self._consumer: KafkaConsumer | None = None
 
     def read(self) -> Snapshot:
         if self._admin is None:
             # a broker that is away fails the round within timeout_ms (kafka-python's bootstrap waits 30 s by default)
-            common = {"bootstrap_servers": self.bootstrap, "client_id": "signpost-exporter", "bootstrap_timeout_ms": self.timeout_ms}
+            common = {"bootstrap_servers": self.bootstrap, "client_id": "signpost-exporter", "bootstrap_timeout_ms": self.timeout_ms, **self.security}
             self._admin = _AdminClient(**common, request_timeout_ms=self.timeout_ms)
             self._consumer = KafkaConsumer(**common, group_id=None, enable_auto_commit=False, request_timeout_ms=self.timeout_ms + 1_000)
         admin, consumer = self._admin, self._consumer

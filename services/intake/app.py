@@ -9,12 +9,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from schemas.intake import Call, ExclusionNotice, LAReturn
-from services.common import db
+from services.common import db, privacy_routes, secrets
 from services.common.auth import TokenRegistry
 from services.common.http import create_app, store_check
 from services.common.relay import Relay
+from services.common.retention import Schedule
 from services.common.settings import Settings
+from services.intake import retention as intake_retention
 from services.intake import routes, tables
+from services.intake import subject_access as intake_subject_access
 from services.intake.eventlog import EventLog, GroupCommitter
 
 DESCRIPTION = """Validated intake of exclusion notices, calls and LA returns.
@@ -23,7 +26,21 @@ A 202 means the event is in the intake's durable event log and will reach Kafka,
 the broker loses it. The body's own id is the idempotency key."""
 
 
+async def _retention_loop(settings: Settings, engine) -> None:  # noqa: ANN001 - an Engine
+    """docs/data-protection.md: events past their period go (a failure is logged; it runs again)."""
+    import logging
+    from datetime import UTC, datetime
+
+    while True:
+        await asyncio.sleep(settings.retention_interval_s)
+        try:
+            await asyncio.to_thread(intake_retention.run, engine, Schedule.of(settings), datetime.now(UTC))
+        except Exception as exc:  # noqa: BLE001 - the store may be down; the next run catches up
+            logging.getLogger(__name__).warning("retention run failed", extra={"error": type(exc).__name__})
+
+
 def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
+    secrets.configure_pseudonyms(settings)  # refuses to start without a key in production
     engine = db.make_engine(settings.database_url_for("intake"), synchronous="FULL")
     eventlog = EventLog(engine)
     committer = GroupCommitter(eventlog)
@@ -35,9 +52,11 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         await asyncio.to_thread(db.migrate, engine, tables.metadata)
         committer.start()
         relay.start()
+        retention = asyncio.create_task(_retention_loop(settings, engine), name="intake-retention")
         try:
             yield
         finally:
+            retention.cancel()
             await relay.stop()
             await committer.stop()
             engine.dispose()
@@ -53,8 +72,12 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         max_body_bytes=settings.max_body_bytes,
         body_limits={"/v1/la-returns/csv": settings.max_csv_bytes},  # streamed and parsed line by line, all or nothing
         description=DESCRIPTION,
+        write_rate_limit=settings.write_rate_limit,
     )
     app.state.settings, app.state.eventlog, app.state.committer, app.state.relay = settings, eventlog, committer, relay
     app.include_router(routes.router)
+    # the intake keeps no audit trail of its own: the export is audited by the alerts service's part
+    app.include_router(privacy_routes.router("intake", lambda state, _child_id, keys: (intake_subject_access.export(state.eventlog.engine, keys), keys),
+                                              lambda state, _child_id, keys: intake_subject_access.erase(state.eventlog.engine, keys), audited=False))
     app.state.body_models.update({m.__name__: m for m in (ExclusionNotice, Call, LAReturn)})
     return app

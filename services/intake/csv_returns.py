@@ -26,6 +26,8 @@ COLUMNS = (
     "reason_codes",
 )
 REQUIRED = frozenset({"record_id", "kind", "school_urn", "upn", "first_name", "last_name", "date_of_birth", "start_date"})
+BOOLEANS = frozenset({"suspected_send", "looked_after", "has_social_worker"})
+INTEGERS = frozenset({"sessions"})
 PUPIL = frozenset(
     {"upn", "first_name", "last_name", "date_of_birth", "year_group", "sen_status", "sen_primary_need", "suspected_send", "looked_after", "has_social_worker"}
 )
@@ -92,7 +94,14 @@ def row_to_record(names: list[str], values: list[str]) -> dict:
             continue
         if name == "reason_codes":
             record[name] = [c.strip().upper() for c in value.split(";") if c.strip()]
-        elif name in PUPIL:
+            continue
+        # The contract's cell formats (booleans `true`/`false`, whole numbers); anything else stays a
+        # string, which the strict model then refuses ("yes" is not a boolean).
+        if name in BOOLEANS and value.lower() in ("true", "false"):
+            value = value.lower() == "true"  # type: ignore[assignment]
+        elif name in INTEGERS and value.isascii() and value.isdigit() and len(value) < 10:
+            value = int(value)  # type: ignore[assignment]
+        if name in PUPIL:
             pupil[name] = value
         else:
             record[name] = value
@@ -100,10 +109,32 @@ def row_to_record(names: list[str], values: list[str]) -> dict:
     return record
 
 
+def _unreadable(exc: csv.Error) -> str:
+    # Our words, never the csv module's: its messages may one day quote the cell.
+    if "field limit" in str(exc):
+        return f"has a cell over {csv.field_size_limit()} characters"
+    if "new-line" in str(exc) or "line feed" in str(exc):
+        return "has a carriage return inside an unquoted cell: quote the cell or remove it"
+    return "cannot be read as CSV"
+
+
 def parse_rows(lines: Iterable[str], state: dict) -> Iterator[tuple[int, dict | None, str | None]]:
-    """Yield (line number, record, error) per data row. `state` keeps the header across calls."""
+    """Yield (line number, record, error) per data row. `state` keeps the header across calls.
+
+    A row the csv module cannot read (a cell over its field limit, a bare carriage return in an
+    unquoted cell) is that row's error; the reader goes on with the next line."""
     reader = csv.reader(lines)
-    for values in reader:
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            state["line"] = state.get("line", 0) + 1
+            if "names" not in state:
+                raise CsvHeaderError("the header row cannot be read as CSV") from None
+            yield state["line"], None, _unreadable(exc)
+            continue
         state["line"] = state.get("line", 0) + 1 + sum(v.count("\n") for v in values)
         if not values or (len(values) == 1 and not values[0].strip()):
             continue

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse
@@ -18,7 +19,14 @@ from schemas.problem import Problem
 from schemas.pupil import LACode
 from services.common.auth import Principal, authorize, require
 from services.common.http import json_body
-from services.common.problems import ProblemError, field_errors, unavailable, validation_problem
+from services.common.problems import (
+    ProblemError,
+    field_errors,
+    is_malformed,
+    malformed,
+    unavailable,
+    validation_problem,
+)
 from services.intake import csv_returns
 from services.intake.eventlog import Submission
 from services.intake.submissions import call_submission, notice_submission, return_submission
@@ -75,11 +83,16 @@ async def _accept(request: Request, submission: Submission, source_id: str, reco
 # The hot path: the body is validated straight from its bytes by pydantic-core (no decode to dicts
 # first) and the role is checked without dependency injection. This doubles what one intake
 # process takes (docs/benchmarks.md). The OpenAPI document still shows each body's schema.
+# Strict: JSON's own types only ("yes" is not a boolean, "4" not a number); dates and times as ISO
+# 8601 strings, which strict JSON validation takes.
 async def _parse(request: Request, model: type[M]) -> M:
     try:
-        return model.model_validate_json(await request.body())
+        return model.model_validate_json(await request.body(), strict=True)
     except ValidationError as exc:
-        raise validation_problem(field_errors(exc.errors(include_input=False))) from exc
+        errors = exc.errors(include_input=False)
+        if is_malformed(errors):
+            raise malformed() from None
+        raise validation_problem(field_errors(errors)) from None
 
 
 @router.post("/exclusion-notices", status_code=202, response_model=Accepted, responses=RESPONSES, summary="a school's exclusion or suspension notice",
@@ -148,8 +161,8 @@ async def _csv_return(request: Request, la_code: str, return_id: str, period_sta
         "submitted_at": datetime.now(UTC),
         "records": records,
     }
-    try:
-        la_return = LAReturn.model_validate(doc)
+    try:  # through JSON, so that the CSV's cells meet the same strict types as a JSON body's
+        la_return = LAReturn.model_validate_json(orjson.dumps(doc), strict=True)
     except ValidationError as exc:
         broken = {e["loc"][1] for e in errors}  # rows with the wrong number of cells are reported once
         errors += [e for e in field_errors(exc.errors(include_input=False)) if len(e["loc"]) < 2 or e["loc"][1] not in broken]

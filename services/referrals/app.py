@@ -22,17 +22,20 @@ from fastapi import FastAPI
 from faust.contrib.asgi import faust_app_running
 
 from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN
-from services.common import db
+from services.common import db, kafka, privacy_routes, secrets
 from services.common.auth import Principal, TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
 from services.common.metrics import Counter
 from services.common.outbox import OutboxLog
 from services.common.relay import Relay
+from services.common.retention import Schedule
 from services.common.settings import Settings
 from services.common.stream import StageRunner
 from services.common.worker import exit_if_crashed, survives
+from services.referrals import retention as referrals_retention
 from services.referrals import routes, tables
+from services.referrals import subject_access as referrals_subject_access
 from services.referrals.consumer import ReferralsStage
 from services.referrals.desk import DeskResult, ReferralDesk
 from services.referrals.policy import PolicyHolder
@@ -53,6 +56,7 @@ def consumer_group(settings: Settings, generation: str) -> str:
 
 
 def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
+    secrets.configure_pseudonyms(settings)  # refuses to start without a key in production
     engine = db.make_engine(settings.database_url_for("referrals"))
     store = ReferralStore(engine)
     policy = PolicyHolder(settings.routing_policy_file)  # a bad policy stops the service here, naming the line
@@ -61,6 +65,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     worker = faust.App(
         f"{settings.topic_prefix}referrals",
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=kafka.faust_credentials(settings),
         web_enabled=False,
         topic_disable_leader=True,
         store="memory://",
@@ -93,6 +98,9 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     def render(ref_id: str, agency: str) -> bytes:
         record = store.get(ref_id)
         principal = Principal(name="webhook", roles=frozenset({"agency"}), agency=agency)
+        # a delivery discloses the child's data to the agency: audited like a read (issue 12)
+        store.write_audit([{"at": datetime.now(UTC), "principal": f"webhook:{agency}", "action": "deliver_referral", "object_kind": "referral",
+                            "object_id": ref_id, "child_id": record.row["child_id"], "detail": None}])
         fake_request = type("R", (), {"app": app})()
         return routes.view(fake_request, record, principal).model_dump_json(exclude_none=True).encode()  # type: ignore[arg-type]
 
@@ -103,6 +111,11 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     async def deliver_webhooks() -> None:
         async with httpx.AsyncClient() as client:
             await sender.run_once(client)
+
+    @worker.timer(interval=settings.retention_interval_s)
+    @survives
+    async def apply_retention() -> None:  # docs/data-protection.md: what is past its period goes
+        await asyncio.to_thread(referrals_retention.run, engine, Schedule.of(settings), datetime.now(UTC))
 
     @worker.timer(interval=30.0)
     @survives
@@ -146,9 +159,11 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         return None if relay.broker_ok else f"outbox relay: broker unavailable ({relay.last_error or 'connecting'})"
 
     app = create_app("referrals", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=[store_check(engine), consuming, publishing], lifespan=lifespan,
-                     max_body_bytes=settings.max_body_bytes, description=DESCRIPTION)
+                     max_body_bytes=settings.max_body_bytes, description=DESCRIPTION, write_rate_limit=settings.write_rate_limit)
     app.state.settings, app.state.store, app.state.policy, app.state.desk = settings, store, policy, desk
     app.state.on_referral_changed, app.state.sender, app.state.worker = on_referral_changed, sender, worker
     app.state.stage, app.state.runners, app.state.relay = stage, runners, relay
     app.include_router(routes.router)
+    app.include_router(privacy_routes.router("referrals", lambda state, child_id, _keys: (referrals_subject_access.export(state.store.engine, child_id), []),
+                                              lambda state, child_id, _keys: referrals_subject_access.erase(state.store.engine, child_id)))
     return app

@@ -11,6 +11,7 @@ A bad file must never reach the router: every problem is reported as a `PolicyEr
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -111,7 +112,7 @@ class Matcher:
 @dataclass(frozen=True)
 class Webhook:
     url: str
-    secret_env: str | None  # name of the env variable holding the HMAC secret (never the secret itself)
+    secret_env: str | None  # name of the env variable holding the signing secret (never the secret itself)
     max_attempts: int = 8
 
 
@@ -257,12 +258,16 @@ class _Reader:
     def webhook(self, node: Node, name: str) -> Webhook | None:
         if isinstance(node, ScalarNode) and self.is_null(node):
             return None
-        keys = self.mapping(node, f"webhook of {name}", ("url", "secret_env", "max_attempts"), ("url",))
+        keys = self.mapping(node, f"webhook of {name}", ("url", "secret_env", "max_attempts"), ("url", "secret_env"))
         url = self.string(keys["url"], "webhook url")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             self.fail(keys["url"], f"webhook url must be an http(s) URL, not {url!r}")
+        if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+            self.fail(keys["url"], f"webhook url must be https:// (plain http only to a loopback address), not {url!r}")
         secret_env = self.optional_string(keys.get("secret_env"), "webhook secret_env")
+        if secret_env is None:
+            self.fail(keys["secret_env"], "webhook secret_env must name the variable holding its signing secret: unsigned webhooks are refused")
         if secret_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", secret_env):
             self.fail(
                 keys["secret_env"], f"webhook secret_env must name an environment variable: {secret_env!r}"
@@ -299,6 +304,40 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     return _Reader(source).policy(root)
 
 
+def is_loopback(host: str) -> bool:
+    """A referral's body may only leave the machine encrypted (issue 12)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_secrets(policy: Policy, environ: Mapping[str, str]) -> None:
+    """Every webhook's signing secret is set, in the Standard Webhooks form (`whsec_` + base64 of
+    24 to 64 random bytes): refuse to start (or to reload) with a receiver that would go unsigned."""
+    import base64
+    import binascii
+
+    for receiver in policy.receivers.values():
+        hook = receiver.webhook
+        if hook is None:
+            continue
+        secret = environ.get(hook.secret_env or "", "")
+        if not secret:
+            raise PolicyError(f"receiver {receiver.name}: its webhook secret variable {hook.secret_env} is not set")
+        try:
+            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if not secret.startswith("whsec_") or not 24 <= len(key) <= 64:
+            raise PolicyError(f"receiver {receiver.name}: {hook.secret_env} must be whsec_ + base64 of 24 to 64 random bytes "
+                              "(`signpost webhook-secret` makes one)")
+
+
 def load_policy(path: Path | None = None) -> Policy:
     """Load a policy file (None: the shipped default). An unreadable file is a PolicyError too, at line 1."""
     path = DEFAULT_POLICY_PATH if path is None else Path(path)
@@ -315,11 +354,13 @@ class PolicyHolder:
     def __init__(self, path: Path | None) -> None:
         self.path = DEFAULT_POLICY_PATH if path is None else Path(path)
         self.policy = load_policy(self.path)  # raises PolicyError: refuse to start on a bad policy
+        check_secrets(self.policy, os.environ)  # ... or on a webhook that would go unsigned
 
     def reload(self) -> str | None:
         """Re-read the file; on error keep routing with the old policy and return the message."""
         try:
             policy = load_policy(self.path)
+            check_secrets(policy, os.environ)
         except PolicyError as e:
             return str(e)
         self.policy = policy

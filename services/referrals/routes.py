@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from schemas.admin import AuditPage, ConsentLedger, ConsentWithdrawn, PolicyReloaded
 from schemas.codes import Agency
 from schemas.problem import Problem
 from schemas.referrals import (
@@ -160,7 +161,7 @@ async def _child_in_scope(request: Request, principal: Principal, child_id: str)
         raise ProblemError(404, "Not Found", "no such child")
 
 
-@router.get("/consents/{child_id}", tags=["consent"], responses=ERRORS, summary="a child's consent ledger")
+@router.get("/consents/{child_id}", tags=["consent"], response_model=ConsentLedger, responses=ERRORS, summary="a child's consent ledger")
 async def consents(child_id: str, request: Request, principal: Team) -> dict:
     await _child_in_scope(request, principal, child_id)
     store = request.app.state.store
@@ -169,14 +170,14 @@ async def consents(child_id: str, request: Request, principal: Team) -> dict:
     return {"child_id": child_id, "items": rows}
 
 
-@router.post("/consents/{child_id}/withdraw", tags=["consent"], responses=ERRORS, summary="the family withdraws a consent: no further sharing")
+@router.post("/consents/{child_id}/withdraw", tags=["consent"], response_model=ConsentWithdrawn, responses=ERRORS, summary="the family withdraws a consent: no further sharing")
 async def withdraw(child_id: str, request: Request, principal: Team, recipient: Annotated[Literal["nas", "ias", "la"], Query()], note: str | None = None) -> dict:
     await _child_in_scope(request, principal, child_id)
     await asyncio.to_thread(request.app.state.store.withdraw, child_id, recipient, principal.name, note, _now())
     return {"child_id": child_id, "recipient": recipient, "granted": False}
 
 
-@router.post("/admin/policy/reload", tags=["admin"], responses=ERRORS, summary="re-read the routing policy file; a bad file keeps the old policy")
+@router.post("/admin/policy/reload", tags=["admin"], response_model=PolicyReloaded, responses=ERRORS, summary="re-read the routing policy file; a bad file keeps the old policy")
 async def reload_policy(request: Request, principal: Admin) -> dict:
     error = request.app.state.policy.reload()
     if error:
@@ -184,6 +185,6 @@ async def reload_policy(request: Request, principal: Admin) -> dict:
     return {"status": "reloaded", "source": request.app.state.policy.policy.source}
 
 
-@router.get("/audit", tags=["audit"], responses=ERRORS, summary="the audit trail (admin)")
+@router.get("/audit", tags=["audit"], response_model=AuditPage, responses=ERRORS, summary="the audit trail (admin)")
 async def audit_trail(request: Request, principal: Admin, child_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
     return {"items": await asyncio.to_thread(request.app.state.store.audit_entries, child_id, limit)}

@@ -8,14 +8,16 @@ LOCKED` plus a lease in `claimed_until`, so a claim outlives its transaction and
 died mid-delivery leaves them to another after the lease). SQLite: one process (its writers
 queue in-process; a second process would need the same file).
 
-Signature: X-Signpost-Signature: sha256=HMAC_SHA256(secret, f"{timestamp}.{body}") with the
-timestamp in X-Signpost-Timestamp (seconds); receivers should reject stale timestamps.
+Signed per the Standard Webhooks specification (the `standardwebhooks` package): `webhook-id`
+(the idempotency key), `webhook-timestamp` (seconds) and `webhook-signature` (`v1,` + base64
+HMAC-SHA256 of `id.timestamp.body` under the receiver's `whsec_` secret). Any Standard Webhooks
+library verifies it; receivers should refuse stale timestamps (the libraries allow 5 minutes).
+A receiver without a secret, or with a plain-http URL that is not loopback, stops the service at
+start-up (policy.check_secrets, policy parsing): a referral never leaves unsigned or unencrypted.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import os
 import random
@@ -36,8 +38,12 @@ log = logging.getLogger(__name__)
 DELIVERIES = Counter("signpost_webhook_deliveries_total", "Webhook delivery attempts by outcome", ["agency", "outcome"])
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def signed_headers(secret: str, msg_id: str, at: datetime, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers for one delivery attempt."""
+    from standardwebhooks import Webhook as StandardWebhook
+
+    signature = StandardWebhook(secret).sign(msg_id, at, body.decode())
+    return {"webhook-id": msg_id, "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": signature}
 
 
 def backoff(attempts: int, base: float = 1.0, cap: float = 300.0) -> float:
@@ -84,11 +90,13 @@ class WebhookSender:
                 continue
             hook = receiver.webhook
             body = await asyncio.to_thread(self.render, row["referral_id"], row["agency"])
-            stamp = str(int(time.time()))
-            headers = {"Content-Type": "application/json", "Idempotency-Key": row["key"], "X-Signpost-Delivery": row["key"], "X-Signpost-Timestamp": stamp}
             secret = os.environ.get(hook.secret_env or "", "")
-            if secret:
-                headers["X-Signpost-Signature"] = sign(secret, stamp, body)
+            if not secret:  # checked at start-up and on reload; the environment changed under us
+                await asyncio.to_thread(self._retry, row["key"], row["attempts"], "no signing secret", now + timedelta(seconds=backoff(row["attempts"] + 1, self.base_backoff)))
+                attempts.append(Attempt(row["key"], row["agency"], "retry"))
+                continue
+            headers = {"Content-Type": "application/json", "Idempotency-Key": row["key"], "X-Signpost-Delivery": row["key"],
+                       **signed_headers(secret, row["key"], datetime.fromtimestamp(time.time(), timezone.utc), body)}
             error = None
             try:
                 response = await client.post(hook.url, content=body, headers=headers, timeout=self.timeout)

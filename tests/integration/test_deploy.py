@@ -42,7 +42,8 @@ DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
 RUNBOOK = ROOT / "docs" / "runbook.md"
 
 CONTRACT_PORTS = {"intake": 8001, "alerts": 8002, "referrals": 8003}
-SECRET_ENV = {"POSTGRES_PASSWORD": "pw-for-tests", "GRAFANA_ADMIN_PASSWORD": "pw-for-tests", "SIGNPOST_TOKENS_PATH": "/dev/null"}
+SECRET_ENV = {"POSTGRES_PASSWORD": "pw-for-tests", "GRAFANA_ADMIN_PASSWORD": "pw-for-tests", "SIGNPOST_TOKENS_PATH": "/dev/null",
+              "SIGNPOST_PSEUDONYM_KEY": "key-for-tests-0123456789abcdef0123456789", "SIGNPOST_DOMAIN": "signpost.test", "SIGNPOST_TLS_DIR": "/dev/null"}
 PROMQL_KEYWORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "inf", "nan"}
 SYNTHETIC_METRICS = {"up"}  # made by Prometheus at scrape time
 SCRAPE_LABELS = {"job", "instance"}
@@ -116,7 +117,8 @@ def interpolate(value: str, variables: dict[str, str]) -> str:
 
 
 def container_ports(service: dict) -> set[int]:
-    ports = set()
+    """The ports a service listens on for others: published (`ports`) or internal only (`expose`)."""
+    ports = {int(str(p)) for p in service.get("expose") or []}
     for spec in service.get("ports") or []:
         if isinstance(spec, dict):
             ports.add(int(spec["target"]))
@@ -193,7 +195,8 @@ def test_signpost_services_match_the_contract(compose: dict, monkeypatch: pytest
         assert service["command"] == ["python", "-m", f"services.{name}"], name
         build = service.get("build")
         assert build in (".", {"context": "."}) or (isinstance(build, dict) and build.get("context") == "."), name
-        assert container_ports(service) == {port}, f"{name} must publish its contract port {port}"
+        assert container_ports(service) == {port}, f"{name} must listen on its contract port {port}"
+        assert not service.get("ports"), f"{name} is reached through the TLS proxy only"
         env = env_of(service)
         unknown = sorted(k for k in env if k not in known)
         assert not unknown, f"{name}: settings nobody reads (typos?): {unknown}"
@@ -276,6 +279,32 @@ def test_postgres_16_with_a_healthcheck(compose: dict) -> None:
     assert f"//{env['POSTGRES_USER']}:" in db_url
 
 
+def test_only_the_tls_proxy_publishes_ports(compose: dict) -> None:
+    """Encryption in transit (issue 12): the contract ports and Grafana's, over https, through Caddy;
+    everything else on the internal network, which has no route out."""
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+    assert published == {"proxy"}
+    proxy = compose["services"]["proxy"]
+    assert proxy["image"].startswith("caddy:")
+    assert container_ports(proxy) == {*CONTRACT_PORTS.values(), 3000}
+    assert compose["networks"]["default"] == {"internal": True}
+    for name, service in compose["services"].items():
+        networks = service.get("networks", ["default"])
+        assert "default" in networks, name
+        assert set(networks) <= {"default", {"proxy": "edge", "referrals": "egress", "alertmanager": "egress"}.get(name, "default")}, f"{name} leaves the internal network"
+    caddyfile = (DEPLOY / "caddy/Caddyfile").read_text()
+    for upstream in ("intake:8001", "alerts:8002", "referrals:8003", "grafana:3000"):
+        assert f"reverse_proxy {upstream}" in caddyfile
+    assert caddyfile.count("import signpost") == 4 and "tls /certs/tls.crt /certs/tls.key" in caddyfile
+    assert "http://" not in caddyfile
+
+
+def test_production_settings_need_every_secret(compose: dict) -> None:
+    env = env_of(compose["services"]["intake"])
+    assert env["SIGNPOST_ENV"] == "production"
+    assert env["SIGNPOST_PSEUDONYM_KEY"].startswith("${SIGNPOST_PSEUDONYM_KEY:?")
+
+
 def test_prometheus_and_grafana_use_the_deploy_folder(compose: dict) -> None:
     prom = compose["services"]["prometheus"]
     assert prom["image"].startswith("prom/prometheus:")
@@ -354,8 +383,9 @@ def configs(args: list[str]) -> dict[str, str]:
 
 
 def test_kafka_init_creates_every_topic_with_explicit_configs(compose: dict, tmp_path: Path) -> None:
-    from schemas.topics import ALL_TOPICS, BROKER_EPOCH, DEAD_LETTERS
-    from services.common.kafka import FOREVER, THIRTY_DAYS_MS
+    from schemas.topics import BROKER_EPOCH
+    from services.common.kafka import all_topic_names, topic_configs
+    from services.common.settings import Settings
 
     init = compose["services"]["kafka-init"]
     assert "./deploy/kafka/create-topics.sh:/deploy/create-topics.sh:ro" in init["volumes"]
@@ -369,7 +399,10 @@ def test_kafka_init_creates_every_topic_with_explicit_configs(compose: dict, tmp
     done, created = run_create_topics(tmp_path, **{k: v for k, v in init_env.items() if k != "BOOTSTRAP"}, BOOTSTRAP=init_env["BOOTSTRAP"])
     assert done.returncode == 0, done.stderr
     prefix = init_env["SIGNPOST_TOPIC_PREFIX"]
-    expected = {prefix + t.name: FOREVER for t in ALL_TOPICS} | {prefix + DEAD_LETTERS: THIRTY_DAYS_MS, prefix + BROKER_EPOCH: FOREVER}
+    # the retention schedule's defaults, as the services would create the topics (issue 12)
+    defaults = Settings(topic_prefix=prefix, _env_file=None)
+    expected = {name: topic_configs(defaults, name)["retention.ms"] for name in all_topic_names(defaults)}
+    assert expected[prefix + "exclusion-notices.v1"] == str(2192 * 86_400_000) and expected[prefix + BROKER_EPOCH] == "-1"
     assert {option(c, "--topic"): configs(c)["retention.ms"] for c in created} == expected
     for call in created:
         assert option(call, "--bootstrap-server") == "kafka:9092"

@@ -185,7 +185,7 @@ def test_row_to_record_nests_the_pupil_splits_reason_codes_and_drops_empty_cells
         "kind": "suspension",
         "school_urn": "101676",
         "start_date": "2025-03-03",
-        "sessions": "4",
+        "sessions": 4,  # typed for the strict model: the contract's whole numbers and true/false
         "reason_codes": ["DB", "PA", "VA"],
         "pupil": {
             "upn": "A123",
@@ -193,8 +193,8 @@ def test_row_to_record_nests_the_pupil_splits_reason_codes_and_drops_empty_cells
             "last_name": "O'Brien, Jr",
             "date_of_birth": "2014-05-01",
             "sen_status": "K",
-            "suspected_send": "true",
-            "looked_after": "false",
+            "suspected_send": True,
+            "looked_after": False,
         },
     }
     assert row_to_record(["record_id"], [""]) == {"pupil": {}}

@@ -163,7 +163,11 @@ def test_holder_with_no_path_uses_the_default():
     assert PolicyHolder(None).policy.source == str(DEFAULT_POLICY_PATH)
 
 
-def test_reload_keeps_the_old_policy_on_a_bad_file_and_swaps_on_a_good_one(tmp_path):
+SECRET = "whsec_" + "c2lnbnBvc3QtdGVzdHMtb25seS0zMi1ieXRlcy1rZXkh"  # tests only
+
+
+def test_reload_keeps_the_old_policy_on_a_bad_file_and_swaps_on_a_good_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("SIGNPOST_WEBHOOK_SECRET_NAS", SECRET)
     path = tmp_path / "policy.yaml"
     path.write_text(GOOD)
     holder = PolicyHolder(path)
@@ -178,3 +182,40 @@ def test_reload_keeps_the_old_policy_on_a_bad_file_and_swaps_on_a_good_one(tmp_p
     assert holder.reload() is None
     assert holder.policy is not old
     assert holder.policy.receivers["ias"].service_level_school_days == 3
+
+
+# --------------------------------------------------------------------------- webhooks: signed, encrypted (issue 12)
+
+
+@pytest.mark.parametrize("url", ["http://nas.example.org/in", "http://10.0.0.5/in"])
+def test_a_plain_http_webhook_is_refused_unless_loopback(url):
+    assert "must be https://" in error(GOOD.replace("https://nas.example.org/in", url))
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/in", "http://localhost/in", "http://[::1]:80/in"])
+def test_a_loopback_webhook_may_be_plain_http(url):
+    assert parse_policy(GOOD.replace("https://nas.example.org/in", url)).receivers["nas"].webhook.url == url
+
+
+@pytest.mark.parametrize("hook", ['{url: "https://nas.example.org/in"}', '{url: "https://nas.example.org/in", secret_env: null}'])
+def test_a_webhook_without_a_secret_is_refused(hook):
+    text = GOOD.replace('{url: "https://nas.example.org/in", secret_env: SIGNPOST_WEBHOOK_SECRET_NAS, max_attempts: 3}', hook)
+    assert "secret_env" in error(text)
+
+
+@pytest.mark.parametrize("value,expected", [
+    (None, "is not set"),
+    ("", "is not set"),
+    ("not-a-standard-secret", "must be whsec_"),
+    ("whsec_c2hvcnQ=", "must be whsec_"),  # 5 bytes
+])  # fmt: skip
+def test_the_service_refuses_to_start_when_a_webhook_secret_is_missing_or_weak(tmp_path, monkeypatch, value, expected):
+    path = tmp_path / "policy.yaml"
+    path.write_text(GOOD)
+    monkeypatch.delenv("SIGNPOST_WEBHOOK_SECRET_NAS", raising=False)
+    if value is not None:
+        monkeypatch.setenv("SIGNPOST_WEBHOOK_SECRET_NAS", value)
+    with pytest.raises(PolicyError, match=expected):
+        PolicyHolder(path)
+    monkeypatch.setenv("SIGNPOST_WEBHOOK_SECRET_NAS", SECRET)
+    assert PolicyHolder(path).policy.receivers["nas"].webhook is not None

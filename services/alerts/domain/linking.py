@@ -21,12 +21,12 @@ arrive in:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
+from schemas import pseudonym
 from schemas.pupil import person_key_of_parts, upn_key
 from schemas.upn import is_temporary
 
@@ -34,17 +34,18 @@ EXACT = "exact match: LA, date of birth and names"
 AMBIGUOUS = "more than one child has this LA, date of birth and names: a person decides"
 
 
+# Child ids are keyed pseudonyms (schemas/pseudonym.py), like the keys they come from.
 def child_id_for_upn(upn: str) -> str:
-    return "ch_" + hashlib.sha256(upn_key(upn).encode()).hexdigest()[:16]
+    return "ch_" + pseudonym.keyed("child", upn_key(upn), 16)
 
 
 def child_id_for_person(person_key: str) -> str:
-    return "ch_" + hashlib.sha256(person_key.encode()).hexdigest()[:16]
+    return "ch_" + pseudonym.keyed("child", person_key, 16)
 
 
 def candidate_id(a: str, b: str) -> str:
     """One id per pair of children, whichever order they were proposed in."""
-    return "cand_" + hashlib.sha256("|".join(sorted((a, b))).encode()).hexdigest()[:16]
+    return "cand_" + pseudonym.keyed("candidate", "|".join(sorted((a, b))), 16)
 
 
 @dataclass(frozen=True, slots=True)

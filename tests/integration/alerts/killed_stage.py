@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 
+from schemas import pseudonym
 from schemas.topics import INTAKE_TOPICS
 from services.alerts import tables
 from services.alerts.child_stage import ChildStage
@@ -23,6 +24,7 @@ from services.common.stream import StageRunner
 
 
 async def main(settings: Settings, group_id: str) -> None:
+    pseudonym.configure(os.environ["SIGNPOST_PSEUDONYM_KEY"].encode())  # the test's key (a settings dump masks it)
     engine = db.make_engine(settings.database_url_for("alerts"))
     db.migrate(engine, tables.metadata)
     store = AlertsStore(engine)

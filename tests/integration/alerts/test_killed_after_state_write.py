@@ -8,6 +8,7 @@ leaves state that already holds the batch, and a consumer position before it.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from conftest import TEST_PSEUDONYM_KEY
 
 from schemas.intake import ExclusionNotice
 from schemas.topics import INTAKE_TOPICS
@@ -72,7 +74,8 @@ async def test_killed_after_the_state_write_and_before_the_offset_commit_counts_
     db.migrate(engine, tables.metadata)
     store = AlertsStore(engine)
 
-    killed = subprocess.run([sys.executable, str(HERE / "killed_stage.py"), settings.model_dump_json(), group], timeout=120, capture_output=True)
+    env = {**os.environ, "SIGNPOST_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY}  # the child ids this process expects
+    killed = subprocess.run([sys.executable, str(HERE / "killed_stage.py"), settings.model_dump_json(), group], timeout=120, capture_output=True, env=env)
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     written = {r["child_id"]: r for r in _rows(engine, tables.children)}
     assert written, "the first batch's state was written before the kill"

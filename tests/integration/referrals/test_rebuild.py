@@ -39,10 +39,11 @@ def rows(settings, table) -> list[dict]:  # noqa: ANN001
     return out
 
 
-async def test_rebuild_recreates_referrals_without_delivering_and_is_idempotent(settings_factory, tmp_path: Path) -> None:
+async def test_rebuild_recreates_referrals_without_delivering_and_is_idempotent(settings_factory, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SIGNPOST_TEST_HOOK_SECRET", "whsec_" + "c2lnbnBvc3QtdGVzdHMtb25seS0zMi1ieXRlcy1rZXkh")  # tests only
     policy = tmp_path / "policy.yaml"
     text = (Path(b.__file__).parents[3] / "services" / "referrals" / "policy.default.yaml").read_text()
-    policy.write_text(text.replace("    webhook: null", "    webhook: {url: http://127.0.0.1:9/hook, max_attempts: 3}"))
+    policy.write_text(text.replace("    webhook: null", "    webhook: {url: http://127.0.0.1:9/hook, secret_env: SIGNPOST_TEST_HOOK_SECRET, max_attempts: 3}"))
     settings = settings_factory(routing_policy_file=policy, referrals_port=1)  # nothing listens on port 1
     send_child = b.profile(sen_status="K")
     await publish(settings, [

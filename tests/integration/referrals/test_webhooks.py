@@ -17,20 +17,23 @@ import yaml
 from conftest import build_settings
 from prometheus_client import REGISTRY
 from sqlalchemy import select
+from standardwebhooks import Webhook as StandardWebhook
+from standardwebhooks import WebhookVerificationError
 
 from services.common.db import migrate
 from services.referrals import tables
 from services.referrals.app import build_app
 from services.referrals.desk import ReferralDesk
 from services.referrals.policy import DEFAULT_POLICY_PATH
-from services.referrals.webhooks import WebhookSender, sign
+from services.referrals.webhooks import WebhookSender
 
 from .builders import AUTISTIC, SEND, alert, call, profile
 
 pytestmark = pytest.mark.integration
 
 SECRET_ENV = "SIGNPOST_TEST_HOOK_SECRET"
-SECRET = "s3cret-for-tests-only"
+SECRET = "whsec_" + "c2lnbnBvc3QtdGVzdHMtb25seS0zMi1ieXRlcy1rZXkh"  # base64 of 32 bytes, for tests only
+OTHER_SECRET = "whsec_" + "YW5vdGhlci1zZWNyZXQtb2YtMzItYnl0ZXMtZm9yLXQh"
 STEP = timedelta(seconds=301)  # past any backoff (capped at 300 s)
 
 
@@ -183,13 +186,18 @@ async def test_a_created_referral_is_delivered_once_signed(hooks: Hooks):
         assert got.path == "/hook"
         assert got.headers["idempotency-key"] == f"{ref_id}:v1"
         assert got.headers["content-type"] == "application/json"
-        stamp = got.headers["x-signpost-timestamp"]
+        stamp = got.headers["webhook-timestamp"]
         assert abs(int(stamp) - time.time()) < 60
-        assert got.headers["x-signpost-signature"] == sign(SECRET, stamp, got.body)
-        assert got.headers["x-signpost-signature"] != sign("another secret", stamp, got.body)
+        assert got.headers["webhook-id"] == f"{ref_id}:v1"
+        StandardWebhook(SECRET).verify(got.body, got.headers)  # Standard Webhooks: any library checks it
+        with pytest.raises(WebhookVerificationError):
+            StandardWebhook(OTHER_SECRET).verify(got.body, got.headers)
         body = got.json()
         assert body["id"] == ref_id and body["status"] == "new"
         assert body["reasons"] and body["child"]["child_id"] == kid["child_id"]
+    with hooks.engine.connect() as conn:  # each disclosure is in the audit trail (issue 12)
+        delivered = conn.execute(select(tables.audit.c.principal, tables.audit.c.object_id).where(tables.audit.c.action == "deliver_referral")).all()
+    assert sorted(delivered) == [("webhook:ias", ias_id), ("webhook:nas", nas_id)]
     assert "upn" not in by_agency["nas"].json()["child"]
     assert "school_urn" not in by_agency["nas"].json()["child"]
     assert by_agency["ias"].json()["child"]["upn"] == kid["upn"]
@@ -260,7 +268,7 @@ async def test_500_twice_then_200_is_three_attempts_then_delivered(hooks: Hooks)
     keys = [r.headers["idempotency-key"] for r in hooks.receiver.requests]
     assert keys == [f"{ref_id}:v1"] * 3  # the same key every time: the receiver can tell a retry
     for r in hooks.receiver.requests:
-        assert r.headers["x-signpost-signature"] == sign(SECRET, r.headers["x-signpost-timestamp"], r.body)
+        StandardWebhook(SECRET).verify(r.body, r.headers)
 
     assert await run(sender, now + STEP) == []  # delivered: no duplicate
     assert len(hooks.receiver.requests) == 3

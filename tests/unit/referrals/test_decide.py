@@ -225,7 +225,7 @@ receivers:
     agency: exclusions_officer
     service_level_school_days: 5
     fields: [child_id, first_name, last_name, date_of_birth]
-    webhook: {url: "https://example.org/hook"}
+    webhook: {url: "https://example.org/hook", secret_env: SIGNPOST_WEBHOOK_SECRET_EO}
 route:
   receiver: eo
 """)

@@ -1,0 +1,69 @@
+"""Keyed pseudonyms (issue 12, item 2): Kafka keys, person keys and child ids need the deployment's key."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import TEST_PSEUDONYM_KEY, build_settings
+
+from schemas import pseudonym
+from schemas.pupil import Pupil, child_key, names_key_of_parts, person_key
+from services.alerts.domain import linking
+from services.common import secrets
+from services.intake.app import build_app as intake_app
+
+UPN = "W305541021101"
+PUPIL = Pupil(upn=None, first_name="Amara", last_name="Okafor", date_of_birth=date(2011, 3, 14))
+
+
+@pytest.fixture
+def restore_test_key() -> Iterator[None]:
+    yield
+    pseudonym.configure(TEST_PSEUDONYM_KEY.encode())
+
+
+def derived() -> list[str]:
+    with_upn = PUPIL.model_copy(update={"upn": UPN})
+    return [child_key("305", with_upn), person_key("305", PUPIL), names_key_of_parts(PUPIL.date_of_birth, "amara", "okafor"),
+            linking.child_id_for_upn(UPN), linking.child_id_for_person(person_key("305", PUPIL)), linking.candidate_id("ch_a", "ch_b")]
+
+
+def test_every_pseudonym_changes_with_the_key(restore_test_key: None) -> None:
+    pseudonym.configure(b"one deployment's key, 32 bytes!!")
+    first = derived()
+    pseudonym.configure(b"another deployment's key, 32 b!!")
+    assert all(a != b for a, b in zip(first, derived(), strict=True))
+
+
+def test_a_key_is_not_the_unkeyed_hash_of_the_upn() -> None:
+    key = child_key("305", PUPIL.model_copy(update={"upn": UPN}))
+    assert key != "u:" + hashlib.sha256(UPN.encode()).hexdigest()[:24]  # what enumeration reversed before
+    assert UPN not in key and UPN.lower() not in key
+
+
+def test_without_a_key_nothing_is_derived(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pseudonym, "_base", None)
+    with pytest.raises(pseudonym.PseudonymKeyMissing):
+        child_key("305", PUPIL)
+
+
+def test_production_refuses_to_start_without_a_key(tmp_path: Path, restore_test_key: None) -> None:
+    settings = build_settings(None, tmp_path, env="production", pseudonym_key=None)
+    with pytest.raises(secrets.MissingSecret, match="SIGNPOST_PSEUDONYM_KEY is required"):
+        intake_app(settings)
+    with pytest.raises(secrets.MissingSecret, match="at least 32"):
+        secrets.pseudonym_key(build_settings(None, tmp_path, env="production", pseudonym_key="short"))
+
+
+def test_dev_generates_one_key_into_the_data_dir_and_keeps_it(tmp_path: Path) -> None:
+    settings = build_settings(None, tmp_path / "var", pseudonym_key=None)
+    first = secrets.pseudonym_key(settings)
+    path = secrets.dev_key_path(settings)
+    assert path.exists() and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first) == 64 and secrets.pseudonym_key(settings) == first
+    assert secrets.pseudonym_key(build_settings(None, tmp_path / "other", pseudonym_key=None)) != first, "one per deployment"
