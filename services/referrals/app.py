@@ -97,6 +97,8 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
 
     def render(ref_id: str, agency: str) -> bytes:
         record = store.get(ref_id)
+        if record is None:  # a delivery row outlived its referral (an erasure): nothing to send
+            raise LookupError("the referral of this delivery no longer exists")
         principal = Principal(name="webhook", roles=frozenset({"agency"}), agency=agency)
         # a delivery discloses the child's data to the agency: audited like a read (issue 12)
         store.write_audit([{"at": datetime.now(UTC), "principal": f"webhook:{agency}", "action": "deliver_referral", "object_kind": "referral",
