@@ -237,8 +237,12 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
 
     app.state.health_details = health_details
     app.include_router(routes.router)
-    app.include_router(privacy_routes.router("alerts", lambda state, child_id, _keys: alerts_subject_access.export(state.store.engine, child_id),
-                                              lambda state, child_id, _keys: alerts_subject_access.erase(state.store.engine, child_id)))
+    def erase(state: object, child_id: str, _keys: object) -> dict[str, int]:
+        deleted = alerts_subject_access.erase(engine, child_id)
+        child.erasures.due()  # the stage drops its caches and skips the child's old events from its next batch
+        return deleted
+
+    app.include_router(privacy_routes.router("alerts", lambda state, child_id, _keys: alerts_subject_access.export(state.store.engine, child_id), erase))
 
     @app.get("/dashboard", include_in_schema=False)
     async def dashboard() -> FileResponse:

@@ -39,7 +39,7 @@ from schemas.topics import (
     LA_RETURN_RECORDS,
     SCHOOL_SUSPENSIONS,
 )
-from services.alerts import facts_codec
+from services.alerts import facts_codec, tables
 from services.alerts.alerting import SOURCE, AlertBook
 from services.alerts.domain import facts as f
 from services.alerts.domain import informal, linking, suspension_days, urgency
@@ -48,6 +48,7 @@ from services.alerts.domain.profile import Source, merge_group, merge_profile
 from services.alerts.domain.rules import RuleConfig
 from services.alerts.store import AlertsStore, Writes, alias_row
 from services.common.calendar import CalendarRegistry
+from services.common.erasures import ErasureList
 from services.common.messages import DeadLetter, Incoming, Outgoing, outgoing
 from services.common.stream import dead_letter_messages
 
@@ -159,6 +160,7 @@ class ChildStage:
         self.store, self.calendars, self.rules = store, calendars, rules
         self.max_children = max_children
         self.sole_owner = False
+        self.erasures = ErasureList(store.engine, tables.erasures)  # events of erased children, read again, are skipped
         self.book = AlertBook(store, CHILD_RULES)
         self.reset()
 
@@ -250,7 +252,11 @@ class ChildStage:
     def process(self, batch: list[Incoming], now: datetime) -> StageResult:
         result = StageResult()
         events: list[_Event] = []
+        if self.erasures.refresh():
+            self.reset()  # an erased child must not be written back from memory
         for msg in batch:
+            if self.erasures.erased(msg.key, msg.ce_time):  # intake topics are keyed by the child's UPN or person key
+                continue
             try:
                 events.append(_decode(msg))
             except (ValueError, KeyError, TypeError) as exc:  # this message's content: nothing of it is applied

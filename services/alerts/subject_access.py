@@ -4,6 +4,8 @@ audit of who read it; and the intake keys of the child's events (for the intake'
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import Engine, select
 
 from schemas.pupil import upn_key
@@ -22,11 +24,6 @@ def export(engine: Engine, child_id: str) -> tuple[dict[str, list[dict]], list[s
     })  # fmt: skip
     alert_ids = [a["id"] for a in parts["alerts"]]
     parts |= rows_about(engine, {"alert_history": (t.history, t.history.c.alert_id, alert_ids), "alert_las": (t.alert_las, t.alert_las.c.alert_id, alert_ids)})
-    # per-fact tables (issue 9 may replace them): whichever this version has
-    for name in ("suspensions", "incidents"):
-        table = getattr(t, name, None)
-        if table is not None and "child_id" in table.c:
-            parts |= rows_about(engine, {name: (table, table.c.child_id, ids)})
     pairs = rows_about(engine, {"as_child": (t.candidates, t.candidates.c.child_id, ids), "as_candidate": (t.candidates, t.candidates.c.candidate_child_id, ids)})
     parts["identity_candidates"] = list({r["id"]: r for r in pairs["as_child"] + pairs["as_candidate"]}.values())
     keys = {r["person_key"] for r in parts["children"] + parts["aliases"]}
@@ -38,10 +35,10 @@ def erase(engine: Engine, child_id: str) -> dict[str, int]:
     """Erasure of a child recorded in error: the child's records, aliases, alerts with history,
     candidates and counted facts, in one transaction. The audit stays (accountability: it holds the
     pseudonymous id only, and now the erasure)."""
-    from services.common import db
+    from services.common import db, erasures
     from services.common.subject_access import delete_rows
 
-    parts, _ = export(engine, child_id)
+    parts, keys = export(engine, child_id)
     ids = {r["child_id"] for r in parts["children"]} | {child_id}
     alert_ids = [a["id"] for a in parts["alerts"]]
     wanted = {
@@ -51,10 +48,9 @@ def erase(engine: Engine, child_id: str) -> dict[str, int]:
         "identity_candidates": (t.candidates, t.candidates.c.id, [c["id"] for c in parts["identity_candidates"]]),
         "aliases": (t.aliases, t.aliases.c.child_id, ids),
     }
-    for name in ("suspensions", "incidents"):
-        table = getattr(t, name, None)
-        if table is not None and "child_id" in table.c:
-            wanted[name] = (table, table.c.child_id, ids)
-    wanted["children"] = (t.children, t.children.c.child_id, ids)
+    wanted["children"] = (t.children, t.children.c.child_id, ids)  # with their counted facts
     with db.write(engine) as conn:
-        return delete_rows(conn, wanted)
+        deleted = delete_rows(conn, wanted)
+        # the intake topics keep the child's events until they expire: the child stage skips them
+        erasures.record(conn, t.erasures, keys, datetime.now(UTC))
+    return deleted

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 
 from services.common.audit import audit_table
+from services.common.erasures import erasures_table
 from services.common.outbox import outbox_table, relay_state_table
 
 metadata = MetaData()
@@ -152,6 +153,7 @@ candidates = Table(
 Index("ix_alerts_candidates_unapplied", candidates.c.applied)
 
 audit = audit_table(metadata, "alerts")
+erasures = erasures_table(metadata, "alerts")  # keys of children erased where lawful (services/common/erasures.py)
 
 meta = Table(
     "alerts_meta",

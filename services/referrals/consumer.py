@@ -20,8 +20,10 @@ from pydantic import BaseModel, ValidationError
 from schemas.alerts import AlertChanged
 from schemas.children import ChildEventResolved, ChildLinkChanged
 from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN
+from services.common.erasures import ErasureList
 from services.common.messages import DeadLetter, Incoming, Outgoing
 from services.common.stream import dead_letter_messages
+from services.referrals import tables
 from services.referrals.desk import DeskResult, ReferralDesk
 
 log = logging.getLogger(__name__)
@@ -56,11 +58,15 @@ def decode(message: Incoming) -> tuple[str, dict]:
 class ReferralsStage:
     def __init__(self, desk: ReferralDesk, prefix: str, on_outcome: Callable[[DeskResult], None] | None = None):
         self.desk, self.prefix, self.on_outcome = desk, prefix, on_outcome
+        self.erasures = ErasureList(desk.engine, tables.erasures)  # messages about erased children, read again, are skipped
 
     def process(self, messages: list[Incoming], now: datetime) -> StageResult:
         items: list[tuple[str, dict]] = []
         dead: list[DeadLetter] = []
+        self.erasures.refresh()
         for message in messages:
+            if self.erasures.erased(message.key, message.ce_time):  # every topic here is keyed by the child's id
+                continue
             try:
                 items.append(decode(message))
             except (ValueError, ValidationError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError

@@ -3,6 +3,8 @@ deliveries, consent, held triggers, the profile it routed on, links, and the aud
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import Engine, or_, select
 
 from services.common.subject_access import rows_about
@@ -35,13 +37,16 @@ def export(engine: Engine, child_id: str) -> dict[str, list[dict]]:
 def erase(engine: Engine, child_id: str) -> dict[str, int]:
     """Erasure of a child recorded in error: referrals with everything hanging off them, consent,
     held triggers, profiles and links, in one transaction. The audit stays (pseudonymous ids only)."""
-    from services.common import db
+    from services.common import db, erasures
     from services.common.subject_access import delete_rows
 
     parts = export(engine, child_id)
     ids = {child_id} | {r["source_child_id"] for r in parts["links"]} | {r["target_child_id"] for r in parts["links"]}
     referral_ids = [r["id"] for r in parts["referrals"]]
     with db.write(engine) as conn:
+        # alerts.v1, children.v1 and children.links.v1 keep messages about the child (keyed by its
+        # ids) until they expire: the referrals stage skips them
+        erasures.record(conn, t.erasures, ids, datetime.now(UTC))
         return delete_rows(conn, {
             "referral_history": (t.history, t.history.c.referral_id, referral_ids),
             "referral_las": (t.referral_las, t.referral_las.c.referral_id, referral_ids),

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 
 from services.common.audit import audit_table
+from services.common.erasures import erasures_table
 from services.common.outbox import outbox_table, relay_state_table
 
 metadata = MetaData()
@@ -163,6 +164,7 @@ links = Table(
 )
 
 audit = audit_table(metadata, "referrals")
+erasures = erasures_table(metadata, "referrals")  # keys of children erased where lawful (services/common/erasures.py)
 outbox = outbox_table(metadata, "referrals")
 relay_state = relay_state_table(metadata, "referrals")
 

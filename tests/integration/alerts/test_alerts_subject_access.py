@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
+
 import httpx
 from conftest import TestTokens, build_settings
 
@@ -56,3 +59,23 @@ async def test_erasure_deletes_everything_about_the_child_and_is_audited_with_it
     parts, _ = subject_access.export(alerts.engine, cid)
     assert {name: rows for name, rows in parts.items() if rows and name != "audit"} == {}
     assert [(e["action"], e["detail"]) for e in parts["audit"]] == [("erase_child", "recorded in error, ticket 7")]
+
+
+def test_an_erased_child_stays_erased_when_its_old_events_are_read_again(alerts) -> None:  # noqa: ANN001
+    """The intake topics keep a child's events until they expire: a rebuild, or a stage reading a
+    restarted broker from the start, must not derive the erased child again. A later event with the
+    same UPN is news (the UPN may now be right) and is applied."""
+    old = [alerts.notice(p1_notice(i)) for i in range(3)]
+    old = [dataclasses.replace(m, ce_time="2025-03-10T09:00:00Z") for m in old]
+    alerts.run(old, NOW)
+    cid = child_id_for_upn(P1_UPN)
+    subject_access.erase(alerts.engine, cid)
+    alerts.child.erasures.due()  # what the erase endpoint tells the stage in its process
+
+    again = alerts.run(old, NOW)  # read again, as a rebuild would
+    assert again.changed_alerts == [] and alerts.store.children([cid]) == {}
+    assert subject_access.export(alerts.engine, cid)[0]["alerts"] == []
+
+    later = dataclasses.replace(alerts.notice(p1_notice(3)), ce_time=datetime.now(UTC).isoformat())
+    alerts.run([later], NOW)
+    assert list(alerts.store.children([cid])) == [cid]
