@@ -28,9 +28,11 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m services.run
 
+# Two workers (pytest-xdist), a test file per worker at a time: the end-to-end tests mostly wait on
+# the system they start, so the suite takes about half as long on 2 cores.
 test: $(STAMP)
 	./scripts/system-deps.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
