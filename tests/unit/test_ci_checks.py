@@ -25,7 +25,7 @@ def test_ci_runs_lint_and_the_suite() -> None:
     steps = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make ")]
     assert steps == ["make lint", "make test"]
     assert make_target("lint") == ["$(BIN)/ruff check .", "$(BIN)/mypy"]
-    assert "$(BIN)/python -m pytest" in make_target("test")
+    assert any(step.startswith("$(BIN)/python -m pytest") for step in make_target("test"))
 
 
 def test_ruff_selects_the_annotation_rules_for_the_product() -> None:
