@@ -234,12 +234,13 @@ def test_signpost_services_match_the_contract(compose: dict, monkeypatch: pytest
 
 
 def test_compose_runs_as_production_would(compose: dict) -> None:
-    """Issue 13: exact image tags (no `latest`, no bare major; PostgreSQL releases are major.minor), rotated logs, a memory limit and a
-    restart policy on every container; the broker's health check starts no JVM."""
+    """Issue 13: exact image tags (no `latest`, no bare major; PostgreSQL releases are major.minor) pinned by digest, rotated logs, a
+    memory limit and a restart policy on every container; the broker's health check starts no JVM."""
     images = {name: s["image"] for name, s in compose["services"].items() if "build" not in s}
     for name, image in images.items():
         tag = image.split("@")[0].rsplit(":", 1)[-1]
         assert ":" in image and re.fullmatch(r"v?\d+\.\d+(\.\d+)?", tag), f"{name}: pin an exact release, not {image}"
+        assert re.search(r"@sha256:[0-9a-f]{64}$", image), f"{name}: pin the release by digest too, not {image}"
     for name, service in compose["services"].items():
         assert service["logging"]["driver"] == "json-file" and service["logging"]["options"]["max-size"], name
         assert re.fullmatch(r"\d+[mg]", str(service["mem_limit"])), name
@@ -257,7 +258,7 @@ def test_the_suite_runs_the_kafka_image_compose_runs(compose: dict) -> None:
 
 def test_kafka_runs_kraft_with_a_healthcheck(compose: dict) -> None:
     kafka = compose["services"]["kafka"]
-    assert re.fullmatch(r"apache/kafka:(3\.9|4\.\d+)\.\d+", kafka["image"]), kafka["image"]
+    assert re.fullmatch(r"apache/kafka:(3\.9|4\.\d+)\.\d+@sha256:[0-9a-f]{64}", kafka["image"]), kafka["image"]
     env = env_of(kafka)
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     assert "CONTROLLER" in env["KAFKA_CONTROLLER_LISTENER_NAMES"]
