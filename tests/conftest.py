@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -36,6 +37,29 @@ from services.common.settings import Settings
 # test computes the Kafka keys and child ids the services do.
 TEST_PSEUDONYM_KEY = "signpost-tests-only-pseudonym-key-0123456789"
 pseudonym.configure(TEST_PSEUDONYM_KEY.encode())
+
+# --------------------------------------------------------------------------- tools the suite drives for real
+
+
+def ensure_tool(binary: str, apt_package: str) -> str:
+    """The tool's path; installs its Debian package (as root) when it is missing. Never skips."""
+    def find() -> str | None:
+        return shutil.which(binary) or (f"/usr/bin/{binary}" if Path(f"/usr/bin/{binary}").exists() else None)
+
+    if found := find():
+        return found
+    if os.geteuid() != 0:
+        pytest.fail(f"{binary} is missing and this is not root: apt-get install -y {apt_package}", pytrace=False)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", apt_package]
+    done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=600, check=False)
+    if done.returncode != 0:  # a fresh machine may have no package lists yet
+        subprocess.run(["apt-get", "update"], capture_output=True, text=True, env=env, timeout=600, check=False)
+        done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=600, check=False)
+    if not (found := find()):
+        pytest.fail(f"could not install {apt_package} for {binary}: {done.stdout[-2000:]} {done.stderr[-2000:]}", pytrace=False)
+    return found
+
 
 # --------------------------------------------------------------------------- ports
 

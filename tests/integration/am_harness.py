@@ -6,8 +6,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -17,38 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
+from conftest import ensure_tool, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 AM_DIR = ROOT / "deploy" / "alertmanager"
 ENTRYPOINT = AM_DIR / "entrypoint.sh"
-
-
-def ensure_tool(binary: str, apt_package: str) -> str:
-    """The tool's path; installs its Debian package (as root) when it is missing. Never skips."""
-    def find() -> str | None:
-        return shutil.which(binary) or (f"/usr/bin/{binary}" if Path(f"/usr/bin/{binary}").exists() else None)
-
-    if found := find():
-        return found
-    if os.geteuid() != 0:
-        pytest.fail(f"{binary} is missing and this is not root: apt-get install -y {apt_package}", pytrace=False)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", apt_package]
-    done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=600, check=False)
-    if done.returncode != 0:  # a fresh machine may have no package lists yet
-        subprocess.run(["apt-get", "update"], capture_output=True, text=True, env=env, timeout=600, check=False)
-        done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=600, check=False)
-    if not (found := find()):
-        pytest.fail(f"could not install {apt_package} for {binary}: {done.stdout[-2000:]} {done.stderr[-2000:]}", pytrace=False)
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def render(out: Path, receiver: str, **env: str) -> subprocess.CompletedProcess:

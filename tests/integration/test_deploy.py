@@ -18,8 +18,6 @@ import http.server
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import ensure_tool, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # the first test may apt-get install a tool
 
@@ -50,25 +49,6 @@ SCRAPE_LABELS = {"job", "instance"}
 
 
 # --------------------------------------------------------------------------- tools
-
-
-def ensure_tool(binary: str, apt_package: str) -> str:
-    """The tool's path; installs its Debian package (as root) when it is missing. Never skips."""
-    found = shutil.which(binary) or (f"/usr/bin/{binary}" if Path(f"/usr/bin/{binary}").exists() else None)
-    if found:
-        return found
-    if os.geteuid() != 0:
-        pytest.fail(f"{binary} is missing and this is not root: apt-get install -y {apt_package}", pytrace=False)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", apt_package]
-    done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=600, check=False)
-    if done.returncode != 0:  # a fresh machine may have no package lists yet
-        subprocess.run(["apt-get", "update"], capture_output=True, text=True, env=env, timeout=600, check=False)
-        done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=600, check=False)
-    found = shutil.which(binary) or (f"/usr/bin/{binary}" if Path(f"/usr/bin/{binary}").exists() else None)
-    if not found:
-        pytest.fail(f"could not install {apt_package} for {binary}: {done.stdout[-2000:]} {done.stderr[-2000:]}", pytrace=False)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -500,12 +480,6 @@ def test_the_alerts_the_brief_asks_for(rules: dict) -> None:
 
 
 # --------------------------------------------------------------------------- metric names
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -6,26 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, func, insert, select
+from sqlalchemy import func, insert, select
+from store_rows import engine_for, referral
 
-from services.common import db
 from services.intake import subject_access as intake_access
 from services.intake import tables as it
 from services.referrals import subject_access as referrals_access
 from services.referrals import tables as rt
 
 NOW = datetime(2025, 3, 20, 12, tzinfo=UTC)
-
-
-def engine_for(tmp_path: Path, name: str, metadata: MetaData) -> Engine:
-    engine = db.make_engine(f"sqlite:///{tmp_path / name}.sqlite3")
-    db.migrate(engine, metadata)
-    return engine
-
-
-def referral(ref_id: str, status: str, at: datetime) -> dict:
-    return {"id": ref_id, "agency": "ias", "child_id": "ch_1", "la_code": "305", "upn": None, "child": "{}", "status": status,
-            "created_at": at, "updated_at": at, "version": 1}
 
 
 def test_referrals_erasure_takes_the_childs_rows_and_leaves_another_childs(tmp_path: Path) -> None:

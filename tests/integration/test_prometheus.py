@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +27,7 @@ import httpx
 import pytest
 import yaml
 from am_harness import WebhookReceiver, alertmanager
+from conftest import ensure_tool, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # the first test may apt-get install a tool
 
@@ -41,29 +40,7 @@ NOTICES = 5
 
 def ensure_prometheus() -> str:
     """/usr/bin/prometheus, installed from Debian's `prometheus` package (as root) when missing. Never skips."""
-    def find() -> str | None:
-        return shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
-
-    if found := find():
-        return found
-    if os.geteuid() != 0:
-        pytest.fail("prometheus is missing and this is not root: apt-get install -y prometheus", pytrace=False)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "prometheus"]
-    done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=600, check=False)
-    if done.returncode != 0:
-        subprocess.run(["apt-get", "update"], capture_output=True, text=True, env=env, timeout=600, check=False)
-        done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=600, check=False)
-    found = find()
-    if not found:
-        pytest.fail(f"could not install prometheus: {done.stdout[-2000:]} {done.stderr[-2000:]}", pytrace=False)
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return ensure_tool("prometheus", "prometheus")
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.25) -> Any:

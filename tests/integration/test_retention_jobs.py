@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import insert, select
+from store_rows import engine_for, referral
 
-from services.common import db
 from services.common.retention import Schedule
 from services.intake import retention as intake_retention
 from services.intake import tables as intake_tables
@@ -17,17 +17,6 @@ from services.referrals import tables as rt
 
 NOW = datetime(2025, 3, 20, 12, tzinfo=UTC)
 SCHEDULE = Schedule()
-
-
-def engine_for(tmp_path: Path, name: str, metadata) -> Engine:  # noqa: ANN001
-    engine = db.make_engine(f"sqlite:///{tmp_path / name}.sqlite3")
-    db.migrate(engine, metadata)
-    return engine
-
-
-def referral(ref_id: str, status: str, at: datetime) -> dict:
-    return {"id": ref_id, "agency": "ias", "child_id": "ch_1", "la_code": "305", "upn": None, "child": "{}", "status": status,
-            "created_at": at, "updated_at": at, "version": 1}
 
 
 def test_closed_and_declined_referrals_go_after_their_period_open_ones_stay(tmp_path: Path) -> None:
