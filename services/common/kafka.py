@@ -102,13 +102,13 @@ async def send_batched(producer: AIOKafkaProducer, messages: Sequence[tuple[str,
     stage more CPU than their own work; a batch has one. Keys go to the partition the default
     partitioner would choose, so these messages land where `send` would put them. Batches of one
     partition are queued in order, so the messages of a key stay in order."""
-    partitions: dict[str, list[int]] = {}
+    partitions: dict[str, tuple[int, ...]] = {}
     for topic in {m[0] for m in messages}:
-        partitions[topic] = sorted(await producer.partitions_for(topic))
+        partitions[topic] = tuple(sorted(await producer.partitions_for(topic)))
     by_tp: dict[tuple[str, int], list[int]] = {}
     for i, (topic, key, _value, _headers) in enumerate(messages):
         every = partitions[topic]
-        by_tp.setdefault((topic, _partition_of(key, tuple(every)) if key is not None else every[i % len(every)]), []).append(i)
+        by_tp.setdefault((topic, _partition_of(key, every) if key is not None else every[i % len(every)]), []).append(i)
     sent: list[tuple[asyncio.Future, list[int]]] = []
     for (topic, partition), indexes in by_tp.items():
         batch = producer.create_batch()
