@@ -43,10 +43,11 @@ def _child_main(settings_doc: dict, group_id: str, conn: Connection) -> None:
     """The child process: the school stage, until the service says stop or goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the service stops us
     settings = Settings.model_construct(**settings_doc)
-    from services.common import logs
+    from services.common import logs, secrets
     from services.common.worker import tune_gc_for_stream_state
 
     logs.setup("alerts", settings.log_level)
+    secrets.configure_pseudonyms(settings)  # a fresh interpreter: any id it derives is keyed as in the service
     tune_gc_for_stream_state()
     asyncio.run(_child(settings, group_id, conn))
 
