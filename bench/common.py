@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from schemas import pseudonym
 from services.common import kafka
 from services.common.broker import EmbeddedBroker, wait_for_kafka
 from services.common.settings import Settings
@@ -65,8 +66,18 @@ def embedded_broker(workdir: Path) -> Iterable[EmbeddedBroker]:
         broker.stop()
 
 
+# One pseudonym key for the whole run: the generator's record keys and every service the
+# benchmarks start derive the same child ids (a benchmark, never a deployment's key).
+BENCH_PSEUDONYM_KEY = "signpost-benchmark-pseudonym-key"
+
+
+def configure_bench_pseudonyms() -> None:
+    pseudonym.configure(BENCH_PSEUDONYM_KEY.encode())
+
+
 def settings_for(bootstrap: str, prefix: str, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
+        "pseudonym_key": BENCH_PSEUDONYM_KEY,
         "kafka_bootstrap_servers": bootstrap,
         "broker_kind": "embedded",
         "topic_prefix": prefix,
@@ -87,6 +98,7 @@ def service_env(settings: Settings, tokens_file: Path, **extra: str) -> dict[str
             "SIGNPOST_BROKER_KIND": "embedded",
             "SIGNPOST_TOPIC_PREFIX": settings.topic_prefix,
             "SIGNPOST_DATA_DIR": str(settings.data_dir),
+            "SIGNPOST_PSEUDONYM_KEY": BENCH_PSEUDONYM_KEY,
             "SIGNPOST_TOKENS_FILE": str(tokens_file),
             "SIGNPOST_LOG_LEVEL": "WARNING",
             "SIGNPOST_INTAKE_PORT": str(settings.intake_port),

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bench.common import configure_bench_pseudonyms
 from schemas.codes import INFORMAL_CONCERNS
 from schemas.intake import Call, ExclusionNotice, LAReturn
 from schemas.pupil import Pupil
@@ -476,6 +477,7 @@ def expected_crossings(children: list[Child]) -> dict[str, int]:
 
 def generate(n_events: int = 1_000_000, seed: int = DEFAULT_SEED, progress: bool = True, workers: int | None = None,
              linkable_incident_calls: bool = True) -> Year:
+    configure_bench_pseudonyms()  # record keys are pseudonyms, as the intake makes them
     return Generator(n_events, seed, linkable_incident_calls).generate(progress, workers)
 
 
