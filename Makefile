@@ -16,7 +16,7 @@ help:
 	@echo "make unit   - run only the unit tests (no broker, no database server)"
 	@echo "make bench  - run the benchmarks (figures beside a baseline from the same run)"
 	@echo "make schemas- regenerate docs/schemas (JSON Schema, AsyncAPI) from schemas/"
-	@echo "make lint   - ruff (annotation rules included) and mypy (strict on schemas/ and domain/)"
+	@echo "make lint   - ruff (annotation rules included), mypy (strict on schemas/ and domain/), import-linter"
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,7 @@ schemas: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock

@@ -408,7 +408,8 @@ def test_undoing_a_confirmed_match_withdraws_the_alert_it_caused(alerts):
     alerts.run([], LATER + timedelta(hours=1))
 
     after = alerts.alert(informal.id)
-    assert after is None or after.status == AlertStatus.resolved, (after.status, after.value, after.evidence)
+    assert after is not None, "an alert people saw is resolved, never deleted"
+    assert after.status == AlertStatus.resolved, (after.status, after.value, after.evidence)
 
 
 # --------------------------------------------------------------------------- other events

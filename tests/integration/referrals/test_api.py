@@ -473,7 +473,10 @@ async def test_an_la_scoped_team_cannot_read_another_las_consents(api: Api):
     kid = profile(**AUTISTIC)  # LA 305
     api.seed([call(kid, received_by="la_inclusion", share_with_nas=True)])
     response = await api.request("team_999", "GET", f"/v1/consents/{kid['child_id']}")
-    assert response.status_code == 404 or response.json().get("items") == [], response.text
+    assert response.status_code == 404, response.text
+    # the same answer as for a child nobody knows: the LA learns nothing of the child's existence
+    unknown = await api.request("team_999", "GET", "/v1/consents/c-nobody-knows-this-child")
+    assert (unknown.status_code, unknown.json()["detail"]) == (404, response.json()["detail"])
 
 
 async def test_an_la_scoped_team_cannot_withdraw_another_las_consent(api: Api):
