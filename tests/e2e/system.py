@@ -71,6 +71,14 @@ class System:
     def start(self, timeout: float = 90) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed by the process's end
         self.proc = subprocess.Popen([sys.executable, "-m", "services.run"], cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()  # a system that never came up must not keep running (and loading the machine) after the test
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.proc is not None
         deadline = time.time() + timeout
         for service in SERVICES:
             while True:
