@@ -46,7 +46,7 @@ def error(text: str) -> str:
 def test_the_default_policy_loads():
     policy = load_policy()
     assert policy.source == str(DEFAULT_POLICY_PATH)
-    assert set(policy.receivers) == {"exclusions_officer", "ias", "reu", "nas"}
+    assert set(policy.receivers) == {"exclusions_officer", "ias", "reu", "nas", "virtual_school", "ace", "coram"}  # the last 3: issue 11
     assert policy.receivers["exclusions_officer"].service_level_school_days == 5
     assert "upn" not in policy.receivers["nas"].fields
     assert policy.receivers["nas"].requires_consent == "share_with_nas"
