@@ -116,7 +116,8 @@ class _Batch:
         headers shared across the batch."""
         suspension_id = hashlib.sha256(fact.key.encode()).hexdigest()[:24]
         counted = orjson.dumps({"suspension_id": suspension_id, "event_id": fact.event_id, "school_urn": fact.school_urn,
-                                "la_code": fact.la_code, "start_date": fact.start_date, "sessions": fact.sessions})  # fmt: skip
+                                "la_code": fact.la_code, "start_date": fact.start_date, "sessions": fact.sessions,
+                                "via": "notice" if fact.event_id.startswith("notice:") else "return", "reported_at": fact.reported_at})  # fmt: skip
         if not self.school_headers:
             self.school_headers = outgoing(SCHOOL_SUSPENSIONS, "", "", b"", SOURCE, time=self.now.isoformat()).headers
         headers = self.school_headers.copy()

@@ -152,6 +152,7 @@ class Writes:
     children: dict[str, tuple[dict, int | None]] = field(default_factory=dict)  # child_id -> (row, version read; None: new)
     aliases: list[dict] = field(default_factory=list)
     school_suspensions: list[dict] = field(default_factory=list)
+    school_reports: list[dict] = field(default_factory=list)  # issue 11 (R-LA-ALL): services/alerts/school_reports.py
     alerts: dict[str, AlertWrite] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     candidates: dict[str, dict] = field(default_factory=dict)  # id -> a whole row (new: inserted unless it exists)
@@ -161,7 +162,7 @@ class Writes:
 
     def empty(self) -> bool:
         return not any(
-            (self.children, self.aliases, self.school_suspensions, self.alerts, self.history,
+            (self.children, self.aliases, self.school_suspensions, self.school_reports, self.alerts, self.history,
              self.candidates, self.candidate_updates, self.audit, self.outbox)
         )  # fmt: skip
 
@@ -344,6 +345,8 @@ class AlertsStore:
             if writes.school_suspensions:
                 rows = writes.school_suspensions
                 db.executemany(conn, self._statement("insert_ignore", t.school_suspensions, tuple(rows[0])), rows)
+            if writes.school_reports:
+                db.executemany(conn, self._statement("insert_ignore", t.school_reports, tuple(writes.school_reports[0])), writes.school_reports)
             self._write_alerts(conn, list(writes.alerts.values()))
             if writes.history:
                 conn.execute(insert(t.history), writes.history)
@@ -517,6 +520,7 @@ class AlertsStore:
         with db.write(self.engine) as conn:
             conn.execute(update(t.children).values(facts=None, version=t.children.c.version + 1))
             conn.execute(delete(t.school_suspensions))
+            conn.execute(delete(t.school_reports))
 
 
 def profile_json(profile: dict) -> str:
