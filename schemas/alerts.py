@@ -17,6 +17,14 @@ class Rule(StrEnum):
     suspension_days_limit_exceeded = "suspension_days_limit_exceeded"
     informal_exclusions_repeated = "informal_exclusions_repeated"
     end_of_term_spike = "end_of_term_spike"
+    # issue 11, items 4-6 (docs/rules.md maps each to its R-id)
+    protected_child_permanently_excluded = "protected_child_permanently_excluded"  # R-EHCP-PEX
+    social_care_child_excluded = "social_care_child_excluded"  # R-SW-VSH
+    part_time_timetable_concern = "part_time_timetable_concern"  # R-PTT
+    off_rolling_review = "off_rolling_review"  # R-OFFROLL
+    managed_move_trial = "managed_move_trial"  # R-MM
+    late_notifications_high = "late_notifications_high"  # R-LA-ALL
+    suspensions_in_term = "suspensions_in_term"  # the 45 days seen coming: a count trigger
 
 
 class Severity(StrEnum):
@@ -72,6 +80,11 @@ class Alert(BaseModel):
     evidence: list[str] = Field(default_factory=list, description="ids of the intake events behind it")
     limit_reached: bool = Field(
         default=False, description="the child has exactly the legal limit of suspension days: one more suspension is unlawful"
+    )
+    projected_limit_date: date | None = Field(
+        default=None,
+        description="suspension_days_nearing_limit: the school day on which the child would pass the 45-day limit at their rate this "
+        "school year (school days on the school's calendar); null when that rate does not reach it this year",
     )
     status: AlertStatus = AlertStatus.open
     status_note: str | None = None
@@ -146,6 +159,9 @@ class SuspensionCounted(BaseModel):
     la_code: str
     start_date: date
     sessions: int
+    # issue 11, item 5 (R-LA-ALL): how this report reached the LA, and when it was reported
+    via: Literal["notice", "return"] | None = Field(default=None, description="notice: the school's own notice; return: an LA return record")
+    reported_at: str | None = Field(default=None, description="when the notice or return was made (UTC, ISO)")
 
 
 class AlertChanged(BaseModel):

@@ -84,6 +84,12 @@ class Agency(StrEnum):
     exclusions_officer = "exclusions_officer"
     reu = "reu"
     nas = "nas"
+    # issue 11, items 4 and 7 (docs/rules.md): the Virtual School (looked-after children and those
+    # with a social worker, R-SW-VSH) and the level-1 advice services for families without SEND
+    # (R-INFORMAL: ACE, Coram Children's Legal Centre), the last two consent-gated like NAS
+    virtual_school = "virtual_school"
+    ace = "ace"
+    coram = "coram"
 
 
 class CallTaker(StrEnum):
@@ -145,6 +151,16 @@ class ReturnRecordKind(StrEnum):
     managed_move = "managed_move"
     alternative_provision = "alternative_provision"
     sent_home = "sent_home"
+
+
+class PartTimeReason(StrEnum):
+    """Why a part-time timetable was set (LA return, optional). Behaviour is never a lawful one
+    (Working together to improve school attendance, 2024; domain.md §1.9, R-PTT)."""
+
+    medical = "medical"
+    reintegration = "reintegration"
+    behaviour = "behaviour"
+    other = "other"
 
 
 YEAR_GROUPS = ("N1", "N2", "R", *(str(n) for n in range(1, 15)))

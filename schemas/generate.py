@@ -50,6 +50,7 @@ FLOWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "exclusion-notices.v1": ("intake", ("alerts",)),
     "calls.v1": ("intake", ("alerts",)),
     "la-return-records.v1": ("intake", ("alerts",)),
+    "exclusion-cancellations.v1": ("intake", ("alerts",)),  # issue 11, item 6
     "alerts.school-suspensions.v1": ("alerts", ("alerts",)),  # internal repartition by school
     "children.v1": ("alerts", ("referrals",)),
     "children.links.v1": ("alerts", ("referrals",)),

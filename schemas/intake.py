@@ -22,6 +22,7 @@ from schemas.codes import (
     Concern,
     ExclusionReason,
     NoticeCategory,
+    PartTimeReason,
     ReturnRecordKind,
 )
 from schemas.pupil import URN, LACode, Pupil
@@ -137,6 +138,9 @@ class Consent(BaseModel):
     share_with_la: bool = False
     share_with_ias: bool = False
     share_with_nas: bool = False
+    # issue 11, item 7: the level-1 advice services for families without SEND (charities, like NAS)
+    share_with_ace: bool = False
+    share_with_coram: bool = False
 
 
 class Call(BaseModel):
@@ -185,6 +189,11 @@ class LAReturnRecord(BaseModel):
     end_date: PlausibleDate | None = None
     sessions: Sessions | None = None
     reason_codes: OptionalReasonCodes = Field(default_factory=list)
+    # issue 11, item 5 (grey exclusions): optional, for part-time timetables and managed moves
+    review_date: PlausibleDate | None = Field(default=None, description="part_time_timetable: when it is next formally reviewed")
+    timetable_reason: PartTimeReason | None = Field(default=None, description="part_time_timetable: why it was set (behaviour is not lawful)")
+    trial: bool = Field(default=False, description="managed_move: recorded as a trial (DfE parent guide: trials should not be used)")
+    intended_return_date: PlausibleDate | None = Field(default=None, description="managed_move: the date the pupil is meant to return")
 
     @model_validator(mode="after")
     def _consistent(self) -> LAReturnRecord:
@@ -239,3 +248,32 @@ class Accepted(BaseModel):
     id: str
     status: Literal["accepted", "duplicate"]
     records: int | None = None
+
+
+# ---------------------------------------------------------------- issue 11, item 6: cancellations
+
+
+class ExclusionCancellation(BaseModel):
+    """A head teacher's cancellation of a suspension (SI 2023/571; domain.md §1.8, R-CANCEL).
+
+    Names the suspension as the contract matches reports of it: UPN + school + start date. It takes
+    the suspension out of the 45-day count, unless the pupil has been (or would be) suspended for more
+    than 45 school days in that school year, or the governing board has met on it: then the intake
+    refuses it (422, problem type `cancellation-refused`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cancellation_id: EventId
+    school_urn: URN
+    la_code: LACode
+    pupil: Pupil
+    start_date: PlausibleDate = Field(description="the start date of the suspension cancelled")
+    cancelled_at: Timestamp
+    reason: Notes | None = Field(default=None, description="free text: personal data, never logged")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExclusionCancellation:
+        if self.pupil.upn is None:
+            raise ValueError("pupil.upn is required in a cancellation")
+        _check_dates(self.start_date, None, self.pupil.date_of_birth)
+        return self

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from schemas.alerts import AlertChanged, SuspensionCounted
 from schemas.children import ChildEventResolved, ChildLinkChanged
-from schemas.intake import Call, ExclusionNotice, LAReturnRecordSubmitted
+from schemas.intake import Call, ExclusionCancellation, ExclusionNotice, LAReturnRecordSubmitted
 from schemas.referrals import ReferralChanged
 
 SPEC_VERSION = "1.0"
@@ -50,6 +50,14 @@ LA_RETURN_RECORDS = TopicSpec(
     LAReturnRecordSubmitted,
     "child key",
     "One message per record of an accepted LA return (the return is all-or-nothing at intake).",
+)
+# issue 11, item 6 (R-CANCEL)
+EXCLUSION_CANCELLATIONS = TopicSpec(
+    "exclusion-cancellations.v1",
+    "uk.signpost.intake.exclusion_cancellation.v1",
+    ExclusionCancellation,
+    "child key",
+    "Cancellations of suspensions accepted by the intake service (not refused there), in order per child.",
 )
 CHILDREN = TopicSpec(
     "children.v1",
@@ -91,7 +99,7 @@ REFERRALS = TopicSpec(
     retention="referrals",
 )
 
-INTAKE_TOPICS = (EXCLUSION_NOTICES, CALLS, LA_RETURN_RECORDS)
+INTAKE_TOPICS = (EXCLUSION_NOTICES, CALLS, LA_RETURN_RECORDS, EXCLUSION_CANCELLATIONS)
 ALL_TOPICS = (*INTAKE_TOPICS, SCHOOL_SUSPENSIONS, CHILDREN, CHILD_LINKS, ALERTS, REFERRALS)
 #: Failed messages with the reason, from whichever consumer gave up on them.
 DEAD_LETTERS = "dead-letters.v1"

@@ -35,14 +35,15 @@ from schemas.topics import (
     CALLS,
     CHILD_LINKS,
     CHILDREN,
+    EXCLUSION_CANCELLATIONS,
     EXCLUSION_NOTICES,
     LA_RETURN_RECORDS,
     SCHOOL_SUSPENSIONS,
 )
-from services.alerts import facts_codec, tables
+from services.alerts import child_rules, facts_codec, tables
 from services.alerts.alerting import SOURCE, AlertBook
 from services.alerts.domain import facts as f
-from services.alerts.domain import informal, linking, suspension_days, urgency
+from services.alerts.domain import grey_facts, informal, linking, suspension_days, urgency
 from services.alerts.domain.findings import Finding
 from services.alerts.domain.profile import Source, merge_group, merge_profile
 from services.alerts.domain.rules import RuleConfig
@@ -53,7 +54,7 @@ from services.common.messages import DeadLetter, Incoming, Outgoing, outgoing
 from services.common.stream import dead_letter_messages
 
 log = logging.getLogger(__name__)
-CHILD_RULES = ("suspension_days_nearing_limit", "suspension_days_limit_exceeded", "informal_exclusions_repeated")
+CHILD_RULES = ("suspension_days_nearing_limit", "suspension_days_limit_exceeded", "informal_exclusions_repeated", *child_rules.RULES)
 
 
 @dataclass(slots=True)
@@ -67,6 +68,7 @@ class ChildState:
     sources: set[str]  # records linked directly into this one
     years: dict[str, suspension_days.YearSuspensions] = field(default_factory=dict)
     incidents: informal.Incidents = field(default_factory=informal.Incidents)
+    records: grey_facts.ChildRecords = field(default_factory=grey_facts.ChildRecords)  # issue 11's facts
     version: int | None = None  # as stored; None: not stored yet
     identity: tuple[str, str, date, str, str] | None = None  # la, person key, dob, first, last: the first alias (new records)
     dirty: bool = False
@@ -93,6 +95,7 @@ class _Event:
     suspension: f.SuspensionFact | None
     incidents: list[f.IncidentFact]
     resolved: dict | None  # the ChildEventResolved fields, for calls and permanent exclusions
+    grey: list[grey_facts.RecordFact | grey_facts.CancellationFact] = field(default_factory=list)  # issue 11's facts
 
 
 @dataclass
@@ -113,7 +116,8 @@ class _Batch:
         headers shared across the batch."""
         suspension_id = hashlib.sha256(fact.key.encode()).hexdigest()[:24]
         counted = orjson.dumps({"suspension_id": suspension_id, "event_id": fact.event_id, "school_urn": fact.school_urn,
-                                "la_code": fact.la_code, "start_date": fact.start_date, "sessions": fact.sessions})  # fmt: skip
+                                "la_code": fact.la_code, "start_date": fact.start_date, "sessions": fact.sessions,
+                                "via": "notice" if fact.event_id.startswith("notice:") else "return", "reported_at": fact.reported_at})  # fmt: skip
         if not self.school_headers:
             self.school_headers = outgoing(SCHOOL_SUSPENSIONS, "", "", b"", SOURCE, time=self.now.isoformat()).headers
         headers = self.school_headers.copy()
@@ -130,6 +134,8 @@ def _decode(msg: Incoming) -> _Event:
     elif msg.topic == LA_RETURN_RECORDS.name:
         record = doc["record"]
         kind, la, pupil, urn, at, from_school = "record", doc["la_code"], record["pupil"], record["school_urn"], doc["submitted_at"], True
+    elif msg.topic == EXCLUSION_CANCELLATIONS.name:
+        kind, la, pupil, urn, at, from_school = "cancellation", doc["la_code"], doc["pupil"], doc["school_urn"], doc["cancelled_at"], True
     else:
         raise ValueError(f"unexpected topic {msg.topic}")
     sighting = linking.Sighting(msg.event_id, pupil.get("upn"), la, date.fromisoformat(pupil["date_of_birth"]),
@@ -140,6 +146,8 @@ def _decode(msg: Incoming) -> _Event:
         suspension = f.suspension_from_notice(msg.event_id, doc)
         if doc["category"] == "permanent":
             resolved = {"source": "exclusion_notice", "source_id": doc["notice_id"], "category": "permanent"}
+    elif kind == "cancellation":
+        pass  # its only fact is issue 11's (below)
     elif kind == "call":
         incidents = f.incidents_from_call(msg.event_id, doc)
         resolved = {"source": "call", "source_id": doc["call_id"], "concerns": doc["concerns"], "received_by": doc["received_by"],
@@ -152,7 +160,7 @@ def _decode(msg: Incoming) -> _Event:
             resolved = {"source": "la_return_record", "source_id": f"{doc['return_id']}|{doc['record']['record_id']}", "record_kind": "permanent_exclusion"}
     if resolved is not None:
         resolved["occurred_at"] = at
-    return _Event(msg, sighting, source, suspension, incidents, resolved)
+    return _Event(msg, sighting, source, suspension, incidents, resolved, child_rules.facts_of(msg.topic, msg.event_id, doc))
 
 
 class ChildStage:
@@ -212,7 +220,7 @@ class ChildStage:
             link = linking.Link(row["merged_into"], row["link_kind"] if row["merged_into"] else None)
             years, incidents = facts_codec.decode(row["facts"])
             self.children[cid] = ChildState(cid, orjson.loads(row["profile"]), orjson.loads(row["profile_times"] or "{}"), link,
-                                            set(sources.get(cid, ())), years, incidents, version=row["version"])  # fmt: skip
+                                            set(sources.get(cid, ())), years, incidents, facts_codec.decode_records(row["facts"]), version=row["version"])  # fmt: skip
 
     def _state(self, cid: str) -> ChildState | None:
         if cid not in self.children:
@@ -322,6 +330,12 @@ class ChildStage:
                 state.dirty = True
             else:
                 result.duplicates[topic] = result.duplicates.get(topic, 0) + 1
+        for fact in ev.grey:
+            if grey_facts.record(state.records, fact):
+                b.touched.add(cid)
+                state.dirty = True
+            else:
+                result.duplicates[topic] = result.duplicates.get(topic, 0) + 1
         if ev.resolved is not None:
             b.child_events.append((ev, cid))
 
@@ -425,9 +439,14 @@ class ChildStage:
         rules = self.rules
         findings: list[Finding] = []
         years = sorted({y for m in members for y in m.years})
+        records = grey_facts.combine(m.records for m in members)
+        calendar = self.calendars.for_school(profile.get("la_code"), profile.get("school_urn"))
+        standing = {}
         for year in years:
-            combined = suspension_days.combine(m.years[year] for m in members if year in m.years)
-            findings += suspension_days.detect(combined, child_id=root, academic_year=year, config=rules.suspension_days)
+            combined = standing[year] = child_rules.standing(suspension_days.combine(m.years[year] for m in members if year in m.years), records, rules)
+            findings += child_rules.project(suspension_days.detect(combined, child_id=root, academic_year=year, config=rules.suspension_days),
+                                            combined, year, calendar, rules)  # fmt: skip
+        findings += child_rules.detect(root, profile, standing, records, self.calendars, rules)
         incidents = informal.combine(m.incidents for m in members)
         if incidents.by_day:
             calendar = self.calendars.for_school(profile.get("la_code"), profile.get("school_urn"))
@@ -488,7 +507,7 @@ class ChildStage:
             version = (state.version or 0) + 1
             row = {"child_id": cid, "upn": state.profile.get("upn"), "merged_into": state.link.target, "link_kind": state.link.kind,
                    "profile": orjson.dumps(state.profile).decode(), "profile_times": orjson.dumps(state.times).decode(),
-                   "facts": facts_codec.encode(state.years, state.incidents), "updated_at": now, "version": version}  # fmt: skip
+                   "facts": facts_codec.encode(state.years, state.incidents, state.records), "updated_at": now, "version": version}  # fmt: skip
             if state.version is None:
                 la, key, dob, first, last = state.identity or (state.profile["la_code"], "", date.fromisoformat(state.profile["date_of_birth"]), "", "")
                 row.update(la_code=la, person_key=key, date_of_birth=dob, first_norm=first, last_norm=last)

@@ -5,6 +5,10 @@ a row per fact, and reads one row back on a cache miss.
 Flat JSON lists keep it small and fast with orjson:
     {"s": [[year, key, event_id, sessions, reported_at, school_urn, la_code, start_date], ...],
      "i": [[day, event_id, school_urn, la_code], ...]}
+
+Issue 11 adds two keys, read by `decode_records` (a row written before them decodes as empty):
+    "r": [[kind, event_id, school_urn, la_code, start, end, review, behaviour, trial, intended_return, year_group], ...]
+    "c": [[suspension_key, event_id, cancelled_at, school_urn, la_code, start_date], ...]
 """
 
 from __future__ import annotations
@@ -13,15 +17,21 @@ from datetime import date
 
 import orjson
 
-from services.alerts.domain import informal, suspension_days
+from services.alerts.domain import grey_facts, informal, suspension_days
 from services.alerts.domain.facts import IncidentFact
 
 
-def encode(years: dict[str, suspension_days.YearSuspensions], incidents: informal.Incidents) -> bytes:
+def encode(years: dict[str, suspension_days.YearSuspensions], incidents: informal.Incidents, records: grey_facts.ChildRecords | None = None) -> bytes:
     s = [[year, key, r.event_id, r.sessions, r.reported_at, r.school_urn, r.la_code, r.start_date]
          for year, ys in years.items() for key, reports in ys.by_key.items() for r in reports.values()]  # fmt: skip
     i = [[day, event_id, urn, la] for day, reports in incidents.by_day.items() for event_id, (urn, la) in reports.items()]
-    return orjson.dumps({"s": s, "i": i})
+    doc: dict = {"s": s, "i": i}
+    if records is not None and records.records:
+        doc["r"] = [[r.kind, r.event_id, r.school_urn, r.la_code, r.start_date, r.end_date, r.review_date, r.behaviour, r.trial, r.intended_return,
+                     r.year_group] for r in records.records.values()]  # fmt: skip
+    if records is not None and records.cancellations:
+        doc["c"] = [[c.suspension_key, c.event_id, c.cancelled_at, c.school_urn, c.la_code, c.start_date] for c in records.cancellations.values()]
+    return orjson.dumps(doc)
 
 
 def decode(value: bytes | str | None) -> tuple[dict[str, suspension_days.YearSuspensions], informal.Incidents]:
@@ -36,3 +46,21 @@ def decode(value: bytes | str | None) -> tuple[dict[str, suspension_days.YearSus
     for day, event_id, urn, la in doc.get("i", ()):
         informal.record(incidents, IncidentFact(date.fromisoformat(day), event_id, urn, la))
     return years, incidents
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def decode_records(value: bytes | str | None) -> grey_facts.ChildRecords:
+    """The issue-11 facts of a record (empty for a row written before them)."""
+    out = grey_facts.ChildRecords()
+    if not value:
+        return out
+    doc = orjson.loads(value)
+    for kind, event_id, urn, la, start, end, review, behaviour, trial, intended, year_group in doc.get("r", ()):
+        grey_facts.record(out, grey_facts.RecordFact(kind, event_id, urn, la, date.fromisoformat(start), _day(end), _day(review), behaviour, trial,
+                                                     _day(intended), year_group))  # fmt: skip
+    for key, event_id, cancelled_at, urn, la, start in doc.get("c", ()):
+        grey_facts.record(out, grey_facts.CancellationFact(key, event_id, cancelled_at, urn, la, date.fromisoformat(start)))
+    return out

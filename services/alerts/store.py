@@ -89,6 +89,7 @@ def alert_from_row(row, la_codes: list[str] | None = None) -> Alert:  # noqa: AN
         threshold=row.threshold,
         evidence=json.loads(row.evidence),
         limit_reached=bool(row.limit_reached),
+        projected_limit_date=row.projected_limit_date,
         status=AlertStatus(row.status),
         status_note=row.status_note,
         snoozed_until=_aware(row.snoozed_until),
@@ -117,6 +118,7 @@ def alert_row(alert: Alert, school_urn: str | None) -> dict:
         "threshold": alert.threshold,
         "evidence": json.dumps(alert.evidence),
         "limit_reached": alert.limit_reached,
+        "projected_limit_date": alert.projected_limit_date,
         "status": str(alert.status),
         "status_note": alert.status_note,
         "snoozed_until": alert.snoozed_until,
@@ -150,6 +152,7 @@ class Writes:
     children: dict[str, tuple[dict, int | None]] = field(default_factory=dict)  # child_id -> (row, version read; None: new)
     aliases: list[dict] = field(default_factory=list)
     school_suspensions: list[dict] = field(default_factory=list)
+    school_reports: list[dict] = field(default_factory=list)  # issue 11 (R-LA-ALL): services/alerts/school_reports.py
     alerts: dict[str, AlertWrite] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     candidates: dict[str, dict] = field(default_factory=dict)  # id -> a whole row (new: inserted unless it exists)
@@ -159,7 +162,7 @@ class Writes:
 
     def empty(self) -> bool:
         return not any(
-            (self.children, self.aliases, self.school_suspensions, self.alerts, self.history,
+            (self.children, self.aliases, self.school_suspensions, self.school_reports, self.alerts, self.history,
              self.candidates, self.candidate_updates, self.audit, self.outbox)
         )  # fmt: skip
 
@@ -342,6 +345,8 @@ class AlertsStore:
             if writes.school_suspensions:
                 rows = writes.school_suspensions
                 db.executemany(conn, self._statement("insert_ignore", t.school_suspensions, tuple(rows[0])), rows)
+            if writes.school_reports:
+                db.executemany(conn, self._statement("insert_ignore", t.school_reports, tuple(writes.school_reports[0])), writes.school_reports)
             self._write_alerts(conn, list(writes.alerts.values()))
             if writes.history:
                 conn.execute(insert(t.history), writes.history)
@@ -515,6 +520,7 @@ class AlertsStore:
         with db.write(self.engine) as conn:
             conn.execute(update(t.children).values(facts=None, version=t.children.c.version + 1))
             conn.execute(delete(t.school_suspensions))
+            conn.execute(delete(t.school_reports))
 
 
 def profile_json(profile: dict) -> str:

@@ -75,6 +75,19 @@ school_suspensions = Table(
     Column("la_code", String(3), nullable=False),
 )
 
+# issue 11 (R-LA-ALL): every report of a school's suspension, and how it reached the LA (the school's
+# notice, or only an LA return): the school stage's late-notification share per term.
+school_reports = Table(
+    "alerts_school_reports",
+    metadata,
+    Column("school_urn", String(6), primary_key=True),
+    Column("term_id", String(20), primary_key=True),
+    Column("key", String(80), primary_key=True),
+    Column("event_id", String(300), primary_key=True),
+    Column("via", String(10), nullable=False),  # notice | return
+    Column("reported_at", String(40), nullable=False),  # UTC, ISO
+)
+
 alerts = Table(
     "alerts_alerts",
     metadata,
@@ -92,6 +105,7 @@ alerts = Table(
     Column("threshold", Float, nullable=False),
     Column("evidence", Text, nullable=False),
     Column("limit_reached", Boolean, nullable=False, server_default="0"),
+    Column("projected_limit_date", Date),  # issue 11: nearing alerts only
     Column("status", String(15), nullable=False),
     Column("status_note", Text),
     Column("snoozed_until", DateTime(timezone=True)),

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 Role = Literal["intake", "inclusion_team", "agency", "ops", "admin"]
 ROLES: tuple[Role, ...] = ("intake", "inclusion_team", "agency", "ops", "admin")
-AGENCIES = ("ias", "exclusions_officer", "reu", "nas")
+AGENCIES = ("ias", "exclusions_officer", "reu", "nas", "virtual_school", "ace", "coram")  # schemas.codes.Agency
 
 
 @dataclass(frozen=True)
@@ -175,6 +175,10 @@ DEV_ROLES: dict[str, dict] = {
     "exclusions_officer": {"roles": ["agency"], "agency": "exclusions_officer"},
     "reu": {"roles": ["agency"], "agency": "reu"},
     "nas": {"roles": ["agency"], "agency": "nas"},
+    # issue 11: the Virtual School and the level-1 advice services for families without SEND
+    "virtual_school": {"roles": ["agency"], "agency": "virtual_school"},
+    "ace": {"roles": ["agency"], "agency": "ace"},
+    "coram": {"roles": ["agency"], "agency": "coram"},
 }
 
 

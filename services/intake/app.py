@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from schemas.intake import Call, ExclusionNotice, LAReturn
+from schemas.intake import Call, ExclusionCancellation, ExclusionNotice, LAReturn
 from services.common import db, privacy_routes, secrets
 from services.common.auth import TokenRegistry
+from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
 from services.common.relay import Relay
 from services.common.retention import Schedule
@@ -75,9 +76,10 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         write_rate_limit=settings.write_rate_limit,
     )
     app.state.settings, app.state.eventlog, app.state.committer, app.state.relay = settings, eventlog, committer, relay
+    app.state.calendars = load_registry(settings.calendars_dir)  # R-CANCEL: the school year of a cancelled suspension
     app.include_router(routes.router)
     # the intake keeps no audit trail of its own: the export is audited by the alerts service's part
     app.include_router(privacy_routes.router("intake", lambda state, _child_id, keys: (intake_subject_access.export(state.eventlog.engine, keys), keys),
                                               lambda state, _child_id, keys: intake_subject_access.erase(state.eventlog.engine, keys), audited=False))
-    app.state.body_models.update({m.__name__: m for m in (ExclusionNotice, Call, LAReturn)})
+    app.state.body_models.update({m.__name__: m for m in (ExclusionNotice, Call, LAReturn, ExclusionCancellation)})
     return app

@@ -24,9 +24,14 @@ COLUMNS = (
     "end_date",
     "sessions",
     "reason_codes",
+    # issue 11, item 5: optional, for part-time timetables and managed moves
+    "review_date",
+    "timetable_reason",
+    "trial",
+    "intended_return_date",
 )
 REQUIRED = frozenset({"record_id", "kind", "school_urn", "upn", "first_name", "last_name", "date_of_birth", "start_date"})
-BOOLEANS = frozenset({"suspected_send", "looked_after", "has_social_worker"})
+BOOLEANS = frozenset({"suspected_send", "looked_after", "has_social_worker", "trial"})
 INTEGERS = frozenset({"sessions"})
 PUPIL = frozenset(
     {"upn", "first_name", "last_name", "date_of_birth", "year_group", "sen_status", "sen_primary_need", "suspected_send", "looked_after", "has_social_worker"}

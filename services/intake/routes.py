@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse
 
-from schemas.intake import Accepted, Call, ExclusionNotice, LAReturn
+from schemas.intake import Accepted, Call, ExclusionCancellation, ExclusionNotice, LAReturn
 from schemas.problem import Problem
 from schemas.pupil import LACode
 from services.common.auth import Principal, authorize, require
@@ -27,9 +28,14 @@ from services.common.problems import (
     unavailable,
     validation_problem,
 )
-from services.intake import csv_returns
+from services.intake import cancellations, csv_returns
 from services.intake.eventlog import Submission
-from services.intake.submissions import call_submission, notice_submission, return_submission
+from services.intake.submissions import (
+    call_submission,
+    cancellation_submission,
+    notice_submission,
+    return_submission,
+)
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -119,6 +125,26 @@ async def post_la_return(request: Request) -> JSONResponse:
         la_return = await _parse(request, LAReturn)
     _check_la(principal, la_return.la_code)
     return await _accept(request, return_submission(la_return), la_return.return_id, len(la_return.records))
+
+
+# ---------------------------------------------------------------- issue 11, item 6 (R-CANCEL)
+CANCEL_REFUSED = "https://signpost.example/problems/cancellation-refused"
+CANCEL_RESPONSES: dict = {**RESPONSES, 422: {"model": Problem, "description": "invalid, or refused: the pupil has been suspended for more than "
+                                             "45 school days in that school year (type .../cancellation-refused)"}}  # fmt: skip
+
+
+@router.post("/exclusion-cancellations", status_code=202, response_model=Accepted, responses=CANCEL_RESPONSES,
+             summary="a head's cancellation of a suspension (refused over 45 days)", openapi_extra=json_body(ExclusionCancellation))  # fmt: skip
+async def post_exclusion_cancellation(request: Request) -> JSONResponse:
+    principal = authorize(request, "intake")
+    cancellation = await _parse(request, ExclusionCancellation)
+    _check_la(principal, cancellation.la_code)
+    state = request.app.state
+    refused = await asyncio.to_thread(cancellations.refusal, state.eventlog.engine, state.calendars, cancellation)
+    if refused is not None:
+        raise ProblemError(422, "Cancellation refused", f"the pupil has been suspended for {refused.days:g} school days in that school year, more than "
+                           "45: a head may not cancel a suspension then (SI 2023/571)", type_=CANCEL_REFUSED)  # fmt: skip
+    return await _accept(request, cancellation_submission(cancellation), cancellation.cancellation_id)
 
 
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")

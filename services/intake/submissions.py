@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import orjson
 
-from schemas.intake import Call, ExclusionNotice, LAReturn, LAReturnRecord
+from schemas.intake import Call, ExclusionCancellation, ExclusionNotice, LAReturn, LAReturnRecord
 from schemas.pupil import child_key
-from schemas.topics import CALLS, EXCLUSION_NOTICES, LA_RETURN_RECORDS
+from schemas.topics import CALLS, EXCLUSION_CANCELLATIONS, EXCLUSION_NOTICES, LA_RETURN_RECORDS
 from services.intake.eventlog import LogRecord, Submission
 
 
@@ -93,3 +93,17 @@ def header_without_time(la_return: LAReturn) -> bytes:
 
 def _record_key(la_code: str, rec: LAReturnRecord) -> str:
     return child_key(la_code, rec.pupil)
+
+
+# ---------------------------------------------------------------- issue 11, item 6 (R-CANCEL)
+
+
+def cancellation_event_id(cancellation_id: str) -> str:
+    return f"cancellation:{cancellation_id}"
+
+
+def cancellation_submission(cancellation: ExclusionCancellation, accepted_at: str | None = None) -> Submission:
+    body = cancellation.model_dump_json().encode()
+    record = LogRecord(EXCLUSION_CANCELLATIONS.name, cancellation_event_id(cancellation.cancellation_id), child_key(cancellation.la_code, cancellation.pupil),
+                       EXCLUSION_CANCELLATIONS.ce_type, accepted_at or _now(), body)  # fmt: skip
+    return Submission("exclusion_cancellation", cancellation.cancellation_id, _hash(body), (record,))

@@ -34,7 +34,7 @@ FIELDS = (
 )  # fmt: skip
 #: Referral.child always carries these (schemas/referrals.py), whatever the agency.
 MANDATORY_FIELDS = ("child_id", "first_name", "last_name", "date_of_birth")
-CONSENTS = ("share_with_nas", "share_with_ias", "share_with_la")
+CONSENTS = ("share_with_nas", "share_with_ias", "share_with_la", "share_with_ace", "share_with_coram")  # ace, coram: issue 11, item 7
 
 _BOOL = frozenset({"true", "false"})
 #: The labels the referrals service passes, with their closed vocabularies ("" = label absent).
@@ -46,6 +46,7 @@ LABELS: Mapping[str, frozenset[str]] = {
     "primary_need": frozenset(SenNeed),  # a list label: see Matcher.matches
     "autistic": _BOOL,
     "looked_after": _BOOL,
+    "has_social_worker": _BOOL,  # issue 11, item 4 (R-SW-VSH)
     "received_by": frozenset(CallTaker),
     **{f"consent_{c}": _BOOL for c in CONSENTS},
 }

@@ -171,7 +171,7 @@ async def consents(child_id: str, request: Request, principal: Team) -> dict:
 
 
 @router.post("/consents/{child_id}/withdraw", tags=["consent"], response_model=ConsentWithdrawn, responses=ERRORS, summary="the family withdraws a consent: no further sharing")
-async def withdraw(child_id: str, request: Request, principal: Team, recipient: Annotated[Literal["nas", "ias", "la"], Query()], note: str | None = None) -> dict:
+async def withdraw(child_id: str, request: Request, principal: Team, recipient: Annotated[Literal["nas", "ias", "la", "ace", "coram"], Query()], note: str | None = None) -> dict:
     await _child_in_scope(request, principal, child_id)
     await asyncio.to_thread(request.app.state.store.withdraw, child_id, recipient, principal.name, note, _now())
     return {"child_id": child_id, "recipient": recipient, "granted": False}

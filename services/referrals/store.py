@@ -135,7 +135,7 @@ class ReferralStore:
         """Withdrawal stops further sharing: recorded, and the reasons held for that recipient are dropped."""
         with db.write(self.engine) as conn:
             conn.execute(insert_ignore(self.engine, t.consents), [{"child_id": child_id, "recipient": recipient, "source": f"api:{by}:{now.isoformat()}", "granted": False, "at": now}])
-            if recipient in ("nas", "ias"):  # held for that agency's consent, on any record of the child: no longer wanted
+            if recipient in ("nas", "ias", "ace", "coram"):  # held for that agency's consent, on any record of the child: no longer wanted
                 out = loads.component(conn, child_id)
                 members = links.group(child_id, out)
                 conn.execute(t.held.delete().where(t.held.c.child_id.in_(sorted(members)), t.held.c.agency == recipient))

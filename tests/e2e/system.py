@@ -23,6 +23,9 @@ ROLES = {
     "exclusions_officer": {"roles": ["agency"], "agency": "exclusions_officer"},
     "reu": {"roles": ["agency"], "agency": "reu"},
     "nas": {"roles": ["agency"], "agency": "nas"},
+    "virtual_school": {"roles": ["agency"], "agency": "virtual_school"},  # issue 11
+    "ace": {"roles": ["agency"], "agency": "ace"},
+    "coram": {"roles": ["agency"], "agency": "coram"},
     "inclusion_team_305": {"roles": ["inclusion_team"], "agency": None, "la_codes": [305]},
     "inclusion_team_334": {"roles": ["inclusion_team"], "agency": None, "la_codes": [334]},
 }

@@ -46,7 +46,7 @@ def error(text: str) -> str:
 def test_the_default_policy_loads():
     policy = load_policy()
     assert policy.source == str(DEFAULT_POLICY_PATH)
-    assert set(policy.receivers) == {"exclusions_officer", "ias", "reu", "nas"}
+    assert set(policy.receivers) == {"exclusions_officer", "ias", "reu", "nas", "virtual_school", "ace", "coram"}  # the last 3: issue 11
     assert policy.receivers["exclusions_officer"].service_level_school_days == 5
     assert "upn" not in policy.receivers["nas"].fields
     assert policy.receivers["nas"].requires_consent == "share_with_nas"
@@ -93,7 +93,7 @@ def mutate(old: str, new: str) -> str:
         ("receivers: {ias: 1}\nroute: {}\n", "p.yaml:1:", "receivers must be a list"),
         ("route: {}\n", "p.yaml:1:", "missing 'receivers'"),
         (mutate("name: nas", "name: ias"), "p.yaml:6:", "duplicate receiver 'ias'"),
-        (mutate("agency: nas", "agency: ace"), "p.yaml:7:", "unknown agency 'ace'"),
+        (mutate("agency: nas", "agency: acme"), "p.yaml:7:", "unknown agency 'acme'"),  # ace is a real agency since issue 11
         (
             mutate("date_of_birth, sen_needs", "date_of_birth, sen_need"),
             "p.yaml:5:",

@@ -37,9 +37,14 @@ CHILD_REASONS = {
 }
 
 
+#: issue 11, item 7: repeated informal exclusion of a child without SEND also goes to the level-1 advice
+#: services (each held until its consent: test_decide.py)
+ADVICE = {"informal_exclusions_repeated": ["ace", "coram"]}
+
+
 @pytest.mark.parametrize("reason, primary", CHILD_REASONS.items())
 def test_child_reason_without_send_goes_to_its_agency_only(reason, primary):
-    assert agencies(DEFAULT, labels(reason)) == [primary]
+    assert agencies(DEFAULT, labels(reason)) == [primary, *ADVICE.get(reason, [])]
 
 
 @pytest.mark.parametrize("reason, primary", CHILD_REASONS.items())
@@ -50,7 +55,45 @@ def test_child_reason_with_send_also_goes_to_ias(reason, primary):
 @pytest.mark.parametrize("reason, primary", CHILD_REASONS.items())
 def test_child_reason_for_an_autistic_child_also_goes_to_nas(reason, primary):
     assert agencies(DEFAULT, labels(reason, send=True, autistic=True)) == [primary, "ias", "nas"]
-    assert agencies(DEFAULT, labels(reason, autistic=True)) == [primary, "nas"]
+    assert agencies(DEFAULT, labels(reason, autistic=True)) == [primary, "nas", *ADVICE.get(reason, [])]
+
+
+# --- issue 11: the new child rules, the Virtual School and the advice services ---------------------------
+
+ISSUE_11 = {
+    "protected_child_permanently_excluded": ["exclusions_officer"],
+    "part_time_timetable_concern": ["exclusions_officer"],
+    "off_rolling_review": ["exclusions_officer"],
+    "managed_move_trial": ["exclusions_officer"],
+    "suspensions_in_term": ["reu"],
+    "social_care_child_excluded": [],
+}
+
+
+@pytest.mark.parametrize("reason, expected", ISSUE_11.items())
+def test_issue_11_rules_route_to_their_agency_and_ias_if_send(reason, expected):
+    assert agencies(DEFAULT, labels(reason)) == expected
+    ias = [] if reason == "social_care_child_excluded" else ["ias"]
+    assert agencies(DEFAULT, labels(reason, send=True)) == [*expected, *ias]
+
+
+@pytest.mark.parametrize("reason", [*ISSUE_11, *CHILD_REASONS])
+@pytest.mark.parametrize("flag", ["looked_after", "has_social_worker"])
+def test_a_looked_after_child_or_one_with_a_social_worker_also_goes_to_the_virtual_school(reason, flag):
+    assert "virtual_school" in agencies(DEFAULT, labels(reason, send=True, **{flag: "true"}))
+    assert "virtual_school" not in agencies(DEFAULT, labels(reason, send=True))
+
+
+def test_the_virtual_school_sees_care_status_and_the_advice_services_no_upn():
+    assert {"upn", "school_urn", "looked_after", "has_social_worker"} <= set(DEFAULT.receivers["virtual_school"].fields)
+    for name in ("ace", "coram"):
+        receiver = DEFAULT.receivers[name]
+        assert not {"upn", "school_urn", "sen_status", "sen_needs"} & set(receiver.fields)
+        assert receiver.requires_consent == f"share_with_{name}"
+
+
+def test_late_notifications_high_is_not_referred():
+    assert agencies(DEFAULT, labels("late_notifications_high")) == []
 
 
 @pytest.mark.parametrize("taker", ["exclusions_officer", "reu", "nas", "la_inclusion"])

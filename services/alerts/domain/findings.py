@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import date
 
 from schemas.alerts import Rule, Severity
 
@@ -24,6 +25,7 @@ class Finding:
     school_urn: str | None = None  # the school concerned, for the school_urn filter
     limit_reached: bool = False  # exactly at the legal limit: one more suspension is unlawful
     la_codes: tuple[str, ...] = ()  # every LA with a duty (the stage adds the child's LAs)
+    projected_limit_date: date | None = None  # nearing the 45 days: when the child's rate would pass them (issue 11)
 
     @property
     def alert_id(self) -> str:

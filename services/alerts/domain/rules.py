@@ -7,6 +7,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.alerts.domain import grey_rules
+
 
 class SuspensionDays(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -39,6 +41,11 @@ class RuleConfig(BaseModel):
     suspension_days: SuspensionDays = SuspensionDays()
     informal_exclusions: InformalExclusions = InformalExclusions()
     end_of_term_spike: EndOfTermSpike = EndOfTermSpike()
+    # issue 11, items 5 and 6 (services/alerts/domain/grey_rules.py)
+    part_time_timetables: grey_rules.PartTimeTimetables = grey_rules.PartTimeTimetables()
+    off_rolling: grey_rules.OffRolling = grey_rules.OffRolling()
+    suspensions_in_term: grey_rules.SuspensionsInTerm = grey_rules.SuspensionsInTerm()
+    late_notifications: grey_rules.LateNotifications = grey_rules.LateNotifications()
 
 
 def load_rules(path: Path | None) -> RuleConfig:

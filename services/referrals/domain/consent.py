@@ -29,8 +29,8 @@ def from_call(call_id: str, consent: dict[str, Any] | None, at: datetime) -> lis
     """A call records each consent the family gave. A box left unticked is not a withdrawal:
     withdrawal is explicit (POST /v1/consents/{child_id}/withdraw)."""
     consent = consent or {}
-    names = {"share_with_nas": "nas", "share_with_ias": "ias", "share_with_la": "la"}
-    return [ConsentRecord(recipient, True, at, f"call:{call_id}") for field, recipient in names.items() if consent.get(field)]
+    return [ConsentRecord(recipient, True, at, f"call:{call_id}") for field, recipient in REQUIRED.items() if consent.get(field)]
 
 
-REQUIRED = {"share_with_nas": "nas", "share_with_ias": "ias", "share_with_la": "la"}
+#: Call consent field -> ledger recipient. ACE and Coram (issue 11, item 7) are charities, like NAS.
+REQUIRED = {"share_with_nas": "nas", "share_with_ias": "ias", "share_with_la": "la", "share_with_ace": "ace", "share_with_coram": "coram"}

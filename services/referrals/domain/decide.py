@@ -43,7 +43,7 @@ from services.referrals.domain.lifecycle import OPEN
 from services.referrals.domain.triggers import Trigger
 from services.referrals.policy import Policy, Receiver
 
-CONSENT_LABEL = {"share_with_nas": "nas", "share_with_ias": "ias", "share_with_la": "la"}
+CONSENT_LABEL = consent.REQUIRED  # requires_consent -> ledger recipient
 NEW_HARM_CHANGES = frozenset({"raised", "evidence", "event"})
 
 

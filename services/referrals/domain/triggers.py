@@ -12,7 +12,10 @@ from typing import Any
 
 from schemas.codes import EXCLUSION_CONCERNS, SenNeed, is_send
 
-CHILD_RULES = frozenset({"suspension_days_nearing_limit", "suspension_days_limit_exceeded", "informal_exclusions_repeated"})
+CHILD_RULES = frozenset({"suspension_days_nearing_limit", "suspension_days_limit_exceeded", "informal_exclusions_repeated",
+                         # issue 11, items 4-6 (docs/rules.md)
+                         "protected_child_permanently_excluded", "social_care_child_excluded", "part_time_timetable_concern",
+                         "off_rolling_review", "managed_move_trial", "suspensions_in_term"})  # fmt: skip
 #: What a trigger's `change` can be: an alert's change, a child event (`event`, new the first time it
 #: arrives), or `reevaluate` (routing again what is stored, after a link, an undo or a consent).
 CHANGES = ("raised", "evidence", "updated", "status", "event", "reevaluate")
@@ -51,10 +54,13 @@ def labels_for(child: dict[str, Any], *, reason: str, event_kind: str, received_
         "primary_need": needs,
         "autistic": _flag(SenNeed.ASD in needs),
         "looked_after": _flag(bool(child.get("looked_after"))),
+        "has_social_worker": _flag(bool(child.get("has_social_worker"))),
         "received_by": received_by,
         "consent_share_with_nas": _flag(bool(consent.get("share_with_nas"))),
         "consent_share_with_ias": _flag(bool(consent.get("share_with_ias"))),
         "consent_share_with_la": _flag(bool(consent.get("share_with_la"))),
+        "consent_share_with_ace": _flag(bool(consent.get("share_with_ace"))),
+        "consent_share_with_coram": _flag(bool(consent.get("share_with_coram"))),
     }
 
 

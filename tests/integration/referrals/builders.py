@@ -37,7 +37,9 @@ def profile(**kw) -> dict:
         "school_urn": "101676",
         "sen_status": "N",
         "looked_after": False,
-        "has_social_worker": True,
+        # False since issue 11: every reason about a child with a social worker also goes to the Virtual
+        # School (R-SW-VSH); the tests of that routing say so explicitly
+        "has_social_worker": False,
     }
     base.update(kw)
     return ChildProfile(**base).model_dump(mode="json")

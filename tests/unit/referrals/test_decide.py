@@ -18,9 +18,9 @@ from services.referrals.domain.decide import (
     Refresh,
     SeenReasons,
     Withdraw,
-    decide,
     referral_id,
 )
+from services.referrals.domain.decide import decide as decide_all
 from services.referrals.domain.triggers import Trigger, labels_for
 from services.referrals.policy import load_policy, parse_policy
 
@@ -38,6 +38,13 @@ class FixedCalendar:
 
 
 CAL = FixedCalendar()
+ADVICE = ("ace", "coram")  # issue 11, item 7: held for consent for a child without SEND (tested below)
+
+
+def decide(*args, **kwargs) -> list:
+    """The re-routing tests below use informal_exclusions_repeated about a child without SEND as "an
+    alert": they are about the contract's agencies, so the advice services' holds are left out here."""
+    return [a for a in decide_all(*args, **kwargs) if not (isinstance(a, Hold) and a.agency in ADVICE)]
 
 
 def kid(**kw) -> dict:
@@ -259,3 +266,22 @@ def test_a_withdrawal_replayed_changes_nothing():
 def test_an_alert_a_person_resolved_withdraws_nothing():
     seen = SeenReasons(version=2, by_agency={"exclusions_officer": Holder("ref-1", "new")})
     assert decide(trigger("informal_exclusions_repeated", change="status", version=3, stands=False), POLICY, [], {}, seen, TODAY, CAL) == []
+
+
+# ---------------------------------------------------------------- issue 11, item 7 (R-INFORMAL without SEND)
+
+
+def test_repeated_informal_exclusion_without_send_is_held_for_ace_and_coram_until_each_consents():
+    actions = decide_all(trigger("informal_exclusions_repeated"), POLICY, [], {}, SeenReasons(), TODAY, CAL)
+    assert agencies_opened(actions) == {"exclusions_officer"}
+    assert sorted(a.agency for a in actions if isinstance(a, Hold)) == ["ace", "coram"]
+    ace_only = [ConsentRecord("ace", True, T0, "call:C-1")]
+    actions = decide_all(trigger("informal_exclusions_repeated"), POLICY, ace_only, {}, SeenReasons(), TODAY, CAL)
+    assert agencies_opened(actions) == {"exclusions_officer", "ace"}
+    assert [a.agency for a in actions if isinstance(a, Hold)] == ["coram"]
+
+
+def test_repeated_informal_exclusion_with_send_goes_to_ias_not_the_advice_services():
+    actions = decide_all(trigger("informal_exclusions_repeated", kid(sen_status="K")), POLICY, [], {}, SeenReasons(), TODAY, CAL)
+    assert agencies_opened(actions) == {"exclusions_officer", "ias"}
+    assert not any(isinstance(a, Hold) for a in actions)

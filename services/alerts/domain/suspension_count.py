@@ -1,0 +1,46 @@
+"""The 45 days, seen coming (issue 11, item 6): a trigger on the number of suspensions in a term.
+
+Not law: a local choice (`suspensions_in_term.count`, default 3) so that a child suspended again and
+again reaches the Re-engagement Unit long before the 45-day limit (R-45 [S53]). The term is the
+school's own (its calendar; a suspension starting in a holiday counts in the next term). One alert
+per child, school year and term; the value is the number of suspensions starting in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Protocol
+
+from schemas.alerts import Rule, Severity
+from services.alerts.domain.findings import Finding
+from services.alerts.domain.grey_rules import SuspensionsInTerm
+from services.alerts.domain.suspension_days import Report, YearSuspensions
+
+
+class Term(Protocol):
+    @property
+    def academic_year(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+class Calendar(Protocol):
+    def term_for(self, d: date) -> Term: ...
+
+
+def detect(state: YearSuspensions, *, child_id: str, calendar_of: Callable[[str, str | None], Calendar], config: SuspensionsInTerm) -> list[Finding]:
+    first = {key: min(reports.values(), key=lambda r: (r.reported_at, r.event_id)).event_id for key, reports in state.by_key.items()}
+    by_term: dict[tuple[str, str], list[tuple[Report, str]]] = {}
+    for key, reports in state.by_key.items():
+        report = max(reports.values(), key=lambda r: (r.reported_at, r.event_id))
+        term = calendar_of(report.la_code, report.school_urn).term_for(report.start_date)
+        by_term.setdefault((term.academic_year, term.name), []).append((report, first[key]))
+    findings = []
+    for (year, term_name), found in sorted(by_term.items()):
+        if len(found) < config.count:
+            continue
+        latest = max(found, key=lambda x: (x[0].start_date, x[0].reported_at, x[0].event_id))[0]
+        findings.append(Finding(Rule.suspensions_in_term, "child", child_id, latest.la_code, year, term_name, Severity.warning, len(found),
+                                config.count, tuple(sorted(e for _, e in found)), latest.school_urn))  # fmt: skip
+    return findings
