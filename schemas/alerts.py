@@ -17,6 +17,14 @@ class Rule(StrEnum):
     suspension_days_limit_exceeded = "suspension_days_limit_exceeded"
     informal_exclusions_repeated = "informal_exclusions_repeated"
     end_of_term_spike = "end_of_term_spike"
+    # issue 11 (items 1-3): statutory clocks after an exclusion (docs/rules.md maps them to the R-ids)
+    governing_board_review_due = "governing_board_review_due"
+    governing_board_decision_overdue = "governing_board_decision_overdue"
+    irp_application_window_open = "irp_application_window_open"
+    irp_review_overdue = "irp_review_overdue"
+    governing_board_reconsideration_overdue = "governing_board_reconsideration_overdue"
+    education_from_day_six_missing = "education_from_day_six_missing"
+    la_education_from_day_six_missing = "la_education_from_day_six_missing"
 
 
 class Severity(StrEnum):
@@ -73,6 +81,7 @@ class Alert(BaseModel):
     limit_reached: bool = Field(
         default=False, description="the child has exactly the legal limit of suspension days: one more suspension is unlawful"
     )
+    due_on: date | None = Field(default=None, description="deadline rules: the statutory deadline the alert tracks (a school day of the school's calendar)")
     status: AlertStatus = AlertStatus.open
     status_note: str | None = None
     snoozed_until: datetime | None = None

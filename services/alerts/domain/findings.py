@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import date
 
 from schemas.alerts import Rule, Severity
 
@@ -24,6 +25,10 @@ class Finding:
     school_urn: str | None = None  # the school concerned, for the school_urn filter
     limit_reached: bool = False  # exactly at the legal limit: one more suspension is unlawful
     la_codes: tuple[str, ...] = ()  # every LA with a duty (the stage adds the child's LAs)
+    due_on: date | None = None  # deadline rules: the statutory deadline
+    # A deadline that passed long before today is history, not news: it updates an alert that exists
+    # but raises none (rules.Deadlines.watch_school_days), so loading old data alerts nobody.
+    quiet: bool = False
 
     @property
     def alert_id(self) -> str:

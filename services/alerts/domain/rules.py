@@ -34,11 +34,23 @@ class EndOfTermSpike(BaseModel):
     ratio: float = Field(2.0, gt=0)
 
 
+class Deadlines(BaseModel):
+    """Issue 11 (items 1-3). The statutory periods are law, not settings (services/alerts/domain/board.py,
+    review.py, day_six.py); what is local is how far back a deadline is still news."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    watch_school_days: int = Field(
+        60, ge=0, description="a deadline that passed more than this many school days ago raises no alert (it still updates one that exists): "
+        "loading old data alerts nobody about long-closed cases",
+    )
+
+
 class RuleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     suspension_days: SuspensionDays = SuspensionDays()
     informal_exclusions: InformalExclusions = InformalExclusions()
     end_of_term_spike: EndOfTermSpike = EndOfTermSpike()
+    deadlines: Deadlines = Deadlines()  # issue 11 (items 1-3)
 
 
 def load_rules(path: Path | None) -> RuleConfig:
