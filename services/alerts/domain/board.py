@@ -105,10 +105,11 @@ def _clock(c: _Case, decisions: list[Step], representations: list[Step], child_i
     evidence = tuple(sorted({r.event_id for r, _ in c.suspensions} | {p.event_id for p in c.permanents} | {r.event_id for r in representations}))
     threshold = MEET_OVER if clock and clock[1] == DECIDE_WITHIN else CONSIDER_OVER
     year, term = c.term.academic_year, c.term.name
+    latest = max([*(h for _, h in c.suspensions), *(r.start_date for r, _ in c.suspensions), *(p.on for p in c.permanents), *(r.on for r in representations)])
 
     def finding(rule: Rule, severity: Severity) -> Finding:
         return Finding(rule, "child", child_id, c.la_code, year, term, severity, total, threshold, evidence, c.school_urn, due_on=due_on,
-                       quiet=deadlines.long_past(calendar, due_on, today, watch))  # fmt: skip
+                       quiet=deadlines.long_past(calendar, latest, today, watch))  # fmt: skip
 
     out.findings.append(finding(Rule.governing_board_review_due, Severity.info))
     if clock is None:

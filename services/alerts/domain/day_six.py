@@ -69,7 +69,7 @@ def detect(suspensions: dict[str, dict[str, Report]], steps: Proceedings, *, chi
     provisions = steps.of(PROVISION)
     reinstated = [d for d in steps.of(DECISION) if d.detail == "reinstated"]
 
-    def check(rule: Rule, urn: str, la: str, first: date, starts: list[date], days: float, evidence: list[str]) -> None:
+    def check(rule: Rule, urn: str, la: str, first: date, starts: list[date], days: float, evidence: list[str], latest: date) -> None:
         calendar = calendar_of(la, urn)
         day6 = calendar.add_school_days(first, DUTY_FROM_DAY - 1)
         if any(d.school_urn == urn and d.exclusion_start in starts and d.on < day6 for d in reinstated):
@@ -82,18 +82,19 @@ def detect(suspensions: dict[str, dict[str, Report]], steps: Proceedings, *, chi
         term = calendar.term_for(first)
         out.findings.append(Finding(rule, "child", child_id, la, term.academic_year, term.name, Severity.high, days, DUTY_FROM_DAY - 1,
                                     tuple(sorted(evidence)), urn, due_on=day6,
-                                    quiet=deadlines.long_past(calendar, day6, today, watch_school_days)))  # fmt: skip
+                                    quiet=deadlines.long_past(calendar, latest, today, watch_school_days)))  # fmt: skip
 
     counted = [winner(reports) for reports in suspensions.values()]
     for run in runs(counted, calendar_of):
         if run.days > DUTY_FROM_DAY - 1:
-            check(Rule.education_from_day_six_missing, run.school_urn, run.la_code, run.first, run.starts, run.days, run.evidence)
+            check(Rule.education_from_day_six_missing, run.school_urn, run.la_code, run.first, run.starts, run.days, run.evidence, max(run.starts))
     permanents: dict[tuple[str, date], list[Step]] = {}
     for p in steps.of(PERMANENT):
         assert p.exclusion_start is not None
         permanents.setdefault((p.school_urn, p.exclusion_start), []).append(p)
     for (urn, start), reports in sorted(permanents.items()):
         first = deadlines.first_school_day(calendar_of(reports[0].la_code, urn), start)
-        check(Rule.la_education_from_day_six_missing, urn, reports[0].la_code, first, [start], DUTY_FROM_DAY - 1, [p.event_id for p in reports])
+        check(Rule.la_education_from_day_six_missing, urn, reports[0].la_code, first, [start], DUTY_FROM_DAY - 1, [p.event_id for p in reports],
+              max(p.on for p in reports))
     out.findings = deadlines.one_per_alert(out.findings)
     return out

@@ -56,9 +56,11 @@ def working_days_after(d: date, n: int, bank_holidays: frozenset[date]) -> date:
     return d
 
 
-def long_past(calendar: SchoolDays, day: date, today: date, watch_school_days: int) -> bool:
-    """Whether `day` is more than `watch_school_days` school days before today: history, not news."""
-    return day < today and calendar.school_days_between(day + timedelta(days=1), today) > watch_school_days
+def long_past(calendar: SchoolDays, latest_fact: date, today: date, watch_school_days: int) -> bool:
+    """Whether a case is history, not news: its latest fact is more than `watch_school_days` school days
+    before today. Measured from the facts, not the deadline, so that more facts never make a case quieter:
+    what is quiet after every fact arrived was quiet before each, so no arrival order raises it."""
+    return latest_fact < today and calendar.school_days_between(latest_fact + timedelta(days=1), today) > watch_school_days
 
 
 @dataclass(slots=True)

@@ -62,10 +62,11 @@ def _exclusion(decision: Step, steps: Proceedings, decisions: list[Step], child_
     applications = [a for a in steps.of(IRP_APPLICATION) if a.about(urn, start)]
     outcomes = [o for o in steps.of(IRP_DECISION) if o.about(urn, start)]
     evidence = tuple(sorted({decision.event_id, *(a.event_id for a in applications), *(o.event_id for o in outcomes)}))
+    latest = max(d for s in (decision, *applications, *outcomes) for d in (s.on, s.until) if d is not None)
 
     def finding(rule: Rule, severity: Severity, due_on: date, days: int) -> Finding:
         return Finding(rule, "child", child_id, decision.la_code, term.academic_year, term.name, severity, days, days, evidence, urn,
-                       due_on=due_on, quiet=deadlines.long_past(calendar, due_on, today, watch))  # fmt: skip
+                       due_on=due_on, quiet=deadlines.long_past(calendar, latest, today, watch))  # fmt: skip
 
     window_closes = deadlines.due(calendar, decision.until or decision.on, APPLY_WITHIN)
     if not applications:

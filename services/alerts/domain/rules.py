@@ -40,8 +40,8 @@ class Deadlines(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     watch_school_days: int = Field(
-        60, ge=0, description="a deadline that passed more than this many school days ago raises no alert (it still updates one that exists): "
-        "loading old data alerts nobody about long-closed cases",
+        60, ge=0, description="a case whose latest fact is more than this many school days before today raises no new alert (it still "
+        "updates one that exists): loading old data alerts nobody about long-closed cases",
     )
 
 
