@@ -39,7 +39,7 @@ class _Case:
     school_urn: str
     la_code: str
     term: Term
-    suspensions: list[tuple[Report, date]] = field(default_factory=list)  # the counted report, when the board heard of it
+    suspensions: list[tuple[Report, dict[str, Report]]] = field(default_factory=list)  # the counted report, and every report of it
     permanents: list[Step] = field(default_factory=list)
 
 
@@ -61,7 +61,7 @@ def detect(suspensions: dict[str, dict[str, Report]], steps: Proceedings, *, chi
 
     for reports in suspensions.values():
         counted = winner(reports)
-        case(counted.school_urn, counted.la_code, counted.start_date).suspensions.append((counted, notified_on(reports)))
+        case(counted.school_urn, counted.la_code, counted.start_date).suspensions.append((counted, reports))
     for step in steps.of(PERMANENT):
         assert step.exclusion_start is not None
         case(step.school_urn, step.la_code, step.exclusion_start).permanents.append(step)
@@ -83,12 +83,12 @@ def _clock(c: _Case, decisions: list[Step], representations: list[Step], child_i
            watch: int) -> Outcome:  # fmt: skip
     out = Outcome()
     total, over5, over15 = 0.0, None, None
-    for report, heard in sorted(c.suspensions, key=lambda s: (s[0].start_date, s[0].event_id)):
+    for report, reports in sorted(c.suspensions, key=lambda s: (s[0].start_date, s[0].event_id)):
         total += report.days
         if over5 is None and total > CONSIDER_OVER:
-            over5 = heard
+            over5 = notified_on(reports)  # only the crossing suspension's notification matters (and parsing times costs)
         if over15 is None and total > MEET_OVER:
-            over15 = heard
+            over15 = notified_on(reports)
     permanent = min((p.on for p in c.permanents), default=None)
     notified = [d for d in (over5, permanent) if d is not None]
     if not notified:
@@ -105,7 +105,9 @@ def _clock(c: _Case, decisions: list[Step], representations: list[Step], child_i
     evidence = tuple(sorted({r.event_id for r, _ in c.suspensions} | {p.event_id for p in c.permanents} | {r.event_id for r in representations}))
     threshold = MEET_OVER if clock and clock[1] == DECIDE_WITHIN else CONSIDER_OVER
     year, term = c.term.academic_year, c.term.name
-    latest = max([*(h for _, h in c.suspensions), *(r.start_date for r, _ in c.suspensions), *(p.on for p in c.permanents), *(r.on for r in representations)])
+    noticed = max((r.reported_at for _, reports in c.suspensions for e, r in reports.items() if e.startswith("notice:") and r.reported_at), default="")
+    latest = max([*notified, *(r.start_date for r, _ in c.suspensions), *(p.on for p in c.permanents), *(r.on for r in representations),
+                  *([uk_date(noticed)] if noticed else [])])  # every fact's date: more facts never make the case older
 
     def finding(rule: Rule, severity: Severity) -> Finding:
         return Finding(rule, "child", child_id, c.la_code, year, term, severity, total, threshold, evidence, c.school_urn, due_on=due_on,

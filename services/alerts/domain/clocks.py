@@ -16,7 +16,7 @@ from services.alerts.domain import board, day_six, review
 from services.alerts.domain.deadlines import CalendarOf, Outcome
 from services.alerts.domain.proceedings import Proceedings
 from services.alerts.domain.rules import Deadlines
-from services.alerts.domain.suspension_days import Report, YearSuspensions
+from services.alerts.domain.suspension_days import Report, YearSuspensions, winner
 
 RULES = (
     Rule.governing_board_review_due,
@@ -47,8 +47,8 @@ def detect(years: Iterable[YearSuspensions], steps: Proceedings, *, child_id: st
         for key, reports in ys.by_key.items():
             suspensions.setdefault(key, {}).update(reports)
     out = Outcome()
-    if not suspensions and not steps:
-        return out
+    if not steps and sum(winner(r).sessions for r in suspensions.values()) <= 2 * board.CONSIDER_OVER:
+        return out  # most children: no clock can run (none is over 5 days, at a school or in a run) and nothing followed
     watch = config.watch_school_days
     out.extend(board.detect(suspensions, steps, child_id=child_id, calendar_of=calendar_of, today=today, watch_school_days=watch))
     out.extend(review.detect(steps, child_id=child_id, calendar_of=calendar_of, bank_holidays=bank_holidays, today=today, watch_school_days=watch))
