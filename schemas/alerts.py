@@ -25,6 +25,14 @@ class Rule(StrEnum):
     managed_move_trial = "managed_move_trial"  # R-MM
     late_notifications_high = "late_notifications_high"  # R-LA-ALL
     suspensions_in_term = "suspensions_in_term"  # the 45 days seen coming: a count trigger
+    # issue 11 (items 1-3): statutory clocks after an exclusion (docs/rules.md maps them to the R-ids)
+    governing_board_review_due = "governing_board_review_due"
+    governing_board_decision_overdue = "governing_board_decision_overdue"
+    irp_application_window_open = "irp_application_window_open"
+    irp_review_overdue = "irp_review_overdue"
+    governing_board_reconsideration_overdue = "governing_board_reconsideration_overdue"
+    education_from_day_six_missing = "education_from_day_six_missing"
+    la_education_from_day_six_missing = "la_education_from_day_six_missing"
 
 
 class Severity(StrEnum):
@@ -86,6 +94,7 @@ class Alert(BaseModel):
         description="suspension_days_nearing_limit: the school day on which the child would pass the 45-day limit at their rate this "
         "school year (school days on the school's calendar); null when that rate does not reach it this year",
     )
+    due_on: date | None = Field(default=None, description="deadline rules: the statutory deadline the alert tracks (a school day of the school's calendar)")
     status: AlertStatus = AlertStatus.open
     status_note: str | None = None
     snoozed_until: datetime | None = None

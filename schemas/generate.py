@@ -51,6 +51,7 @@ FLOWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "calls.v1": ("intake", ("alerts",)),
     "la-return-records.v1": ("intake", ("alerts",)),
     "exclusion-cancellations.v1": ("intake", ("alerts",)),  # issue 11, item 6
+    **{t.name: ("intake", ("alerts",)) for t in topics.PROCEEDINGS_TOPICS},  # issue 11: board, IRP, day-six provision
     "alerts.school-suspensions.v1": ("alerts", ("alerts",)),  # internal repartition by school
     "children.v1": ("alerts", ("referrals",)),
     "children.links.v1": ("alerts", ("referrals",)),

@@ -14,6 +14,13 @@ from pydantic import BaseModel
 from schemas.alerts import AlertChanged, SuspensionCounted
 from schemas.children import ChildEventResolved, ChildLinkChanged
 from schemas.intake import Call, ExclusionCancellation, ExclusionNotice, LAReturnRecordSubmitted
+from schemas.proceedings import (
+    EducationProvision,
+    GoverningBoardDecision,
+    IRPApplication,
+    IRPDecision,
+    ParentRepresentation,
+)
 from schemas.referrals import ReferralChanged
 
 SPEC_VERSION = "1.0"
@@ -59,6 +66,44 @@ EXCLUSION_CANCELLATIONS = TopicSpec(
     "child key",
     "Cancellations of suspensions accepted by the intake service (not refused there), in order per child.",
 )
+# ---- issue 11 (items 1-3): what follows an exclusion; the alerts child stage tracks their clocks
+BOARD_DECISIONS = TopicSpec(
+    "governing-board-decisions.v1",
+    "uk.signpost.intake.governing_board_decision.v1",
+    GoverningBoardDecision,
+    "child key",
+    "Governing board decisions on reinstatement (upheld / reinstated), a reconsideration after an IRP included.",
+)
+REPRESENTATIONS = TopicSpec(
+    "parent-representations.v1",
+    "uk.signpost.intake.parent_representation.v1",
+    ParentRepresentation,
+    "child key",
+    "Parents' representations to the governing board about an exclusion.",
+)
+IRP_APPLICATIONS = TopicSpec(
+    "irp-applications.v1",
+    "uk.signpost.intake.irp_application.v1",
+    IRPApplication,
+    "child key",
+    "Applications for an independent review panel of a permanent exclusion.",
+)
+IRP_DECISIONS = TopicSpec(
+    "irp-decisions.v1",
+    "uk.signpost.intake.irp_decision.v1",
+    IRPDecision,
+    "child key",
+    "Independent review panels' outcomes (upheld, reconsideration recommended, reconsideration directed).",
+)
+EDUCATION_PROVISIONS = TopicSpec(
+    "education-provisions.v1",
+    "uk.signpost.intake.education_provision.v1",
+    EducationProvision,
+    "child key",
+    "Full-time education arranged for an excluded pupil from the sixth school day (by the school or the LA).",
+)
+PROCEEDINGS_TOPICS = (BOARD_DECISIONS, REPRESENTATIONS, IRP_APPLICATIONS, IRP_DECISIONS, EDUCATION_PROVISIONS)
+# ---- end issue 11 (items 1-3)
 CHILDREN = TopicSpec(
     "children.v1",
     "uk.signpost.alerts.child_event_resolved.v1",
@@ -99,7 +144,7 @@ REFERRALS = TopicSpec(
     retention="referrals",
 )
 
-INTAKE_TOPICS = (EXCLUSION_NOTICES, CALLS, LA_RETURN_RECORDS, EXCLUSION_CANCELLATIONS)
+INTAKE_TOPICS = (EXCLUSION_NOTICES, CALLS, LA_RETURN_RECORDS, EXCLUSION_CANCELLATIONS, *PROCEEDINGS_TOPICS)
 ALL_TOPICS = (*INTAKE_TOPICS, SCHOOL_SUSPENSIONS, CHILDREN, CHILD_LINKS, ALERTS, REFERRALS)
 #: Failed messages with the reason, from whichever consumer gave up on them.
 DEAD_LETTERS = "dead-letters.v1"

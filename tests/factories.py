@@ -156,3 +156,23 @@ def to_csv(rows: list[dict], header: str = CSV_HEADER, newline: str = "\r\n") ->
     names = header.split(",")
     lines = [header] + [",".join(_cell(row.get(n, "")) for n in names) for row in rows]
     return newline.join(lines) + newline
+
+
+# ---- issue 11 (items 1-3): what follows an exclusion --------------------------------------------
+PROCEEDINGS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "governing-board-decisions": {"decision_id": "D", "exclusion_category": "permanent", "outcome": "upheld", "decided_on": "2025-03-20"},
+    "parent-representations": {"representation_id": "R", "received_on": "2025-03-12"},
+    "irp-applications": {"application_id": "A", "sent_on": "2025-03-24", "method": "email"},
+    "irp-decisions": {"irp_decision_id": "I", "outcome": "upheld", "decided_on": "2025-04-25"},
+    "education-provisions": {"provision_id": "E", "arranged_by": "la", "start_date": "2025-03-17"},
+}
+
+
+def make_proceeding(endpoint: str, pupil: dict | None = None, **overrides: Any) -> dict:
+    """A body for POST /v1/<endpoint> (schemas/proceedings.py), about an exclusion from 10 March 2025."""
+    body: dict[str, Any] = {"school_urn": DEFAULT_URN, "la_code": DEFAULT_LA, "pupil": pupil or make_pupil(), "exclusion_start_date": "2025-03-10",
+                            **PROCEEDINGS_DEFAULTS[endpoint]}  # fmt: skip
+    id_field = next(k for k in PROCEEDINGS_DEFAULTS[endpoint] if k.endswith("_id"))
+    body[id_field] = new_id(body[id_field])
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not ...}

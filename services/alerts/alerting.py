@@ -89,6 +89,8 @@ class AlertBook:
         if missing:
             self.cache.update(self.store.alerts_by_ids(missing))
         for finding in findings:
+            if finding.quiet and finding.alert_id not in self.cache:
+                continue  # a deadline long past: it updates an alert that exists, raises none (domain/rules.py Deadlines)
             profile = profile_of(finding.subject_id) if finding.subject_kind == "child" else None
             change = lifecycle.apply_finding(self.cache.get(finding.alert_id), finding, upn=(profile or {}).get("upn"), now=now)
             if change is not None:

@@ -21,8 +21,8 @@ from starlette.responses import FileResponse
 
 from schemas.alerts import Alert
 from schemas.topics import INTAKE_TOPICS, SCHOOL_SUSPENSIONS
+from services.alerts import child_clocks, routes, tables
 from services.alerts import retention as alerts_retention
-from services.alerts import routes, tables
 from services.alerts import subject_access as alerts_subject_access
 from services.alerts.alerting import change_message
 from services.alerts.child_stage import ChildStage
@@ -70,7 +70,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     store = AlertsStore(engine)
     calendars = load_registry(settings.calendars_dir)
     rules = load_rules(settings.rules_file)
-    child = ChildStage(store, calendars, rules)
+    child = ChildStage(store, calendars, rules, clock=child_clocks.clock_of(settings), tick_s=settings.deadline_tick_s)
     school = SchoolStage(store, calendars, rules)
     broadcaster = Broadcaster()
     # The SSE feed is fed from the alerts topic, not from this process's commits, so every replica's

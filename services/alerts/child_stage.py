@@ -40,10 +40,11 @@ from schemas.topics import (
     LA_RETURN_RECORDS,
     SCHOOL_SUSPENSIONS,
 )
-from services.alerts import child_rules, facts_codec, tables
+from services.alerts import child_clocks, child_rules, facts_codec, tables
 from services.alerts.alerting import SOURCE, AlertBook
+from services.alerts.domain import clocks, informal, linking, proceedings, suspension_days, urgency
 from services.alerts.domain import facts as f
-from services.alerts.domain import grey_facts, informal, linking, suspension_days, urgency
+from services.alerts.domain import grey_facts
 from services.alerts.domain.findings import Finding
 from services.alerts.domain.profile import Source, merge_group, merge_profile
 from services.alerts.domain.rules import RuleConfig
@@ -54,7 +55,7 @@ from services.common.messages import DeadLetter, Incoming, Outgoing, outgoing
 from services.common.stream import dead_letter_messages
 
 log = logging.getLogger(__name__)
-CHILD_RULES = ("suspension_days_nearing_limit", "suspension_days_limit_exceeded", "informal_exclusions_repeated", *child_rules.RULES)
+CHILD_RULES = ("suspension_days_nearing_limit", "suspension_days_limit_exceeded", "informal_exclusions_repeated", *child_rules.RULES, *clocks.RULES)
 
 
 @dataclass(slots=True)
@@ -68,7 +69,9 @@ class ChildState:
     sources: set[str]  # records linked directly into this one
     years: dict[str, suspension_days.YearSuspensions] = field(default_factory=dict)
     incidents: informal.Incidents = field(default_factory=informal.Incidents)
-    records: grey_facts.ChildRecords = field(default_factory=grey_facts.ChildRecords)  # issue 11's facts
+    records: grey_facts.ChildRecords = field(default_factory=grey_facts.ChildRecords)  # issue 11: grey-exclusion records, cancellations
+    steps: proceedings.Proceedings = field(default_factory=proceedings.Proceedings)  # issue 11: what followed its exclusions
+    next_check: date | None = None  # issue 11: the day its deadline clocks change (the tick looks again)
     version: int | None = None  # as stored; None: not stored yet
     identity: tuple[str, str, date, str, str] | None = None  # la, person key, dob, first, last: the first alias (new records)
     dirty: bool = False
@@ -95,7 +98,8 @@ class _Event:
     suspension: f.SuspensionFact | None
     incidents: list[f.IncidentFact]
     resolved: dict | None  # the ChildEventResolved fields, for calls and permanent exclusions
-    grey: list[grey_facts.RecordFact | grey_facts.CancellationFact] = field(default_factory=list)  # issue 11's facts
+    grey: list[grey_facts.RecordFact | grey_facts.CancellationFact] = field(default_factory=list)  # issue 11: grey-exclusion facts
+    steps: list[proceedings.Step] = field(default_factory=list)  # issue 11: proceedings (and permanent exclusions, provision records)
 
 
 @dataclass
@@ -136,12 +140,17 @@ def _decode(msg: Incoming) -> _Event:
         kind, la, pupil, urn, at, from_school = "record", doc["la_code"], record["pupil"], record["school_urn"], doc["submitted_at"], True
     elif msg.topic == EXCLUSION_CANCELLATIONS.name:
         kind, la, pupil, urn, at, from_school = "cancellation", doc["la_code"], doc["pupil"], doc["school_urn"], doc["cancelled_at"], True
+    elif msg.topic in child_clocks.KIND_OF_TOPIC:  # issue 11: a step after an exclusion
+        step = child_clocks.step_of(msg.topic, msg.event_id, doc)
+        kind, la, pupil, urn, at, from_school = "step", doc["la_code"], doc["pupil"], doc["school_urn"], child_clocks.event_time(step.kind, doc), True
     else:
         raise ValueError(f"unexpected topic {msg.topic}")
     sighting = linking.Sighting(msg.event_id, pupil.get("upn"), la, date.fromisoformat(pupil["date_of_birth"]),
                                 normalise_name(pupil["first_name"]), normalise_name(pupil["last_name"]))  # fmt: skip
     source = Source(f.utc_iso(at), msg.event_id, la, urn, from_school, pupil)
     suspension, incidents, resolved = None, [], None
+    if kind == "step":
+        return _Event(msg, sighting, source, None, [], None, steps=[step])
     if kind == "notice":
         suspension = f.suspension_from_notice(msg.event_id, doc)
         if doc["category"] == "permanent":
@@ -160,12 +169,16 @@ def _decode(msg: Incoming) -> _Event:
             resolved = {"source": "la_return_record", "source_id": f"{doc['return_id']}|{doc['record']['record_id']}", "record_kind": "permanent_exclusion"}
     if resolved is not None:
         resolved["occurred_at"] = at
-    return _Event(msg, sighting, source, suspension, incidents, resolved, child_rules.facts_of(msg.topic, msg.event_id, doc))
+    follows = proceedings.from_notice(msg.event_id, doc) if kind == "notice" else proceedings.from_return(msg.event_id, doc) if kind == "record" else None
+    return _Event(msg, sighting, source, suspension, incidents, resolved, grey=child_rules.facts_of(msg.topic, msg.event_id, doc),
+                  steps=[follows] if follows else [])
 
 
 class ChildStage:
-    def __init__(self, store: AlertsStore, calendars: CalendarRegistry, rules: RuleConfig, max_children: int = 100_000):
+    def __init__(self, store: AlertsStore, calendars: CalendarRegistry, rules: RuleConfig, max_children: int = 100_000,
+                 clock: child_clocks.Clock = child_clocks.uk_today, tick_s: float = 60.0):  # fmt: skip
         self.store, self.calendars, self.rules = store, calendars, rules
+        self.clock, self.ticker, self.today = clock, child_clocks.Ticker(clock, tick_s), clock()
         self.max_children = max_children
         self.sole_owner = False
         self.erasures = ErasureList(store.engine, tables.erasures)  # events of erased children, read again, are skipped
@@ -177,7 +190,7 @@ class ChildStage:
         self._decisions_due = True
 
     def has_pending(self) -> bool:
-        return self._decisions_due
+        return self._decisions_due or self.ticker.due()
 
     def assigned(self, sole_owner: bool) -> None:
         """Told by the runner after each rebalance. A worker that owns every partition is the only
@@ -220,7 +233,9 @@ class ChildStage:
             link = linking.Link(row["merged_into"], row["link_kind"] if row["merged_into"] else None)
             years, incidents = facts_codec.decode(row["facts"])
             self.children[cid] = ChildState(cid, orjson.loads(row["profile"]), orjson.loads(row["profile_times"] or "{}"), link,
-                                            set(sources.get(cid, ())), years, incidents, facts_codec.decode_records(row["facts"]), version=row["version"])  # fmt: skip
+                                            set(sources.get(cid, ())), years, incidents, records=facts_codec.decode_records(row["facts"]),
+                                            steps=facts_codec.decode_proceedings(row["facts"]), next_check=row.get("next_check"),
+                                            version=row["version"])  # fmt: skip
 
     def _state(self, cid: str) -> ChildState | None:
         if cid not in self.children:
@@ -272,6 +287,7 @@ class ChildStage:
         self._bound_caches()
         self.book.drain()
         b = _Batch(now)
+        self._tick(b)
         decisions = self.store.unapplied_decisions() if self._decisions_due else []
         self._decisions_due = False
         if events or decisions:
@@ -336,8 +352,25 @@ class ChildStage:
                 state.dirty = True
             else:
                 result.duplicates[topic] = result.duplicates.get(topic, 0) + 1
+        for step in ev.steps:
+            if proceedings.record(state.steps, step):
+                b.touched.add(cid)
+                state.dirty = True
+            else:
+                result.duplicates[topic] = result.duplicates.get(topic, 0) + 1
         if ev.resolved is not None:
             b.child_events.append((ev, cid))
+
+    def _tick(self, b: _Batch) -> None:
+        """Issue 11: deadlines pass with time. When the tick is due, the children whose clocks change by today
+        are detected again in this batch (child_clocks.py)."""
+        self.today = self.clock()
+        if not self.ticker.due():
+            return
+        due = self.store.children_due(self.today)
+        self._load(set(due))
+        b.touched.update(c for c in due if c in self.children)
+        self.ticker.ticked(self.today)
 
     def _suspension(self, state: ChildState, fact: f.SuspensionFact, b: _Batch, result: StageResult, topic: str) -> None:
         year = self.calendars.for_school(fact.la_code, fact.school_urn).academic_year(fact.start_date)
@@ -429,10 +462,11 @@ class ChildStage:
         for root in roots:
             findings = self._findings(root, profiles[root])
             found |= self.book.apply(findings, result, b.now, lambda cid: profiles.get(cid) or self._group_profile(cid))
-        self.book.settle(roots, found, lambda _: "no longer holds: the evidence no longer reaches the rule's threshold (a correction, or a link undone)", result, b.now,
+        self.book.settle(roots, found, _no_longer_holds, result, b.now,
                          lambda cid: profiles.get(cid))  # fmt: skip
         for cid in linked_away:
             self.book.settle([cid], set(), _saying(f"linked to child {self._root(cid)}"), result, b.now, self._group_profile)
+            self._set_next_check(cid, None)
 
     def _findings(self, root: str, profile: dict) -> list[Finding]:
         members = self._members(root)
@@ -452,8 +486,23 @@ class ChildStage:
             calendar = self.calendars.for_school(profile.get("la_code"), profile.get("school_urn"))
             findings += informal.detect(incidents, child_id=root, academic_year_of=calendar.academic_year, school_days_between=calendar.school_days_between,
                                         config=rules.informal_exclusions)  # fmt: skip
+        findings += self._clock_findings(root, members)
         las = set(profile.get("la_codes") or ())
         return [replace(finding, la_codes=tuple(sorted(las | {finding.la_code}))) for finding in findings]
+
+    def _clock_findings(self, root: str, members: list[ChildState]) -> list[Finding]:
+        """Issue 11: the statutory clocks over every linked record's facts, as of today; the day they next
+        change is stored with the root (the tick's `next_check`)."""
+        outcome = clocks.detect([ys for m in members for ys in m.years.values()], proceedings.combine(m.steps for m in members), child_id=root,
+                                calendar_of=self.calendars.for_school, bank_holidays=self.calendars.bank_holidays, today=self.today,
+                                config=self.rules.deadlines)  # fmt: skip
+        self._set_next_check(root, outcome.wake_on)
+        return outcome.findings
+
+    def _set_next_check(self, cid: str, day: date | None) -> None:
+        state = self._state(cid)
+        if state is not None and state.next_check != day:
+            state.next_check, state.dirty = day, True
 
     # ---------------------------------------------------------------- proposals and their urgency
     def _facts(self, cid: str) -> urgency.Facts:
@@ -507,12 +556,18 @@ class ChildStage:
             version = (state.version or 0) + 1
             row = {"child_id": cid, "upn": state.profile.get("upn"), "merged_into": state.link.target, "link_kind": state.link.kind,
                    "profile": orjson.dumps(state.profile).decode(), "profile_times": orjson.dumps(state.times).decode(),
-                   "facts": facts_codec.encode(state.years, state.incidents, state.records), "updated_at": now, "version": version}  # fmt: skip
+                   "facts": facts_codec.encode(state.years, state.incidents, state.records, state.steps), "updated_at": now, "version": version,
+                   "next_check": state.next_check}  # fmt: skip
             if state.version is None:
                 la, key, dob, first, last = state.identity or (state.profile["la_code"], "", date.fromisoformat(state.profile["date_of_birth"]), "", "")
                 row.update(la_code=la, person_key=key, date_of_birth=dob, first_norm=first, last_norm=last)
             result.writes.children[cid] = (row, state.version)
             state.version, state.dirty = version, False
+
+
+def _no_longer_holds(alert: Alert) -> str:
+    why = clocks.NO_LONGER_HOLDS.get(alert.rule)
+    return f"no longer holds: {why}" if why else "no longer holds: the evidence no longer reaches the rule's threshold (a correction, or a link undone)"
 
 
 def _saying(reason: str) -> Callable[[Alert], str]:

@@ -6,9 +6,14 @@ Flat JSON lists keep it small and fast with orjson:
     {"s": [[year, key, event_id, sessions, reported_at, school_urn, la_code, start_date], ...],
      "i": [[day, event_id, school_urn, la_code], ...]}
 
-Issue 11 adds two keys, read by `decode_records` (a row written before them decodes as empty):
+Issue 11 adds three keys, each written only when the record has some (a row written before them
+decodes as none):
     "r": [[kind, event_id, school_urn, la_code, start, end, review, behaviour, trial, intended_return, year_group], ...]
+        LA return records behind the grey-exclusion rules (domain/grey_facts.py)
     "c": [[suspension_key, event_id, cancelled_at, school_urn, la_code, start_date], ...]
+        cancellations (domain/grey_facts.py)
+    "p": [[kind, event_id, school_urn, la_code, exclusion_start, on, until, detail, category], ...]
+        proceedings after an exclusion: board, IRP, provision (domain/proceedings.py)
 """
 
 from __future__ import annotations
@@ -17,20 +22,27 @@ from datetime import date
 
 import orjson
 
-from services.alerts.domain import grey_facts, informal, suspension_days
+from services.alerts.domain import grey_facts, informal, proceedings, suspension_days
 from services.alerts.domain.facts import IncidentFact
 
 
-def encode(years: dict[str, suspension_days.YearSuspensions], incidents: informal.Incidents, records: grey_facts.ChildRecords | None = None) -> bytes:
+def encode(
+    years: dict[str, suspension_days.YearSuspensions],
+    incidents: informal.Incidents,
+    records: grey_facts.ChildRecords | None = None,
+    steps: proceedings.Proceedings | None = None,
+) -> bytes:
     s = [[year, key, r.event_id, r.sessions, r.reported_at, r.school_urn, r.la_code, r.start_date]
          for year, ys in years.items() for key, reports in ys.by_key.items() for r in reports.values()]  # fmt: skip
     i = [[day, event_id, urn, la] for day, reports in incidents.by_day.items() for event_id, (urn, la) in reports.items()]
-    doc: dict = {"s": s, "i": i}
+    doc: dict[str, list] = {"s": s, "i": i}
     if records is not None and records.records:
         doc["r"] = [[r.kind, r.event_id, r.school_urn, r.la_code, r.start_date, r.end_date, r.review_date, r.behaviour, r.trial, r.intended_return,
                      r.year_group] for r in records.records.values()]  # fmt: skip
     if records is not None and records.cancellations:
         doc["c"] = [[c.suspension_key, c.event_id, c.cancelled_at, c.school_urn, c.la_code, c.start_date] for c in records.cancellations.values()]
+    if steps:
+        doc["p"] = [[p.kind, p.event_id, p.school_urn, p.la_code, p.exclusion_start, p.on, p.until, p.detail, p.category] for p in steps.by_event.values()]
     return orjson.dumps(doc)
 
 
@@ -52,10 +64,15 @@ def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+def _has(value: bytes | str, key: str) -> bool:
+    """Most rows hold no issue-11 facts: skip parsing the value again for them."""
+    return (f'"{key}":'.encode() in value) if isinstance(value, bytes) else (f'"{key}":' in value)
+
+
 def decode_records(value: bytes | str | None) -> grey_facts.ChildRecords:
-    """The issue-11 facts of a record (empty for a row written before them)."""
+    """The grey-exclusion records and cancellations of a record (none in a row written before issue 11)."""
     out = grey_facts.ChildRecords()
-    if not value:
+    if not value or not (_has(value, "r") or _has(value, "c")):
         return out
     doc = orjson.loads(value)
     for kind, event_id, urn, la, start, end, review, behaviour, trial, intended, year_group in doc.get("r", ()):
@@ -63,4 +80,15 @@ def decode_records(value: bytes | str | None) -> grey_facts.ChildRecords:
                                                      _day(intended), year_group))  # fmt: skip
     for key, event_id, cancelled_at, urn, la, start in doc.get("c", ()):
         grey_facts.record(out, grey_facts.CancellationFact(key, event_id, cancelled_at, urn, la, date.fromisoformat(start)))
+    return out
+
+
+def decode_proceedings(value: bytes | str | None) -> proceedings.Proceedings:
+    """The record's proceedings (none in a row written before issue 11)."""
+    out = proceedings.Proceedings()
+    if not value or not _has(value, "p"):
+        return out
+    for kind, event_id, urn, la, start, on, until, detail, category in orjson.loads(value).get("p", ()):
+        step = proceedings.Step(kind, event_id, urn, la, _day(start), date.fromisoformat(on), _day(until), detail, category)
+        proceedings.record(out, step)
     return out

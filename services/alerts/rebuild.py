@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from tqdm import tqdm
 
 from schemas.topics import INTAKE_TOPICS, SCHOOL_SUSPENSIONS
-from services.alerts import tables
+from services.alerts import child_clocks, tables
 from services.alerts.app import consumer_groups
 from services.alerts.child_stage import ChildStage, StageResult
 from services.alerts.domain.rules import load_rules
@@ -118,7 +118,7 @@ async def rebuild(settings: Settings, *, progress: bool = True, in_service: bool
     generation = str(int(current or "1") + 1)
     child_group, school_group = consumer_groups(settings, generation)
     calendars, rules = load_registry(settings.calendars_dir), load_rules(settings.rules_file)
-    child, school = ChildStage(store, calendars, rules), SchoolStage(store, calendars, rules)
+    child, school = ChildStage(store, calendars, rules, clock=child_clocks.clock_of(settings)), SchoolStage(store, calendars, rules)
     child.sole_owner = not in_service  # the CLI's replay is the only writer (the service is stopped); in the service, other replicas may run
     child.book.defer()
     school.book.defer()

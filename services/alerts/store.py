@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, overload
 
 import orjson
@@ -90,6 +90,7 @@ def alert_from_row(row, la_codes: list[str] | None = None) -> Alert:  # noqa: AN
         evidence=json.loads(row.evidence),
         limit_reached=bool(row.limit_reached),
         projected_limit_date=row.projected_limit_date,
+        due_on=getattr(row, "due_on", None),
         status=AlertStatus(row.status),
         status_note=row.status_note,
         snoozed_until=_aware(row.snoozed_until),
@@ -119,6 +120,7 @@ def alert_row(alert: Alert, school_urn: str | None) -> dict:
         "evidence": json.dumps(alert.evidence),
         "limit_reached": alert.limit_reached,
         "projected_limit_date": alert.projected_limit_date,
+        "due_on": alert.due_on,
         "status": str(alert.status),
         "status_note": alert.status_note,
         "snoozed_until": alert.snoozed_until,
@@ -269,6 +271,12 @@ class AlertsStore:
                 for row in conn.execute(select(t.children).where(t.children.c.child_id.in_(chunk))):
                     out[row.child_id] = row._asdict()
         return out
+
+    def children_due(self, today: date, limit: int = 5000) -> list[str]:
+        """Records whose deadline clocks change by `today` (issue 11): the child stage's tick looks at them again."""
+        c = t.children.c
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(c.child_id).where(c.next_check <= today).order_by(c.next_check).limit(limit)).scalars())
 
     def sources_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
         """Children linked directly into each of `ids`."""

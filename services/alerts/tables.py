@@ -43,6 +43,7 @@ children = Table(
     Column("facts", LargeBinary),  # the record's suspension reports and incidents (services/alerts/facts_codec.py)
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),  # optimistic: two writers never overwrite each other
+    Column("next_check", Date, index=True),  # issue 11: the day a deadline clock of the child changes (the stage's tick)
 )
 Index("ix_alerts_children_la_dob", children.c.la_code, children.c.date_of_birth)
 
@@ -106,6 +107,7 @@ alerts = Table(
     Column("evidence", Text, nullable=False),
     Column("limit_reached", Boolean, nullable=False, server_default="0"),
     Column("projected_limit_date", Date),  # issue 11: nearing alerts only
+    Column("due_on", Date),  # issue 11: deadline rules' statutory deadline
     Column("status", String(15), nullable=False),
     Column("status_note", Text),
     Column("snoozed_until", DateTime(timezone=True)),

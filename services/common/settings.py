@@ -72,6 +72,17 @@ class Settings(BaseSettings):
     routing_policy_file: Path | None = None
     rules_file: Path | None = None
     calendars_dir: Path | None = None
+    # issue 11: the alerts child stage's tick looks again at children whose deadline clocks changed
+    deadline_tick_s: float = Field(default=60.0, gt=0, description="how often the alerts child stage's tick runs (and at once when the date changes)")
+    today_file: Path | None = Field(
+        default=None, description="TESTS ONLY: today's date (ISO) is read from this file instead of the clock; refused in production"
+    )
+
+    @model_validator(mode="after")
+    def _no_test_clock_in_production(self) -> Settings:
+        if self.env == "production" and self.today_file is not None:
+            raise ValueError("SIGNPOST_TODAY_FILE is for tests only: unset it in production")
+        return self
 
     @model_validator(mode="after")
     def _kafka_security_complete(self) -> Settings:

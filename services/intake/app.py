@@ -16,8 +16,8 @@ from services.common.http import create_app, store_check
 from services.common.relay import Relay
 from services.common.retention import Schedule
 from services.common.settings import Settings
+from services.intake import proceedings, routes, tables
 from services.intake import retention as intake_retention
-from services.intake import routes, tables
 from services.intake import subject_access as intake_subject_access
 from services.intake.eventlog import EventLog, GroupCommitter
 
@@ -78,8 +78,10 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app.state.settings, app.state.eventlog, app.state.committer, app.state.relay = settings, eventlog, committer, relay
     app.state.calendars = load_registry(settings.calendars_dir)  # R-CANCEL: the school year of a cancelled suspension
     app.include_router(routes.router)
+    app.include_router(proceedings.router)  # issue 11: board decisions, representations, IRP, day-six provision
     # the intake keeps no audit trail of its own: the export is audited by the alerts service's part
     app.include_router(privacy_routes.router("intake", lambda state, _child_id, keys: (intake_subject_access.export(state.eventlog.engine, keys), keys),
                                               lambda state, _child_id, keys: intake_subject_access.erase(state.eventlog.engine, keys), audited=False))
     app.state.body_models.update({m.__name__: m for m in (ExclusionNotice, Call, LAReturn, ExclusionCancellation)})
+    app.state.body_models.update({k.model.__name__: k.model for k in proceedings.KINDS})
     return app

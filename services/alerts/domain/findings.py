@@ -26,6 +26,10 @@ class Finding:
     limit_reached: bool = False  # exactly at the legal limit: one more suspension is unlawful
     la_codes: tuple[str, ...] = ()  # every LA with a duty (the stage adds the child's LAs)
     projected_limit_date: date | None = None  # nearing the 45 days: when the child's rate would pass them (issue 11)
+    due_on: date | None = None  # deadline rules: the statutory deadline
+    # A deadline that passed long before today is history, not news: it updates an alert that exists
+    # but raises none (rules.Deadlines.watch_school_days), so loading old data alerts nobody.
+    quiet: bool = False
 
     @property
     def alert_id(self) -> str:

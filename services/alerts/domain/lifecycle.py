@@ -61,7 +61,8 @@ def apply_finding(existing: Alert | None, finding: Finding, *, upn: str | None, 
             id=finding.alert_id, rule=finding.rule, severity=finding.severity, subject=_subject(finding, upn),
             la_code=finding.la_code, la_codes=_la_codes(finding), academic_year=finding.academic_year, term=finding.term,
             value=finding.value, threshold=finding.threshold, evidence=list(finding.evidence), limit_reached=finding.limit_reached,
-            projected_limit_date=finding.projected_limit_date, status=AlertStatus.open, created_at=now, updated_at=now, version=1, episode=1,
+            projected_limit_date=finding.projected_limit_date, due_on=finding.due_on,
+            status=AlertStatus.open, created_at=now, updated_at=now, version=1, episode=1,
         )  # fmt: skip
         return Change(alert, "raised")
     changes: dict[str, Any] = {
@@ -74,6 +75,7 @@ def apply_finding(existing: Alert | None, finding: Finding, *, upn: str | None, 
         "la_codes": _la_codes(finding),
         "limit_reached": finding.limit_reached,
         "projected_limit_date": finding.projected_limit_date,
+        "due_on": finding.due_on,
     }
     held_again = existing.status == AlertStatus.resolved and existing.resolved_by == SIGNPOST
     if not held_again and all(getattr(existing, k) == v for k, v in changes.items()):

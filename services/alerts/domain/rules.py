@@ -36,6 +36,17 @@ class EndOfTermSpike(BaseModel):
     ratio: float = Field(2.0, gt=0)
 
 
+class Deadlines(BaseModel):
+    """Issue 11 (items 1-3). The statutory periods are law, not settings (services/alerts/domain/board.py,
+    review.py, day_six.py); what is local is how far back a deadline is still news."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    watch_school_days: int = Field(
+        60, ge=0, description="a case whose latest fact is more than this many school days before today raises no new alert (it still "
+        "updates one that exists): loading old data alerts nobody about long-closed cases",
+    )
+
+
 class RuleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     suspension_days: SuspensionDays = SuspensionDays()
@@ -46,6 +57,7 @@ class RuleConfig(BaseModel):
     off_rolling: grey_rules.OffRolling = grey_rules.OffRolling()
     suspensions_in_term: grey_rules.SuspensionsInTerm = grey_rules.SuspensionsInTerm()
     late_notifications: grey_rules.LateNotifications = grey_rules.LateNotifications()
+    deadlines: Deadlines = Deadlines()  # issue 11 (items 1-3)
 
 
 def load_rules(path: Path | None) -> RuleConfig:

@@ -23,9 +23,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN
+from schemas import proceedings as proc
+from schemas.pupil import child_key
+from schemas.topics import (
+    ALERTS,
+    BOARD_DECISIONS,
+    CHILD_LINKS,
+    CHILDREN,
+    EDUCATION_PROVISIONS,
+    IRP_APPLICATIONS,
+    REPRESENTATIONS,
+)
 from schemas.upn import check_letter
 from services.alerts import tables
+from services.alerts.child_stage import ChildStage
+from services.alerts.domain.rules import RuleConfig
 from services.common.calendar import load_registry
 from services.common.db import make_engine, migrate
 from services.referrals import tables as referral_tables
@@ -36,6 +48,7 @@ from .conftest import AlertsHarness
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2025, 3, 20, 12, 0, tzinfo=UTC)
+TODAY = NOW.date()  # the statutory clocks (issue 11) are read as of this day in every order
 CALENDARS = load_registry()
 
 
@@ -48,6 +61,12 @@ AMARA = {"first_name": "Amara", "last_name": "Okafor", "date_of_birth": "2011-03
 AMIR = {"first_name": "Amir", "last_name": "Khan", "date_of_birth": "2012-06-01", "year_group": "7", "sen_status": "N"}
 RUBY = {"first_name": "Ruby", "last_name": "Fenwick", "date_of_birth": "2012-03-08", "sen_status": "unknown", "sen_primary_need": "ASD"}
 DAN = {"first_name": "Dan", "last_name": "Price", "date_of_birth": "2013-09-09", "sen_status": "K"}
+K = upn("305541000007")
+KWAME = {"first_name": "Kwame", "last_name": "Mensah", "date_of_birth": "2010-06-02", "sen_status": "N", "upn": K}
+STEPS = {"governing-board-decisions": (BOARD_DECISIONS, proc.GoverningBoardDecision, "board-decision"),
+         "parent-representations": (REPRESENTATIONS, proc.ParentRepresentation, "representation"),
+         "irp-applications": (IRP_APPLICATIONS, proc.IRPApplication, "irp-application"),
+         "education-provisions": (EDUCATION_PROVISIONS, proc.EducationProvision, "provision")}  # fmt: skip
 
 
 def notice(nid: str, pupil: dict, start: str, sessions: int, urn: str = "101676", la: str = "305", at: str | None = None) -> tuple:
@@ -63,6 +82,10 @@ def record(rid: str, pupil: dict, kind: str, start: str, sessions: int | None, r
     rec = fx.make_record(pupil, record_id=rid, kind=kind, start_date=start, end_date=..., sessions=sessions if sessions else ...,
                          reason_codes=["DB"] if kind == "suspension" else [])  # fmt: skip
     return ("record", rec, return_id)
+
+
+def step(endpoint: str, pupil: dict, **fields: object) -> tuple:
+    return ("step", endpoint, fx.make_proceeding(endpoint, pupil, **fields))
 
 
 HISTORY = [
@@ -89,10 +112,23 @@ HISTORY = [
     # an end-of-term spike at a Solihull school: 5 in the last 10 school days, 2 before
     *[notice(f"s{i}", {"upn": upn(f"33446510000{i}"), "first_name": f"P{i}", "last_name": "Spike", "date_of_birth": f"2015-01-0{i + 1}"},
              d, 2, urn="104119", la="334") for i, d in enumerate(["2024-12-09", "2024-12-10", "2024-12-11", "2024-12-12", "2024-12-13", "2024-09-16", "2024-10-14"])],
+    # issue 11: Kwame permanently excluded on 10 Mar 2025 (board decision due 31 Mar; the LA's day 6 on 17 Mar, provision from 24 Mar:
+    # late), a representation; Dan's permanent exclusion upheld on 3 Mar and an IRP application posted on 7 Mar (the window closes)
+    ("notice", fx.make_notice(KWAME, notice_id="k1", category="permanent", start_date="2025-03-10", end_date=..., sessions=...,
+                              notified_at="2025-03-10T15:00:00Z", reason_codes=["PA"])),
+    step("education-provisions", KWAME, provision_id="k-ap", exclusion_start_date="2025-03-10", start_date="2025-03-24"),
+    step("parent-representations", KWAME, representation_id="k-rep", exclusion_start_date="2025-03-10", received_on="2025-03-12"),
+    step("governing-board-decisions", {**DAN, "upn": D}, decision_id="d-gb", exclusion_start_date="2025-02-24", decided_on="2025-03-03"),
+    step("irp-applications", {**DAN, "upn": D}, application_id="d-irp", exclusion_start_date="2025-02-24", sent_on="2025-03-07", method="post"),
 ]  # fmt: skip
 
 
 def incoming(h: AlertsHarness, item: tuple):
+    if item[0] == "step":
+        spec, model, prefix = STEPS[item[1]]
+        event = model.model_validate(item[2])
+        own_id = next(k for k in item[2] if k.endswith("_id"))
+        return h._incoming(spec, child_key(event.la_code, event.pupil), event.model_dump_json().encode(), f"{prefix}:{item[2][own_id]}")
     if item[0] == "notice":
         return h.notice(item[1])
     if item[0] == "call":
@@ -203,10 +239,16 @@ def stores(template: tuple[str, str], folder) -> tuple[str, str]:  # noqa: ANN00
     return f"sqlite:///{alerts}", f"sqlite:///{referrals}"
 
 
+def harness(url: str) -> AlertsHarness:
+    h = AlertsHarness(url, CALENDARS)
+    h.child = ChildStage(h.store, CALENDARS, RuleConfig(), clock=lambda: TODAY)
+    return h
+
+
 @pytest.fixture(scope="module")
 def reference(template: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict:
     alerts_url, referrals_url = stores(template, tmp_path_factory.mktemp("order"))
-    h = AlertsHarness(alerts_url, CALENDARS)
+    h = harness(alerts_url)
     try:
         expected = run(h, referrals_url, list(range(len(HISTORY))), [1], [1])
     finally:
@@ -222,6 +264,8 @@ def test_the_reference_history_gives_what_the_rules_say(reference: dict) -> None
     assert ("end_of_term_spike", "2024/25") in rules
     assert any(reason.startswith("two UPNs") and urgent for reason, urgent in reference["pending"].values())  # Amara: 32 + 15 = 47 days together
     assert any(reason == "the same names and date of birth in another LA" for reason, _ in reference["pending"].values())
+    assert ("governing_board_review_due", "2024/25") in rules and ("la_education_from_day_six_missing", "2024/25") in rules  # Kwame
+    assert ("irp_application_window_open", "2024/25") not in rules  # Dan applied
     agencies = {agency for _, agency in reference["referrals"]}
     assert {"reu", "exclusions_officer", "ias"} <= agencies  # Amara nearing (REU, IAS: EHC plan); informal exclusions
 
@@ -237,7 +281,7 @@ def test_the_reference_history_gives_what_the_rules_say(reference: dict) -> None
 def test_any_order_and_batching_gives_the_same_children_alerts_proposals_and_referrals(order, sizes, school_sizes, seed, sole_owner, template, reference,
                                                                                        tmp_path_factory):
     alerts_url, referrals_url = stores(template, tmp_path_factory.mktemp("order"))
-    h = AlertsHarness(alerts_url, CALENDARS)
+    h = harness(alerts_url)
     h.child.assigned(sole_owner)  # identity in memory between batches, or read from the store per batch
     try:
         assert run(h, referrals_url, list(order), sizes, school_sizes, seed) == reference

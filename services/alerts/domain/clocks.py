@@ -1,0 +1,56 @@
+"""Every statutory clock of one child, as of today (issue 11, items 1-3): the governing board's
+(board.py), the independent review's (review.py) and education from day six (day_six.py).
+
+Pure: the child's suspension reports and proceedings, the schools' calendars and today in; the
+findings and the next day the answer changes out. The child stage stores that day with the child,
+and its tick looks at the child again then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from schemas.alerts import Rule
+from services.alerts.domain import board, day_six, review
+from services.alerts.domain.deadlines import CalendarOf, Outcome
+from services.alerts.domain.proceedings import Proceedings
+from services.alerts.domain.rules import Deadlines
+from services.alerts.domain.suspension_days import Report, YearSuspensions, winner
+
+RULES = (
+    Rule.governing_board_review_due,
+    Rule.governing_board_decision_overdue,
+    Rule.irp_application_window_open,
+    Rule.irp_review_overdue,
+    Rule.governing_board_reconsideration_overdue,
+    Rule.education_from_day_six_missing,
+    Rule.la_education_from_day_six_missing,
+)
+
+#: Why Signpost resolves each when it no longer holds (the decision, the application, the provision arrived).
+NO_LONGER_HOLDS = {
+    Rule.governing_board_review_due: "the governing board's decision was recorded",
+    Rule.governing_board_decision_overdue: "the governing board's decision was recorded",
+    Rule.irp_application_window_open: "an IRP application was recorded, or the 15 school days to apply have passed",
+    Rule.irp_review_overdue: "the review panel's outcome was recorded",
+    Rule.governing_board_reconsideration_overdue: "the board's reconsideration was recorded",
+    Rule.education_from_day_six_missing: "education from day six was recorded",
+    Rule.la_education_from_day_six_missing: "education from day six was recorded",
+}
+
+
+def detect(years: Iterable[YearSuspensions], steps: Proceedings, *, child_id: str, calendar_of: CalendarOf, bank_holidays: frozenset[date],
+           today: date, config: Deadlines) -> Outcome:  # fmt: skip
+    suspensions: dict[str, dict[str, Report]] = {}
+    for ys in years:
+        for key, reports in ys.by_key.items():
+            suspensions.setdefault(key, {}).update(reports)
+    out = Outcome()
+    if not steps and sum(winner(r).sessions for r in suspensions.values()) <= 2 * board.CONSIDER_OVER:
+        return out  # most children: no clock can run (none is over 5 days, at a school or in a run) and nothing followed
+    watch = config.watch_school_days
+    out.extend(board.detect(suspensions, steps, child_id=child_id, calendar_of=calendar_of, today=today, watch_school_days=watch))
+    out.extend(review.detect(steps, child_id=child_id, calendar_of=calendar_of, bank_holidays=bank_holidays, today=today, watch_school_days=watch))
+    out.extend(day_six.detect(suspensions, steps, child_id=child_id, calendar_of=calendar_of, today=today, watch_school_days=watch))
+    return out

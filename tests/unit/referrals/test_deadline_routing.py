@@ -1,0 +1,40 @@
+"""Issue 11 (items 1-3): the default policy routes every statutory-clock alert (docs/rules.md's table)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.referrals.domain.triggers import DEADLINE_RULES, alert_trigger
+from services.referrals.policy import load_policy
+from services.referrals.routing import route
+
+DEFAULT = load_policy()
+ROUTES = {  # rule: (without SEND, with SEND)
+    "governing_board_review_due": ([], []),
+    "governing_board_decision_overdue": (["exclusions_officer"], ["exclusions_officer", "ias"]),
+    "irp_application_window_open": ([], ["ias"]),
+    "irp_review_overdue": (["exclusions_officer"], ["exclusions_officer", "ias"]),
+    "governing_board_reconsideration_overdue": (["exclusions_officer"], ["exclusions_officer", "ias"]),
+    "education_from_day_six_missing": (["reu"], ["reu", "ias"]),
+    "la_education_from_day_six_missing": (["exclusions_officer"], ["exclusions_officer", "ias"]),
+}
+
+
+def test_every_deadline_rule_has_a_route_in_the_table() -> None:
+    assert set(ROUTES) == DEADLINE_RULES
+
+
+@pytest.mark.parametrize("rule", sorted(ROUTES))
+@pytest.mark.parametrize("send", [False, True])
+def test_the_default_policy_routes_each_deadline_rule(rule: str, send: bool) -> None:
+    labels = {"reason": rule, "event_kind": "alert", "send": str(send).lower(), "autistic": "true", "primary_need": ["ASD"]}
+    # an autistic child's deadline alerts do not go to NAS: the contract sends NAS the child reasons it lists only
+    assert [r.agency for r in route(DEFAULT, labels)] == ROUTES[rule][send]
+
+
+@pytest.mark.parametrize("rule", sorted(DEADLINE_RULES))
+def test_a_deadline_alert_about_a_child_is_a_trigger(rule: str) -> None:
+    alert = {"id": "al_1", "rule": rule, "subject": {"kind": "child", "child_id": "c1"}, "status": "open", "version": 1}
+    child = {"child_id": "c1", "sen_status": "N"}
+    trigger = alert_trigger({"alert": alert, "child": child, "change": "raised"})
+    assert trigger is not None and trigger.labels["reason"] == rule
