@@ -42,9 +42,16 @@ from schemas.topics import (
 )
 from services.alerts import child_clocks, child_rules, facts_codec, tables
 from services.alerts.alerting import SOURCE, AlertBook
-from services.alerts.domain import clocks, informal, linking, proceedings, suspension_days, urgency
+from services.alerts.domain import (
+    clocks,
+    grey_facts,
+    informal,
+    linking,
+    proceedings,
+    suspension_days,
+    urgency,
+)
 from services.alerts.domain import facts as f
-from services.alerts.domain import grey_facts
 from services.alerts.domain.findings import Finding
 from services.alerts.domain.profile import Source, merge_group, merge_profile
 from services.alerts.domain.rules import RuleConfig
