@@ -1,4 +1,4 @@
-"""Checks in CI (issue 13): `.ci/run` and `make lint` run ruff with the annotation rules and mypy,
+"""Checks in CI (issues 13, 14): `.ci/run` and `make lint` run ruff with the annotation rules, mypy and import-linter,
 strict on schemas/ and on every domain/ package; `make test` still runs the suite."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def make_target(name: str) -> list[str]:
 def test_ci_runs_lint_and_the_suite() -> None:
     steps = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make ")]
     assert steps == ["make lint", "make test"]
-    assert make_target("lint") == ["$(BIN)/ruff check .", "$(BIN)/mypy"]
+    assert make_target("lint") == ["$(BIN)/ruff check .", "$(BIN)/mypy", "$(BIN)/lint-imports"]
     assert any(step.startswith("$(BIN)/python -m pytest") for step in make_target("test"))
 
 
@@ -49,3 +49,13 @@ def test_mypy_is_strict_on_schemas_and_every_domain_package() -> None:
 def test_ruff_passes_on_the_tree() -> None:
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_import_contracts_of_docs_architecture_hold() -> None:
+    """schemas imports nothing of ours, common only schemas, no service another, domain/ no I/O (issue 14)."""
+    names = [c["name"] for c in PYPROJECT["tool"]["importlinter"]["contracts"]]
+    assert len(names) == 4 and any("no service imports another" in n for n in names)
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(" KEPT") == 4, done.stdout
