@@ -5,7 +5,7 @@ a row per fact, and reads one row back on a cache miss.
 Flat JSON lists keep it small and fast with orjson:
     {"s": [[year, key, event_id, sessions, reported_at, school_urn, la_code, start_date], ...],
      "i": [[day, event_id, school_urn, la_code], ...],
-     "p": [[kind, event_id, school_urn, la_code, exclusion_start, on, until, detail, category], ...]}
+     "p": [[kind, event_id, school_urn, la_code, exclusion_start, on, until, detail, category, noticed], ...]}
 
 "p" (issue 11: proceedings, services/alerts/domain/proceedings.py) is written only when the record has
 some; a row written before it decodes as none.
@@ -27,7 +27,8 @@ def encode(years: dict[str, suspension_days.YearSuspensions], incidents: informa
     i = [[day, event_id, urn, la] for day, reports in incidents.by_day.items() for event_id, (urn, la) in reports.items()]
     doc: dict[str, list] = {"s": s, "i": i}
     if steps:
-        doc["p"] = [[p.kind, p.event_id, p.school_urn, p.la_code, p.exclusion_start, p.on, p.until, p.detail, p.category] for p in steps.by_event.values()]
+        doc["p"] = [[p.kind, p.event_id, p.school_urn, p.la_code, p.exclusion_start, p.on, p.until, p.detail, p.category, p.noticed]
+                    for p in steps.by_event.values()]  # fmt: skip
     return orjson.dumps(doc)
 
 
@@ -36,9 +37,9 @@ def decode_proceedings(value: bytes | str | None) -> proceedings.Proceedings:
     out = proceedings.Proceedings()
     if not value or (b'"p":' not in value if isinstance(value, bytes) else '"p":' not in value):
         return out
-    for kind, event_id, urn, la, start, on, until, detail, category in orjson.loads(value).get("p", ()):
+    for kind, event_id, urn, la, start, on, until, detail, category, *more in orjson.loads(value).get("p", ()):
         step = proceedings.Step(kind, event_id, urn, la, date.fromisoformat(start) if start else None, date.fromisoformat(on),
-                                date.fromisoformat(until) if until else None, detail, category)  # fmt: skip
+                                date.fromisoformat(until) if until else None, detail, category, *more)  # fmt: skip
         proceedings.record(out, step)
     return out
 
