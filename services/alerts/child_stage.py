@@ -196,6 +196,7 @@ class ChildStage:
         self.identity: linking.Snapshot | None = None  # kept between batches by a sole owner
         self.book.reset()
         self._decisions_due = True  # a decision recorded before a crash is applied on the way back
+        self.ticker.last_at = None  # and the tick runs again: a failed batch may have been the tick's
 
     # ---------------------------------------------------------------- records
     def _bound_caches(self) -> None:
