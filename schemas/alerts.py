@@ -33,6 +33,7 @@ class Rule(StrEnum):
     governing_board_reconsideration_overdue = "governing_board_reconsideration_overdue"
     education_from_day_six_missing = "education_from_day_six_missing"
     la_education_from_day_six_missing = "la_education_from_day_six_missing"
+    education_from_day_six_notice_late = "education_from_day_six_notice_late"
 
 
 class Severity(StrEnum):

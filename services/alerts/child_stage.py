@@ -14,6 +14,9 @@ API records a person's decision; this stage applies it), so one writer owns them
 
 Caches hold the records of the partitions this worker owns; the store is the truth, a miss loads
 from it. Any failure or rebalance forgets them.
+
+Statutory clocks (issue 11): deadlines pass with time, so the stage also ticks (child_clocks.py): a
+batch, with or without messages, that detects again the children whose stored `next_check` has come.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from services.common.messages import DeadLetter, Incoming, Outgoing, outgoing
 from services.common.stream import dead_letter_messages
 
 log = logging.getLogger(__name__)
+TICK_CHILDREN = 5000  # children a tick detects again per batch (their next_check has come)
 CHILD_RULES = ("suspension_days_nearing_limit", "suspension_days_limit_exceeded", "informal_exclusions_repeated", *child_rules.RULES, *clocks.RULES)
 
 
@@ -213,6 +217,7 @@ class ChildStage:
         self.identity: linking.Snapshot | None = None  # kept between batches by a sole owner
         self.book.reset()
         self._decisions_due = True  # a decision recorded before a crash is applied on the way back
+        self.ticker.last_at = None  # and the tick runs again: a failed batch may have been the tick's
 
     # ---------------------------------------------------------------- records
     def _bound_caches(self) -> None:
@@ -374,10 +379,11 @@ class ChildStage:
         self.today = self.clock()
         if not self.ticker.due():
             return
-        due = self.store.children_due(self.today)
+        due = self.store.children_due(self.today, limit=TICK_CHILDREN)
         self._load(set(due))
         b.touched.update(c for c in due if c in self.children)
-        self.ticker.ticked(self.today)
+        if len(due) < TICK_CHILDREN:  # else the tick stays due: the next batch takes the next children
+            self.ticker.ticked(self.today)
 
     def _suspension(self, state: ChildState, fact: f.SuspensionFact, b: _Batch, result: StageResult, topic: str) -> None:
         year = self.calendars.for_school(fact.la_code, fact.school_urn).academic_year(fact.start_date)

@@ -4,7 +4,6 @@ a row per fact, and reads one row back on a cache miss.
 
 Flat JSON lists keep it small and fast with orjson:
     {"s": [[year, key, event_id, sessions, reported_at, school_urn, la_code, start_date], ...],
-     "i": [[day, event_id, school_urn, la_code], ...]}
 
 Issue 11 adds three keys, each written only when the record has some (a row written before them
 decodes as none):
@@ -12,8 +11,9 @@ decodes as none):
         LA return records behind the grey-exclusion rules (domain/grey_facts.py)
     "c": [[suspension_key, event_id, cancelled_at, school_urn, la_code, start_date], ...]
         cancellations (domain/grey_facts.py)
-    "p": [[kind, event_id, school_urn, la_code, exclusion_start, on, until, detail, category], ...]
-        proceedings after an exclusion: board, IRP, provision (domain/proceedings.py)
+    "p": [[kind, event_id, school_urn, la_code, exclusion_start, on, until, detail, category, noticed], ...]
+        proceedings after an exclusion: board, IRP, provision (domain/proceedings.py); `noticed` was
+        added later and may be absent
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def encode(
     if records is not None and records.cancellations:
         doc["c"] = [[c.suspension_key, c.event_id, c.cancelled_at, c.school_urn, c.la_code, c.start_date] for c in records.cancellations.values()]
     if steps:
-        doc["p"] = [[p.kind, p.event_id, p.school_urn, p.la_code, p.exclusion_start, p.on, p.until, p.detail, p.category] for p in steps.by_event.values()]
+        doc["p"] = [[p.kind, p.event_id, p.school_urn, p.la_code, p.exclusion_start, p.on, p.until, p.detail, p.category, p.noticed]
+                    for p in steps.by_event.values()]  # fmt: skip
     return orjson.dumps(doc)
 
 
@@ -88,7 +89,7 @@ def decode_proceedings(value: bytes | str | None) -> proceedings.Proceedings:
     out = proceedings.Proceedings()
     if not value or not _has(value, "p"):
         return out
-    for kind, event_id, urn, la, start, on, until, detail, category in orjson.loads(value).get("p", ()):
-        step = proceedings.Step(kind, event_id, urn, la, _day(start), date.fromisoformat(on), _day(until), detail, category)
+    for kind, event_id, urn, la, start, on, until, detail, category, *more in orjson.loads(value).get("p", ()):
+        step = proceedings.Step(kind, event_id, urn, la, _day(start), date.fromisoformat(on), _day(until), detail, category, *more)
         proceedings.record(out, step)
     return out

@@ -526,7 +526,7 @@ class AlertsStore:
         """For a rebuild: forget the facts. Children, aliases, links and alerts stay: alerts are
         re-derived in place (same ids), so statuses the team set survive and nobody is told twice."""
         with db.write(self.engine) as conn:
-            conn.execute(update(t.children).values(facts=None, version=t.children.c.version + 1))
+            conn.execute(update(t.children).values(facts=None, next_check=None, version=t.children.c.version + 1))  # issue 11: clocks come back with the facts
             conn.execute(delete(t.school_suspensions))
             conn.execute(delete(t.school_reports))
 

@@ -26,6 +26,7 @@ RULES = (
     Rule.governing_board_reconsideration_overdue,
     Rule.education_from_day_six_missing,
     Rule.la_education_from_day_six_missing,
+    Rule.education_from_day_six_notice_late,
 )
 
 #: Why Signpost resolves each when it no longer holds (the decision, the application, the provision arrived).
@@ -37,6 +38,7 @@ NO_LONGER_HOLDS = {
     Rule.governing_board_reconsideration_overdue: "the board's reconsideration was recorded",
     Rule.education_from_day_six_missing: "education from day six was recorded",
     Rule.la_education_from_day_six_missing: "education from day six was recorded",
+    Rule.education_from_day_six_notice_late: "the provision covering day six no longer stands, or another was notified in time",
 }
 
 

@@ -8,23 +8,26 @@ it counts when it covers day 6 (started by then, not ended before). With none re
 has come: `education_from_day_six_missing` (the school's duty; routed to the REU) or
 `la_education_from_day_six_missing` (the LA's; routed to the exclusions officer), both high. A
 provision recorded later that covers day 6 resolves it; a board reinstating the pupil before day 6
-means there is no duty.
+means there is no duty. R-DAY6-NOTICE: provision covering day 6 whose parent was told neither by the
+end of the exclusion's first day nor 48 hours before it started: `education_from_day_six_notice_late`
+(warning; the inclusion team works it from the alert).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 from schemas.alerts import Rule, Severity
 from services.alerts.domain import deadlines
 from services.alerts.domain.deadlines import CalendarOf, Outcome
 from services.alerts.domain.findings import Finding
-from services.alerts.domain.proceedings import DECISION, PERMANENT, PROVISION, Proceedings, Step
+from services.alerts.domain.proceedings import DECISION, LONDON, PERMANENT, PROVISION, Proceedings, Step
 from services.alerts.domain.suspension_days import Report, winner
 
 DUTY_FROM_DAY = 6  # school days: days 1-5 the school sets work; from day 6, full-time education [S7][S43]
+NOTICE_AHEAD = timedelta(hours=48)  # a later notice of the provision's details: at least 48 hours before it starts [S6]
 
 
 @dataclass(slots=True)
@@ -59,8 +62,21 @@ def runs(counted: list[Report], calendar_of: CalendarOf) -> list[Run]:
     return out
 
 
-def covered(provisions: list[Step], day: date) -> bool:
-    return any(p.on <= day and (p.until is None or p.until >= day) for p in provisions)
+def covering(provisions: list[Step], day: date) -> list[Step]:
+    return [p for p in provisions if p.on <= day and (p.until is None or p.until >= day)]
+
+
+def notice_hours(provision: Step, first_day: date) -> float | None:
+    """R-DAY6-NOTICE [S6]: the parent is told of day-6 provision by the end of the exclusion's first day,
+    or, when its details were not known then, at least 48 hours before it starts. The hours of notice
+    given before the provision started when neither was met (None: in time, or no notice recorded)."""
+    if not provision.noticed:
+        return None
+    noticed = datetime.fromisoformat(provision.noticed.replace("Z", "+00:00"))
+    starts = datetime.combine(provision.on, time(0), LONDON)
+    if noticed.astimezone(LONDON).date() <= first_day or noticed <= starts - NOTICE_AHEAD:
+        return None
+    return round((starts - noticed).total_seconds() / 3600, 1)
 
 
 def detect(suspensions: dict[str, dict[str, Report]], steps: Proceedings, *, child_id: str, calendar_of: CalendarOf, today: date,
@@ -74,7 +90,15 @@ def detect(suspensions: dict[str, dict[str, Report]], steps: Proceedings, *, chi
         day6 = calendar.add_school_days(first, DUTY_FROM_DAY - 1)
         if any(d.school_urn == urn and d.exclusion_start in starts and d.on < day6 for d in reinstated):
             return  # reinstated before the duty began
-        if covered(provisions, day6):
+        found = covering(provisions, day6)
+        if found:
+            late = [(hours, p) for p in found if (hours := notice_hours(p, first)) is not None]
+            if late and len(late) == len(found):  # every provision covering day 6 was notified late
+                hours, provision = max(late, key=lambda h: (h[0], h[1].event_id))
+                term = calendar.term_for(first)
+                out.findings.append(Finding(Rule.education_from_day_six_notice_late, "child", child_id, la, term.academic_year, term.name,
+                                            Severity.warning, hours, NOTICE_AHEAD.total_seconds() / 3600, tuple(sorted({*evidence, provision.event_id})),
+                                            urn, due_on=first, quiet=deadlines.long_past(calendar, max(latest, provision.on), today, watch_school_days)))  # fmt: skip
             return
         if today < day6:
             out.wake(day6)

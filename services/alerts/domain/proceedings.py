@@ -41,6 +41,7 @@ class Step:
     until: date | None = None
     detail: str = ""
     category: str = ""  # a decision's exclusion category: suspension | permanent
+    noticed: str = ""  # a provision's parent_notified_at (UTC ISO), for R-DAY6-NOTICE
 
     def about(self, school_urn: str, start: date) -> bool:
         return self.school_urn == school_urn and self.exclusion_start == start
@@ -96,7 +97,8 @@ def from_event(kind: str, event_id: str, doc: dict[str, Any]) -> Step:
     if kind == IRP_DECISION:
         return Step(kind, event_id, urn, la, start, date.fromisoformat(doc["decided_on"]), _day(doc.get("board_notified_on")), doc["outcome"])
     if kind == PROVISION:
-        return Step(kind, event_id, urn, la, start, date.fromisoformat(doc["start_date"]), _day(doc.get("end_date")), doc["arranged_by"])
+        return Step(kind, event_id, urn, la, start, date.fromisoformat(doc["start_date"]), _day(doc.get("end_date")), doc["arranged_by"],
+                    noticed=doc.get("parent_notified_at") or "")  # fmt: skip
     raise ValueError(f"unknown proceedings kind {kind!r}")
 
 

@@ -20,6 +20,7 @@ CHILD_RULES = frozenset({"suspension_days_nearing_limit", "suspension_days_limit
 DEADLINE_RULES = frozenset({
     "governing_board_review_due", "governing_board_decision_overdue", "irp_application_window_open", "irp_review_overdue",
     "governing_board_reconsideration_overdue", "education_from_day_six_missing", "la_education_from_day_six_missing",
+    "education_from_day_six_notice_late",
 })  # fmt: skip
 #: What a trigger's `change` can be: an alert's change, a child event (`event`, new the first time it
 #: arrives), or `reevaluate` (routing again what is stored, after a link, an undo or a consent).

@@ -106,3 +106,20 @@ def test_a_deadline_long_past_is_quiet(registry):
     s = suspensions((date(2024, 9, 16), 20), (date(2024, 9, 30), 12))
     assert all(f.quiet for f in detect(registry, s, today=date(2025, 6, 2), watch=60).findings)
     assert not any(f.quiet for f in detect(registry, s, today=date(2024, 11, 5), watch=60).findings)
+
+
+SOLIHULL = ("104119", "334")  # autumn half term 28 Oct - 1 Nov 2024; bank holiday Mon 5 May 2025
+
+
+def test_solihull_half_term_moves_the_fifteen_day_deadline(registry):
+    """Over 15 days in the autumn term, notified Mon 7 Oct 2024: day 15 would be 28 Oct, in the half term: 4 Nov."""
+    s = {f"U|{SOLIHULL[0]}|2024-10-07": {"notice:S": Report("notice:S", 32, "2024-10-07T08:00:00+00:00", *SOLIHULL, date(2024, 10, 7))}}
+    assert detect(registry, s, today=date(2024, 11, 4)).wake_on == date(2024, 11, 5)
+    assert rules(detect(registry, s, today=date(2024, 11, 5)))[Rule.governing_board_decision_overdue][3] == date(2024, 11, 4)
+
+
+def test_solihull_bank_holiday_is_not_a_school_day_for_the_board(registry):
+    """A permanent exclusion notified Mon 28 Apr 2025: with Mon 5 May a bank holiday, day 15 is 20 May, not 19 May."""
+    pex = Step(PERMANENT, "notice:P", *SOLIHULL, date(2025, 4, 28), date(2025, 4, 28), detail="notice")
+    assert Rule.governing_board_decision_overdue not in rules(detect(registry, {}, steps(pex), today=date(2025, 5, 20)))
+    assert rules(detect(registry, {}, steps(pex), today=date(2025, 5, 21)))[Rule.governing_board_decision_overdue][3] == date(2025, 5, 20)

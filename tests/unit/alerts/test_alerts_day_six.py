@@ -81,3 +81,28 @@ def test_reinstated_before_day_six_no_duty(registry):
     pex = Step(PERMANENT, "notice:P", SOLIHULL[0], SOLIHULL[1], date(2025, 4, 28), date(2025, 4, 28), detail="notice")
     back = Step(DECISION, "board-decision:D", SOLIHULL[0], SOLIHULL[1], date(2025, 4, 28), date(2025, 5, 2), None, "reinstated", "permanent")
     assert detect(registry, date(2025, 5, 7), {}, pex, back).findings == []
+
+
+@pytest.mark.parametrize(
+    ("noticed", "late_by"),
+    [
+        ("2024-10-14T15:00:00Z", None),  # on the first day of the suspension: in time
+        ("2024-11-01T23:59:00Z", None),  # 48 hours and a minute before the provision starts (4 Nov, GMT): in time
+        ("2024-11-02T00:01:00Z", 47.98),  # a minute too late
+        ("2024-11-03T10:00:00Z", 14.0),
+        (None, None),  # no notice recorded: nothing to say
+    ],
+)
+def test_the_parent_is_told_of_day_six_provision_by_day_one_or_48_hours_before_it_starts(registry, noticed, late_by):
+    """R-DAY6-NOTICE [S6]: the school's notice by the end of day 1, or details at least 48 hours before the provision."""
+    s = suspensions(BROMLEY, (date(2024, 10, 14), 12))
+    p = provision(date(2024, 11, 4))
+    if noticed:
+        p = Step(p.kind, p.event_id, p.school_urn, p.la_code, p.exclusion_start, p.on, p.until, p.detail, noticed=noticed)
+    findings = detect(registry, date(2024, 11, 5), s, p).findings
+    if late_by is None:
+        assert findings == []
+    else:
+        [f] = findings
+        assert (f.rule, f.severity, f.threshold, f.due_on) == (Rule.education_from_day_six_notice_late, Severity.warning, 48, date(2024, 10, 14))
+        assert f.value == pytest.approx(late_by, abs=0.05)

@@ -17,6 +17,7 @@ ROUTES = {  # rule: (without SEND, with SEND)
     "governing_board_reconsideration_overdue": (["exclusions_officer"], ["exclusions_officer", "ias"]),
     "education_from_day_six_missing": (["reu"], ["reu", "ias"]),
     "la_education_from_day_six_missing": (["exclusions_officer"], ["exclusions_officer", "ias"]),
+    "education_from_day_six_notice_late": ([], []),
 }
 
 
