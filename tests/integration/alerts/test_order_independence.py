@@ -48,6 +48,10 @@ AMARA = {"first_name": "Amara", "last_name": "Okafor", "date_of_birth": "2011-03
 AMIR = {"first_name": "Amir", "last_name": "Khan", "date_of_birth": "2012-06-01", "year_group": "7", "sen_status": "N"}
 RUBY = {"first_name": "Ruby", "last_name": "Fenwick", "date_of_birth": "2012-03-08", "sen_status": "unknown", "sen_primary_need": "ASD"}
 DAN = {"first_name": "Dan", "last_name": "Price", "date_of_birth": "2013-09-09", "sen_status": "K"}
+# issue 11: a looked-after child with an EHC plan; a Year 10 pupil
+L, Y = upn("305541000007"), upn("334465000008")
+LIA = {"first_name": "Lia", "last_name": "Moor", "date_of_birth": "2012-04-04", "year_group": "8", "sen_status": "E", "looked_after": True}
+YUSUF = {"first_name": "Yusuf", "last_name": "Ali", "date_of_birth": "2009-11-11", "year_group": "10", "sen_status": "N"}
 
 
 def notice(nid: str, pupil: dict, start: str, sessions: int, urn: str = "101676", la: str = "305", at: str | None = None) -> tuple:
@@ -59,10 +63,15 @@ def call(cid: str, pupil: dict, at: str, dates: list[str], la: str = "305", urn:
     return ("call", fx.make_call(pupil, call_id=cid, received_at=at, incident_dates=dates, la_code=la, school_urn=urn or ..., received_by="la_inclusion"))
 
 
-def record(rid: str, pupil: dict, kind: str, start: str, sessions: int | None, return_id: str = "R-AUT") -> tuple:
+def record(rid: str, pupil: dict, kind: str, start: str, sessions: int | None, return_id: str = "R-AUT", la: str = "305", **kw) -> tuple:
     rec = fx.make_record(pupil, record_id=rid, kind=kind, start_date=start, end_date=..., sessions=sessions if sessions else ...,
-                         reason_codes=["DB"] if kind == "suspension" else [])  # fmt: skip
-    return ("record", rec, return_id)
+                         reason_codes=["DB"] if kind == "suspension" else [], **kw)  # fmt: skip
+    return ("record", rec, return_id, la)
+
+
+def cancellation(xid: str, pupil: dict, start: str, at: str, urn: str = "101676", la: str = "305") -> tuple:
+    """Issue 11 (R-CANCEL)."""
+    return ("cancellation", {"cancellation_id": xid, "school_urn": urn, "la_code": la, "pupil": pupil, "start_date": start, "cancelled_at": at})
 
 
 HISTORY = [
@@ -89,6 +98,19 @@ HISTORY = [
     # an end-of-term spike at a Solihull school: 5 in the last 10 school days, 2 before
     *[notice(f"s{i}", {"upn": upn(f"33446510000{i}"), "first_name": f"P{i}", "last_name": "Spike", "date_of_birth": f"2015-01-0{i + 1}"},
              d, 2, urn="104119", la="334") for i, d in enumerate(["2024-12-09", "2024-12-10", "2024-12-11", "2024-12-12", "2024-12-13", "2024-09-16", "2024-10-14"])],
+    # issue 11: Lia (looked after, EHC plan) suspended, the suspension cancelled, then permanently excluded
+    notice("l1", {**LIA, "upn": L}, "2025-01-13", 8),
+    cancellation("lx1", {**LIA, "upn": L}, "2025-01-13", "2025-01-14T09:00:00Z"),
+    ("notice", fx.make_notice({**LIA, "upn": L}, notice_id="l2", category="permanent", start_date="2025-02-03", end_date=..., sessions=...,
+                              notified_at="2025-02-03T09:00:00Z", reason_codes=["PA"])),
+    # Dan: a part-time timetable for behaviour and a managed move as a trial (his LA's return)
+    record("rd3", {**DAN, "upn": D}, "part_time_timetable", "2025-02-24", None, timetable_reason="behaviour", review_date="2025-03-07"),
+    record("rd4", {**DAN, "upn": D}, "managed_move", "2025-03-03", None, trial=True),
+    # Yusuf, Year 10: suspended, then registered for EHE 3 weeks later; the school's other suspensions reach the LA only by return
+    notice("y1", {**YUSUF, "upn": Y}, "2024-11-04", 4, urn="104042", la="334"),
+    record("ry2", {**YUSUF, "upn": Y}, "ehe_registration", "2024-11-25", None, return_id="R-334", la="334", school_urn="104042"),
+    *[record(f"rl{i}", {"upn": upn(f"33446520000{i}"), "first_name": f"Q{i}", "last_name": "Late", "date_of_birth": f"2012-01-0{i + 1}"},
+             "suspension", f"2024-11-1{i}", 2, return_id="R-334", la="334", school_urn="104042") for i in range(3)],
 ]  # fmt: skip
 
 
@@ -97,7 +119,9 @@ def incoming(h: AlertsHarness, item: tuple):
         return h.notice(item[1])
     if item[0] == "call":
         return h.call(item[1])
-    return h.record(item[1], return_id=item[2])
+    if item[0] == "cancellation":
+        return h.cancellation(item[1])
+    return h.record(item[1], return_id=item[2], la_code=item[3])
 
 
 KINDS = {ALERTS.name: "alert", CHILDREN.name: "child", CHILD_LINKS.name: "link"}
@@ -172,7 +196,7 @@ def state(h: AlertsHarness) -> dict:
         return cid
 
     alerts = {
-        (a["rule"], root(a["subject_id"]), a["academic_year"], a["term"]): (a["value"], a["severity"], a["episode"], a["la_code"], a["limit_reached"])
+        (a["rule"], root(a["subject_id"]), a["academic_year"], a["term"]): (a["value"], a["severity"], a["episode"], a["la_code"], a["limit_reached"], a["projected_limit_date"])
         for a in h.rows(tables.alerts) if a["status"] != "resolved"
     }  # fmt: skip
     las = {}
@@ -224,6 +248,12 @@ def test_the_reference_history_gives_what_the_rules_say(reference: dict) -> None
     assert any(reason == "the same names and date of birth in another LA" for reason, _ in reference["pending"].values())
     agencies = {agency for _, agency in reference["referrals"]}
     assert {"reu", "exclusions_officer", "ias"} <= agencies  # Amara nearing (REU, IAS: EHC plan); informal exclusions
+    # issue 11: each new rule, and Lia's cancelled suspension out of the count (only her permanent exclusion is left)
+    assert {"protected_child_permanently_excluded", "social_care_child_excluded", "part_time_timetable_concern", "managed_move_trial",
+            "off_rolling_review", "late_notifications_high", "suspensions_in_term"} <= {rule for rule, _, _, _ in reference["alerts"]}  # fmt: skip
+    assert [v[0] for (rule, *_), v in reference["alerts"].items() if rule == "social_care_child_excluded"] == [1]
+    assert [v[:2] for (rule, *_), v in reference["alerts"].items() if rule == "off_rolling_review"] == [(2.0, "critical")]
+    assert "virtual_school" in agencies
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
