@@ -19,10 +19,10 @@ from schemas.children import ChildEventResolved
 from schemas.intake import Call, ExclusionCancellation, ExclusionNotice, LAReturnRecordSubmitted
 from schemas.pupil import child_key
 from schemas.topics import (
-    EXCLUSION_CANCELLATIONS,
     ALERTS,
     CALLS,
     CHILDREN,
+    EXCLUSION_CANCELLATIONS,
     EXCLUSION_NOTICES,
     LA_RETURN_RECORDS,
     SCHOOL_SUSPENSIONS,
