@@ -70,7 +70,7 @@ class CandidateDecided(BaseModel):
 
 class ConsentEntry(BaseModel):
     child_id: str
-    recipient: Literal["nas", "ias", "la"]
+    recipient: Literal["nas", "ias", "la", "ace", "coram"]  # ace, coram: issue 11, item 7
     source: str = Field(description='"call:<id>" or "api:<principal>:<time>"')
     granted: bool
     at: datetime
@@ -83,7 +83,7 @@ class ConsentLedger(BaseModel):
 
 class ConsentWithdrawn(BaseModel):
     child_id: str
-    recipient: Literal["nas", "ias", "la"]
+    recipient: Literal["nas", "ias", "la", "ace", "coram"]  # ace, coram: issue 11, item 7
     granted: Literal[False] = False
 
 

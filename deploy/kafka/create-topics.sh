@@ -44,6 +44,7 @@ TOPICS="
 exclusion-notices.v1 $EVENTS_MS $PARTITIONS
 calls.v1 $EVENTS_MS $PARTITIONS
 la-return-records.v1 $EVENTS_MS $PARTITIONS
+exclusion-cancellations.v1 $EVENTS_MS $PARTITIONS
 alerts.school-suspensions.v1 $EVENTS_MS $PARTITIONS
 children.v1 $CHILDREN_MS $PARTITIONS
 children.links.v1 $CHILDREN_MS $PARTITIONS

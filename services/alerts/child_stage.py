@@ -520,7 +520,9 @@ class ChildStage:
     # ---------------------------------------------------------------- proposals and their urgency
     def _facts(self, cid: str) -> urgency.Facts:
         members = self._members(self._root(cid))
-        years = {y: suspension_days.combine(m.years[y] for m in members if y in m.years) for y in {y for m in members for y in m.years}}
+        records = grey_facts.combine(m.records for m in members)  # cancelled suspensions do not count (issue 11)
+        years = {y: child_rules.standing(suspension_days.combine(m.years[y] for m in members if y in m.years), records, self.rules)
+                 for y in {y for m in members for y in m.years}}  # fmt: skip
         return urgency.Facts(years, informal.combine(m.incidents for m in members))
 
     def _urgency(self, source: str, target: str) -> str | None:

@@ -94,3 +94,17 @@ async def test_return_records_carry_the_new_optional_fields_in_json_and_csv(inta
     response = await client.post("/v1/la-returns/csv?la_code=305&return_id=" + new_id("R"), content=to_csv(bad, header=header + ""),
                                  headers={**tokens.headers("intake"), "content-type": "text/csv"})  # fmt: skip
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize("la, urn, refused", [("305", "101676", False), ("334", "104119", True)])
+async def test_the_school_year_of_the_total_is_the_schools_own(intake, tokens, la, urn, refused) -> None:
+    """Bromley's 2024/25 starts on Tue 27 Aug 2024, Solihull's on Mon 2 Sep: a suspension on 28 Aug is in a new
+    school year in Bromley (the 46 days before it are last year's) but in the same one in Solihull."""
+    _, client = intake
+    pupil = make_pupil()
+    for start, sessions in (("2024-07-15", 90), ("2024-08-28", 2)):
+        notice = make_notice(school_urn=urn, la_code=la, pupil=pupil, start_date=start, end_date=None, sessions=sessions, notified_at=f"{start}T09:00:00Z")
+        assert (await client.post("/v1/exclusion-notices", json=notice, headers=tokens.headers("intake"))).status_code == 202
+    body = {**cancellation(pupil, "2024-08-28"), "school_urn": urn, "la_code": la, "cancelled_at": "2024-08-29T09:00:00Z"}
+    response = await client.post("/v1/exclusion-cancellations", json=body, headers=tokens.headers("intake"))
+    assert response.status_code == (422 if refused else 202), response.text

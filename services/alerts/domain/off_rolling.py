@@ -64,9 +64,12 @@ def detect(
     calendar_of: Callable[[str, str | None], Calendar], config: OffRolling,
 ) -> list[Finding]:  # fmt: skip
     """One finding per school year with a removal that follows a trigger at its school within the window."""
+    removals = records.of_kind(*LEAVING_KINDS)
+    if not removals:  # most children: nothing to look back from
+        return []
     before = triggers(records, years)
     by_year: dict[str, list[tuple[RecordFact, float, list[Trigger]]]] = {}
-    for removal in records.of_kind(*LEAVING_KINDS):
+    for removal in removals:
         calendar = calendar_of(removal.la_code, removal.school_urn)
         behind = [t for t in before if t.day <= removal.start_date and t.school_urn in (None, removal.school_urn)
                   and removal.start_date <= calendar.add_school_days(t.day, 5 * config.window_weeks)]  # fmt: skip

@@ -16,12 +16,13 @@ from sqlalchemy import select
 
 from schemas.alerts import Alert, AlertChanged
 from schemas.children import ChildEventResolved
-from schemas.intake import Call, ExclusionNotice, LAReturnRecordSubmitted
+from schemas.intake import Call, ExclusionCancellation, ExclusionNotice, LAReturnRecordSubmitted
 from schemas.pupil import child_key
 from schemas.topics import (
     ALERTS,
     CALLS,
     CHILDREN,
+    EXCLUSION_CANCELLATIONS,
     EXCLUSION_NOTICES,
     LA_RETURN_RECORDS,
     SCHOOL_SUSPENSIONS,
@@ -97,6 +98,11 @@ class AlertsHarness:
             submitted.model_dump_json().encode(),
             f"la-return:{return_id}:{submitted.record.record_id}",
         )
+
+    def cancellation(self, body: dict) -> Incoming:
+        """Issue 11 (R-CANCEL): a head's cancellation of a suspension."""
+        doc = ExclusionCancellation.model_validate(body)
+        return self._incoming(EXCLUSION_CANCELLATIONS, child_key(doc.la_code, doc.pupil), doc.model_dump_json().encode(), f"cancellation:{doc.cancellation_id}")
 
     def raw(self, spec: TopicSpec, value: bytes, event_id: str = "broken:1") -> Incoming:
         return self._incoming(spec, None, value, event_id)

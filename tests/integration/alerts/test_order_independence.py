@@ -67,6 +67,10 @@ STEPS = {"governing-board-decisions": (BOARD_DECISIONS, proc.GoverningBoardDecis
          "parent-representations": (REPRESENTATIONS, proc.ParentRepresentation, "representation"),
          "irp-applications": (IRP_APPLICATIONS, proc.IRPApplication, "irp-application"),
          "education-provisions": (EDUCATION_PROVISIONS, proc.EducationProvision, "provision")}  # fmt: skip
+# issue 11: a looked-after child with an EHC plan; a Year 10 pupil
+L, Y = upn("305541000015"), upn("334465000008")  # (305541000007 is Kwame)
+LIA = {"first_name": "Lia", "last_name": "Moor", "date_of_birth": "2012-04-04", "year_group": "8", "sen_status": "E", "looked_after": True}
+YUSUF = {"first_name": "Yusuf", "last_name": "Ali", "date_of_birth": "2009-11-11", "year_group": "10", "sen_status": "N"}
 
 
 def notice(nid: str, pupil: dict, start: str, sessions: int, urn: str = "101676", la: str = "305", at: str | None = None) -> tuple:
@@ -78,10 +82,15 @@ def call(cid: str, pupil: dict, at: str, dates: list[str], la: str = "305", urn:
     return ("call", fx.make_call(pupil, call_id=cid, received_at=at, incident_dates=dates, la_code=la, school_urn=urn or ..., received_by="la_inclusion"))
 
 
-def record(rid: str, pupil: dict, kind: str, start: str, sessions: int | None, return_id: str = "R-AUT") -> tuple:
+def record(rid: str, pupil: dict, kind: str, start: str, sessions: int | None, return_id: str = "R-AUT", la: str = "305", **kw) -> tuple:
     rec = fx.make_record(pupil, record_id=rid, kind=kind, start_date=start, end_date=..., sessions=sessions if sessions else ...,
-                         reason_codes=["DB"] if kind == "suspension" else [])  # fmt: skip
-    return ("record", rec, return_id)
+                         reason_codes=["DB"] if kind == "suspension" else [], **kw)  # fmt: skip
+    return ("record", rec, return_id, la)
+
+
+def cancellation(xid: str, pupil: dict, start: str, at: str, urn: str = "101676", la: str = "305") -> tuple:
+    """Issue 11 (R-CANCEL)."""
+    return ("cancellation", {"cancellation_id": xid, "school_urn": urn, "la_code": la, "pupil": pupil, "start_date": start, "cancelled_at": at})
 
 
 def step(endpoint: str, pupil: dict, **fields: object) -> tuple:
@@ -120,6 +129,19 @@ HISTORY = [
     step("parent-representations", KWAME, representation_id="k-rep", exclusion_start_date="2025-03-10", received_on="2025-03-12"),
     step("governing-board-decisions", {**DAN, "upn": D}, decision_id="d-gb", exclusion_start_date="2025-02-24", decided_on="2025-03-03"),
     step("irp-applications", {**DAN, "upn": D}, application_id="d-irp", exclusion_start_date="2025-02-24", sent_on="2025-03-07", method="post"),
+    # issue 11: Lia (looked after, EHC plan) suspended, the suspension cancelled, then permanently excluded
+    notice("l1", {**LIA, "upn": L}, "2025-01-13", 8),
+    cancellation("lx1", {**LIA, "upn": L}, "2025-01-13", "2025-01-14T09:00:00Z"),
+    ("notice", fx.make_notice({**LIA, "upn": L}, notice_id="l2", category="permanent", start_date="2025-02-03", end_date=..., sessions=...,
+                              notified_at="2025-02-03T09:00:00Z", reason_codes=["PA"])),
+    # Dan: a part-time timetable for behaviour and a managed move as a trial (his LA's return)
+    record("rd3", {**DAN, "upn": D}, "part_time_timetable", "2025-02-24", None, timetable_reason="behaviour", review_date="2025-03-07"),
+    record("rd4", {**DAN, "upn": D}, "managed_move", "2025-03-03", None, trial=True),
+    # Yusuf, Year 10: suspended, then registered for EHE 3 weeks later; the school's other suspensions reach the LA only by return
+    notice("y1", {**YUSUF, "upn": Y}, "2024-11-04", 4, urn="104042", la="334"),
+    record("ry2", {**YUSUF, "upn": Y}, "ehe_registration", "2024-11-25", None, return_id="R-334", la="334", school_urn="104042"),
+    *[record(f"rl{i}", {"upn": upn(f"33446520000{i}"), "first_name": f"Q{i}", "last_name": "Late", "date_of_birth": f"2012-01-0{i + 1}"},
+             "suspension", f"2024-11-1{i}", 2, return_id="R-334", la="334", school_urn="104042") for i in range(3)],
 ]  # fmt: skip
 
 
@@ -133,7 +155,9 @@ def incoming(h: AlertsHarness, item: tuple):
         return h.notice(item[1])
     if item[0] == "call":
         return h.call(item[1])
-    return h.record(item[1], return_id=item[2])
+    if item[0] == "cancellation":
+        return h.cancellation(item[1])
+    return h.record(item[1], return_id=item[2], la_code=item[3])
 
 
 KINDS = {ALERTS.name: "alert", CHILDREN.name: "child", CHILD_LINKS.name: "link"}
@@ -208,7 +232,7 @@ def state(h: AlertsHarness) -> dict:
         return cid
 
     alerts = {
-        (a["rule"], root(a["subject_id"]), a["academic_year"], a["term"]): (a["value"], a["severity"], a["episode"], a["la_code"], a["limit_reached"])
+        (a["rule"], root(a["subject_id"]), a["academic_year"], a["term"]): (a["value"], a["severity"], a["episode"], a["la_code"], a["limit_reached"], a["projected_limit_date"])
         for a in h.rows(tables.alerts) if a["status"] != "resolved"
     }  # fmt: skip
     las = {}
@@ -268,6 +292,12 @@ def test_the_reference_history_gives_what_the_rules_say(reference: dict) -> None
     assert ("irp_application_window_open", "2024/25") not in rules  # Dan applied
     agencies = {agency for _, agency in reference["referrals"]}
     assert {"reu", "exclusions_officer", "ias"} <= agencies  # Amara nearing (REU, IAS: EHC plan); informal exclusions
+    # issue 11: each new rule, and Lia's cancelled suspension out of the count (only her permanent exclusion is left)
+    assert {"protected_child_permanently_excluded", "social_care_child_excluded", "part_time_timetable_concern", "managed_move_trial",
+            "off_rolling_review", "late_notifications_high", "suspensions_in_term"} <= {rule for rule, _, _, _ in reference["alerts"]}  # fmt: skip
+    assert [v[0] for (rule, *_), v in reference["alerts"].items() if rule == "social_care_child_excluded"] == [1]
+    assert [v[:2] for (rule, *_), v in reference["alerts"].items() if rule == "off_rolling_review"] == [(2.0, "critical")]
+    assert "virtual_school" in agencies
 
 
 @pytest.mark.timeout(900)  # 200 whole histories through both stages and the desk: 1-3 min on 2 busy cores, more than the suite's 300 s hang guard allows

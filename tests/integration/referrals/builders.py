@@ -128,8 +128,9 @@ def call(
     share_with_nas: bool = False,
     call_id: str | None = None,
     at: datetime = NOW,
+    share_with_ace: bool = False,
 ) -> tuple[str, dict]:
-    consent = Consent(share_with_la=True, share_with_ias=True, share_with_nas=share_with_nas)
+    consent = Consent(share_with_la=True, share_with_ias=True, share_with_nas=share_with_nas, share_with_ace=share_with_ace)
     return child_event(
         kid,
         "call",

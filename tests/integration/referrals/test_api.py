@@ -515,3 +515,16 @@ async def test_a_lifecycle_change_is_in_the_outbox_in_its_own_transaction(api: A
             tables.outbox.c.event_id.in_([f"{ref['id']}:v1", f"{ref['id']}:v2"])))]
     changes = {event_id: json.loads(value)["change"] for event_id, value in rows}
     assert changes == {f"{ref['id']}:v1": "created", f"{ref['id']}:v2": "accepted"}
+
+
+async def test_the_advice_services_consent_is_in_the_ledger_and_can_be_withdrawn(api: Api):
+    """Issue 11, item 7: a family without SEND agrees to ACE (not Coram); the ledger shows it, withdrawal works."""
+    kid = profile(**NON_SEND)
+    api.seed([call(kid, share_with_ace=True), alert(kid, "informal_exclusions_repeated", severity="high")])
+    assert api.ref(kid["child_id"], "ace")["status"] == "new"
+    consents = (await api.request("inclusion_team", "GET", f"/v1/consents/{kid['child_id']}")).json()["items"]
+    assert {c["recipient"] for c in consents} == {"la", "ias", "ace"}
+    response = await api.request("inclusion_team", "POST", f"/v1/consents/{kid['child_id']}/withdraw?recipient=ace")
+    assert response.status_code == 200 and response.json()["recipient"] == "ace"
+    response = await api.request("inclusion_team", "POST", f"/v1/consents/{kid['child_id']}/withdraw?recipient=coram")
+    assert response.status_code == 200
