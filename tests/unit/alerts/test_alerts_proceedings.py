@@ -37,8 +37,8 @@ def test_the_facts_value_keeps_proceedings_and_a_row_without_them_reads_as_none(
     for s in steps:
         assert proceedings.record(state, s)
     assert not proceedings.record(state, steps[0])  # the same event again counts once
-    value = facts_codec.encode({}, informal.Incidents(), state)
+    value = facts_codec.encode({}, informal.Incidents(), steps=state)
     assert facts_codec.decode_proceedings(value) == state
     assert facts_codec.decode(value) == ({}, informal.Incidents())
     assert facts_codec.decode_proceedings(facts_codec.encode({}, informal.Incidents())) == Proceedings()
-    assert b'"p"' not in facts_codec.encode({}, informal.Incidents(), Proceedings())  # rows without proceedings stay as they were
+    assert b'"p"' not in facts_codec.encode({}, informal.Incidents(), steps=Proceedings())  # rows without proceedings stay as they were
