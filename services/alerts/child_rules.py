@@ -22,6 +22,7 @@ from services.alerts.domain import (
 )
 from services.alerts.domain import grey_facts as g
 from services.alerts.domain.findings import Finding
+from services.alerts.domain.proceedings import Proceedings
 from services.alerts.domain.rules import RuleConfig
 from services.alerts.domain.suspension_days import YearSuspensions, combine
 from services.common.calendar import CalendarRegistry, SchoolCalendar
@@ -45,9 +46,11 @@ def facts_of(topic: str, event_id: str, doc: dict[str, Any]) -> list[g.RecordFac
     return []
 
 
-def standing(year: YearSuspensions, records: g.ChildRecords, rules: RuleConfig) -> YearSuspensions:
-    """A school year's suspensions without those lawfully cancelled (R-CANCEL)."""
-    return cancellation.standing(year, records.cancellations.values(), limit=rules.suspension_days.limit)
+def standing(year: YearSuspensions, records: g.ChildRecords, rules: RuleConfig, steps: Proceedings | None = None) -> YearSuspensions:
+    """A school year's suspensions without those lawfully cancelled (R-CANCEL): not over 45 days,
+    and not once the governing board has met on it (its decision, among the record's proceedings)."""
+    board_met = cancellation.boards_met(steps) if steps else cancellation.no_board_meeting
+    return cancellation.standing(year, records.cancellations.values(), limit=rules.suspension_days.limit, board_met=board_met)
 
 
 def project(findings: list[Finding], year: YearSuspensions, academic_year: str, calendar: SchoolCalendar, rules: RuleConfig) -> list[Finding]:

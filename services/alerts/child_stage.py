@@ -487,10 +487,12 @@ class ChildStage:
         findings: list[Finding] = []
         years = sorted({y for m in members for y in m.years})
         records = grey_facts.combine(m.records for m in members)
+        steps = proceedings.combine(m.steps for m in members)
         calendar = self.calendars.for_school(profile.get("la_code"), profile.get("school_urn"))
-        standing = {}
+        standing = {}  # each year's suspensions less those lawfully cancelled: every rule counts these
         for year in years:
-            combined = standing[year] = child_rules.standing(suspension_days.combine(m.years[year] for m in members if year in m.years), records, rules)
+            combined = standing[year] = child_rules.standing(suspension_days.combine(m.years[year] for m in members if year in m.years), records, rules,
+                                                             steps)  # fmt: skip
             findings += child_rules.project(suspension_days.detect(combined, child_id=root, academic_year=year, config=rules.suspension_days),
                                             combined, year, calendar, rules)  # fmt: skip
         findings += child_rules.detect(root, profile, standing, records, self.calendars, rules)
@@ -499,14 +501,14 @@ class ChildStage:
             calendar = self.calendars.for_school(profile.get("la_code"), profile.get("school_urn"))
             findings += informal.detect(incidents, child_id=root, academic_year_of=calendar.academic_year, school_days_between=calendar.school_days_between,
                                         config=rules.informal_exclusions)  # fmt: skip
-        findings += self._clock_findings(root, members)
+        findings += self._clock_findings(root, list(standing.values()), steps)
         las = set(profile.get("la_codes") or ())
         return [replace(finding, la_codes=tuple(sorted(las | {finding.la_code}))) for finding in findings]
 
-    def _clock_findings(self, root: str, members: list[ChildState]) -> list[Finding]:
+    def _clock_findings(self, root: str, years: list[suspension_days.YearSuspensions], steps: proceedings.Proceedings) -> list[Finding]:
         """Issue 11: the statutory clocks over every linked record's facts, as of today; the day they next
         change is stored with the root (the tick's `next_check`)."""
-        outcome = clocks.detect([ys for m in members for ys in m.years.values()], proceedings.combine(m.steps for m in members), child_id=root,
+        outcome = clocks.detect(years, steps, child_id=root,
                                 calendar_of=self.calendars.for_school, bank_holidays=self.calendars.bank_holidays, today=self.today,
                                 config=self.rules.deadlines)  # fmt: skip
         self._set_next_check(root, outcome.wake_on)
@@ -521,7 +523,8 @@ class ChildStage:
     def _facts(self, cid: str) -> urgency.Facts:
         members = self._members(self._root(cid))
         records = grey_facts.combine(m.records for m in members)  # cancelled suspensions do not count (issue 11)
-        years = {y: child_rules.standing(suspension_days.combine(m.years[y] for m in members if y in m.years), records, self.rules)
+        steps = proceedings.combine(m.steps for m in members)
+        years = {y: child_rules.standing(suspension_days.combine(m.years[y] for m in members if y in m.years), records, self.rules, steps)
                  for y in {y for m in members for y in m.years}}  # fmt: skip
         return urgency.Facts(years, informal.combine(m.incidents for m in members))
 

@@ -130,17 +130,21 @@ async def post_la_return(request: Request) -> JSONResponse:
 # ---------------------------------------------------------------- issue 11, item 6 (R-CANCEL)
 CANCEL_REFUSED = "https://signpost.example/problems/cancellation-refused"
 CANCEL_RESPONSES: dict = {**RESPONSES, 422: {"model": Problem, "description": "invalid, or refused: the pupil has been suspended for more than "
-                                             "45 school days in that school year (type .../cancellation-refused)"}}  # fmt: skip
+                                             "45 school days in that school year, or the governing board has decided on the suspension "
+                                             "(type .../cancellation-refused)"}}  # fmt: skip
 
 
 @router.post("/exclusion-cancellations", status_code=202, response_model=Accepted, responses=CANCEL_RESPONSES,
-             summary="a head's cancellation of a suspension (refused over 45 days)", openapi_extra=json_body(ExclusionCancellation))  # fmt: skip
+             summary="a head's cancellation of a suspension (refused over 45 days or once the board has met)", openapi_extra=json_body(ExclusionCancellation))  # fmt: skip
 async def post_exclusion_cancellation(request: Request) -> JSONResponse:
     principal = authorize(request, "intake")
     cancellation = await _parse(request, ExclusionCancellation)
     _check_la(principal, cancellation.la_code)
     state = request.app.state
     refused = await asyncio.to_thread(cancellations.refusal, state.eventlog.engine, state.calendars, cancellation)
+    if refused is not None and refused.reason == "board_met":
+        raise ProblemError(422, "Cancellation refused", "the governing board has already decided on this suspension: a head may not cancel it "
+                           "once the board has met (SI 2023/571)", type_=CANCEL_REFUSED)  # fmt: skip
     if refused is not None:
         raise ProblemError(422, "Cancellation refused", f"the pupil has been suspended for {refused.days:g} school days in that school year, more than "
                            "45: a head may not cancel a suspension then (SI 2023/571)", type_=CANCEL_REFUSED)  # fmt: skip

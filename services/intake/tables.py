@@ -24,7 +24,7 @@ event_log = Table(
     Column("seq", SeqType, primary_key=True, autoincrement=True),
     Column("topic", String(64), nullable=False),  # logical name, without the deployment prefix
     Column("event_id", String(300), nullable=False, unique=True),
-    Column("msg_key", String(64), nullable=False),
+    Column("msg_key", String(64), nullable=False, index=True),  # a child's events: R-CANCEL, subject access, erasure
     Column("ce_type", String(100), nullable=False),
     Column("ce_time", String(40), nullable=False),
     Column("value", LargeBinary, nullable=False),

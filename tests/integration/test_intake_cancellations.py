@@ -8,7 +8,16 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from conftest import consume_all, running_app
-from factories import csv_row, make_notice, make_pupil, make_record, make_return, new_id, to_csv
+from factories import (
+    csv_row,
+    make_notice,
+    make_proceeding,
+    make_pupil,
+    make_record,
+    make_return,
+    new_id,
+    to_csv,
+)
 
 from schemas.intake import ExclusionCancellation, LAReturnRecordSubmitted
 from schemas.topics import EXCLUSION_CANCELLATIONS, LA_RETURN_RECORDS
@@ -108,3 +117,23 @@ async def test_the_school_year_of_the_total_is_the_schools_own(intake, tokens, l
     body = {**cancellation(pupil, "2024-08-28"), "school_urn": urn, "la_code": la, "cancelled_at": "2024-08-29T09:00:00Z"}
     response = await client.post("/v1/exclusion-cancellations", json=body, headers=tokens.headers("intake"))
     assert response.status_code == (422 if refused else 202), response.text
+
+
+async def test_a_cancellation_after_the_governing_board_decided_on_the_suspension_is_refused_and_a_retry_of_an_accepted_one_is_a_duplicate(intake, tokens) -> None:
+    _, client = intake
+    pupil = make_pupil()
+    notice = make_notice(school_urn="101676", la_code="305", pupil=pupil, start_date="2025-03-03", end_date=None, sessions=4, notified_at="2025-03-03T09:00:00Z")
+    assert (await client.post("/v1/exclusion-notices", json=notice, headers=tokens.headers("intake"))).status_code == 202
+    accepted = cancellation(pupil, "2025-03-03", cancelled_at="2025-03-04T09:00:00Z")
+    assert (await client.post("/v1/exclusion-cancellations", json=accepted, headers=tokens.headers("intake"))).status_code == 202
+    decision = make_proceeding("governing-board-decisions", pupil, school_urn="101676", la_code="305", exclusion_start_date="2025-03-03",
+                               exclusion_category="suspension", decided_on="2025-03-12")  # fmt: skip
+    assert (await client.post("/v1/governing-board-decisions", json=decision, headers=tokens.headers("intake"))).status_code == 202
+    # the board has met: a new cancellation of that suspension is refused...
+    response = await client.post("/v1/exclusion-cancellations", json=cancellation(pupil, "2025-03-03", cancelled_at="2025-03-20T09:00:00Z"),
+                                 headers=tokens.headers("intake"))  # fmt: skip
+    assert response.status_code == 422, response.text
+    assert response.json()["type"] == REFUSED and "governing board" in response.json()["detail"]
+    # ...while the one accepted before it, sent again, is the duplicate it was
+    again = await client.post("/v1/exclusion-cancellations", json=accepted, headers=tokens.headers("intake"))
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")

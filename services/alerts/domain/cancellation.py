@@ -7,24 +7,46 @@ longer counts towards the 45 days.
 
 The rule is read on the facts, never on arrival order: a cancellation is void when the suspensions of
 that school year reported at or before it (the cancelled one included) total more than 45 days, or
-when `board_met` says the board has met on that suspension. `board_met` is the hook for the
-governing-board decisions of items 1-3 (another branch): until they land nothing has met.
+when `board_met` says the governing board has met on that suspension by then: `boards_met(steps)`
+reads that from the record's proceedings (a board decision about the suspension, decided on or
+before the day of the cancellation; domain/proceedings.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from services.alerts.domain.grey_facts import CancellationFact
+from services.alerts.domain.proceedings import DECISION, Proceedings
 from services.alerts.domain.suspension_days import Report, YearSuspensions, winner
 
-#: suspension natural key -> has the governing board met on it? (items 1-3 supply the real one)
-BoardMet = Callable[[str], bool]
+#: has the governing board met on the cancelled suspension by the time of the cancellation?
+BoardMet = Callable[[CancellationFact], bool]
 
 
-def no_board_meeting(_suspension_key: str) -> bool:
+def no_board_meeting(_cancellation: CancellationFact) -> bool:
     return False
+
+
+def boards_met(steps: Proceedings) -> BoardMet:
+    """From a record's proceedings: the board met on a suspension when a decision about it (same school,
+    same first day) is dated on or before the cancellation's day (a decision's date is the evidence
+    the board met; the day is compared, a cancellation's time of day is not known to the board)."""
+    decided: dict[tuple[str, date], date] = {}
+    for step in steps.of(DECISION):
+        if step.exclusion_start is not None:
+            at = (step.school_urn, step.exclusion_start)
+            decided[at] = min(decided.get(at, step.on), step.on)
+    if not decided:
+        return no_board_meeting
+
+    def met(c: CancellationFact) -> bool:
+        on = decided.get((c.school_urn, c.start_date))
+        return on is not None and on.isoformat() <= c.cancelled_at[:10]
+
+    return met
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +65,7 @@ def refusal(state: YearSuspensions, cancellation: CancellationFact, *, limit: fl
     days = sum(r.sessions for r in reported) / 2
     if days > limit:
         return Refusal("over_45", days)
-    if board_met(cancellation.suspension_key):
+    if board_met(cancellation):
         return Refusal("board_met", days)
     return None
 

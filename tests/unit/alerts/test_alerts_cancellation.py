@@ -7,6 +7,7 @@ from datetime import date
 from services.alerts.domain import cancellation
 from services.alerts.domain.facts import suspension_key
 from services.alerts.domain.grey_facts import CancellationFact
+from services.alerts.domain.proceedings import DECISION, Proceedings, Step, record
 from tests.unit.alerts.grey_helpers import SOLIHULL, UPN, suspensions
 
 URN = SOLIHULL[1]
@@ -42,10 +43,34 @@ def test_suspensions_reported_after_the_cancellation_do_not_void_it_whatever_the
 
 def test_the_board_met_hook_refuses():
     state = suspensions((date(2025, 1, 13), 10))
-    refused = cancellation.refusal(state, cancel(date(2025, 1, 13)), limit=45, board_met=lambda key: True)
+    refused = cancellation.refusal(state, cancel(date(2025, 1, 13)), limit=45, board_met=lambda c: True)
     assert refused is not None and refused.reason == "board_met"
 
 
 def test_a_cancellation_of_an_unknown_suspension_changes_nothing():
     state = suspensions((date(2025, 1, 13), 10))
     assert cancellation.standing(state, [cancel(date(2025, 1, 20))], limit=45) is state
+
+
+def _decision(start: date, decided_on: date, urn: str = URN) -> Proceedings:
+    steps = Proceedings()
+    record(steps, Step(DECISION, f"board-decision:{decided_on}", urn, "334", start, decided_on, category="suspension", detail="upheld"))
+    return steps
+
+
+def test_once_the_governing_board_has_decided_on_the_suspension_its_cancellation_is_refused():
+    state = suspensions((date(2024, 11, 4), 10), (date(2025, 1, 13), 4))
+    met = cancellation.boards_met(_decision(date(2025, 1, 13), date(2025, 2, 20)))
+    refused = cancellation.refusal(state, cancel(date(2025, 1, 13), at="2025-03-01T12:00:00+00:00"), limit=45, board_met=met)
+    assert refused is not None and refused.reason == "board_met"
+    assert cancellation.standing(state, [cancel(date(2025, 1, 13))], limit=45, board_met=met).days == 7  # still counts
+
+
+def test_a_board_decision_after_the_cancellation_or_about_another_suspension_does_not_void_it():
+    state = suspensions((date(2024, 11, 4), 10), (date(2025, 1, 13), 4))
+    later = cancellation.boards_met(_decision(date(2025, 1, 13), date(2025, 3, 10)))
+    other = cancellation.boards_met(_decision(date(2024, 11, 4), date(2025, 1, 20)))
+    elsewhere = cancellation.boards_met(_decision(date(2025, 1, 13), date(2025, 2, 20), urn="999999"))
+    for met in (later, other, elsewhere):
+        assert cancellation.refusal(state, cancel(date(2025, 1, 13)), limit=45, board_met=met) is None
+        assert cancellation.standing(state, [cancel(date(2025, 1, 13))], limit=45, board_met=met).days == 5

@@ -39,3 +39,10 @@ def test_a_deadline_alert_about_a_child_is_a_trigger(rule: str) -> None:
     child = {"child_id": "c1", "sen_status": "N"}
     trigger = alert_trigger({"alert": alert, "child": child, "change": "raised"})
     assert trigger is not None and trigger.labels["reason"] == rule
+
+
+@pytest.mark.parametrize("rule", sorted(r for r, (plain, _) in ROUTES.items() if plain))
+@pytest.mark.parametrize("flag", ["looked_after", "has_social_worker"])
+def test_a_deadline_alert_that_makes_a_referral_also_goes_to_the_virtual_school_for_a_child_in_care_or_with_a_social_worker(rule: str, flag: str) -> None:
+    labels = {"reason": rule, "event_kind": "alert", "send": "false", flag: "true"}
+    assert [r.agency for r in route(DEFAULT, labels)] == [*ROUTES[rule][False], "virtual_school"]
