@@ -45,6 +45,11 @@ exclusion-notices.v1 $EVENTS_MS $PARTITIONS
 calls.v1 $EVENTS_MS $PARTITIONS
 la-return-records.v1 $EVENTS_MS $PARTITIONS
 exclusion-cancellations.v1 $EVENTS_MS $PARTITIONS
+governing-board-decisions.v1 $EVENTS_MS $PARTITIONS
+parent-representations.v1 $EVENTS_MS $PARTITIONS
+irp-applications.v1 $EVENTS_MS $PARTITIONS
+irp-decisions.v1 $EVENTS_MS $PARTITIONS
+education-provisions.v1 $EVENTS_MS $PARTITIONS
 alerts.school-suspensions.v1 $EVENTS_MS $PARTITIONS
 children.v1 $CHILDREN_MS $PARTITIONS
 children.links.v1 $CHILDREN_MS $PARTITIONS

@@ -400,7 +400,7 @@ def test_kafka_init_for_a_three_broker_cluster(tmp_path: Path) -> None:
     done, created = run_create_topics(tmp_path, SIGNPOST_KAFKA_REPLICATION_FACTOR="3", KAFKA_MIN_INSYNC_REPLICAS="2",
                                       SIGNPOST_KAFKA_PARTITIONS="6", SIGNPOST_TOPIC_PREFIX="la305.")
     assert done.returncode == 0, done.stderr
-    assert len(created) == 11  # 9 topics of schemas/topics.py (exclusion-cancellations.v1 since issue 11), dead letters, the broker epoch
+    assert len(created) == 16  # 14 topics of schemas/topics.py (6 more intake topics since issue 11), dead letters, the broker epoch
     for call in created:
         assert option(call, "--topic").startswith("la305.")
         partitions = "1" if option(call, "--topic") == "la305.broker-epoch.v1" else "6"
