@@ -87,6 +87,7 @@ async def list_referrals(
     status: ReferralStatus | None = None,
     upn: Annotated[str | None, Query(max_length=13)] = None,
     overdue: bool | None = None,
+    child_id: Annotated[str | None, Query(max_length=40, description="a child's referrals (the child page)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> ReferralPage:
@@ -99,7 +100,8 @@ async def list_referrals(
     store = request.app.state.store
     try:
         records, next_cursor = await asyncio.to_thread(
-            store.list, agency=agency, status=status, upn=upn.upper() if upn else None, overdue=overdue, la_codes=scope, today=_now().date(), limit=limit, cursor=cursor
+            store.list, agency=agency, status=status, upn=upn.upper() if upn else None, overdue=overdue, la_codes=scope, today=_now().date(), limit=limit, cursor=cursor,
+            child_id=child_id,
         )
     except ValueError as exc:
         raise ProblemError(422, "Unprocessable Content", str(exc), errors=[{"loc": ["query", "cursor"], "msg": str(exc)}]) from exc

@@ -1,0 +1,43 @@
+"""GET /v1/referrals/counts: the inbox's tabs (issue 10). An agency counts its own referrals only;
+the inclusion team and admins count every referral in their LAs."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import Engine, and_, case, func, select
+
+from schemas.codes import Agency
+from services.common.auth import Principal, require
+from services.referrals import tables as t
+
+router = APIRouter(prefix="/v1", tags=["pages"])
+Reader = Annotated[Principal, Depends(require("agency", "inclusion_team"))]
+TABS = ("new", "overdue", "accepted", "closed")
+
+
+def count_tabs(engine: Engine, agency: str | None, la_codes: frozenset[str] | None, today: date) -> dict[str, int]:
+    """new (in time), overdue (new past its due date), accepted, closed (closed or declined)."""
+    r = t.referrals.c
+    tab = case((and_(r.status == "new", r.due_by < today), "overdue"), (r.status == "declined", "closed"), else_=r.status)
+    query = select(tab.label("tab"), func.count()).group_by(tab)
+    if agency:
+        query = query.where(r.agency == agency)
+    if la_codes is not None:
+        rl = t.referral_las.c
+        query = query.where(r.id.in_(select(rl.referral_id).where(rl.la_code.in_(sorted(la_codes)))))
+    with engine.connect() as conn:
+        found = {str(name): int(n) for name, n in conn.execute(query).tuples()}
+    return {name: found.get(name, 0) for name in TABS}
+
+
+@router.get("/referrals/counts", summary="how many referrals in each inbox tab: new, overdue, accepted, closed")
+async def referral_counts(request: Request, principal: Reader, agency: Agency | None = None) -> dict[str, Any]:
+    is_agency = "agency" in principal.roles and not principal.has("inclusion_team")
+    chosen = principal.agency if is_agency else (agency.value if agency else None)
+    scope = None if principal.has("admin") else principal.la_codes
+    tabs = await asyncio.to_thread(count_tabs, request.app.state.store.engine, chosen, scope, datetime.now(UTC).date())
+    return {"agency": chosen, "tabs": tabs}

@@ -1,0 +1,88 @@
+"""How the pages word things: labels, tags and dates. Pure, so the wording is tested once."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+RULES = {
+    "suspension_days_nearing_limit": "Nearing the 45-day limit",
+    "suspension_days_limit_exceeded": "Over the 45-day limit",
+    "informal_exclusions_repeated": "Repeated informal exclusions",
+    "end_of_term_spike": "End-of-term spike",
+}
+AGENCIES = {
+    "ias": "IAS (SENDIASS)",
+    "exclusions_officer": "Exclusions officer",
+    "reu": "Re-engagement Unit",
+    "nas": "NAS school exclusions service",
+}
+# GOV.UK tag colours; each pairs text and background at WCAG AA contrast (govuk-frontend's own)
+SEVERITY_TAGS = {"info": "govuk-tag--grey", "warning": "govuk-tag--yellow", "high": "govuk-tag--orange", "critical": "govuk-tag--red"}
+STATUS_TAGS = {"open": "govuk-tag--blue", "acknowledged": "govuk-tag--grey", "snoozed": "govuk-tag--purple", "resolved": "govuk-tag--green",
+               "new": "govuk-tag--blue", "accepted": "govuk-tag--turquoise", "declined": "govuk-tag--pink", "closed": "govuk-tag--green"}
+INBOX_TABS = {"new": "New", "overdue": "Overdue", "accepted": "Accepted", "closed": "Closed"}
+CONSENT_RECIPIENTS = {"nas": "NAS", "ias": "IAS", "la": "The local authority"}
+
+
+def rule_label(rule: str) -> str:
+    return RULES.get(rule, rule.replace("_", " ").capitalize())
+
+
+def agency_label(agency: str | None) -> str:
+    return AGENCIES.get(agency or "", agency or "")
+
+
+def day(value: str | date | datetime | None) -> str:
+    """'14 March 2025', as GOV.UK writes dates."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else date.fromisoformat(value)
+    return f"{value.day} {value:%B %Y}"
+
+
+def when(value: str | datetime | None) -> str:
+    """'14 March 2025 at 9:05am' (UTC)."""
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    hour = moment.hour % 12 or 12
+    return f"{moment.day} {moment:%B %Y} at {hour}:{moment:%M}{'am' if moment.hour < 12 else 'pm'}"
+
+
+def days(value: float | int | None) -> str:
+    if value is None:
+        return ""
+    n = float(value)
+    text = f"{n:g}"
+    return f"{text} day" if n == 1 else f"{text} days"
+
+
+def inbox_tab_params(tab: str) -> dict[str, Any]:
+    """The referrals API query behind an inbox tab."""
+    return {"new": {"status": "new", "overdue": "false"}, "overdue": {"overdue": "true"}, "accepted": {"status": "accepted"},
+            "closed": {"status": "closed"}}.get(tab, {"status": "new"})
+
+
+def alert_subject(alert: dict[str, Any]) -> str:
+    subject = alert.get("subject") or {}
+    if subject.get("kind") == "child":
+        return f"Child {subject.get('upn') or subject.get('child_id', '')[:12]}"
+    if subject.get("kind") == "school":
+        return f"School {subject.get('school_urn')}"
+    return f"LA {subject.get('la_code')}"
+
+
+def child_name(child: dict[str, Any] | None) -> str:
+    if not child:
+        return "Unknown child"
+    return f"{child.get('first_name', '')} {child.get('last_name', '')}".strip() or "Unknown child"
+
+
+def history_label(entry: dict[str, Any]) -> str:
+    change = entry.get("change") or entry.get("action") or ""
+    return {"raised": "Alert raised", "evidence": "New evidence", "updated": "Updated", "status": f"Status: {entry.get('status', '')}",
+            "created": "Referral made", "accept": "Accepted", "accepted": "Accepted", "decline": "Declined", "declined": "Declined",
+            "close": "Closed", "closed": "Closed", "escalated": "Escalated: overdue", "reason_added": "Reason added",
+            "evidence_added": "Evidence added"}.get(change, change.replace("_", " ").capitalize())

@@ -1,0 +1,207 @@
+"""The pages people work in (issue 10), in a real browser against the whole system: sign-in through
+the dev OpenID provider, the inclusion team's alert → child → acknowledge, an IAS caseworker
+accepting and closing a referral that the team then sees closed, NAS never shown a UPN or a school,
+a keyboard-only journey, and axe-core at WCAG 2.2 AA on every page."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from schemas.upn import check_letter
+from tests.e2e.browser import check_page, chromium, sign_in, sign_out
+from tests.e2e.system import System
+
+pytestmark = pytest.mark.integration
+NEARING = "Nearing the 45-day limit"
+
+
+def upn(body: str) -> str:
+    return check_letter(body) + body
+
+
+DANA = {"upn": upn("305541077001"), "first_name": "Dana", "last_name": "Pages", "date_of_birth": "2011-06-01", "year_group": "8", "sen_status": "K"}
+NOOR = {"upn": upn("305541077002"), "first_name": "Noor", "last_name": "Autism", "date_of_birth": "2012-02-03", "year_group": "7",
+        "sen_status": "E", "sen_primary_need": "ASD"}
+
+
+def notice(n: str, pupil: dict, start: str, sessions: int, urn: str = "101676") -> dict:
+    return {"notice_id": n, "school_urn": urn, "la_code": "305", "pupil": pupil, "category": "suspension", "start_date": start,
+            "sessions": sessions, "reason_codes": ["DB"], "notified_at": f"{start}T09:00:00Z"}
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory):
+    s = System(tmp_path_factory.mktemp("pages"), web=True)
+    s.start()
+    for n, start in enumerate(["2024-09-16", "2024-10-07"]):
+        assert s.request("intake", "POST", "/v1/exclusion-notices", "intake", notice(f"pages-dana-{n}", DANA, start, 22))[0] == 202
+    assert s.request("intake", "POST", "/v1/exclusion-notices", "intake", notice("pages-dana-2", DANA, "2024-11-11", 22, urn="101677"))[0] == 202
+    call = {"call_id": "pages-noor-call", "received_at": "2024-11-01T10:00:00Z", "received_by": "la_inclusion", "caller_role": "parent", "la_code": "305",
+            "pupil": NOOR, "concerns": ["sent_home_informally"], "incident_dates": ["2024-10-14", "2024-10-21"],
+            "consent": {"share_with_nas": True, "share_with_ias": True, "share_with_la": True}}
+    assert s.request("intake", "POST", "/v1/calls", "intake", call)[0] == 202
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    b = chromium(tmp_path / "chrome")
+    yield b
+    b.quit()
+
+
+def web(system: System) -> str:
+    return system.url("web", "")
+
+
+def wait_for(system: System, who: str, path: str, predicate, timeout: float = 60):  # noqa: ANN001, ANN201
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status, body = system.request(*(("alerts",) if path.startswith("/v1/alerts") else ("referrals",)), "GET", path, who)  # type: ignore[misc]
+        if status == 200 and predicate(body):
+            return body
+        time.sleep(0.5)
+    raise AssertionError(f"{path} never matched")
+
+
+def test_signed_out_people_are_sent_to_sign_in(system: System, browser) -> None:
+    browser.get(web(system) + "/alerts")
+    assert "/sign-in" in browser.current_url
+    check_page(browser, "sign-in")
+    with urllib.request.urlopen(web(system) + "/healthz") as r:
+        assert json.loads(r.read())["service"] == "web"
+
+
+def test_the_team_opens_an_alert_sees_the_child_and_acknowledges(system: System, browser) -> None:
+    page = wait_for(system, "inclusion_team", "/v1/alerts?rule=suspension_days_nearing_limit", lambda b: b["items"])
+    alert_id = page["items"][0]["id"]
+    sign_in(browser, web(system), "inclusion-team")
+    assert browser.current_url.endswith("/alerts")
+    row = WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.CSS_SELECTOR, f"tr[data-alert-id='{alert_id}']")))
+    assert NEARING in row.text and "33" in row.text
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-alert-id]")
+    assert f"({len(rows)})" in browser.find_element(By.CSS_SELECTOR, ".moj-sub-navigation__link[aria-current='page']").text  # Open (n)
+    check_page(browser, "alerts")
+
+    row.find_element(By.LINK_TEXT, NEARING).click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == NEARING
+    check_page(browser, "alert")
+
+    browser.find_element(By.ID, "child-link").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Dana Pages"
+    assert browser.find_element(By.ID, "total-days").text == "33 days"
+    story = browser.find_element(By.ID, "story").text
+    assert story.count("Suspension: 11 days") == 3 and "101677" in story
+    check_page(browser, "child")
+
+    browser.back()
+    browser.find_element(By.ID, "acknowledge-note").send_keys("Called the school")
+    browser.find_element(By.ID, "acknowledge").click()
+    assert "Alert acknowledged" in browser.find_element(By.CLASS_NAME, "govuk-notification-banner").text
+    assert browser.find_element(By.ID, "alert-status").text == "Acknowledged"
+    _, detail = system.request("alerts", "GET", f"/v1/alerts/{alert_id}", "inclusion_team")
+    assert detail["status"] == "acknowledged" and detail["history"][-1]["by"] == "person:inclusion-team"  # type: ignore[index]
+    _, audit = system.request("alerts", "GET", "/v1/audit?limit=1000", "admin")
+    people = {e["principal"] for e in audit["items"]}  # type: ignore[index]
+    assert "person:inclusion-team" in people and not any(p.startswith("e2e-web") for p in people)  # the person, never the pages' token
+
+
+def test_a_snooze_without_a_reason_is_explained_on_the_page(system: System, browser) -> None:
+    page = wait_for(system, "inclusion_team", "/v1/alerts?rule=informal_exclusions_repeated", lambda b: b["items"])
+    sign_in(browser, web(system), "inclusion-team", then=f"/alerts/{page['items'][0]['id']}")
+    browser.find_element(By.XPATH, "//summary[normalize-space()='Snooze until a date']").click()
+    browser.find_element(By.ID, "snooze").click()
+    summary = browser.find_element(By.CLASS_NAME, "govuk-error-summary")
+    assert "Enter why you are snoozing the alert" in summary.text
+    assert browser.title.startswith("Error:")
+    check_page(browser, "alert-error")
+
+
+def test_ias_accepts_and_closes_a_referral_and_the_team_sees_the_outcome(system: System, browser) -> None:
+    page = wait_for(system, "ias", "/v1/referrals?status=new", lambda b: any(r["child"]["first_name"] == "Dana" for r in b["items"]))
+    ref = next(r for r in page["items"] if r["child"]["first_name"] == "Dana")
+    sign_in(browser, web(system), "ias")
+    assert browser.current_url.endswith("/inbox")
+    check_page(browser, "inbox")
+    browser.find_element(By.CSS_SELECTOR, f"tr[data-referral-id='{ref['id']}'] a").click()
+    check_page(browser, "referral")
+    browser.find_element(By.ID, "accept").click()
+    assert browser.find_element(By.ID, "referral-status").text == "Accepted"
+    browser.find_element(By.ID, "close").click()  # no outcome: the GOV.UK error pattern
+    assert "Enter the outcome" in browser.find_element(By.CLASS_NAME, "govuk-error-summary").text
+    browser.find_element(By.ID, "close-outcome").send_keys("Family supported at the reintegration meeting")
+    browser.find_element(By.ID, "close").click()
+    assert browser.find_element(By.ID, "referral-status").text == "Closed"
+    browser.find_element(By.LINK_TEXT, "Back to referrals").click()
+    browser.find_element(By.ID, "tab-closed").click()
+    assert browser.find_elements(By.CSS_SELECTOR, f"tr[data-referral-id='{ref['id']}']")
+    sign_out(browser)
+    check_page(browser, "signed-out")
+
+    sign_in(browser, web(system), "inclusion-team", then="/referrals?agency=ias")
+    row = browser.find_element(By.CSS_SELECTOR, f"tr[data-referral-id='{ref['id']}']")
+    assert "Closed" in row.text and "Family supported at the reintegration meeting" in row.text
+    check_page(browser, "referrals")
+
+
+def test_nas_never_sees_a_upn_or_a_school(system: System, browser) -> None:
+    page = wait_for(system, "nas", "/v1/referrals", lambda b: b["items"])
+    sign_in(browser, web(system), "nas")
+    for tab in ("new", "overdue", "accepted", "closed"):
+        browser.get(f"{web(system)}/inbox?tab={tab}")
+        assert NOOR["upn"] not in browser.page_source and "UPN" not in browser.page_source
+    browser.get(f"{web(system)}/inbox")
+    check_page(browser, "inbox-nas")
+    browser.get(f"{web(system)}/referrals/{page['items'][0]['id']}")
+    source = browser.page_source
+    assert "Noor" in source and NOOR["upn"] not in source and "UPN" not in source and "School" not in source
+    browser.get(f"{web(system)}/alerts")  # the team's pages are not for NAS
+    assert "You cannot use this page" in browser.page_source and NOOR["upn"] not in browser.page_source
+    check_page(browser, "no-access")
+
+
+def test_a_form_without_its_csrf_token_is_refused(system: System, browser) -> None:
+    page = wait_for(system, "inclusion_team", "/v1/alerts?rule=informal_exclusions_repeated", lambda b: b["items"])
+    alert_id = page["items"][0]["id"]
+    sign_in(browser, web(system), "inclusion-team", then=f"/alerts/{alert_id}")
+    browser.execute_script("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.value = 'forged')")
+    browser.find_element(By.XPATH, "//summary[normalize-space()='Resolve']").click()
+    browser.find_element(By.ID, "resolve").click()
+    assert "Your form has expired" in browser.page_source
+    _, detail = system.request("alerts", "GET", f"/v1/alerts/{alert_id}", "inclusion_team")
+    assert detail["status"] != "resolved"  # type: ignore[index]
+
+
+def test_keyboard_only_sign_in_and_acknowledge(system: System, browser) -> None:
+    """Tab and Enter only: skip link first, then sign in, the worklist, an alert, acknowledge."""
+    def tab_to(predicate, limit: int = 60):  # noqa: ANN001, ANN202
+        for _ in range(limit):
+            browser.switch_to.active_element.send_keys(Keys.TAB)
+            el = browser.switch_to.active_element
+            if predicate(el):
+                return el
+        raise AssertionError("never reached by Tab")
+
+    browser.get(web(system) + "/sign-in")
+    first = tab_to(lambda el: True)
+    assert first.text == "Skip to main content"
+    tab_to(lambda el: el.get_attribute("id") == "sign-in").send_keys(Keys.ENTER)
+    WebDriverWait(browser, 20).until(ec.presence_of_element_located((By.CSS_SELECTOR, "button[value='inclusion-team']")))
+    tab_to(lambda el: el.get_attribute("value") == "inclusion-team").send_keys(Keys.ENTER)
+    WebDriverWait(browser, 20).until(lambda b: b.current_url.endswith("/alerts"))
+    tab_to(lambda el: el.text == "All (3)" or el.text.startswith("All")).send_keys(Keys.ENTER)
+    WebDriverWait(browser, 10).until(lambda b: "status=" in b.current_url)
+    tab_to(lambda el: el.text == "Repeated informal exclusions").send_keys(Keys.ENTER)
+    WebDriverWait(browser, 10).until(lambda b: b.find_element(By.TAG_NAME, "h1").text == "Repeated informal exclusions")
+    tab_to(lambda el: el.get_attribute("id") == "acknowledge").send_keys(Keys.ENTER)
+    WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "alert-status").text == "Acknowledged")
