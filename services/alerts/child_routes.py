@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from schemas.alerts import AlertStatus, Rule, Severity
 from services.alerts import queries
 from services.alerts.domain import story
+from services.alerts.routes import audit_reads
 from services.common.auth import Principal, require
 from services.common.problems import ProblemError
 
@@ -38,6 +39,20 @@ async def alert_counts(
     counts = await asyncio.to_thread(queries.count_by_status, request.app.state.store.engine, {k: str(v) for k, v in filters.items() if v}, scope)
     by_status = {s.value: counts.get(s.value, 0) for s in AlertStatus}
     return {"by_status": by_status, "total": sum(by_status.values())}
+
+
+@router.get("/alerts/changes", summary="alerts changed at or after a time, oldest change first (the pages' live feed replays from here)")
+async def alert_changes(
+    request: Request, principal: Team, since: datetime, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict[str, Any]:
+    store = request.app.state.store
+    scope = None if principal.has("admin") else principal.la_codes
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    rows = await asyncio.to_thread(queries.changed_since, store.engine, since, scope, limit)
+    by_id = await asyncio.to_thread(store.alerts_by_ids, [r.id for r in rows])
+    items = [by_id[r.id] for r in rows if r.id in by_id]
+    await asyncio.to_thread(store.write_audit, audit_reads(principal, items, "stream_alert", None))
+    return {"items": [a.model_dump(mode="json") for a in items]}
 
 
 @router.get("/children/{child_id}", summary="a child's story: every event, days per school this year, the projected date of the limit")

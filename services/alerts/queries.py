@@ -6,6 +6,7 @@ projected date) are pure functions in services/alerts/domain/story.py.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, func, select
@@ -45,3 +46,11 @@ def child_record(engine: Engine, child_id: str) -> dict[str, Any] | None:
         linked = list(conn.execute(select(t.children).where(c.merged_into == child_id)))
     records = [row, *linked]
     return {"row": row._asdict(), "facts": [facts_codec.decode(r.facts) for r in records], "linked": [r.child_id for r in linked]}
+
+
+def changed_since(engine: Engine, since: datetime, la_codes: frozenset[str] | None, limit: int) -> list[Any]:
+    """Alert rows changed at or after `since`, oldest change first (the pages' live feed replays from here)."""
+    c = t.alerts.c
+    query = select(t.alerts).where(c.updated_at >= since, *alert_conditions({}, la_codes)).order_by(c.updated_at, c.id).limit(limit)
+    with engine.connect() as conn:
+        return list(conn.execute(query))

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.common.auth import TokenRegistry
 from services.common.http import create_app
 from services.common.settings import Settings
-from services.web import alerts_pages, children_pages, dev_oidc, pages, referrals_pages, signin, views
+from services.web import alerts_pages, children_pages, dev_oidc, live, pages, referrals_pages, signin, views
 from services.web.api import Api, ApiError
 from services.web.people import load_groups
 from services.web.session import Sessions, SessionStore
@@ -100,7 +100,9 @@ def build_app(settings: Settings, client: httpx.AsyncClient | None = None) -> Fa
     base = public_url(settings)
     host = urlparse(base).hostname or ""
     secure = base.startswith("https://") or host not in ("127.0.0.1", "localhost", "::1")
-    app.add_middleware(Sessions, store=SessionStore(settings.web_idle_minutes * 60), secret=session_secret(settings), secure=secure)
+    sessions = SessionStore(settings.web_idle_minutes * 60)
+    app.add_middleware(Sessions, store=sessions, secret=session_secret(settings), secure=secure)
+    app.state.session_alive = lambda request: sessions.alive(request.scope.get("session_id"))
     app.add_middleware(PageHeaders)
 
     oauth = OAuth()
@@ -119,7 +121,7 @@ def build_app(settings: Settings, client: httpx.AsyncClient | None = None) -> Fa
                          "referrals": settings.referrals_url or f"http://127.0.0.1:{settings.referrals_port}"})
     for prefix, folder in ASSETS.items():
         app.mount(prefix, StaticFiles(directory=folder, check_dir=False), name=prefix.strip("/").replace("/", "-"))
-    for router in (signin.router, alerts_pages.router, referrals_pages.router, children_pages.router):
+    for router in (signin.router, alerts_pages.router, referrals_pages.router, children_pages.router, live.router):
         app.include_router(router)
     _handlers(app)
     return app

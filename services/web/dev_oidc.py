@@ -31,6 +31,9 @@ def issuer(settings: Settings) -> str:
 
 
 def main() -> int:
+    from services.web.quiet import quiet_authlib
+
+    quiet_authlib()
     import oidc_provider_mock
     import werkzeug.serving
 

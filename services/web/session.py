@@ -36,14 +36,18 @@ class SessionStore:
         self.idle, self.clock = idle_seconds, clock
         self._held: dict[str, Held] = {}
 
-    def get(self, sid: str) -> dict[str, Any] | None:
+    def get(self, sid: str, touch: bool = True) -> dict[str, Any] | None:
         held = self._held.get(sid)
         now = self.clock()
         if held is None or now - held.touched > self.idle:
             self._held.pop(sid, None)
             return None
-        held.touched = now
+        if touch:
+            held.touched = now
         return held.data
+
+    def alive(self, sid: str | None) -> bool:
+        return sid is not None and self.get(sid, touch=False) is not None
 
     def save(self, sid: str, data: dict[str, Any]) -> None:
         self._held[sid] = Held(data, self.clock())
@@ -97,10 +101,12 @@ class Sessions:
                 sid = str(self.signer.loads(cookie))
             except BadSignature:
                 sid = None
-        data = self.store.get(sid) if sid else None
+        # a live feed is no activity: an open worklist must not keep its session from timing out
+        data = self.store.get(sid, touch=not scope.get("path", "").startswith("/live/")) if sid else None
         if data is None:
             sid, data = None, {}
         scope["session"] = data
+        scope["session_id"] = sid
         before = dict(data)
 
         async def send_with_cookie(message: Message) -> None:

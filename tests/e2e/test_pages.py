@@ -39,7 +39,11 @@ def notice(n: str, pupil: dict, start: str, sessions: int, urn: str = "101676") 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory):
     s = System(tmp_path_factory.mktemp("pages"), web=True)
-    s.start()
+    try:
+        s.start(timeout=240)  # seven processes on two shared cores
+    except RuntimeError:
+        s.stop()  # never leave a half-started system behind
+        raise
     for n, start in enumerate(["2024-09-16", "2024-10-07"]):
         assert s.request("intake", "POST", "/v1/exclusion-notices", "intake", notice(f"pages-dana-{n}", DANA, start, 22))[0] == 202
     assert s.request("intake", "POST", "/v1/exclusion-notices", "intake", notice("pages-dana-2", DANA, "2024-11-11", 22, urn="101677"))[0] == 202
