@@ -19,7 +19,7 @@ from faust.contrib.asgi import faust_app_running
 
 from schemas.alerts import Alert
 from schemas.topics import INTAKE_TOPICS, SCHOOL_SUSPENSIONS
-from services.alerts import child_routes, routes, tables
+from services.alerts import child_routes, overview_routes, routes, tables
 from services.alerts import retention as alerts_retention
 from services.alerts import subject_access as alerts_subject_access
 from services.alerts.alerting import change_message
@@ -226,6 +226,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
 
     app.state.health_details = health_details
     app.include_router(child_routes.router)  # before routes: /v1/alerts/counts is not an alert id
+    app.include_router(overview_routes.router)
     app.include_router(routes.router)
     def erase(state: object, child_id: str, _keys: object) -> dict[str, int]:
         deleted = alerts_subject_access.erase(engine, child_id)

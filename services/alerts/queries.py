@@ -54,3 +54,32 @@ def changed_since(engine: Engine, since: datetime, la_codes: frozenset[str] | No
     query = select(t.alerts).where(c.updated_at >= since, *alert_conditions({}, la_codes)).order_by(c.updated_at, c.id).limit(limit)
     with engine.connect() as conn:
         return list(conn.execute(query))
+
+
+def school_starts(engine: Engine, school_urn: str) -> list[Any]:
+    """Every suspension counted at a school (its natural key once), for its term chart."""
+    c = t.school_suspensions.c
+    with engine.connect() as conn:
+        return list(conn.execute(select(c.term_id, c.start_date, c.la_code).where(c.school_urn == school_urn)))
+
+
+def alerts_raised(engine: Engine, la_code: str, academic_year: str) -> list[tuple[str, datetime]]:
+    c = t.alerts.c
+    query = select(c.rule, c.created_at).where(c.academic_year == academic_year, *alert_conditions({"la_code": la_code}, None))
+    with engine.connect() as conn:
+        return [(str(rule), created) for rule, created in conn.execute(query).tuples()]
+
+
+def days_per_child(engine: Engine, la_code: str, academic_year: str) -> list[float]:
+    """Each child record of the LA (its latest school's LA) with suspension days that year; linked
+    records are counted with the child they count as. Reads every record of the LA: a page for an LA
+    team, not a hot path."""
+    c = t.children.c
+    totals: dict[str, float] = {}
+    with engine.connect() as conn:
+        for child_id, merged_into, blob in conn.execute(select(c.child_id, c.merged_into, c.facts).where(c.la_code == la_code)).tuples():
+            years, _ = facts_codec.decode(blob)
+            if academic_year in years:
+                key = merged_into or child_id
+                totals[key] = totals.get(key, 0.0) + years[academic_year].days
+    return list(totals.values())

@@ -23,7 +23,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.common.auth import TokenRegistry
 from services.common.http import create_app
 from services.common.settings import Settings
-from services.web import alerts_pages, children_pages, dev_oidc, live, pages, referrals_pages, signin, views
+from services.web import (
+    alerts_pages,
+    children_pages,
+    dev_oidc,
+    live,
+    matches_pages,
+    overview_pages,
+    pages,
+    referrals_pages,
+    signin,
+    views,
+)
 from services.web.api import Api, ApiError
 from services.web.people import load_groups
 from services.web.session import Sessions, SessionStore
@@ -121,7 +132,8 @@ def build_app(settings: Settings, client: httpx.AsyncClient | None = None) -> Fa
                          "referrals": settings.referrals_url or f"http://127.0.0.1:{settings.referrals_port}"})
     for prefix, folder in ASSETS.items():
         app.mount(prefix, StaticFiles(directory=folder, check_dir=False), name=prefix.strip("/").replace("/", "-"))
-    for router in (signin.router, alerts_pages.router, referrals_pages.router, children_pages.router, live.router):
+    for router in (signin.router, alerts_pages.router, referrals_pages.router, children_pages.router, live.router,
+                   matches_pages.router, overview_pages.router):
         app.include_router(router)
     _handlers(app)
     return app

@@ -51,6 +51,9 @@ def system(tmp_path_factory: pytest.TempPathFactory):
             "pupil": NOOR, "concerns": ["sent_home_informally"], "incident_dates": ["2024-10-14", "2024-10-21"],
             "consent": {"share_with_nas": True, "share_with_ias": True, "share_with_la": True}}
     assert s.request("intake", "POST", "/v1/calls", "intake", call)[0] == 202
+    typo = {**call, "call_id": "pages-dana-typo", "pupil": {k: v for k, v in DANA.items() if k != "upn"} | {"last_name": "Pagez"},
+            "concerns": ["other"], "incident_dates": [], "consent": {}}  # a near match: a person decides
+    assert s.request("intake", "POST", "/v1/calls", "intake", typo)[0] == 202
     yield s
     s.stop()
 
@@ -209,3 +212,24 @@ def test_keyboard_only_sign_in_and_acknowledge(system: System, browser) -> None:
     WebDriverWait(browser, 10).until(lambda b: b.find_element(By.TAG_NAME, "h1").text == "Repeated informal exclusions")
     tab_to(lambda el: el.get_attribute("id") == "acknowledge").send_keys(Keys.ENTER)
     WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "alert-status").text == "Acknowledged")
+
+
+def test_the_team_reviews_a_near_match_and_sees_the_school_and_la_pages(system: System, browser) -> None:
+    wait_for(system, "inclusion_team", "/v1/identity/candidates", lambda b: b["items"])
+    sign_in(browser, web(system), "inclusion-team", then="/matches")
+    assert "Pagez" in browser.find_element(By.TAG_NAME, "main").text
+    check_page(browser, "matches")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Reject: different children']").click()
+    assert "Enter the reason for your decision" in browser.find_element(By.CLASS_NAME, "govuk-error-summary").text
+    check_page(browser, "matches-error")
+    browser.find_element(By.CSS_SELECTOR, "textarea[name='note']").send_keys("Different child: checked with the school")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Reject: different children']").click()
+    assert "Match rejected" in browser.find_element(By.CLASS_NAME, "govuk-notification-banner").text
+
+    browser.get(web(system) + "/schools/101676")
+    assert "Autumn term: 2 suspensions" in browser.find_element(By.TAG_NAME, "main").text
+    check_page(browser, "school")
+    browser.get(web(system) + "/las/305?academic_year=2024/25")
+    assert "LA 305 overview" in browser.find_element(By.TAG_NAME, "h1").text
+    assert browser.find_element(By.XPATH, "//table[@id='bands']//tr[td[contains(., 'nearing')]]/td[2]").text == "1"  # Dana, 33 days
+    check_page(browser, "la")
