@@ -14,9 +14,10 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
 from schemas.alerts import AlertStatus, Rule, Severity
+from schemas.pages import AlertChanges, AlertCounts, ChildStory
 from services.alerts import queries
 from services.alerts.domain import story
-from services.alerts.routes import audit_reads
+from services.alerts.routes import ERRORS, audit_reads
 from services.common.auth import Principal, require
 from services.common.problems import ProblemError
 
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/v1", tags=["pages"])
 Team = Annotated[Principal, Depends(require("inclusion_team"))]
 
 
-@router.get("/alerts/counts", summary="how many alerts match, by status (the worklist's counts)")
+@router.get("/alerts/counts", response_model=AlertCounts, responses=ERRORS, summary="how many alerts match, by status (the worklist's counts)")
 async def alert_counts(
     request: Request,
     principal: Team,
@@ -41,7 +42,7 @@ async def alert_counts(
     return {"by_status": by_status, "total": sum(by_status.values())}
 
 
-@router.get("/alerts/changes", summary="alerts changed at or after a time, oldest change first (the pages' live feed replays from here)")
+@router.get("/alerts/changes", response_model=AlertChanges, responses=ERRORS, summary="alerts changed at or after a time, oldest change first (the pages' live feed replays from here)")
 async def alert_changes(
     request: Request, principal: Team, since: datetime, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> dict[str, Any]:
@@ -55,7 +56,7 @@ async def alert_changes(
     return {"items": [a.model_dump(mode="json") for a in items]}
 
 
-@router.get("/children/{child_id}", summary="a child's story: every event, days per school this year, the projected date of the limit")
+@router.get("/children/{child_id}", response_model=ChildStory, responses=ERRORS, summary="a child's story: every event, days per school this year, the projected date of the limit")
 async def child_story(child_id: str, request: Request, principal: Team, academic_year: Annotated[str | None, Query(pattern=r"^[0-9]{4}/[0-9]{2}$")] = None) -> dict[str, Any]:
     store = request.app.state.store
     record = await asyncio.to_thread(queries.child_record, store.engine, child_id)

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from schemas.pages import LAOverview, SchoolTerms
 from services.alerts import queries
 from services.alerts.domain import overview
+from services.alerts.routes import ERRORS
 from services.common.auth import Principal, require
 from services.common.problems import ProblemError
 
@@ -20,7 +22,7 @@ Team = Annotated[Principal, Depends(require("inclusion_team"))]
 Year = Annotated[str | None, Query(pattern=r"^[0-9]{4}/[0-9]{2}$")]
 
 
-@router.get("/schools/{school_urn}/terms", summary="a school's suspensions per school day of each term, the end-of-term window marked")
+@router.get("/schools/{school_urn}/terms", response_model=SchoolTerms, responses=ERRORS, summary="a school's suspensions per school day of each term, the end-of-term window marked")
 async def school_terms(school_urn: str, request: Request, principal: Team, academic_year: Year = None) -> dict[str, Any]:
     rows = await asyncio.to_thread(queries.school_starts, request.app.state.store.engine, school_urn)
     las = {r.la_code for r in rows}
@@ -39,7 +41,7 @@ async def school_terms(school_urn: str, request: Request, principal: Team, acade
     return {"school_urn": school_urn, "la_codes": sorted(las), "academic_year": year, "window_school_days": window, "terms": terms}
 
 
-@router.get("/las/{la_code}/overview", summary="an LA's alerts raised per month by rule, and children by suspension-days band")
+@router.get("/las/{la_code}/overview", response_model=LAOverview, responses=ERRORS, summary="an LA's alerts raised per month by rule, and children by suspension-days band")
 async def la_overview(la_code: str, request: Request, principal: Team, academic_year: Year = None) -> dict[str, Any]:
     if not principal.sees_la(la_code):
         raise ProblemError(404, "Not Found", "no such LA among yours")

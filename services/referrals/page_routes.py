@@ -11,8 +11,10 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Engine, and_, case, func, select
 
 from schemas.codes import Agency
+from schemas.pages import ReferralCounts
 from services.common.auth import Principal, require
 from services.referrals import tables as t
+from services.referrals.routes import ERRORS
 
 router = APIRouter(prefix="/v1", tags=["pages"])
 Reader = Annotated[Principal, Depends(require("agency", "inclusion_team"))]
@@ -34,7 +36,7 @@ def count_tabs(engine: Engine, agency: str | None, la_codes: frozenset[str] | No
     return {name: found.get(name, 0) for name in TABS}
 
 
-@router.get("/referrals/counts", summary="how many referrals in each inbox tab: new, overdue, accepted, closed")
+@router.get("/referrals/counts", response_model=ReferralCounts, responses=ERRORS, summary="how many referrals in each inbox tab: new, overdue, accepted, closed")
 async def referral_counts(request: Request, principal: Reader, agency: Agency | None = None) -> dict[str, Any]:
     is_agency = "agency" in principal.roles and not principal.has("inclusion_team")
     chosen = principal.agency if is_agency else (agency.value if agency else None)

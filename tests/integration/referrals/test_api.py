@@ -20,7 +20,7 @@ from .builders import AUTISTIC, NON_SEND, SEND, alert, call, profile, reason_of
 pytestmark = pytest.mark.integration
 
 PROBLEM = "application/problem+json"
-EXTRA_ROLES = {"team_999": {"roles": ["inclusion_team"], "la_codes": [999]}}
+EXTRA_ROLES = {"team_999": {"roles": ["inclusion_team"], "la_codes": [999]}, "web": {"roles": ["web"]}}
 
 
 def make_tokens() -> TestTokens:
@@ -512,3 +512,39 @@ async def test_a_lifecycle_change_is_in_the_outbox_in_its_own_transaction(api: A
             tables.outbox.c.event_id.in_([f"{ref['id']}:v1", f"{ref['id']}:v2"])))]
     changes = {event_id: json.loads(value)["change"] for event_id, value in rows}
     assert changes == {f"{ref['id']}:v1": "created", f"{ref['id']}:v2": "accepted"}
+
+
+# --------------------------------------------------------------------------- the pages' token acting for a person (issue 10)
+
+
+def as_person(api: Api, name: str, roles: list[str], agency: str | None = None) -> dict[str, str]:
+    from services.common.auth import PERSON_HEADER, person_header
+
+    return {**api.tokens.headers("web"), PERSON_HEADER: person_header(name, roles, agency, None)}
+
+
+async def test_the_pages_token_acts_for_the_person_it_names_and_the_audit_names_them(api: Api):
+    kid = profile(**AUTISTIC)
+    api.seed([call(kid, received_by="la_inclusion", share_with_nas=True)])
+    nas_ref = api.ref(kid["child_id"], "nas")
+    alone = await api.client.get(f"/v1/referrals/{nas_ref['id']}", headers=api.tokens.headers("web"))
+    assert_problem(alone, 403)  # the pages' token grants nothing by itself
+    seen = await api.client.get(f"/v1/referrals/{nas_ref['id']}", headers=as_person(api, "nadia", ["agency"], "nas"))
+    assert seen.status_code == 200 and "upn" not in seen.json()["child"] and "school_urn" not in seen.json()["child"]
+    other = await api.client.get(f"/v1/referrals/{nas_ref['id']}", headers=as_person(api, "aisha", ["agency"], "ias"))
+    assert_problem(other, 404)
+    accepted = await api.client.post(f"/v1/referrals/{nas_ref['id']}/accept", headers=as_person(api, "nadia", ["agency"], "nas"))
+    assert accepted.status_code == 200 and accepted.json()["history"][-1]["by"] == "person:nadia"
+    audit = (await api.request("admin", "GET", f"/v1/audit?child_id={kid['child_id']}")).json()["items"]
+    assert {"person:nadia"} <= {e["principal"] for e in audit} and not any(e["principal"].startswith("test-web") for e in audit)
+
+
+async def test_inbox_counts_are_per_agency_and_child_lists_filter_by_child(api: Api):
+    kid = profile(**SEND)
+    api.seed([alert(kid, "suspension_days_nearing_limit")])
+    counts = (await api.request("ias", "GET", "/v1/referrals/counts")).json()
+    assert counts["agency"] == "ias" and set(counts["tabs"]) == {"new", "overdue", "accepted", "closed"} and counts["tabs"]["new"] >= 1
+    assert (await api.request("ias", "GET", "/v1/referrals/counts?agency=nas")).json()["agency"] == "ias"  # never another agency's
+    mine = (await api.request("inclusion_team", "GET", f"/v1/referrals?child_id={kid['child_id']}")).json()["items"]
+    assert {r["agency"] for r in mine} == {"reu", "ias"} and all(r["child"]["child_id"] == kid["child_id"] for r in mine)
+    assert_problem(await api.request("intake", "GET", "/v1/referrals/counts"), 403)

@@ -1,0 +1,23 @@
+"""The pages' wording (services/web/views.py)."""
+
+from __future__ import annotations
+
+from services.web import views
+
+
+def test_dates_are_written_as_gov_uk_writes_them() -> None:
+    assert views.day("2025-03-14") == "14 March 2025"
+    assert views.when("2025-03-14T09:05:00Z") == "14 March 2025 at 9:05am"
+    assert views.when("2025-03-14T13:30:00+00:00") == "14 March 2025 at 1:30pm"
+    assert views.days(1) == "1 day" and views.days(33.0) == "33 days" and views.days(10.5) == "10.5 days"
+
+
+def test_inbox_tabs_ask_the_api_for_the_right_referrals() -> None:
+    assert views.inbox_tab_params("overdue") == {"overdue": "true"}
+    assert views.inbox_tab_params("new") == {"status": "new", "overdue": "false"}
+    assert views.inbox_tab_params("nonsense") == {"status": "new"}
+
+
+def test_rules_read_as_words() -> None:
+    assert views.rule_label("suspension_days_limit_exceeded") == "Over the 45-day limit"
+    assert views.alert_subject({"subject": {"kind": "school", "school_urn": "101676"}}) == "School 101676"
