@@ -74,7 +74,8 @@ def wait_for(system: System, who: str, path: str, predicate, timeout: float = 60
 
     deadline = time.time() + timeout
     while time.time() < deadline:
-        status, body = system.request(*(("alerts",) if path.startswith("/v1/alerts") else ("referrals",)), "GET", path, who)  # type: ignore[misc]
+        service = "referrals" if path.startswith("/v1/referrals") else "alerts"
+        status, body = system.request(service, "GET", path, who)
         if status == 200 and predicate(body):
             return body
         time.sleep(0.5)
