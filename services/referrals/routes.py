@@ -8,7 +8,7 @@ referral leaves an audit entry.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -63,10 +63,22 @@ def view(request: Request, record: ReferralRecord, principal: Principal, with_hi
         updated_at=_aware(row["updated_at"]),
         due_by=row["due_by"],
         overdue=lifecycle.overdue(row["status"], row["due_by"], today),
+        due_in_school_days=_due_in(request, record, today),
         outcome=row["outcome"],
         decline_reason=row["decline_reason"],
         history=[{"at": _aware(h["at"]), "by": h["by"], "action": h["action"], "detail": h["detail"]} for h in record.history] if with_history and record.history is not None else None,
     )
+
+
+def _due_in(request: Request, record: ReferralRecord, today: date) -> int | None:
+    """School days left on the child's school calendar (the service level is counted in school days)."""
+    due = record.row["due_by"]
+    if due is None or record.row["status"] not in ("new", "accepted"):
+        return None
+    calendar = request.app.state.desk.calendars.for_school(record.child.get("la_code"), record.child.get("school_urn"))
+    if due >= today:
+        return int(calendar.school_days_between(today + timedelta(days=1), due))
+    return -int(calendar.school_days_between(due + timedelta(days=1), today))
 
 
 def _aware(value: datetime) -> datetime:

@@ -123,7 +123,7 @@ def build_app(settings: Settings, client: httpx.AsyncClient | None = None) -> Fa
                    client_kwargs={"scope": "openid profile email", "code_challenge_method": "S256"})
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters.update(rule=views.rule_label, agency=views.agency_label, day=views.day, when=views.when, days=views.days,
-                                 subject=views.alert_subject, child_name=views.child_name, history=views.history_label)
+                                 subject=views.alert_subject, due=views.due, child_name=views.child_name, history=views.history_label)
     templates.env.globals.update(severity_tags=views.SEVERITY_TAGS, status_tags=views.STATUS_TAGS, agencies=views.AGENCIES)
     app.state.templates, app.state.oauth, app.state.public_url = templates, oauth, base
     app.state.groups = load_groups(settings.oidc_groups_file)

@@ -86,3 +86,11 @@ def history_label(entry: dict[str, Any]) -> str:
             "created": "Referral made", "accept": "Accepted", "accepted": "Accepted", "decline": "Declined", "declined": "Declined",
             "close": "Closed", "closed": "Closed", "escalated": "Escalated: overdue", "reason_added": "Reason added",
             "evidence_added": "Evidence added"}.get(change, change.replace("_", " ").capitalize())
+
+
+def due(school_days: int) -> str:
+    """'in 3 school days', 'today', '2 school days overdue'."""
+    if school_days == 0:
+        return "due today"
+    unit = "school day" if abs(school_days) == 1 else "school days"
+    return f"in {school_days} {unit}" if school_days > 0 else f"{-school_days} {unit} overdue"
