@@ -20,11 +20,13 @@ IMAGES = ROOT / "docs" / "images"
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 
-def chromium(profile: Path) -> webdriver.Chrome:
+def chromium(profile: Path, javascript: bool = True) -> webdriver.Chrome:
     binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
     assert binary and driver, "Chromium and ChromeDriver are installed by scripts/system-deps.sh (make test)"
     options = webdriver.ChromeOptions()
     options.binary_location = binary
+    if not javascript:  # progressive enhancement: every journey must work without it
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1000", f"--user-data-dir={profile}"):
         options.add_argument(flag)

@@ -234,3 +234,39 @@ def test_the_team_reviews_a_near_match_and_sees_the_school_and_la_pages(system: 
     assert "LA 305 overview" in browser.find_element(By.TAG_NAME, "h1").text
     assert browser.find_element(By.XPATH, "//table[@id='bands']//tr[td[contains(., 'nearing')]]/td[2]").text == "1"  # Dana, 33 days
     check_page(browser, "la")
+
+
+def test_the_worklist_updates_live_and_a_reconnect_replays_what_changed(system: System, browser) -> None:
+    sign_in(browser, web(system), "inclusion-team", then="/alerts?status=")
+    WebDriverWait(browser, 20).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-live") == "on")
+    page = wait_for(system, "inclusion_team", "/v1/alerts?rule=informal_exclusions_repeated", lambda b: b["items"])
+    alert_id = page["items"][0]["id"]
+    status, _ = system.request("alerts", "POST", f"/v1/alerts/{alert_id}/snooze", "inclusion_team", {"until": "2099-01-01T08:00:00Z", "reason": "live test"})
+    assert status == 200
+    WebDriverWait(browser, 20).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, f"tr[data-alert-id='{alert_id}'] td:nth-child(5)").text == "Snoozed")
+
+    # a browser that was away reconnects with the last id it saw: every change since is replayed
+    replayed = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1], seen = [];
+        const source = new EventSource('/live/alerts?last_event_id=' + encodeURIComponent('2000-01-01T00:00:00+00:00'));
+        source.addEventListener('alert', (e) => seen.push(JSON.parse(e.data).id));
+        setTimeout(() => { source.close(); done(seen); }, 4000);
+    """)
+    _, every = system.request("alerts", "GET", "/v1/alerts?limit=500", "inclusion_team")
+    assert {a["id"] for a in every["items"]} <= set(replayed)  # type: ignore[index]
+
+
+def test_without_javascript_a_caseworker_still_signs_in_and_acts(system: System, tmp_path) -> None:
+    browser = chromium(tmp_path / "chrome-nojs", javascript=False)
+    try:
+        page = wait_for(system, "exclusions_officer", "/v1/referrals?status=new", lambda b: b["items"])
+        sign_in(browser, web(system), "exclusions-officer", then=f"/referrals/{page['items'][0]['id']}")
+        browser.find_element(By.ID, "accept").click()
+        assert browser.find_element(By.ID, "referral-status").text == "Accepted"
+        browser.find_element(By.XPATH, "//summary[normalize-space()='Decline this referral']").click()  # <details> opens without script
+        browser.find_element(By.ID, "decline-reason").send_keys("Another service holds this case")
+        browser.find_element(By.ID, "decline").click()
+        assert browser.find_element(By.ID, "referral-status").text == "Declined"
+    finally:
+        browser.quit()
