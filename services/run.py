@@ -99,7 +99,7 @@ class Supervisor:
         if "web" in names:
             say(f"pages     http://{s.host}:{s.web_port}  (sign in there)")
         if dev_oidc:
-            say(f"dev sign-in provider http://localhost:{s.dev_oidc_port}: pick a user on its page: inclusion-team, inclusion-team-305, "
+            say(f"dev sign-in provider http://127.0.0.1:{s.dev_oidc_port}: pick a user on its page: inclusion-team, inclusion-team-305, "
                 "ias, exclusions-officer, reu, nas, admin (README: Sign in)")
         say(tokens_note)
         say(key_note)

@@ -31,7 +31,8 @@ async def _context(request: Request, child_id: str) -> dict:
     bars = [{"school_urn": s["school_urn"], "days": s["days"], "width": min(100, 5 * round(20 * s["days"] / limit))} for s in story["by_school"]]
     events = sorted([{"kind": "suspension", "on": x["start_date"], **x} for x in story["suspensions"]]
                     + [{"kind": "incident", "on": x["day"], **x} for x in story["incidents"]], key=lambda e: e["on"], reverse=True)
-    return {"story": story, "events": events, "child": story["profile"], "alerts": alerts["items"], "referrals": referrals["items"], "consents": consents,
+    total_step = min(100, 5 * round(20 * story["total_days"] / limit))
+    return {"story": story, "events": events, "total_step": total_step, "child": story["profile"], "alerts": alerts["items"], "referrals": referrals["items"], "consents": consents,
             "consent_now": latest, "recipients": views.CONSENT_RECIPIENTS, "bars": bars,
             }
 
