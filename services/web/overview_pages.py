@@ -34,6 +34,9 @@ async def school_page(request: Request, school_urn: str, academic_year: str = ""
 async def choose_la(request: Request, la_code: str = "") -> Response:
     who = pages.team(request)
     if la_code:
+        if not (len(la_code) == 3 and la_code.isdigit()):
+            return pages.render(request, "las.html", status_code=422, la_codes=[], la_code=la_code,
+                                errors=[{"text": "Enter an LA code of 3 digits, like 305", "href": "#la_code"}])
         return RedirectResponse(f"/las/{la_code}", status_code=303)
     if who.la_codes is not None and len(who.la_codes) == 1:
         return RedirectResponse(f"/las/{next(iter(who.la_codes))}", status_code=303)

@@ -23,7 +23,7 @@ router = APIRouter(include_in_schema=False)
 
 def _safe_next(value: str | None) -> str:
     """Only a path on this site: never an open redirect."""
-    if not value or not value.startswith("/") or value.startswith("//") or urlparse(value).netloc:
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")) or urlparse(value).netloc:
         return "/"
     return value
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from selenium import webdriver
@@ -18,6 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "services" / "web" / "node_modules" / "axe-core" / "axe.min.js"
 IMAGES = ROOT / "docs" / "images"
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def ensure_assets() -> None:
+    """The pages' npm packages (and axe-core): `make test` installs them; so does this, run alone."""
+    if not (ROOT / "services" / "web" / "node_modules" / ".installed").exists():
+        subprocess.run(["make", "assets"], cwd=ROOT, check=True, capture_output=True, timeout=600)
 
 
 def chromium(profile: Path, javascript: bool = True) -> webdriver.Chrome:

@@ -15,7 +15,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from schemas.upn import check_letter
-from tests.e2e.browser import check_page, chromium, sign_in, sign_out
+from tests.e2e.browser import check_page, chromium, ensure_assets, sign_in, sign_out
 from tests.e2e.system import System
 
 pytestmark = pytest.mark.integration
@@ -38,6 +38,7 @@ def notice(n: str, pupil: dict, start: str, sessions: int, urn: str = "101676") 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory):
+    ensure_assets()
     s = System(tmp_path_factory.mktemp("pages"), web=True)
     try:
         s.start(timeout=240)  # seven processes on two shared cores

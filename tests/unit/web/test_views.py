@@ -21,3 +21,11 @@ def test_inbox_tabs_ask_the_api_for_the_right_referrals() -> None:
 def test_rules_read_as_words() -> None:
     assert views.rule_label("suspension_days_limit_exceeded") == "Over the 45-day limit"
     assert views.alert_subject({"subject": {"kind": "school", "school_urn": "101676"}}) == "School 101676"
+
+
+def test_sign_in_only_returns_to_a_path_on_this_site() -> None:
+    from services.web.signin import _safe_next
+
+    assert _safe_next("/alerts?status=open") == "/alerts?status=open"
+    for bad in ("https://evil.example/", "//evil.example", "/\\\\evil.example", "alerts", None, ""):
+        assert _safe_next(bad) == "/"
