@@ -71,7 +71,7 @@ class CandidateDecided(BaseModel):
 class ConsentEntry(BaseModel):
     child_id: str
     recipient: Literal["nas", "ias", "la"]
-    source: str = Field(description='"call:<id>" or "api:<principal>:<time>"')
+    source: str = Field(description='"call:<id>", "api:<principal>:<time>" (a withdrawal) or "basis:<lawful basis>:<principal>:<time>" (recorded by a person)')
     granted: bool
     at: datetime
 
@@ -79,6 +79,24 @@ class ConsentEntry(BaseModel):
 class ConsentLedger(BaseModel):
     child_id: str
     items: list[ConsentEntry]
+
+
+LawfulBasis = Literal["consent", "legal_obligation", "public_task", "vital_interests"]
+
+
+class ConsentGrant(BaseModel):
+    """POST /v1/consents/{child_id}/grant: a person records the family's word (the pages, issue 10)."""
+
+    model_config = ConfigDict(extra="forbid")
+    recipient: Literal["nas", "ias", "la"]
+    lawful_basis: LawfulBasis = Field(description="UK GDPR Article 6 basis the sharing rests on")
+    note: str | None = Field(default=None, max_length=2000, description="how the family gave it")
+
+
+class ConsentGranted(BaseModel):
+    child_id: str
+    recipient: Literal["nas", "ias", "la"]
+    granted: Literal[True] = True
 
 
 class ConsentWithdrawn(BaseModel):

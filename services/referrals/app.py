@@ -164,6 +164,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION, write_rate_limit=settings.write_rate_limit)
     app.state.settings, app.state.store, app.state.policy, app.state.desk = settings, store, policy, desk
     app.state.on_referral_changed, app.state.sender, app.state.worker = on_referral_changed, sender, worker
+    app.state.on_desk_outcome = on_outcome  # a consent recorded over HTTP changes referrals as the stage does
     app.state.stage, app.state.runners, app.state.relay = stage, runners, relay
     app.include_router(page_routes.router)  # before routes: /v1/referrals/counts is not a referral id
     app.include_router(routes.router)

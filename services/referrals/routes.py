@@ -12,8 +12,16 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.exc import IntegrityError
 
-from schemas.admin import AuditPage, ConsentLedger, ConsentWithdrawn, PolicyReloaded
+from schemas.admin import (
+    AuditPage,
+    ConsentGrant,
+    ConsentGranted,
+    ConsentLedger,
+    ConsentWithdrawn,
+    PolicyReloaded,
+)
 from schemas.codes import Agency
 from schemas.problem import Problem
 from schemas.referrals import (
@@ -189,6 +197,23 @@ async def withdraw(child_id: str, request: Request, principal: Team, recipient: 
     await _child_in_scope(request, principal, child_id)
     await asyncio.to_thread(request.app.state.store.withdraw, child_id, recipient, principal.name, note, _now())
     return {"child_id": child_id, "recipient": recipient, "granted": False}
+
+
+@router.post("/consents/{child_id}/grant", tags=["consent"], response_model=ConsentGranted, responses=ERRORS,
+             summary="record the family's consent to share with a recipient, and its lawful basis; held reasons are routed now")
+async def grant(child_id: str, body: ConsentGrant, request: Request, principal: Team) -> dict:
+    await _child_in_scope(request, principal, child_id)
+    doc = {"child_id": child_id, "recipient": body.recipient, "lawful_basis": body.lawful_basis, "by": principal.name, "at": _now(), "note": body.note}
+    desk = request.app.state.desk
+    for attempt in range(3):  # the stage may open the same referral at the same moment: the unique index refuses one, try again
+        try:
+            result = await asyncio.to_thread(desk.handle, [("consent", doc)], _now())
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise ProblemError(409, "Conflict", "the child's referrals changed meanwhile; try again") from None
+    request.app.state.on_desk_outcome(result)
+    return {"child_id": child_id, "recipient": body.recipient, "granted": True}
 
 
 @router.post("/admin/policy/reload", tags=["admin"], response_model=PolicyReloaded, responses=ERRORS, summary="re-read the routing policy file; a bad file keeps the old policy")

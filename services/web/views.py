@@ -23,6 +23,8 @@ STATUS_TAGS = {"open": "govuk-tag--blue", "acknowledged": "govuk-tag--grey", "sn
                "new": "govuk-tag--blue", "accepted": "govuk-tag--turquoise", "declined": "govuk-tag--pink", "closed": "govuk-tag--green"}
 INBOX_TABS = {"new": "New", "overdue": "Overdue", "accepted": "Accepted", "closed": "Closed"}
 CONSENT_RECIPIENTS = {"nas": "NAS", "ias": "IAS", "la": "The local authority"}
+LAWFUL_BASES = {"consent": "Consent (UK GDPR article 6(1)(a))", "legal_obligation": "Legal obligation (6(1)(c))",
+                "public_task": "Public task (6(1)(e))", "vital_interests": "Vital interests (6(1)(d))"}
 
 
 def rule_label(rule: str) -> str:
@@ -94,3 +96,15 @@ def due(school_days: int) -> str:
         return "due today"
     unit = "school day" if abs(school_days) == 1 else "school days"
     return f"in {school_days} {unit}" if school_days > 0 else f"{-school_days} {unit} overdue"
+
+
+def consent_source(source: str) -> dict[str, str]:
+    """Who recorded a consent entry, and on what basis: "call:<id>", "api:<who>:<time>" (a withdrawal)
+    or "basis:<lawful basis>:<who>:<time>" (a person recorded it)."""
+    kind, _, rest = source.partition(":")
+    if kind == "call":
+        return {"by": "the family, on a call", "basis": ""}
+    if kind == "basis":
+        basis, _, rest = rest.partition(":")
+        return {"by": rest.rsplit(":", 3)[0], "basis": LAWFUL_BASES.get(basis, basis)}
+    return {"by": rest.rsplit(":", 3)[0], "basis": ""}

@@ -271,3 +271,23 @@ def test_without_javascript_a_caseworker_still_signs_in_and_acts(system: System,
         assert browser.find_element(By.ID, "referral-status").text == "Declined"
     finally:
         browser.quit()
+
+
+def test_the_team_records_and_withdraws_consent_on_the_child_page(system: System, browser) -> None:
+    page = wait_for(system, "inclusion_team", "/v1/alerts?rule=suspension_days_nearing_limit", lambda b: b["items"])
+    child_id = page["items"][0]["subject"]["child_id"]
+    sign_in(browser, web(system), "inclusion-team", then=f"/children/{child_id}")
+    browser.find_element(By.XPATH, "//summary[normalize-space()=\"Record the family's consent\"]").click()
+    browser.find_element(By.ID, "record-consent").click()  # nothing chosen: the GOV.UK error pattern
+    assert "Select the lawful basis" in browser.find_element(By.CLASS_NAME, "govuk-error-summary").text
+    check_page(browser, "child-error")
+    browser.find_element(By.CSS_SELECTOR, "label[for='grant-ias']").click()
+    browser.find_element(By.CSS_SELECTOR, "label[for='basis-consent']").click()
+    browser.find_element(By.ID, "record-consent").click()
+    assert "Consent to share with IAS recorded" in browser.find_element(By.CLASS_NAME, "govuk-notification-banner").text
+    row = browser.find_element(By.XPATH, "//h2[@id='consent']/following-sibling::table[1]//tr[td[1][normalize-space()='IAS']]")
+    assert "Given" in row.text and "person:inclusion-team" in row.text and "Consent (UK GDPR" in row.text
+    browser.find_element(By.CSS_SELECTOR, "label[for='withdraw-ias']").click()
+    browser.find_element(By.XPATH, "//button[normalize-space()='Withdraw consent']").click()
+    row = browser.find_element(By.XPATH, "//h2[@id='consent']/following-sibling::table[1]//tr[td[1][normalize-space()='IAS']]")
+    assert "Withdrawn" in row.text

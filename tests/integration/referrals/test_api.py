@@ -548,3 +548,17 @@ async def test_inbox_counts_are_per_agency_and_child_lists_filter_by_child(api: 
     mine = (await api.request("inclusion_team", "GET", f"/v1/referrals?child_id={kid['child_id']}")).json()["items"]
     assert {r["agency"] for r in mine} == {"reu", "ias"} and all(r["child"]["child_id"] == kid["child_id"] for r in mine)
     assert_problem(await api.request("intake", "GET", "/v1/referrals/counts"), 403)
+
+
+async def test_a_consent_a_person_records_routes_the_held_reasons_and_keeps_its_basis(api: Api):
+    kid = profile(**AUTISTIC)
+    api.seed([alert(kid, "suspension_days_nearing_limit")])
+    assert not [r for r in api._all() if r.row["child_id"] == kid["child_id"] and r.row["agency"] == "nas"]  # held: no consent
+    body = {"recipient": "nas", "lawful_basis": "consent", "note": "mother agreed on the phone"}
+    assert_problem(await api.request("nas", "POST", f"/v1/consents/{kid['child_id']}/grant", json=body), 403)
+    assert_problem(await api.request("inclusion_team", "POST", f"/v1/consents/{kid['child_id']}/grant", json={**body, "lawful_basis": "whim"}), 422)
+    granted = await api.client.post(f"/v1/consents/{kid['child_id']}/grant", json=body, headers=as_person(api, "ines", ["inclusion_team"]))
+    assert granted.status_code == 200 and granted.json()["granted"] is True
+    assert api.ref(kid["child_id"], "nas")["status"] == "new"  # the held reason went to NAS
+    ledger = (await api.request("inclusion_team", "GET", f"/v1/consents/{kid['child_id']}")).json()["items"]
+    assert [(e["recipient"], e["granted"], e["source"].split(":")[1:4]) for e in ledger] == [("nas", True, ["consent", "person", "ines"])]
