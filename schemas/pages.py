@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from schemas.alerts import Alert
 from schemas.children import ChildProfile
+from schemas.referrals import Referral
 
 
 class AlertCounts(BaseModel):
@@ -97,3 +98,7 @@ class LAOverview(BaseModel):
 class ReferralCounts(BaseModel):
     agency: str | None = Field(description="the agency counted (an agency's own; none: every agency)")
     tabs: dict[str, int] = Field(description="new (in time), overdue, accepted, closed (closed or declined)")
+
+
+class ReferralChanges(BaseModel):
+    items: list[Referral] = Field(description="referrals changed at or after `since`, oldest change first, as the caller may see them")

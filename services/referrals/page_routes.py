@@ -7,12 +7,13 @@ import asyncio
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Engine, and_, case, func, select
 
 from schemas.codes import Agency
-from schemas.pages import ReferralCounts
+from schemas.pages import ReferralChanges, ReferralCounts
 from services.common.auth import Principal, require
+from services.referrals import routes
 from services.referrals import tables as t
 from services.referrals.routes import ERRORS
 
@@ -43,3 +44,28 @@ async def referral_counts(request: Request, principal: Reader, agency: Agency | 
     scope = None if principal.has("admin") else principal.la_codes
     tabs = await asyncio.to_thread(count_tabs, request.app.state.store.engine, chosen, scope, datetime.now(UTC).date())
     return {"agency": chosen, "tabs": tabs}
+
+
+def changed_since(engine: Engine, since: datetime, agency: str | None, la_codes: frozenset[str] | None, limit: int) -> list[str]:
+    r = t.referrals.c
+    query = select(r.id).where(r.updated_at >= since).order_by(r.updated_at, r.id).limit(limit)
+    if agency:
+        query = query.where(r.agency == agency)
+    if la_codes is not None:
+        rl = t.referral_las.c
+        query = query.where(r.id.in_(select(rl.referral_id).where(rl.la_code.in_(sorted(la_codes)))))
+    with engine.connect() as conn:
+        return [str(i) for i in conn.execute(query).scalars()]
+
+
+@router.get("/referrals/changes", response_model=ReferralChanges, response_model_exclude_none=True, responses=ERRORS,
+            summary="referrals changed at or after a time, oldest change first (the pages' live inbox replays from here)")
+async def referral_changes(request: Request, principal: Reader, since: datetime, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+    is_agency = "agency" in principal.roles and not principal.has("inclusion_team")
+    scope = None if principal.has("admin") else principal.la_codes
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    store = request.app.state.store
+    ids = await asyncio.to_thread(changed_since, store.engine, since, principal.agency if is_agency else None, scope, limit)
+    records = [r for r in [await asyncio.to_thread(store.get, i) for i in ids] if r is not None]
+    await asyncio.to_thread(store.write_audit, routes.audit_entries(principal, records, "stream_referral", None))
+    return {"items": [routes.view(request, r, principal) for r in records]}

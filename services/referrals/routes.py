@@ -93,7 +93,7 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
-def _audit(principal: Principal, records: list[ReferralRecord], action: str, why: str | None) -> list[dict]:
+def audit_entries(principal: Principal, records: list[ReferralRecord], action: str, why: str | None) -> list[dict]:
     now = _now()
     return [{"at": now, "principal": principal.name, "action": action, "object_kind": "referral", "object_id": r.row["id"], "child_id": r.row["child_id"], "detail": why}
             for r in records]
@@ -125,7 +125,7 @@ async def list_referrals(
         )
     except ValueError as exc:
         raise ProblemError(422, "Unprocessable Content", str(exc), errors=[{"loc": ["query", "cursor"], "msg": str(exc)}]) from exc
-    await asyncio.to_thread(store.write_audit, _audit(principal, records, "read_referral", request.headers.get("x-signpost-purpose")))
+    await asyncio.to_thread(store.write_audit, audit_entries(principal, records, "read_referral", request.headers.get("x-signpost-purpose")))
     return ReferralPage(items=[view(request, r, principal) for r in records], next_cursor=next_cursor)
 
 
@@ -140,7 +140,7 @@ async def _visible(request: Request, principal: Principal, ref_id: str) -> Refer
 @router.get("/referrals/{ref_id}", response_model=Referral, response_model_exclude_none=True, responses=ERRORS, summary="one referral with its history")
 async def get_referral(ref_id: str, request: Request, principal: Reader) -> Referral:
     record = await _visible(request, principal, ref_id)
-    await asyncio.to_thread(request.app.state.store.write_audit, _audit(principal, [record], "read_referral", request.headers.get("x-signpost-purpose")))
+    await asyncio.to_thread(request.app.state.store.write_audit, audit_entries(principal, [record], "read_referral", request.headers.get("x-signpost-purpose")))
     return view(request, record, principal, with_history=True)
 
 

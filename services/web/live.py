@@ -1,8 +1,8 @@
-"""Live updates for the worklist (issue 10): Server-Sent Events that resume after a reconnect.
+"""Live updates for the worklist and the inboxes (issue 10): Server-Sent Events that resume after a reconnect.
 
 Each event's id is the change time of the alert it carries. A browser that reconnects sends the
 last id it saw (Last-Event-ID, which EventSource does by itself), and the feed replays every change
-from that time on, read from the alerts API's changes list (GET /v1/alerts/changes). It reads
+from that time on, read from the alerts API's changes list (GET /v1/alerts/changes, GET /v1/referrals/changes). It reads
 again from a few seconds before the last change it sent, because two writers can commit changes
 stamped a moment apart in the other order; what it already sent on this connection it does not
 send twice. A change is sent at least once; the page applies it by id and version.
@@ -40,10 +40,11 @@ def parse_event_id(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def unseen(items: list[dict[str, Any]], seen: set[tuple[str, int]]) -> list[dict[str, Any]]:
-    """The changes not yet sent on this connection (the re-read overlap brings some back)."""
-    out = [a for a in items if (a["id"], a["version"]) not in seen]
-    seen.update((a["id"], a["version"]) for a in out)
+def unseen(items: list[dict[str, Any]], seen: set[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """The changes not yet sent on this connection (the re-read overlap brings some back): an alert's
+    version, a referral's change time."""
+    out = [a for a in items if (a["id"], a.get("version", a["updated_at"])) not in seen]
+    seen.update((a["id"], a.get("version", a["updated_at"])) for a in out)
     return out
 
 
@@ -53,26 +54,40 @@ def event(alert: dict[str, Any]) -> str:
     return f"id: {alert['updated_at']}\nevent: alert\ndata: {json.dumps(data)}\n\n"
 
 
-@router.get("/live/alerts")
-async def live_alerts(request: Request) -> StreamingResponse:
-    who = pages.team(request)
+def referral_event(referral: dict[str, Any]) -> str:
+    data = {"id": referral["id"], "status": referral["status"], "overdue": referral.get("overdue", False), "updated": views.when(referral["updated_at"])}
+    return f"id: {referral['updated_at']}\nevent: referral\ndata: {json.dumps(data)}\n\n"
+
+
+def _feed(request: Request, who: pages.Person, service: str, path: str, render: Any) -> StreamingResponse:
+    """Poll the API's changes list as the person; replay from Last-Event-ID; end with the session."""
     api = pages.api(request)
     since = parse_event_id(request.headers.get("last-event-id") or request.query_params.get("last_event_id")) or datetime.now(UTC)
     session_alive = request.app.state.session_alive
 
     async def changes() -> AsyncIterator[str]:
         nonlocal since
-        seen: set[tuple[str, int]] = set()
+        seen: set[tuple[str, Any]] = set()
         yield "retry: 2000\n\n"
         while not await request.is_disconnected() and session_alive(request):
             try:
-                page = await api.get(who, "alerts", "/v1/alerts/changes", since=(since - OVERLAP).isoformat(), limit=200)
+                page = await api.get(who, service, path, since=(since - OVERLAP).isoformat(), limit=200)
             except ApiError:
                 return  # signed out, or rights changed: the browser reconnects and is sent to sign in
-            for alert in unseen(page["items"], seen):
-                since = max(since, parse_event_id(alert["updated_at"]) or since)
-                yield event(alert)
+            for item in unseen(page["items"], seen):
+                since = max(since, parse_event_id(item["updated_at"]) or since)
+                yield render(item)
             yield ": keep-alive\n\n"
             await asyncio.sleep(POLL_SECONDS)
 
     return StreamingResponse(changes(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.get("/live/alerts")
+async def live_alerts(request: Request) -> StreamingResponse:
+    return _feed(request, pages.team(request), "alerts", "/v1/alerts/changes", event)
+
+
+@router.get("/live/referrals")
+async def live_referrals(request: Request) -> StreamingResponse:
+    return _feed(request, pages.agency(request), "referrals", "/v1/referrals/changes", referral_event)

@@ -291,3 +291,13 @@ def test_the_team_records_and_withdraws_consent_on_the_child_page(system: System
     browser.find_element(By.XPATH, "//button[normalize-space()='Withdraw consent']").click()
     row = browser.find_element(By.XPATH, "//h2[@id='consent']/following-sibling::table[1]//tr[td[1][normalize-space()='IAS']]")
     assert "Withdrawn" in row.text
+
+
+def test_an_inbox_updates_live(system: System, browser) -> None:
+    page = wait_for(system, "reu", "/v1/referrals?status=new", lambda b: b["items"])
+    ref_id = page["items"][0]["id"]
+    sign_in(browser, web(system), "reu")
+    WebDriverWait(browser, 20).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-live") == "on")
+    assert system.request("referrals", "POST", f"/v1/referrals/{ref_id}/accept", "reu", {"note": "taken on"})[0] == 200
+    WebDriverWait(browser, 20).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, f"tr[data-referral-id='{ref_id}'] td:nth-child(3)").text.startswith("Accepted"))

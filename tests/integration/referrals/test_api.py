@@ -562,3 +562,15 @@ async def test_a_consent_a_person_records_routes_the_held_reasons_and_keeps_its_
     assert api.ref(kid["child_id"], "nas")["status"] == "new"  # the held reason went to NAS
     ledger = (await api.request("inclusion_team", "GET", f"/v1/consents/{kid['child_id']}")).json()["items"]
     assert [(e["recipient"], e["granted"], e["source"].split(":")[1:4]) for e in ledger] == [("nas", True, ["consent", "person", "ines"])]
+
+
+async def test_the_changes_list_replays_what_each_caller_may_see(api: Api):
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    kid = profile(**AUTISTIC)
+    api.seed([call(kid, received_by="la_inclusion", share_with_nas=True)])
+    q = f"/v1/referrals/changes?since={since.isoformat().replace('+', '%2B')}"
+    nas = (await api.request("nas", "GET", q)).json()["items"]
+    assert nas and {r["agency"] for r in nas} == {"nas"} and all("upn" not in r["child"] and "school_urn" not in r["child"] for r in nas)
+    team = (await api.request("inclusion_team", "GET", q)).json()["items"]
+    assert {"nas", "ias"} <= {r["agency"] for r in team if r["child"]["child_id"] == kid["child_id"]}
+    assert [r["updated_at"] for r in team] == sorted(r["updated_at"] for r in team)  # oldest change first
