@@ -77,3 +77,10 @@ def sign_in(browser: webdriver.Chrome, web: str, user: str, then: str = "/") -> 
 def sign_out(browser: webdriver.Chrome) -> None:
     browser.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
     WebDriverWait(browser, 10).until(ec.title_contains("signed out"))
+
+
+def submit(browser: webdriver.Chrome, button) -> None:  # noqa: ANN001 - a WebElement
+    """Press a button that posts a form, and wait for the answer's page (not the old one's elements)."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(browser, 20).until(ec.staleness_of(old))

@@ -15,7 +15,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from schemas.upn import check_letter
-from tests.e2e.browser import check_page, chromium, ensure_assets, sign_in, sign_out
+from tests.e2e.browser import check_page, chromium, ensure_assets, sign_in, sign_out, submit
 from tests.e2e.system import System
 
 pytestmark = pytest.mark.integration
@@ -102,20 +102,22 @@ def test_the_team_opens_an_alert_sees_the_child_and_acknowledges(system: System,
     assert f"({len(rows)})" in browser.find_element(By.CSS_SELECTOR, ".moj-sub-navigation__link[aria-current='page']").text  # Open (n)
     check_page(browser, "alerts")
 
-    row.find_element(By.LINK_TEXT, NEARING).click()
+    submit(browser, row.find_element(By.LINK_TEXT, NEARING))
     assert browser.find_element(By.TAG_NAME, "h1").text == NEARING
     check_page(browser, "alert")
 
-    browser.find_element(By.ID, "child-link").click()
+    submit(browser, browser.find_element(By.ID, "child-link"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Dana Pages"
     assert browser.find_element(By.ID, "total-days").text == "33 days"
     story = browser.find_element(By.ID, "story").text
     assert story.count("Suspension: 11 days") == 3 and "101677" in story
     check_page(browser, "child")
 
+    old = browser.find_element(By.TAG_NAME, "html")
     browser.back()
+    WebDriverWait(browser, 20).until(ec.staleness_of(old))
     browser.find_element(By.ID, "acknowledge-note").send_keys("Called the school")
-    browser.find_element(By.ID, "acknowledge").click()
+    submit(browser, browser.find_element(By.ID, "acknowledge"))
     assert "Alert acknowledged" in browser.find_element(By.CLASS_NAME, "govuk-notification-banner").text
     assert browser.find_element(By.ID, "alert-status").text == "Acknowledged"
     _, detail = system.request("alerts", "GET", f"/v1/alerts/{alert_id}", "inclusion_team")
@@ -129,7 +131,7 @@ def test_a_snooze_without_a_reason_is_explained_on_the_page(system: System, brow
     page = wait_for(system, "inclusion_team", "/v1/alerts?rule=informal_exclusions_repeated", lambda b: b["items"])
     sign_in(browser, web(system), "inclusion-team", then=f"/alerts/{page['items'][0]['id']}")
     browser.find_element(By.XPATH, "//summary[normalize-space()='Snooze until a date']").click()
-    browser.find_element(By.ID, "snooze").click()
+    submit(browser, browser.find_element(By.ID, "snooze"))
     summary = browser.find_element(By.CLASS_NAME, "govuk-error-summary")
     assert "Enter why you are snoozing the alert" in summary.text
     assert browser.title.startswith("Error:")
@@ -142,17 +144,17 @@ def test_ias_accepts_and_closes_a_referral_and_the_team_sees_the_outcome(system:
     sign_in(browser, web(system), "ias")
     assert browser.current_url.endswith("/inbox")
     check_page(browser, "inbox")
-    browser.find_element(By.CSS_SELECTOR, f"tr[data-referral-id='{ref['id']}'] a").click()
+    submit(browser, browser.find_element(By.CSS_SELECTOR, f"tr[data-referral-id='{ref['id']}'] a"))
     check_page(browser, "referral")
-    browser.find_element(By.ID, "accept").click()
+    submit(browser, browser.find_element(By.ID, "accept"))
     assert browser.find_element(By.ID, "referral-status").text == "Accepted"
-    browser.find_element(By.ID, "close").click()  # no outcome: the GOV.UK error pattern
+    submit(browser, browser.find_element(By.ID, "close"))  # no outcome: the GOV.UK error pattern
     assert "Enter the outcome" in browser.find_element(By.CLASS_NAME, "govuk-error-summary").text
     browser.find_element(By.ID, "close-outcome").send_keys("Family supported at the reintegration meeting")
-    browser.find_element(By.ID, "close").click()
+    submit(browser, browser.find_element(By.ID, "close"))
     assert browser.find_element(By.ID, "referral-status").text == "Closed"
-    browser.find_element(By.LINK_TEXT, "Back to referrals").click()
-    browser.find_element(By.ID, "tab-closed").click()
+    submit(browser, browser.find_element(By.LINK_TEXT, "Back to referrals"))
+    submit(browser, browser.find_element(By.ID, "tab-closed"))
     assert browser.find_elements(By.CSS_SELECTOR, f"tr[data-referral-id='{ref['id']}']")
     sign_out(browser)
     check_page(browser, "signed-out")
@@ -185,7 +187,7 @@ def test_a_form_without_its_csrf_token_is_refused(system: System, browser) -> No
     sign_in(browser, web(system), "inclusion-team", then=f"/alerts/{alert_id}")
     browser.execute_script("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.value = 'forged')")
     browser.find_element(By.XPATH, "//summary[normalize-space()='Resolve']").click()
-    browser.find_element(By.ID, "resolve").click()
+    submit(browser, browser.find_element(By.ID, "resolve"))
     assert "Your form has expired" in browser.page_source
     _, detail = system.request("alerts", "GET", f"/v1/alerts/{alert_id}", "inclusion_team")
     assert detail["status"] != "resolved"  # type: ignore[index]
@@ -221,11 +223,11 @@ def test_the_team_reviews_a_near_match_and_sees_the_school_and_la_pages(system: 
     sign_in(browser, web(system), "inclusion-team", then="/matches")
     assert "Pagez" in browser.find_element(By.TAG_NAME, "main").text
     check_page(browser, "matches")
-    browser.find_element(By.XPATH, "//button[normalize-space()='Reject: different children']").click()
+    submit(browser, browser.find_element(By.XPATH, "//button[normalize-space()='Reject: different children']"))
     assert "Enter the reason for your decision" in browser.find_element(By.CLASS_NAME, "govuk-error-summary").text
     check_page(browser, "matches-error")
     browser.find_element(By.CSS_SELECTOR, "textarea[name='note']").send_keys("Different child: checked with the school")
-    browser.find_element(By.XPATH, "//button[normalize-space()='Reject: different children']").click()
+    submit(browser, browser.find_element(By.XPATH, "//button[normalize-space()='Reject: different children']"))
     assert "Match rejected" in browser.find_element(By.CLASS_NAME, "govuk-notification-banner").text
 
     browser.get(web(system) + "/schools/101676")
@@ -263,11 +265,11 @@ def test_without_javascript_a_caseworker_still_signs_in_and_acts(system: System,
     try:
         page = wait_for(system, "exclusions_officer", "/v1/referrals?status=new", lambda b: b["items"])
         sign_in(browser, web(system), "exclusions-officer", then=f"/referrals/{page['items'][0]['id']}")
-        browser.find_element(By.ID, "accept").click()
+        submit(browser, browser.find_element(By.ID, "accept"))
         assert browser.find_element(By.ID, "referral-status").text == "Accepted"
         browser.find_element(By.XPATH, "//summary[normalize-space()='Decline this referral']").click()  # <details> opens without script
         browser.find_element(By.ID, "decline-reason").send_keys("Another service holds this case")
-        browser.find_element(By.ID, "decline").click()
+        submit(browser, browser.find_element(By.ID, "decline"))
         assert browser.find_element(By.ID, "referral-status").text == "Declined"
     finally:
         browser.quit()
@@ -278,17 +280,17 @@ def test_the_team_records_and_withdraws_consent_on_the_child_page(system: System
     child_id = page["items"][0]["subject"]["child_id"]
     sign_in(browser, web(system), "inclusion-team", then=f"/children/{child_id}")
     browser.find_element(By.XPATH, "//summary[normalize-space()=\"Record the family's consent\"]").click()
-    browser.find_element(By.ID, "record-consent").click()  # nothing chosen: the GOV.UK error pattern
+    submit(browser, browser.find_element(By.ID, "record-consent"))  # nothing chosen: the GOV.UK error pattern
     assert "Select the lawful basis" in browser.find_element(By.CLASS_NAME, "govuk-error-summary").text
     check_page(browser, "child-error")
     browser.find_element(By.CSS_SELECTOR, "label[for='grant-ias']").click()
     browser.find_element(By.CSS_SELECTOR, "label[for='basis-consent']").click()
-    browser.find_element(By.ID, "record-consent").click()
+    submit(browser, browser.find_element(By.ID, "record-consent"))
     assert "Consent to share with IAS recorded" in browser.find_element(By.CLASS_NAME, "govuk-notification-banner").text
     row = browser.find_element(By.XPATH, "//h2[@id='consent']/following-sibling::table[1]//tr[td[1][normalize-space()='IAS']]")
     assert "Given" in row.text and "person:inclusion-team" in row.text and "Consent (UK GDPR" in row.text
     browser.find_element(By.CSS_SELECTOR, "label[for='withdraw-ias']").click()
-    browser.find_element(By.XPATH, "//button[normalize-space()='Withdraw consent']").click()
+    submit(browser, browser.find_element(By.XPATH, "//button[normalize-space()='Withdraw consent']"))
     row = browser.find_element(By.XPATH, "//h2[@id='consent']/following-sibling::table[1]//tr[td[1][normalize-space()='IAS']]")
     assert "Withdrawn" in row.text
 
