@@ -29,6 +29,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 $(ASSETS): $(WEB)/package.json $(WEB)/package-lock.json
+	./scripts/node-deps.sh
 	npm ci --prefix $(WEB) --no-audit --no-fund --loglevel=error
 	touch $(ASSETS)
 
