@@ -32,8 +32,12 @@ async def school_terms(school_urn: str, request: Request, principal: Team, acade
     calendar = stage.calendars.for_school(sorted(las)[0], school_urn)
     year = academic_year or calendar.academic_year(max(r.start_date for r in rows))
     window = stage.rules.end_of_term_spike.window_school_days
+    try:
+        year_terms = calendar.terms(year)
+    except (ValueError, OverflowError) as exc:  # a year the calendar cannot hold (year 0)
+        raise ProblemError(422, "Unprocessable Content", "no such academic year", errors=[{"loc": ["query", "academic_year"], "msg": "no such academic year"}]) from exc
     terms = []
-    for term in calendar.terms(year):
+    for term in year_terms:
         starts = [r.start_date for r in rows if r.term_id == term.id]
         days = overview.term_days(starts, term.school_days, window)
         terms.append({"term": term.name, "start": term.start, "end": term.end, "suspensions": len(starts),
