@@ -7,11 +7,14 @@ PYTHON  ?= python3.11
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+WEB     := services/web
+# The pages' GOV.UK Design System assets (npm, pinned by package-lock.json), installed on first use
+ASSETS  := $(WEB)/node_modules/.installed
 
-.PHONY: run test unit bench lint schemas lock clean help
+.PHONY: run test unit bench lint schemas lock clean help assets
 
 help:
-	@echo "make run    - start Signpost (embedded broker + intake, alerts, referrals)"
+	@echo "make run    - start Signpost (embedded broker + intake, alerts, referrals, the web pages and a dev sign-in provider)"
 	@echo "make test   - run the whole test suite"
 	@echo "make unit   - run only the unit tests (no broker, no database server)"
 	@echo "make bench  - run the benchmarks (figures beside a baseline from the same run)"
@@ -25,12 +28,19 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-run: $(STAMP)
+$(ASSETS): $(WEB)/package.json $(WEB)/package-lock.json
+	./scripts/node-deps.sh
+	npm ci --prefix $(WEB) --no-audit --no-fund --loglevel=error
+	touch $(ASSETS)
+
+assets: $(ASSETS)
+
+run: $(STAMP) $(ASSETS)
 	$(BIN)/python -m services.run
 
 # Two workers (pytest-xdist), a test file per worker at a time: the end-to-end tests mostly wait on
 # the system they start, so the suite takes about half as long on 2 cores.
-test: $(STAMP)
+test: $(STAMP) $(ASSETS)
 	./scripts/system-deps.sh
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
@@ -53,4 +63,4 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.prod.lock
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache $(WEB)/node_modules

@@ -68,10 +68,14 @@ class CandidateDecided(BaseModel):
     status: str
 
 
+#: whom a family may agree to share with (ace, coram: the level-1 advice services of issue 11, item 7)
+ConsentRecipient = Literal["nas", "ias", "la", "ace", "coram"]
+
+
 class ConsentEntry(BaseModel):
     child_id: str
-    recipient: Literal["nas", "ias", "la", "ace", "coram"]  # ace, coram: issue 11, item 7
-    source: str = Field(description='"call:<id>" or "api:<principal>:<time>"')
+    recipient: ConsentRecipient
+    source: str = Field(description='"call:<id>", "api:<principal>:<time>" (a withdrawal) or "basis:<lawful basis>:<principal>:<time>" (recorded by a person)')
     granted: bool
     at: datetime
 
@@ -81,9 +85,27 @@ class ConsentLedger(BaseModel):
     items: list[ConsentEntry]
 
 
+LawfulBasis = Literal["consent", "legal_obligation", "public_task", "vital_interests"]
+
+
+class ConsentGrant(BaseModel):
+    """POST /v1/consents/{child_id}/grant: a person records the family's word (the pages, issue 10)."""
+
+    model_config = ConfigDict(extra="forbid")
+    recipient: ConsentRecipient
+    lawful_basis: LawfulBasis = Field(description="UK GDPR Article 6 basis the sharing rests on")
+    note: str | None = Field(default=None, max_length=2000, description="how the family gave it")
+
+
+class ConsentGranted(BaseModel):
+    child_id: str
+    recipient: ConsentRecipient
+    granted: Literal[True] = True
+
+
 class ConsentWithdrawn(BaseModel):
     child_id: str
-    recipient: Literal["nas", "ias", "la", "ace", "coram"]  # ace, coram: issue 11, item 7
+    recipient: ConsentRecipient
     granted: Literal[False] = False
 
 

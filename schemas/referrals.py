@@ -65,6 +65,9 @@ class Referral(BaseModel):
     updated_at: datetime
     due_by: date | None = None
     overdue: bool = False
+    due_in_school_days: int | None = Field(
+        default=None, description="school days left until due_by on the child's school calendar (negative: overdue); while new or accepted"
+    )
     outcome: str | None = None
     decline_reason: str | None = None
     history: list[HistoryEntry] | None = Field(default=None, description="in GET /v1/referrals/{id} only")

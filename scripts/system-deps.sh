@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages the test suite uses for real: Prometheus (promtool and a real server), Alertmanager
 # (amtool and a real server, fed by that Prometheus), Debian's
-# docker-compose (validates docker-compose.yml without an engine) and Chromium (the dashboard, headless).
+# docker-compose (validates docker-compose.yml without an engine) and Chromium (the pages, headless).
 # Installs only what is missing; `make test` runs it before the suite.
 set -euo pipefail
 need=()

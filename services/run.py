@@ -23,7 +23,7 @@ from services.common.broker import EmbeddedBroker
 from services.common.kafka import ensure_topics
 from services.common.settings import Settings
 
-SERVICES = ("intake", "alerts", "referrals", "exporter")
+SERVICES = ("intake", "alerts", "referrals", "exporter", "web")
 
 
 def say(message: str) -> None:
@@ -40,7 +40,8 @@ class Child:
     started_at: float = field(default_factory=time.monotonic)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"], env=self.env, stdin=subprocess.DEVNULL)
+        module = "services.web.dev_oidc" if self.name == "dev-oidc" else f"services.{self.name}"
+        self.proc = subprocess.Popen([sys.executable, "-m", module], env=self.env, stdin=subprocess.DEVNULL)
         self.started_at = time.monotonic()
 
     def alive(self) -> bool:
@@ -68,6 +69,8 @@ class Supervisor:
             dev = write_dev_tokens(s.data_dir / "dev-tokens.yaml")
             env["SIGNPOST_TOKENS_FILE"] = str(dev.path.resolve())
             tokens_note = f"dev tokens (one per role) in {dev.path.resolve()}"
+            if s.web_token is None:
+                env["SIGNPOST_WEB_TOKEN"] = dev.tokens["web"]  # the pages' own token (role web)
         key_note = "pseudonym key: SIGNPOST_PSEUDONYM_KEY"
         if s.pseudonym_key is None:
             secrets.pseudonym_key(s)  # generated once into the data dir; every service reads the same file
@@ -81,14 +84,23 @@ class Supervisor:
         else:
             say(f"external Kafka at {s.kafka_bootstrap_servers}")
         self._ensure_topics(env)
-        for name in available_services():
+        names = available_services()
+        if "web" in names and not env.get("SIGNPOST_WEB_TOKEN"):
+            names.remove("web")
+            say("web pages not started: set SIGNPOST_WEB_TOKEN (a token of role web in the tokens file)")
+        dev_oidc = "web" in names and s.oidc_issuer is None
+        for name in names + (["dev-oidc"] if dev_oidc else []):
             child = Child(name, env)
             child.start()
             self.children.append(child)
         for child in self.children:
-            say(f"{child.name:<9} http://{s.host}:{s.port_of(child.name)}  (docs: /docs, health: /healthz /readyz /metrics)")  # type: ignore[arg-type]
-        if "alerts" in available_services():
-            say(f"dashboard  http://{s.host}:{s.alerts_port}/dashboard")
+            if child.name in SERVICES:
+                say(f"{child.name:<9} http://{s.host}:{s.port_of(child.name)}  (docs: /docs, health: /healthz /readyz /metrics)")  # type: ignore[arg-type]
+        if "web" in names:
+            say(f"pages     http://{s.host}:{s.web_port}  (sign in there)")
+        if dev_oidc:
+            say(f"dev sign-in provider http://127.0.0.1:{s.dev_oidc_port}: pick a user on its page: inclusion-team, inclusion-team-305, "
+                "ias, exclusions-officer, reu, nas, admin (README: Sign in)")
         say(tokens_note)
         say(key_note)
         say("Ctrl-C stops everything")

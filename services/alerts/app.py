@@ -12,16 +12,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import faust
 from fastapi import FastAPI
 from faust.contrib.asgi import faust_app_running
-from starlette.responses import FileResponse
 
 from schemas.alerts import Alert
 from schemas.topics import INTAKE_TOPICS, SCHOOL_SUSPENSIONS
-from services.alerts import child_clocks, routes, tables
+from services.alerts import child_clocks, child_routes, overview_routes, routes, tables
 from services.alerts import retention as alerts_retention
 from services.alerts import subject_access as alerts_subject_access
 from services.alerts.alerting import change_message
@@ -46,15 +44,6 @@ from services.common.stream import StageRunner, StaleWrite
 from services.common.worker import exit_if_crashed, survives, tune_gc_for_stream_state
 
 log = logging.getLogger(__name__)
-DASHBOARD = Path(__file__).parent / "dashboard"
-DASHBOARD_ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
-# The page holds no data itself: it fetches with the user's token. Lock it down anyway.
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 DESCRIPTION = """Alerts an LA inclusion team acts on: the 45-day limit, repeated informal exclusions,
 end-of-term spikes. One alert per rule, subject and period, updated as evidence grows."""
 
@@ -236,6 +225,8 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         return {"school_stage": {"process": True, "ready": process.ready, "metrics_port": process.metrics_port, "restarts": process.restarts}}
 
     app.state.health_details = health_details
+    app.include_router(child_routes.router)  # before routes: /v1/alerts/counts is not an alert id
+    app.include_router(overview_routes.router)
     app.include_router(routes.router)
     def erase(state: object, child_id: str, _keys: object) -> dict[str, int]:
         deleted = alerts_subject_access.erase(engine, child_id)
@@ -243,15 +234,5 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         return deleted
 
     app.include_router(privacy_routes.router("alerts", lambda state, child_id, _keys: alerts_subject_access.export(state.store.engine, child_id), erase))
-
-    @app.get("/dashboard", include_in_schema=False)
-    async def dashboard() -> FileResponse:
-        return FileResponse(DASHBOARD / "index.html", media_type="text/html", headers=PAGE_HEADERS)
-
-    @app.get("/dashboard/{asset}", include_in_schema=False)
-    async def dashboard_asset(asset: str) -> FileResponse:
-        if asset not in DASHBOARD_ASSETS:
-            raise ProblemError(404, "Not Found")
-        return FileResponse(DASHBOARD / asset, media_type=DASHBOARD_ASSETS[asset], headers=PAGE_HEADERS)
 
     return app

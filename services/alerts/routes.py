@@ -68,11 +68,13 @@ async def list_alerts(
     school_urn: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
     la_code: Annotated[str | None, Query(pattern=r"^[0-9]{3}$")] = None,
     academic_year: Annotated[str | None, Query(pattern=r"^[0-9]{4}/[0-9]{2}$")] = None,
+    child_id: Annotated[str | None, Query(max_length=40, description="a child's alerts (the child page)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> AlertPage:
     store = request.app.state.store
-    filters = {"rule": rule, "status": status, "severity": severity, "upn": upn.upper() if upn else None, "school_urn": school_urn, "la_code": la_code, "academic_year": academic_year}
+    filters = {"rule": rule, "status": status, "severity": severity, "upn": upn.upper() if upn else None, "school_urn": school_urn, "la_code": la_code,
+               "academic_year": academic_year, "child_id": child_id}
     scope = None if principal.has("admin") else principal.la_codes
     try:
         items, next_cursor = await asyncio.to_thread(store.list_alerts, {k: str(v) for k, v in filters.items() if v}, scope, limit, cursor)

@@ -42,6 +42,7 @@ from schemas.alerts import (
     Severity,
 )
 from schemas.pupil import names_key_of_parts
+from services.alerts import queries
 from services.alerts import tables as t
 from services.alerts.domain import linking
 from services.common import db, outbox
@@ -425,14 +426,7 @@ class AlertsStore:
     # ---------------------------------------------------------------- API reads and writes
     def list_alerts(self, filters: dict, la_codes: frozenset[str] | None, limit: int, cursor: str | None) -> tuple[list[Alert], str | None]:
         c = t.alerts.c
-        query = select(t.alerts)
-        for name in ("rule", "status", "severity", "upn", "school_urn", "academic_year"):
-            if filters.get(name):
-                query = query.where(getattr(c, name) == filters[name])
-        if filters.get("la_code"):  # any LA with a duty towards the subject
-            query = query.where(c.id.in_(select(t.alert_las.c.alert_id).where(t.alert_las.c.la_code == filters["la_code"])))
-        if la_codes is not None:
-            query = query.where(c.id.in_(select(t.alert_las.c.alert_id).where(t.alert_las.c.la_code.in_(sorted(la_codes)))))
+        query = select(t.alerts).where(*queries.alert_conditions(filters, la_codes))
         if cursor:
             created, alert_id = decode_cursor(cursor)
             query = query.where(or_(c.created_at < created, and_(c.created_at == created, c.id < alert_id)))

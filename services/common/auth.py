@@ -6,7 +6,9 @@ is re-read when it changes, so tokens rotate without a restart (docs/runbook.md)
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import logging
 import os
 import secrets
@@ -24,8 +26,12 @@ from services.common.problems import ProblemError
 
 log = logging.getLogger(__name__)
 
-Role = Literal["intake", "inclusion_team", "agency", "ops", "admin"]
-ROLES: tuple[Role, ...] = ("intake", "inclusion_team", "agency", "ops", "admin")
+Role = Literal["intake", "inclusion_team", "agency", "ops", "admin", "web"]
+ROLES: tuple[Role, ...] = ("intake", "inclusion_team", "agency", "ops", "admin", "web")
+# The web pages' own token (role `web`) speaks for the person signed in to them, named in this header;
+# it grants nothing by itself, and no other token's header is honoured (docs/design.md: Pages).
+PERSON_HEADER = "x-signpost-person"
+PERSON_ROLES = frozenset({"inclusion_team", "agency", "ops", "admin"})
 AGENCIES = ("ias", "exclusions_officer", "reu", "nas", "virtual_school", "ace", "coram")  # schemas.codes.Agency
 
 
@@ -122,6 +128,32 @@ class TokenRegistry:
         return self._tokens.get(_digest(token))
 
 
+def person_header(name: str, roles: Iterable[str], agency: str | None, la_codes: Iterable[str] | None) -> str:
+    """What the web pages send for the signed-in person: base64url JSON (names need not be Latin-1)."""
+    doc = {"name": name, "roles": sorted(roles), "agency": agency, "la_codes": sorted(la_codes) if la_codes is not None else None}
+    return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()
+
+
+def acting_for(principal: Principal, header: str | None) -> Principal:
+    """The person a `web` token names, within that token's own LAs; any other token stays itself.
+
+    A malformed header is a 401: the pages sent something they should not have."""
+    if not header or "web" not in principal.roles:
+        return principal
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(header.encode()))
+        roles = frozenset(str(r) for r in doc["roles"]) & PERSON_ROLES
+        name, agency, las = str(doc["name"]), doc.get("agency"), doc.get("la_codes")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProblemError(401, "Unauthorized", f"malformed {PERSON_HEADER} header") from exc
+    if "agency" in roles and agency not in AGENCIES:
+        raise ProblemError(401, "Unauthorized", f"{PERSON_HEADER}: role agency needs an agency")
+    person_las = frozenset(str(c) for c in las) if las is not None else None
+    if principal.la_codes is not None:
+        person_las = principal.la_codes if person_las is None else person_las & principal.la_codes
+    return Principal(name=f"person:{name}"[:100], roles=roles, agency=agency if "agency" in roles else None, la_codes=person_las)
+
+
 def authorize(request: Request, *roles: str) -> Principal:
     """For hot paths without dependency injection: the caller's principal, if it holds one of `roles`."""
     principal = request.scope.get("principal") or _lookup(request)
@@ -143,6 +175,7 @@ def _lookup(request: Request) -> Principal:
     principal = registry.lookup(token.strip())
     if principal is None:
         raise ProblemError(401, "Unauthorized", "unknown token", headers={"WWW-Authenticate": "Bearer"})
+    principal = acting_for(principal, request.headers.get(PERSON_HEADER))
     request.state.principal = principal
     return principal
 
@@ -179,6 +212,7 @@ DEV_ROLES: dict[str, dict] = {
     "virtual_school": {"roles": ["agency"], "agency": "virtual_school"},
     "ace": {"roles": ["agency"], "agency": "ace"},
     "coram": {"roles": ["agency"], "agency": "coram"},
+    "web": {"roles": ["web"]},  # the pages' own token: it speaks for the person signed in
 }
 
 

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common import db, problems
-from services.common.auth import TokenRegistry
+from services.common.auth import PERSON_HEADER, TokenRegistry, acting_for
 from services.common.metrics import BUILD_INFO, HTTP_LATENCY, HTTP_REQUESTS
 from services.common.metrics import RATE_LIMITED as HTTP_RATE_LIMITED
 from services.common.problems import ProblemError, problem_response
@@ -123,6 +123,10 @@ class RequireBearer:
             principal = self.tokens.lookup(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
             if principal is None:
                 err = ProblemError(401, "Unauthorized", "send Authorization: Bearer <a known token>", headers={"WWW-Authenticate": "Bearer"})
+                return await problem_response(err, scope.get("path"))(scope, receive, send)
+            try:
+                principal = acting_for(principal, dict(scope.get("headers", ())).get(PERSON_HEADER.encode(), b"").decode("latin-1") or None)
+            except ProblemError as err:
                 return await problem_response(err, scope.get("path"))(scope, receive, send)
             scope["principal"] = principal  # looked up once per request
         await self.app(scope, receive, send)

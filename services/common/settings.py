@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ServiceName = Literal["intake", "alerts", "referrals", "exporter"]
+ServiceName = Literal["intake", "alerts", "referrals", "exporter", "web"]
 
 
 class Settings(BaseSettings):
@@ -47,6 +47,19 @@ class Settings(BaseSettings):
     alerts_school_process: bool = Field(default=True, description="run the alerts service's school stage in a process of its own (both cores)")
     alerts_school_metrics_port: int = Field(default=0, description="the school stage process's /metrics port; 0: a free port, shown by the alerts /healthz")
     exporter_port: int = 9308
+    # the web pages (issue 10): services/web
+    web_port: int = 8000
+    web_public_url: str | None = Field(default=None, description="the pages' address as people reach it (OIDC redirect); default http://<host>:<web_port>")
+    web_token: SecretStr | None = Field(default=None, description="the pages' own API token (role web); `make run` writes a dev one")
+    web_session_secret: SecretStr | None = Field(default=None, description="signs session cookies; dev: generated into the data dir")
+    web_idle_minutes: int = Field(default=30, ge=1, description="a session unused this long is signed out")
+    alerts_url: str | None = Field(default=None, description="the alerts API as the pages reach it; default http://127.0.0.1:<alerts_port>")
+    referrals_url: str | None = Field(default=None, description="the referrals API as the pages reach it; default http://127.0.0.1:<referrals_port>")
+    oidc_issuer: str | None = Field(default=None, description="the LA's OpenID provider (Entra ID, Okta, Keycloak...); `make run` starts a dev one")
+    oidc_client_id: str = "signpost"
+    oidc_client_secret: SecretStr | None = None
+    oidc_groups_file: Path | None = Field(default=None, description="YAML: the provider's groups → roles, agency, LA codes; default services/web/groups.dev.yaml")
+    dev_oidc_port: int = Field(default=9400, description="the development OpenID provider `make run` starts when SIGNPOST_OIDC_ISSUER is unset")
     exporter_interval: float = Field(default=15.0, gt=0, description="seconds between the exporter's reads of the broker and the stores")
     data_dir: Path = Path("var")
     database_url: str | None = None
@@ -105,7 +118,8 @@ class Settings(BaseSettings):
         return (not self.embedded) if self.kafka_idempotence is None else self.kafka_idempotence
 
     def port_of(self, service: ServiceName) -> int:
-        return {"intake": self.intake_port, "alerts": self.alerts_port, "referrals": self.referrals_port, "exporter": self.exporter_port}[service]
+        return {"intake": self.intake_port, "alerts": self.alerts_port, "referrals": self.referrals_port, "exporter": self.exporter_port,
+                "web": self.web_port}[service]
 
     def database_url_for(self, service: ServiceName) -> str:
         """PostgreSQL (or any SQLAlchemy URL) when set; otherwise one SQLite file per service."""

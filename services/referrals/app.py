@@ -33,8 +33,8 @@ from services.common.retention import Schedule
 from services.common.settings import Settings
 from services.common.stream import StageRunner
 from services.common.worker import exit_if_crashed, survives
+from services.referrals import page_routes, routes, tables
 from services.referrals import retention as referrals_retention
-from services.referrals import routes, tables
 from services.referrals import subject_access as referrals_subject_access
 from services.referrals.consumer import ReferralsStage
 from services.referrals.desk import DeskResult, ReferralDesk
@@ -164,7 +164,9 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION, write_rate_limit=settings.write_rate_limit)
     app.state.settings, app.state.store, app.state.policy, app.state.desk = settings, store, policy, desk
     app.state.on_referral_changed, app.state.sender, app.state.worker = on_referral_changed, sender, worker
+    app.state.on_desk_outcome = on_outcome  # a consent recorded over HTTP changes referrals as the stage does
     app.state.stage, app.state.runners, app.state.relay = stage, runners, relay
+    app.include_router(page_routes.router)  # before routes: /v1/referrals/counts is not a referral id
     app.include_router(routes.router)
     app.include_router(privacy_routes.router("referrals", lambda state, child_id, _keys: (referrals_subject_access.export(state.store.engine, child_id), []),
                                               lambda state, child_id, _keys: referrals_subject_access.erase(state.store.engine, child_id)))

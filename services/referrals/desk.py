@@ -56,6 +56,8 @@ class ReferralDesk:
                 run.child_event(doc)
             elif kind == "link":
                 run.link(doc)
+            elif kind == "consent":
+                run.consent(doc)
             else:
                 raise ValueError(f"unknown item kind {kind!r}")
         return result
@@ -90,6 +92,17 @@ class _Run:
         if granted:
             out = loads.component(self.conn, child["child_id"])
             self.reevaluate(links.effective(child["child_id"], out), out)
+
+    def consent(self, doc: dict) -> None:
+        """A person recorded the family's consent (the pages, issue 10), with its lawful basis: the
+        reasons held for that recipient may go now, as when a call's box was ticked."""
+        child_id, at = doc["child_id"], doc["at"]
+        source = f"basis:{doc['lawful_basis']}:{doc['by']}:{at.isoformat()}"  # who and on what basis, kept with the consent
+        self.conn.execute(insert_ignore(self.engine, t.consents), [{"child_id": child_id, "recipient": doc["recipient"], "source": source, "granted": True, "at": at}])
+        self.conn.execute(insert(t.audit), [{"at": self.now, "principal": doc["by"], "action": "record_consent", "object_kind": "consent",
+                                             "object_id": doc["recipient"], "child_id": child_id, "detail": doc.get("note")}])
+        out = loads.component(self.conn, child_id)
+        self.reevaluate(links.effective(child_id, out), out)
 
     def link(self, doc: dict) -> None:
         link = links.Link(doc["link_id"], doc["source_child_id"], doc["target_child_id"], bool(doc["linked"]), int(doc["version"]), _time(doc["at"]))

@@ -8,12 +8,21 @@ referral leaves an audit entry.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.exc import IntegrityError
 
-from schemas.admin import AuditPage, ConsentLedger, ConsentWithdrawn, PolicyReloaded
+from schemas.admin import (
+    AuditPage,
+    ConsentRecipient,
+    ConsentGrant,
+    ConsentGranted,
+    ConsentLedger,
+    ConsentWithdrawn,
+    PolicyReloaded,
+)
 from schemas.codes import Agency
 from schemas.problem import Problem
 from schemas.referrals import (
@@ -63,17 +72,29 @@ def view(request: Request, record: ReferralRecord, principal: Principal, with_hi
         updated_at=_aware(row["updated_at"]),
         due_by=row["due_by"],
         overdue=lifecycle.overdue(row["status"], row["due_by"], today),
+        due_in_school_days=_due_in(request, record, today),
         outcome=row["outcome"],
         decline_reason=row["decline_reason"],
         history=[{"at": _aware(h["at"]), "by": h["by"], "action": h["action"], "detail": h["detail"]} for h in record.history] if with_history and record.history is not None else None,
     )
 
 
+def _due_in(request: Request, record: ReferralRecord, today: date) -> int | None:
+    """School days left on the child's school calendar (the service level is counted in school days)."""
+    due = record.row["due_by"]
+    if due is None or record.row["status"] not in ("new", "accepted"):
+        return None
+    calendar = request.app.state.desk.calendars.for_school(record.child.get("la_code"), record.child.get("school_urn"))
+    if due >= today:
+        return int(calendar.school_days_between(today + timedelta(days=1), due))
+    return -int(calendar.school_days_between(due + timedelta(days=1), today))
+
+
 def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
-def _audit(principal: Principal, records: list[ReferralRecord], action: str, why: str | None) -> list[dict]:
+def audit_entries(principal: Principal, records: list[ReferralRecord], action: str, why: str | None) -> list[dict]:
     now = _now()
     return [{"at": now, "principal": principal.name, "action": action, "object_kind": "referral", "object_id": r.row["id"], "child_id": r.row["child_id"], "detail": why}
             for r in records]
@@ -87,6 +108,7 @@ async def list_referrals(
     status: ReferralStatus | None = None,
     upn: Annotated[str | None, Query(max_length=13)] = None,
     overdue: bool | None = None,
+    child_id: Annotated[str | None, Query(max_length=40, description="a child's referrals (the child page)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> ReferralPage:
@@ -99,11 +121,12 @@ async def list_referrals(
     store = request.app.state.store
     try:
         records, next_cursor = await asyncio.to_thread(
-            store.list, agency=agency, status=status, upn=upn.upper() if upn else None, overdue=overdue, la_codes=scope, today=_now().date(), limit=limit, cursor=cursor
+            store.list, agency=agency, status=status, upn=upn.upper() if upn else None, overdue=overdue, la_codes=scope, today=_now().date(), limit=limit, cursor=cursor,
+            child_id=child_id,
         )
     except ValueError as exc:
         raise ProblemError(422, "Unprocessable Content", str(exc), errors=[{"loc": ["query", "cursor"], "msg": str(exc)}]) from exc
-    await asyncio.to_thread(store.write_audit, _audit(principal, records, "read_referral", request.headers.get("x-signpost-purpose")))
+    await asyncio.to_thread(store.write_audit, audit_entries(principal, records, "read_referral", request.headers.get("x-signpost-purpose")))
     return ReferralPage(items=[view(request, r, principal) for r in records], next_cursor=next_cursor)
 
 
@@ -118,7 +141,7 @@ async def _visible(request: Request, principal: Principal, ref_id: str) -> Refer
 @router.get("/referrals/{ref_id}", response_model=Referral, response_model_exclude_none=True, responses=ERRORS, summary="one referral with its history")
 async def get_referral(ref_id: str, request: Request, principal: Reader) -> Referral:
     record = await _visible(request, principal, ref_id)
-    await asyncio.to_thread(request.app.state.store.write_audit, _audit(principal, [record], "read_referral", request.headers.get("x-signpost-purpose")))
+    await asyncio.to_thread(request.app.state.store.write_audit, audit_entries(principal, [record], "read_referral", request.headers.get("x-signpost-purpose")))
     return view(request, record, principal, with_history=True)
 
 
@@ -171,10 +194,27 @@ async def consents(child_id: str, request: Request, principal: Team) -> dict:
 
 
 @router.post("/consents/{child_id}/withdraw", tags=["consent"], response_model=ConsentWithdrawn, responses=ERRORS, summary="the family withdraws a consent: no further sharing")
-async def withdraw(child_id: str, request: Request, principal: Team, recipient: Annotated[Literal["nas", "ias", "la", "ace", "coram"], Query()], note: str | None = None) -> dict:
+async def withdraw(child_id: str, request: Request, principal: Team, recipient: Annotated[ConsentRecipient, Query()], note: str | None = None) -> dict:
     await _child_in_scope(request, principal, child_id)
     await asyncio.to_thread(request.app.state.store.withdraw, child_id, recipient, principal.name, note, _now())
     return {"child_id": child_id, "recipient": recipient, "granted": False}
+
+
+@router.post("/consents/{child_id}/grant", tags=["consent"], response_model=ConsentGranted, responses=ERRORS,
+             summary="record the family's consent to share with a recipient, and its lawful basis; held reasons are routed now")
+async def grant(child_id: str, body: ConsentGrant, request: Request, principal: Team) -> dict:
+    await _child_in_scope(request, principal, child_id)
+    doc = {"child_id": child_id, "recipient": body.recipient, "lawful_basis": body.lawful_basis, "by": principal.name, "at": _now(), "note": body.note}
+    desk = request.app.state.desk
+    for attempt in range(3):  # the stage may open the same referral at the same moment: the unique index refuses one, try again
+        try:
+            result = await asyncio.to_thread(desk.handle, [("consent", doc)], _now())
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise ProblemError(409, "Conflict", "the child's referrals changed meanwhile; try again") from None
+    request.app.state.on_desk_outcome(result)
+    return {"child_id": child_id, "recipient": body.recipient, "granted": True}
 
 
 @router.post("/admin/policy/reload", tags=["admin"], response_model=PolicyReloaded, responses=ERRORS, summary="re-read the routing policy file; a bad file keeps the old policy")

@@ -42,7 +42,7 @@ class ReferralStore:
         self.audit = AuditLog(engine, t.audit)
 
     def list(self, *, agency: str | None, status: str | None, upn: str | None, overdue: bool | None, la_codes: frozenset[str] | None,
-             today: date, limit: int, cursor: str | None) -> tuple[builtins.list[ReferralRecord], str | None]:
+             today: date, limit: int, cursor: str | None, child_id: str | None = None) -> tuple[builtins.list[ReferralRecord], str | None]:
         r = t.referrals.c
         query = select(t.referrals)
         if agency:
@@ -51,6 +51,8 @@ class ReferralStore:
             query = query.where(r.status == status)
         if upn:
             query = query.where(r.upn == upn)
+        if child_id:
+            query = query.where(r.child_id == child_id)
         if overdue is not None:
             late = and_(r.status == "new", r.due_by < today)
             query = query.where(late if overdue else ~late)

@@ -28,6 +28,7 @@ ROLES = {
     "coram": {"roles": ["agency"], "agency": "coram"},
     "inclusion_team_305": {"roles": ["inclusion_team"], "agency": None, "la_codes": [305]},
     "inclusion_team_334": {"roles": ["inclusion_team"], "agency": None, "la_codes": [334]},
+    "web": {"roles": ["web"], "agency": None},  # the pages' own token (started only with web=True)
 }
 SERVICES = ("intake", "alerts", "referrals")
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,9 +41,10 @@ def free_port() -> int:
 
 
 class System:
-    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None, dev_tokens: bool = False):
+    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None, dev_tokens: bool = False, web: bool = False):
         self.data_dir = data_dir
-        self.ports = {s: free_port() for s in SERVICES}
+        self.web = web  # also the pages and the dev OpenID provider (tests/e2e/test_pages.py)
+        self.ports = {s: free_port() for s in (*SERVICES, "web", "dev_oidc")}
         self.broker_port = free_port()
         self.exporter_port = free_port()
         self.tokens = {name: f"e2e-{name}-{uuid.uuid4().hex}" for name in ROLES}
@@ -59,6 +61,8 @@ class System:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNPOST_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
         if not self.dev_tokens:
             env["SIGNPOST_TOKENS_FILE"] = str(tokens)
+            if self.web:
+                env["SIGNPOST_WEB_TOKEN"] = self.tokens["web"]
         env.update(
             SIGNPOST_DATA_DIR=str(self.data_dir / "var"),
             SIGNPOST_BROKER_PORT=str(self.broker_port),
@@ -67,6 +71,8 @@ class System:
             SIGNPOST_REFERRALS_PORT=str(self.ports["referrals"]),
             SIGNPOST_EXPORTER_PORT=str(self.exporter_port),  # the supervisor runs the exporter too
             SIGNPOST_TOPIC_PREFIX=self.prefix,
+            SIGNPOST_WEB_PORT=str(self.ports["web"]),
+            SIGNPOST_DEV_OIDC_PORT=str(self.ports["dev_oidc"]),
             **self.extra_env,
         )
         return env
@@ -83,7 +89,7 @@ class System:
     def _wait_ready(self, timeout: float) -> None:
         assert self.proc is not None
         deadline = time.time() + timeout
-        for service in SERVICES:
+        for service in (*SERVICES, "web") if self.web else SERVICES:
             while True:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"the system exited with {self.proc.returncode}; see {self.log_path}")

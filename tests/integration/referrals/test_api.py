@@ -20,7 +20,7 @@ from .builders import AUTISTIC, NON_SEND, SEND, alert, call, profile, reason_of
 pytestmark = pytest.mark.integration
 
 PROBLEM = "application/problem+json"
-EXTRA_ROLES = {"team_999": {"roles": ["inclusion_team"], "la_codes": [999]}}
+EXTRA_ROLES = {"team_999": {"roles": ["inclusion_team"], "la_codes": [999]}, "web": {"roles": ["web"]}}
 
 
 def make_tokens() -> TestTokens:
@@ -528,3 +528,63 @@ async def test_the_advice_services_consent_is_in_the_ledger_and_can_be_withdrawn
     assert response.status_code == 200 and response.json()["recipient"] == "ace"
     response = await api.request("inclusion_team", "POST", f"/v1/consents/{kid['child_id']}/withdraw?recipient=coram")
     assert response.status_code == 200
+# --------------------------------------------------------------------------- the pages' token acting for a person (issue 10)
+
+
+def as_person(api: Api, name: str, roles: list[str], agency: str | None = None) -> dict[str, str]:
+    from services.common.auth import PERSON_HEADER, person_header
+
+    return {**api.tokens.headers("web"), PERSON_HEADER: person_header(name, roles, agency, None)}
+
+
+async def test_the_pages_token_acts_for_the_person_it_names_and_the_audit_names_them(api: Api):
+    kid = profile(**AUTISTIC)
+    api.seed([call(kid, received_by="la_inclusion", share_with_nas=True)])
+    nas_ref = api.ref(kid["child_id"], "nas")
+    alone = await api.client.get(f"/v1/referrals/{nas_ref['id']}", headers=api.tokens.headers("web"))
+    assert_problem(alone, 403)  # the pages' token grants nothing by itself
+    seen = await api.client.get(f"/v1/referrals/{nas_ref['id']}", headers=as_person(api, "nadia", ["agency"], "nas"))
+    assert seen.status_code == 200 and "upn" not in seen.json()["child"] and "school_urn" not in seen.json()["child"]
+    other = await api.client.get(f"/v1/referrals/{nas_ref['id']}", headers=as_person(api, "aisha", ["agency"], "ias"))
+    assert_problem(other, 404)
+    accepted = await api.client.post(f"/v1/referrals/{nas_ref['id']}/accept", headers=as_person(api, "nadia", ["agency"], "nas"))
+    assert accepted.status_code == 200 and accepted.json()["history"][-1]["by"] == "person:nadia"
+    audit = (await api.request("admin", "GET", f"/v1/audit?child_id={kid['child_id']}")).json()["items"]
+    assert {"person:nadia"} <= {e["principal"] for e in audit} and not any(e["principal"].startswith("test-web") for e in audit)
+
+
+async def test_inbox_counts_are_per_agency_and_child_lists_filter_by_child(api: Api):
+    kid = profile(**SEND)
+    api.seed([alert(kid, "suspension_days_nearing_limit")])
+    counts = (await api.request("ias", "GET", "/v1/referrals/counts")).json()
+    assert counts["agency"] == "ias" and set(counts["tabs"]) == {"new", "overdue", "accepted", "closed"} and counts["tabs"]["new"] >= 1
+    assert (await api.request("ias", "GET", "/v1/referrals/counts?agency=nas")).json()["agency"] == "ias"  # never another agency's
+    mine = (await api.request("inclusion_team", "GET", f"/v1/referrals?child_id={kid['child_id']}")).json()["items"]
+    assert {r["agency"] for r in mine} == {"reu", "ias"} and all(r["child"]["child_id"] == kid["child_id"] for r in mine)
+    assert_problem(await api.request("intake", "GET", "/v1/referrals/counts"), 403)
+
+
+async def test_a_consent_a_person_records_routes_the_held_reasons_and_keeps_its_basis(api: Api):
+    kid = profile(**AUTISTIC)
+    api.seed([alert(kid, "suspension_days_nearing_limit")])
+    assert not [r for r in api._all() if r.row["child_id"] == kid["child_id"] and r.row["agency"] == "nas"]  # held: no consent
+    body = {"recipient": "nas", "lawful_basis": "consent", "note": "mother agreed on the phone"}
+    assert_problem(await api.request("nas", "POST", f"/v1/consents/{kid['child_id']}/grant", json=body), 403)
+    assert_problem(await api.request("inclusion_team", "POST", f"/v1/consents/{kid['child_id']}/grant", json={**body, "lawful_basis": "whim"}), 422)
+    granted = await api.client.post(f"/v1/consents/{kid['child_id']}/grant", json=body, headers=as_person(api, "ines", ["inclusion_team"]))
+    assert granted.status_code == 200 and granted.json()["granted"] is True
+    assert api.ref(kid["child_id"], "nas")["status"] == "new"  # the held reason went to NAS
+    ledger = (await api.request("inclusion_team", "GET", f"/v1/consents/{kid['child_id']}")).json()["items"]
+    assert [(e["recipient"], e["granted"], e["source"].split(":")[1:4]) for e in ledger] == [("nas", True, ["consent", "person", "ines"])]
+
+
+async def test_the_changes_list_replays_what_each_caller_may_see(api: Api):
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    kid = profile(**AUTISTIC)
+    api.seed([call(kid, received_by="la_inclusion", share_with_nas=True)])
+    q = f"/v1/referrals/changes?since={since.isoformat().replace('+', '%2B')}"
+    nas = (await api.request("nas", "GET", q)).json()["items"]
+    assert nas and {r["agency"] for r in nas} == {"nas"} and all("upn" not in r["child"] and "school_urn" not in r["child"] for r in nas)
+    team = (await api.request("inclusion_team", "GET", q)).json()["items"]
+    assert {"nas", "ias"} <= {r["agency"] for r in team if r["child"]["child_id"] == kid["child_id"]}
+    assert [r["updated_at"] for r in team] == sorted(r["updated_at"] for r in team)  # oldest change first
