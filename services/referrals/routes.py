@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta, timezone
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.exc import IntegrityError
 
 from schemas.admin import (
     AuditPage,
-    ConsentRecipient,
     ConsentGrant,
     ConsentGranted,
     ConsentLedger,
+    ConsentRecipient,
     ConsentWithdrawn,
     PolicyReloaded,
 )
