@@ -268,6 +268,10 @@ def test_prometheus_scrapes_a_running_signpost(signpost: dict, prometheus: Prome
     assert len({(b["metric"]["version"], b["metric"]["commit"]) for b in builds}) == 1
 
 
+# the alerts stage labels its dead letters with the topic's name without the prefix
+INJECTED_DEAD_LETTERS = 'sum(signpost_dead_letters_total{service="alerts", reason="invalid_payload", topic=~".*exclusion-notices.v1"})'
+
+
 def test_every_dashboard_and_rule_expression_runs_on_prometheus(signpost: dict, prometheus: Prometheus) -> None:
     wait_for("a first scrape", lambda: len(prometheus.query('up{job=~"signpost-.*"}')) == len(SERVICES), timeout=30)
     rules = yaml.safe_load(RULES.read_text())
@@ -288,6 +292,10 @@ def test_every_dashboard_and_rule_expression_runs_on_prometheus(signpost: dict, 
     assert {r["name"] for r in loaded} == {r["alert"] for g in rules["groups"] for r in g["rules"]}
     assert [r["name"] for r in loaded if r["health"] != "ok"] == [], [r.get("lastError") for r in loaded]
     firing = prometheus.query('ALERTS{alertstate="firing"}')
+    # In any test order: the dead letters test_a_firing_rule_reaches_a_person_through_alertmanager
+    # sends on purpose (unparseable notices, keys bad-*) fire SignpostDeadLetters on this shared system.
+    injected = prometheus.value(INJECTED_DEAD_LETTERS) >= 1
+    firing = [a for a in firing if not (injected and a["metric"]["alertname"] == "SignpostDeadLetters" and a["metric"].get("reason") == "invalid_payload")]
     assert firing == [], firing
 
 
@@ -298,8 +306,7 @@ def test_a_firing_rule_reaches_a_person_through_alertmanager(signpost: dict, pro
     from kafka import KafkaProducer
 
     topic = f"{signpost['prefix']}exclusion-notices.v1"
-    # the alerts stage labels its dead letters with the topic's name without the prefix
-    dead = 'sum(signpost_dead_letters_total{service="alerts", reason="invalid_payload", topic=~".*exclusion-notices.v1"})'
+    dead = INJECTED_DEAD_LETTERS
     producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{signpost['broker_port']}")
     try:
         producer.send(topic, key=b"bad-1", value=b"not json").get(timeout=10)
