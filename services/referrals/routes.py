@@ -117,6 +117,10 @@ async def list_referrals(
             return ReferralPage(items=[], next_cursor=None)  # an agency sees its own referrals only
         assert principal.agency is not None  # an agency view is an agency's token
         agency = Agency(principal.agency)
+        if upn and not any("upn" in r.fields for r in request.app.state.policy.policy.receivers_for_agency(agency)):
+            # An agency that is never given a UPN (NAS, ACE, Coram) finds nothing by one, whatever the UPN:
+            # an answer would tell it whether a child it was never told about has a referral.
+            return ReferralPage(items=[], next_cursor=None)
     scope = None if principal.has("admin") else principal.la_codes
     store = request.app.state.store
     try:

@@ -171,6 +171,17 @@ async def test_unknown_token_is_401(api: Api):
     assert_problem(response, 401)
 
 
+async def test_an_agency_never_given_upns_finds_nothing_by_one_even_its_own_referral(api: Api):
+    kid = profile(**AUTISTIC)
+    api.seed([call(kid, received_by="la_inclusion", share_with_nas=True)])
+    assert api.ref(kid["child_id"], "nas")["status"] == "new"
+    mine = await api.request("nas", "GET", "/v1/referrals")
+    assert [r["child"]["child_id"] for r in mine.json()["items"]] == [kid["child_id"]]
+    for upn in (kid["upn"], profile(**AUTISTIC)["upn"]):  # its own referral's child, and a child it was never told about
+        response = await api.request("nas", "GET", f"/v1/referrals?upn={upn}")
+        assert (response.status_code, response.json()) == (200, {"items": []})
+
+
 async def test_an_agency_lists_only_its_own_referrals(api: Api):
     kid = profile(**SEND)
     api.seed([alert(kid, "suspension_days_nearing_limit"), alert(kid, "suspension_days_limit_exceeded")])
