@@ -22,6 +22,7 @@ from services.common.auth import write_dev_tokens
 from services.common.broker import EmbeddedBroker
 from services.common.kafka import ensure_topics
 from services.common.settings import Settings
+from services.web.dev_oidc import DEV_USERS
 
 SERVICES = ("intake", "alerts", "referrals", "exporter", "web")
 
@@ -99,8 +100,7 @@ class Supervisor:
         if "web" in names:
             say(f"pages     http://{s.host}:{s.web_port}  (sign in there)")
         if dev_oidc:
-            say(f"dev sign-in provider http://127.0.0.1:{s.dev_oidc_port}: pick a user on its page: inclusion-team, inclusion-team-305, "
-                "ias, exclusions-officer, reu, nas, admin (README: Sign in)")
+            say(f"dev sign-in provider http://127.0.0.1:{s.dev_oidc_port}: pick a user on its page: {', '.join(DEV_USERS)} (README: Sign in)")
         say(tokens_note)
         say(key_note)
         say("Ctrl-C stops everything")
