@@ -4,6 +4,7 @@ the same whatever order the sources arrive in."""
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import factories as fx
 import pytest
@@ -17,7 +18,8 @@ _clock = itertools.count(1)
 
 def source(*, at: str | None = None, la_code: str = "305", school_urn: str | None = "101676", from_school: bool = True, **pupil) -> Source:
     """A source reported after every earlier one, unless `at` says when."""
-    when = at or f"2025-03-{next(_clock) % 28 + 1:02d}T09:{next(_clock) % 60:02d}:00"
+    # strictly later than every earlier source, however many tests ran before (any test order)
+    when = at or (datetime(2025, 3, 1, 9, tzinfo=UTC) + timedelta(seconds=next(_clock))).isoformat()
     return Source(when, f"ev-{next(_clock)}", la_code, school_urn, from_school, fx.make_pupil(**{"upn": UPN, **pupil}))
 
 
