@@ -352,24 +352,15 @@ class ChildStage:
         topic = ev.msg.topic
         if ev.suspension is not None:
             self._suspension(state, ev.suspension, b, result, topic)
-        for incident in ev.incidents:
-            if informal.record(state.incidents, incident):
-                b.touched.add(cid)
-                state.dirty = True
-            else:
-                result.duplicates[topic] = result.duplicates.get(topic, 0) + 1
-        for fact in ev.grey:
-            if grey_facts.record(state.records, fact):
-                b.touched.add(cid)
-                state.dirty = True
-            else:
-                result.duplicates[topic] = result.duplicates.get(topic, 0) + 1
-        for step in ev.steps:
-            if proceedings.record(state.steps, step):
-                b.touched.add(cid)
-                state.dirty = True
-            else:
-                result.duplicates[topic] = result.duplicates.get(topic, 0) + 1
+        # each fact once by its natural key: a new one changes the child, a known one is a duplicate
+        recorded = [informal.record(state.incidents, incident) for incident in ev.incidents]
+        recorded += [grey_facts.record(state.records, fact) for fact in ev.grey]
+        recorded += [proceedings.record(state.steps, step) for step in ev.steps]
+        if any(recorded):
+            b.touched.add(cid)
+            state.dirty = True
+        if not all(recorded):
+            result.duplicates[topic] = result.duplicates.get(topic, 0) + recorded.count(False)
         if ev.resolved is not None:
             b.child_events.append((ev, cid))
 
