@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine
 
-SERVICES = ("intake", "alerts", "referrals")
+SERVICES = ("intake", "alerts", "referrals", "web")
 
 
 def config(service: str, connection=None) -> Config:  # noqa: ANN001 - a SQLAlchemy Connection

@@ -4,22 +4,24 @@ to the alerts and referrals APIs as the signed-in person."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 from authlib.integrations.starlette_client import OAuth
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common import db
 from services.common.auth import TokenRegistry
 from services.common.http import create_app
 from services.common.settings import Settings
@@ -33,13 +35,15 @@ from services.web import (
     pages,
     referrals_pages,
     signin,
+    tables,
     views,
 )
 from services.web.api import Api, ApiError
 from services.web.people import load_groups
-from services.web.session import Sessions, SessionStore
+from services.web.session import Sessions, SessionStore, cookie_secure
 
 log = logging.getLogger(__name__)
+PURGE_EVERY_S = 300.0  # sessions idle past the timeout are deleted this often (a stale row is refused on read anyway)
 HERE = Path(__file__).parent
 NODE = HERE / "node_modules"
 ASSETS = {  # URL prefix → folder: the npm packages' precompiled dist, as published (package-lock.json pins them)
@@ -76,6 +80,15 @@ class PageHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+async def _purge_loop(sessions: SessionStore) -> None:
+    while True:
+        await asyncio.sleep(min(PURGE_EVERY_S, sessions.idle))
+        try:
+            await asyncio.to_thread(sessions.purge)
+        except db.UNAVAILABLE as exc:  # the database is down: sessions are refused on read meanwhile, the next run catches up
+            log.warning("session purge failed", extra={"error": type(exc).__name__})
+
+
 def session_secret(settings: Settings) -> str:
     if settings.web_session_secret is not None:
         return settings.web_session_secret.get_secret_value()
@@ -99,21 +112,39 @@ def build_app(settings: Settings, client: httpx.AsyncClient | None = None) -> Fa
     issuer = settings.oidc_issuer or dev_oidc.issuer(settings)
     http = client or httpx.AsyncClient(timeout=30)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO line names each URL: a child's id is in some
+    engine = db.make_engine(settings.database_url_for("web"))
+    sessions = SessionStore(engine, settings.web_idle_minutes * 60)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await http.aclose()
+        await asyncio.to_thread(db.migrate, engine, tables.metadata)
+        purge = asyncio.create_task(_purge_loop(sessions), name="web-session-purge")
+        try:
+            yield
+        finally:
+            purge.cancel()
+            await http.aclose()
+            engine.dispose()
 
     async def assets_built() -> str | None:
         return None if (NODE / "govuk-frontend").is_dir() else "the GOV.UK assets are not installed (make run / make test run npm ci)"
 
-    app = create_app("web", tokens=TokenRegistry(None), readiness=[assets_built], lifespan=lifespan, description="Signpost's pages")
+    async def sessions_stored() -> str | None:
+        try:
+            await asyncio.to_thread(db.ping, engine)
+        except db.UNAVAILABLE:
+            return "the sessions database is not answering"
+        return None
+
+    app = create_app("web", tokens=TokenRegistry(None), readiness=[assets_built, sessions_stored], lifespan=lifespan, description="Signpost's pages")
     base = public_url(settings)
-    host = urlparse(base).hostname or ""
-    secure = base.startswith("https://") or host not in ("127.0.0.1", "localhost", "::1")
-    sessions = SessionStore(settings.web_idle_minutes * 60)
+    secure = cookie_secure(base)
     app.add_middleware(Sessions, store=sessions, secret=session_secret(settings), secure=secure)
-    app.state.session_alive = lambda request: sessions.alive(request.scope.get("session_id"))
+
+    async def session_alive(request: Request) -> bool:
+        return await run_in_threadpool(sessions.alive, request.scope.get("session_id"))
+
+    app.state.session_alive = session_alive
     app.add_middleware(PageHeaders)
 
     oauth = OAuth()

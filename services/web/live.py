@@ -69,7 +69,7 @@ def _feed(request: Request, who: pages.Person, service: str, path: str, render: 
         nonlocal since
         seen: set[tuple[str, Any]] = set()
         yield "retry: 2000\n\n"
-        while not await request.is_disconnected() and session_alive(request):
+        while not await request.is_disconnected() and await session_alive(request):
             try:
                 page = await api.get(who, service, path, since=(since - OVERLAP).isoformat(), limit=200)
             except ApiError:

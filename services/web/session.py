@@ -5,62 +5,95 @@ refused before any lookup; it is HttpOnly, SameSite=Lax, and Secure unless the p
 on loopback over plain HTTP. A session unused for the idle timeout is gone, and signing out
 deletes it on the server, so a copied cookie stops working at once. Each session has its own
 CSRF token, checked on every form post.
+
+Sessions live in the web service's database (services/web/tables.py), so a restart keeps people
+signed in and several web processes behind one proxy share them, without sticky sessions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import secrets
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlparse
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import Engine, delete, select, update
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common import db
+from services.web import tables as t
+
 COOKIE = "signpost_session"
 
 
-@dataclass
-class Held:
-    data: dict[str, Any]
-    touched: float = field(default_factory=time.monotonic)
+def id_hash(sid: str) -> str:
+    """The row's key: the id itself never reaches the database (nor its backups)."""
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def expired(touched: float, now: float, idle: float) -> bool:
+    return now - touched > idle
+
+
+def touch_due(touched: float, now: float, idle: float) -> bool:
+    """Record a use at most every tenth of the idle timeout (a minute at most): a page view is then
+    not a database write, and a session can expire at most that much before its full idle time."""
+    return now - touched >= min(60.0, idle / 10)
 
 
 class SessionStore:
-    """In memory, one web process (docs/design.md: Pages); a restart signs everyone out."""
+    """Sessions in a table, keyed by a hash of the session id (docs/design.md: Pages)."""
 
-    def __init__(self, idle_seconds: float, clock: Any = time.monotonic):
-        self.idle, self.clock = idle_seconds, clock
-        self._held: dict[str, Held] = {}
+    def __init__(self, engine: Engine, idle_seconds: float, clock: Callable[[], float] = time.time):
+        self.engine, self.idle, self.clock = engine, idle_seconds, clock
 
     def get(self, sid: str, touch: bool = True) -> dict[str, Any] | None:
-        held = self._held.get(sid)
-        now = self.clock()
-        if held is None or now - held.touched > self.idle:
-            self._held.pop(sid, None)
+        key, now = id_hash(sid), self.clock()
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.sessions.c.data, t.sessions.c.touched).where(t.sessions.c.id_hash == key)).first()
+        if row is None:
             return None
-        if touch:
-            held.touched = now
-        return held.data
+        if expired(row.touched, now, self.idle):
+            self.drop(sid)
+            return None
+        if touch and touch_due(row.touched, now, self.idle):
+            with db.write(self.engine) as conn:
+                conn.execute(update(t.sessions).where(t.sessions.c.id_hash == key).values(touched=now))
+        data: dict[str, Any] = json.loads(row.data)
+        return data
 
     def alive(self, sid: str | None) -> bool:
         return sid is not None and self.get(sid, touch=False) is not None
 
     def save(self, sid: str, data: dict[str, Any]) -> None:
-        self._held[sid] = Held(data, self.clock())
-        if len(self._held) % 256 == 0:
-            self._sweep()
+        with db.write(self.engine) as conn:
+            conn.execute(db.upsert(self.engine, t.sessions, ["id_hash"], ["data", "touched"]),
+                         [{"id_hash": id_hash(sid), "data": json.dumps(data), "touched": self.clock()}])
 
     def drop(self, sid: str) -> None:
-        self._held.pop(sid, None)
+        with db.write(self.engine) as conn:
+            conn.execute(delete(t.sessions).where(t.sessions.c.id_hash == id_hash(sid)))
 
-    def _sweep(self) -> None:
-        now = self.clock()
-        for sid in [s for s, h in self._held.items() if now - h.touched > self.idle]:
-            del self._held[sid]
+    def purge(self) -> int:
+        """Delete every session idle past the timeout (run periodically: nobody may come back for them)."""
+        with db.write(self.engine) as conn:
+            return conn.execute(delete(t.sessions).where(t.sessions.c.touched < self.clock() - self.idle)).rowcount or 0
+
+
+def cookie_secure(base: str) -> bool:
+    """Secure unless served on loopback over plain HTTP. Behind the TLS proxy (docker-compose.yml) the
+    public URL is https://, so the cookie is Secure whatever scheme the proxy speaks to us: the
+    setting decides, never a forwarded header a client could have sent."""
+    host = urlparse(base).hostname or ""
+    return base.startswith("https://") or host not in ("127.0.0.1", "localhost", "::1")
 
 
 def csrf_token(session: dict[str, Any]) -> str:
@@ -102,12 +135,13 @@ class Sessions:
             except BadSignature:
                 sid = None
         # a live feed is no activity: an open worklist must not keep its session from timing out
-        data = self.store.get(sid, touch=not scope.get("path", "").startswith("/live/")) if sid else None
+        live = scope.get("path", "").startswith("/live/")
+        data = await run_in_threadpool(self.store.get, sid, not live) if sid else None
         if data is None:
             sid, data = None, {}
         scope["session"] = data
         scope["session_id"] = sid
-        before = dict(data)
+        before = json.dumps(data, sort_keys=True)  # a change anywhere inside it is saved
 
         async def send_with_cookie(message: Message) -> None:
             nonlocal sid
@@ -115,16 +149,16 @@ class Sessions:
                 headers = MutableHeaders(scope=message)
                 if scope.get("session_end"):
                     if sid:
-                        self.store.drop(sid)
+                        await run_in_threadpool(self.store.drop, sid)
                     headers.append("Set-Cookie", self._cookie("", max_age=0))
                 elif scope.get("session_rotate") or (sid is None and scope["session"]):
                     if sid:
-                        self.store.drop(sid)
+                        await run_in_threadpool(self.store.drop, sid)
                     sid = secrets.token_urlsafe(32)
-                    self.store.save(sid, scope["session"])
+                    await run_in_threadpool(self.store.save, sid, scope["session"])
                     headers.append("Set-Cookie", self._cookie(self.signer.dumps(sid)))
-                elif sid and scope["session"] != before:
-                    self.store.save(sid, scope["session"])
+                elif sid and json.dumps(scope["session"], sort_keys=True) != before:
+                    await run_in_threadpool(self.store.save, sid, scope["session"])
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)

@@ -1,4 +1,4 @@
-"""Alembic environment shared by the three services: each has its own versions and version table."""
+"""Alembic environment shared by the services: each has its own versions and version table."""
 
 from alembic import context
 
