@@ -1,10 +1,22 @@
 # syntax=docker/dockerfile:1
-# One image for the three Signpost services. Pick the service with the command:
+# One image for the Signpost services. Pick the service with the command:
 #   docker run ... signpost python -m services.intake      (HTTP 8001)
 #   docker run ... signpost python -m services.alerts      (HTTP 8002)
 #   docker run ... signpost python -m services.referrals   (HTTP 8003)
+#   docker run ... signpost python -m services.web         (HTTP 8000, the pages)
 # Settings come from the environment (KAFKA_BOOTSTRAP_SERVERS, SIGNPOST_*): see docs/deploy.md.
 ARG PYTHON_IMAGE=python:3.11-slim
+# Node only builds the pages' assets; the runtime image has none. An exact release, pinned by digest
+# (docs/deploy.md: how to check it on a connected machine).
+ARG NODE_IMAGE=node:20.18.1-bookworm-slim@sha256:b2c8e0eb8a6aeeae33b2711f8f516003e27ee45804e270468d937b3214f2f0cc
+
+# ---------------------------------------------------------------- assets: the GOV.UK Design System
+# govuk-frontend and @ministryofjustice/frontend, exactly as package-lock.json pins them (integrity
+# hashes); --omit=dev leaves out axe-core, which only the browser tests use.
+FROM ${NODE_IMAGE} AS assets
+WORKDIR /src/services/web
+COPY services/web/package.json services/web/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
 
 # ---------------------------------------------------------------- build: a venv from the lock
 FROM ${PYTHON_IMAGE} AS build
@@ -23,7 +35,7 @@ COPY pyproject.toml ./
 COPY schemas ./schemas
 COPY services ./services
 RUN pip install --no-deps . \
-    && python -c "import services.intake.app, services.alerts.app, services.referrals.app, services.cli"
+    && python -c "import services.intake.app, services.alerts.app, services.referrals.app, services.web.app, services.cli"
 
 # ---------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE}
@@ -42,11 +54,13 @@ RUN groupadd --system --gid 10001 signpost \
     && mkdir -p /var/lib/signpost \
     && chown signpost:signpost /var/lib/signpost
 COPY --from=build /opt/signpost /opt/signpost
+# the pages serve the packages' precompiled dist from beside their own code (services/web/app.py: NODE)
+COPY --from=assets /src/services/web/node_modules /opt/signpost/lib/python3.11/site-packages/services/web/node_modules
 COPY deploy/docker/healthcheck.py /usr/local/bin/signpost-healthcheck
 USER 10001:10001
 WORKDIR /var/lib/signpost
 VOLUME ["/var/lib/signpost"]
-EXPOSE 8001 8002 8003
+EXPOSE 8000 8001 8002 8003
 # GET /healthz of the service this container runs (found from the command line; no curl needed).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "/usr/local/bin/signpost-healthcheck"]

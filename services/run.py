@@ -70,7 +70,7 @@ class Supervisor:
             dev = write_dev_tokens(s.data_dir / "dev-tokens.yaml")
             env["SIGNPOST_TOKENS_FILE"] = str(dev.path.resolve())
             tokens_note = f"dev tokens (one per role) in {dev.path.resolve()}"
-            if s.web_token is None:
+            if s.web_token is None and s.web_token_file is None:
                 env["SIGNPOST_WEB_TOKEN"] = dev.tokens["web"]  # the pages' own token (role web)
         key_note = "pseudonym key: SIGNPOST_PSEUDONYM_KEY"
         if s.pseudonym_key is None:

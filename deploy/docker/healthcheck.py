@@ -1,9 +1,9 @@
 """Container health check for the Signpost image: GET /healthz of the service in this container.
 
 No curl in the image: this uses the standard library only. Which service (and so which port):
-the first argument (`intake`, `alerts`, `referrals`, `exporter`), else $SIGNPOST_SERVICE, else the
-`python -m services.<name>` command line of PID 1. The port follows the contract's settings:
-SIGNPOST_<NAME>_PORT, default 8001 / 8002 / 8003.
+the first argument (`intake`, `alerts`, `referrals`, `exporter`, `web`), else $SIGNPOST_SERVICE, else
+the `python -m services.<name>` command line of PID 1. The port follows the contract's settings:
+SIGNPOST_<NAME>_PORT, default 8001 / 8002 / 8003 (the pages: 8000).
 
 Exit 0 when /healthz answers 200 within the timeout, 1 otherwise (Docker's convention).
 """
@@ -14,7 +14,7 @@ import os
 import sys
 import urllib.request
 
-DEFAULT_PORTS = {"intake": 8001, "alerts": 8002, "referrals": 8003, "exporter": 9308}
+DEFAULT_PORTS = {"intake": 8001, "alerts": 8002, "referrals": 8003, "exporter": 9308, "web": 8000}
 
 
 def service_name(argv: list[str]) -> str | None:

@@ -11,6 +11,8 @@ import os
 import secrets
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from schemas import pseudonym
 from services.common.settings import Settings
 
@@ -53,6 +55,18 @@ def _dev_key(path: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(secrets.token_hex(32) + "\n")
     return path.read_text().strip()
+
+
+def given(value: SecretStr | None, path: Path | None) -> str | None:
+    """A secret from the environment or, as Docker secrets come, from a file (its content, stripped)."""
+    if value is not None:
+        return value.get_secret_value()
+    if path is not None:
+        text = path.read_text().strip()
+        if not text:
+            raise MissingSecret(f"{path} is empty")
+        return text
+    return None
 
 
 def configure_pseudonyms(settings: Settings) -> None:

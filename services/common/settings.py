@@ -53,11 +53,15 @@ class Settings(BaseSettings):
     web_token: SecretStr | None = Field(default=None, description="the pages' own API token (role web); `make run` writes a dev one")
     web_session_secret: SecretStr | None = Field(default=None, description="signs session cookies; dev: generated into the data dir")
     web_idle_minutes: int = Field(default=30, ge=1, description="a session unused this long is signed out")
+    # the same three as files (Docker secrets, /run/secrets/...): docker-compose.yml mounts them there
+    web_token_file: Path | None = Field(default=None, description="a file holding SIGNPOST_WEB_TOKEN (a Docker secret)")
+    web_session_secret_file: Path | None = Field(default=None, description="a file holding SIGNPOST_WEB_SESSION_SECRET (a Docker secret)")
     alerts_url: str | None = Field(default=None, description="the alerts API as the pages reach it; default http://127.0.0.1:<alerts_port>")
     referrals_url: str | None = Field(default=None, description="the referrals API as the pages reach it; default http://127.0.0.1:<referrals_port>")
     oidc_issuer: str | None = Field(default=None, description="the LA's OpenID provider (Entra ID, Okta, Keycloak...); `make run` starts a dev one")
     oidc_client_id: str = "signpost"
     oidc_client_secret: SecretStr | None = None
+    oidc_client_secret_file: Path | None = Field(default=None, description="a file holding SIGNPOST_OIDC_CLIENT_SECRET (a Docker secret)")
     oidc_groups_file: Path | None = Field(default=None, description="YAML: the provider's groups → roles, agency, LA codes; default services/web/groups.dev.yaml")
     dev_oidc_port: int = Field(default=9400, description="the development OpenID provider `make run` starts when SIGNPOST_OIDC_ISSUER is unset")
     exporter_interval: float = Field(default=15.0, gt=0, description="seconds between the exporter's reads of the broker and the stores")

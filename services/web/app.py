@@ -22,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common import db
+from services.common import secrets as secrets_of
 from services.common.auth import TokenRegistry
 from services.common.http import create_app
 from services.common.settings import Settings
@@ -90,8 +91,9 @@ async def _purge_loop(sessions: SessionStore) -> None:
 
 
 def session_secret(settings: Settings) -> str:
-    if settings.web_session_secret is not None:
-        return settings.web_session_secret.get_secret_value()
+    given = secrets_of.given(settings.web_session_secret, settings.web_session_secret_file)
+    if given is not None:
+        return given
     if settings.env == "production":
         raise SystemExit("SIGNPOST_WEB_SESSION_SECRET is required in production")
     path = settings.data_dir / "web-session.key"
@@ -107,8 +109,12 @@ def public_url(settings: Settings) -> str:
 
 
 def build_app(settings: Settings, client: httpx.AsyncClient | None = None) -> FastAPI:
-    if settings.web_token is None:
+    web_token = secrets_of.given(settings.web_token, settings.web_token_file)
+    if web_token is None:
         raise SystemExit("SIGNPOST_WEB_TOKEN is required: the pages' own API token (role web); `make run` writes a dev one")
+    client_secret = secrets_of.given(settings.oidc_client_secret, settings.oidc_client_secret_file)
+    if settings.env == "production" and not (settings.oidc_issuer and client_secret):
+        raise SystemExit("SIGNPOST_OIDC_ISSUER and SIGNPOST_OIDC_CLIENT_SECRET(_FILE) are required in production: the LA's identity provider")
     issuer = settings.oidc_issuer or dev_oidc.issuer(settings)
     http = client or httpx.AsyncClient(timeout=30)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO line names each URL: a child's id is in some
@@ -149,7 +155,7 @@ def build_app(settings: Settings, client: httpx.AsyncClient | None = None) -> Fa
 
     oauth = OAuth()
     oauth.register("idp", client_id=settings.oidc_client_id,
-                   client_secret=settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else "dev-secret",
+                   client_secret=client_secret or "dev-secret",
                    server_metadata_url=f"{issuer.rstrip('/')}/.well-known/openid-configuration",
                    client_kwargs={"scope": "openid profile email", "code_challenge_method": "S256"})
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -158,7 +164,7 @@ def build_app(settings: Settings, client: httpx.AsyncClient | None = None) -> Fa
     templates.env.globals.update(severity_tags=views.SEVERITY_TAGS, status_tags=views.STATUS_TAGS, agencies=views.AGENCIES)
     app.state.templates, app.state.oauth, app.state.public_url = templates, oauth, base
     app.state.groups = load_groups(settings.oidc_groups_file)
-    app.state.api = Api(http, settings.web_token.get_secret_value(),
+    app.state.api = Api(http, web_token,
                         {"alerts": settings.alerts_url or f"http://127.0.0.1:{settings.alerts_port}",
                          "referrals": settings.referrals_url or f"http://127.0.0.1:{settings.referrals_port}"})
     for prefix, folder in ASSETS.items():

@@ -42,7 +42,12 @@ RUNBOOK = ROOT / "docs" / "runbook.md"
 
 CONTRACT_PORTS = {"intake": 8001, "alerts": 8002, "referrals": 8003}
 SECRET_ENV = {"POSTGRES_PASSWORD": "pw-for-tests", "GRAFANA_ADMIN_PASSWORD": "pw-for-tests", "SIGNPOST_TOKENS_PATH": "/dev/null",
-              "SIGNPOST_PSEUDONYM_KEY": "key-for-tests-0123456789abcdef0123456789", "SIGNPOST_DOMAIN": "signpost.test", "SIGNPOST_TLS_DIR": "/dev/null"}
+              "SIGNPOST_PSEUDONYM_KEY": "key-for-tests-0123456789abcdef0123456789", "SIGNPOST_DOMAIN": "signpost.test", "SIGNPOST_TLS_DIR": "/dev/null",
+              # the pages (issue 10): the LA's identity provider and the pages' own secrets, as files
+              "SIGNPOST_OIDC_ISSUER": "https://idp.test", "SIGNPOST_OIDC_CLIENT_ID": "signpost-test", "SIGNPOST_OIDC_GROUPS_PATH": "/dev/null",
+              "SIGNPOST_OIDC_CLIENT_SECRET_PATH": "/dev/null", "SIGNPOST_WEB_TOKEN_PATH": "/dev/null", "SIGNPOST_WEB_SESSION_SECRET_PATH": "/dev/null"}
+WEB_SECRETS = {"SIGNPOST_WEB_TOKEN_FILE": "signpost_web_token", "SIGNPOST_WEB_SESSION_SECRET_FILE": "signpost_web_session_secret",
+               "SIGNPOST_OIDC_CLIENT_SECRET_FILE": "signpost_oidc_client_secret", "SIGNPOST_OIDC_GROUPS_FILE": "signpost_oidc_groups"}
 PROMQL_KEYWORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "inf", "nan"}
 SYNTHETIC_METRICS = {"up"}  # made by Prometheus at scrape time
 SCRAPE_LABELS = {"job", "instance"}
@@ -130,8 +135,10 @@ def test_compose_file_validates(docker_compose: str, tmp_path: Path) -> None:
     assert resolved.returncode == 0, resolved.stderr
     doc = yaml.safe_load(resolved.stdout)
     assert doc["secrets"]["signpost_tokens"]["file"] == "/dev/null"
-    for name in CONTRACT_PORTS:
+    for name in [*CONTRACT_PORTS, "web"]:
         assert ":pw-for-tests@postgres:" in doc["services"][name]["environment"]["SIGNPOST_DATABASE_URL"]
+    assert doc["services"]["web"]["environment"]["SIGNPOST_WEB_PUBLIC_URL"] == "https://signpost.test"
+    assert all(doc["secrets"][secret]["file"] == "/dev/null" for secret in WEB_SECRETS.values())
 
 
 @pytest.mark.parametrize("missing", sorted(SECRET_ENV))
@@ -267,17 +274,65 @@ def test_only_the_tls_proxy_publishes_ports(compose: dict) -> None:
     assert published == {"proxy"}
     proxy = compose["services"]["proxy"]
     assert proxy["image"].startswith("caddy:")
-    assert container_ports(proxy) == {*CONTRACT_PORTS.values(), 3000}
+    assert container_ports(proxy) == {443, *CONTRACT_PORTS.values(), 3000}
     assert compose["networks"]["default"] == {"internal": True}
     for name, service in compose["services"].items():
         networks = service.get("networks", ["default"])
         assert "default" in networks, name
-        assert set(networks) <= {"default", {"proxy": "edge", "referrals": "egress", "alertmanager": "egress"}.get(name, "default")}, f"{name} leaves the internal network"
+        assert set(networks) <= {"default", {"proxy": "edge", "referrals": "egress", "alertmanager": "egress", "web": "egress"}.get(name, "default")}, f"{name} leaves the internal network"
     caddyfile = (DEPLOY / "caddy/Caddyfile").read_text()
-    for upstream in ("intake:8001", "alerts:8002", "referrals:8003", "grafana:3000"):
+    for upstream in ("web:8000", "intake:8001", "alerts:8002", "referrals:8003", "grafana:3000"):
         assert f"reverse_proxy {upstream}" in caddyfile
-    assert caddyfile.count("import signpost") == 4 and "tls /certs/tls.crt /certs/tls.key" in caddyfile
+    assert caddyfile.count("import signpost") == 5 and "tls /certs/tls.crt /certs/tls.key" in caddyfile
     assert "http://" not in caddyfile
+
+
+def caddy_sites(caddyfile: str) -> dict[str, str]:
+    """Each site address → its block (the top-level blocks of a Caddyfile, tab-indented inside)."""
+    return dict(re.findall(r"^(https://\S+) \{\n(.*?)^\}", caddyfile, flags=re.M | re.S))
+
+
+def test_the_pages_run_behind_the_proxy_with_their_secrets_as_files(compose: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10 in production: the web service from the one image, reached only through Caddy at the
+    site root, its session cookie Secure (https public URL), sessions in PostgreSQL, the identity
+    provider from the environment, every secret a Docker secret and none a value."""
+    from services.common.settings import Settings
+    from services.web.session import cookie_secure
+
+    web = compose["services"]["web"]
+    assert web["command"] == ["python", "-m", "services.web"]
+    assert web["image"] == compose["services"]["intake"]["image"] and web["build"] == compose["services"]["intake"]["build"]
+    assert container_ports(web) == {8000} and not web.get("ports"), "the pages are reached through the TLS proxy only"
+    assert set(web["networks"]) == {"default", "egress"}, "internal, plus the way out to the identity provider"
+    assert "web" in web["healthcheck"]["test"]
+    assert web["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "web" in compose["services"]["proxy"]["depends_on"]
+    env = env_of(web)
+    for secret_var in ("SIGNPOST_WEB_TOKEN", "SIGNPOST_WEB_SESSION_SECRET", "SIGNPOST_OIDC_CLIENT_SECRET"):
+        assert secret_var not in env, f"{secret_var} as a value: mount it as a secret ({secret_var}_FILE)"
+    listed = set(web["secrets"])
+    for var, secret in WEB_SECRETS.items():
+        assert env[var] == f"/run/secrets/{secret}" and secret in listed, var
+        assert compose["secrets"][secret]["file"].startswith("${") and ":?" in compose["secrets"][secret]["file"], secret
+    assert env["SIGNPOST_OIDC_ISSUER"].startswith("${SIGNPOST_OIDC_ISSUER:?")
+    assert env["SIGNPOST_OIDC_CLIENT_ID"].startswith("${SIGNPOST_OIDC_CLIENT_ID:?")
+    known = {f"SIGNPOST_{field.upper()}" for field in Settings.model_fields} | {"KAFKA_BOOTSTRAP_SERVERS"}
+    assert not sorted(k for k in env if k not in known), "settings nobody reads (typos?)"
+    for key in list(os.environ):
+        if key.startswith("SIGNPOST_") or key == "KAFKA_BOOTSTRAP_SERVERS":
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, interpolate(value, SECRET_ENV))
+    settings = Settings()
+    assert settings.env == "production" and settings.port_of("web") == 8000 and settings.host == "0.0.0.0"
+    assert settings.web_public_url == "https://signpost.test" and cookie_secure(settings.web_public_url)
+    assert settings.database_url_for("web").startswith("postgresql+psycopg://signpost:pw-for-tests@postgres:5432/"), "sessions shared by every replica"
+    assert (settings.alerts_url, settings.referrals_url) == ("http://alerts:8002", "http://referrals:8003")
+    assert settings.oidc_issuer == "https://idp.test"
+    sites = caddy_sites((DEPLOY / "caddy/Caddyfile").read_text())
+    root = sites["https://{$SIGNPOST_DOMAIN}"]  # port 443: the site root is the pages
+    assert "reverse_proxy web:8000" in root and "flush_interval -1" in root, "the live feeds (SSE) must not be buffered"
+    assert "reverse_proxy alerts:8002" in sites["https://{$SIGNPOST_DOMAIN}:8002"], "the APIs keep their contract ports"
 
 
 def test_production_settings_need_every_secret(compose: dict) -> None:
@@ -716,7 +771,15 @@ def test_dockerfile_builds_one_locked_image_for_the_three_services() -> None:
     froms = [r for w, r in steps if w == "FROM"]
     args = dict(re.findall(r"ARG (\w+)=(\S+)", text))
     resolved = [re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""), f.split()[0]) for f in froms]
-    assert resolved and all(f == "python:3.11-slim" for f in resolved), resolved
+    stages = {f.split()[-1]: image for f, image in zip(froms, resolved, strict=True) if " AS " in f.upper()}
+    assert resolved[-1] == "python:3.11-slim", "the runtime image is Python's, with no Node"
+    assert all(image == "python:3.11-slim" for name, image in stages.items() if name != "assets"), resolved
+    # the pages' assets: built in a Node stage pinned to an exact release and by digest, copied into the runtime
+    assert re.fullmatch(r"node:\d+\.\d+\.\d+-bookworm-slim@sha256:[0-9a-f]{64}", stages["assets"]), stages["assets"]
+    assert re.search(r"COPY services/web/package\.json services/web/package-lock\.json \./ RUN npm ci --omit=dev", text)
+    copies = [r for w, r in steps if w == "COPY" and r.startswith("--from=assets")]
+    assert copies == ["--from=assets /src/services/web/node_modules /opt/signpost/lib/python3.11/site-packages/services/web/node_modules"]
+    assert dockerignored("services/web/node_modules"), "the image installs its own, from the lock"
     assert re.search(r"pip install --require-hashes [^&]*-r requirements\.prod\.lock", text)
     assert re.search(r"pip install --no-deps \.", text)
     users = [r for w, r in steps if w == "USER"]
@@ -759,6 +822,7 @@ def test_image_healthcheck_script(tmp_path: Path) -> None:
         closed = free_port()
         assert run([sys.executable, script, "alerts"], env={**env, "SIGNPOST_ALERTS_PORT": str(closed)}).returncode == 1
         assert run([sys.executable, script, "nonsense"], env=env).returncode == 1
+        assert run([sys.executable, script, "web"], env={**env, "SIGNPOST_WEB_PORT": str(port)}).returncode == 0
     finally:
         server.shutdown()
         server.server_close()
