@@ -2,7 +2,8 @@
 
 Agencies see only their own referrals and only the fields their receiver lists; the
 inclusion team and admins see everything in their LAs. Every read and change of a child's
-referral leaves an audit entry.
+referral leaves an audit entry. A child's consents are kept by the inclusion team and by IAS
+for the children referred to it.
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ from schemas.referrals import (
 from services.common.auth import Principal, require
 from services.common.problems import ProblemError
 from services.referrals import routing
+from services.referrals.domain import consent as consent_ledger
 from services.referrals.domain import lifecycle
 from services.referrals.store import ReferralRecord
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
 Reader = Annotated[Principal, Depends(require("agency", "inclusion_team"))]
 Agent = Annotated[Principal, Depends(require("agency"))]
-Team = Annotated[Principal, Depends(require("inclusion_team"))]
+Keeper = Annotated[Principal, Depends(require("inclusion_team", "agency"))]  # a child's consents: see _may_keep_consent
 Admin = Annotated[Principal, Depends(require("admin"))]
 ERRORS: dict = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
 
@@ -188,9 +190,24 @@ async def _child_in_scope(request: Request, principal: Principal, child_id: str)
         raise ProblemError(404, "Not Found", "no such child")
 
 
-@router.get("/consents/{child_id}", tags=["consent"], response_model=ConsentLedger, responses=ERRORS, summary="a child's consent ledger")
-async def consents(child_id: str, request: Request, principal: Team) -> dict:
-    await _child_in_scope(request, principal, child_id)
+async def _may_keep_consent(request: Request, principal: Principal, child_id: str) -> None:
+    """The inclusion team, within its LAs; an agency that keeps consent (IAS) only for a child with a
+    referral routed to it, in any status. Any other child is 404, as an unknown one is: whether a child
+    exists is need-to-know too. An agency that keeps none is refused whatever the child (403)."""
+    if principal.has("inclusion_team"):
+        return await _child_in_scope(request, principal, child_id)
+    if not consent_ledger.keeps_consent(principal.agency):
+        raise ProblemError(403, "Forbidden", "this agency does not record consent")
+    referred, _ = await asyncio.to_thread(request.app.state.store.list, agency=principal.agency, status=None, upn=None, overdue=None,
+                                          la_codes=principal.la_codes, today=_now().date(), limit=1, cursor=None, child_id=child_id)
+    if not referred:
+        raise ProblemError(404, "Not Found", "no such child")
+
+
+@router.get("/consents/{child_id}", tags=["consent"], response_model=ConsentLedger, responses=ERRORS,
+            summary="a child's consent ledger (the inclusion team; IAS for a child referred to it)")
+async def consents(child_id: str, request: Request, principal: Keeper) -> dict:
+    await _may_keep_consent(request, principal, child_id)
     store = request.app.state.store
     rows = await asyncio.to_thread(store.consents, child_id)
     await asyncio.to_thread(store.write_audit, [{"at": _now(), "principal": principal.name, "action": "read_consents", "object_kind": "consent", "object_id": child_id, "child_id": child_id, "detail": None}])
@@ -198,16 +215,16 @@ async def consents(child_id: str, request: Request, principal: Team) -> dict:
 
 
 @router.post("/consents/{child_id}/withdraw", tags=["consent"], response_model=ConsentWithdrawn, responses=ERRORS, summary="the family withdraws a consent: no further sharing")
-async def withdraw(child_id: str, request: Request, principal: Team, recipient: Annotated[ConsentRecipient, Query()], note: str | None = None) -> dict:
-    await _child_in_scope(request, principal, child_id)
+async def withdraw(child_id: str, request: Request, principal: Keeper, recipient: Annotated[ConsentRecipient, Query()], note: str | None = None) -> dict:
+    await _may_keep_consent(request, principal, child_id)
     await asyncio.to_thread(request.app.state.store.withdraw, child_id, recipient, principal.name, note, _now())
     return {"child_id": child_id, "recipient": recipient, "granted": False}
 
 
 @router.post("/consents/{child_id}/grant", tags=["consent"], response_model=ConsentGranted, responses=ERRORS,
              summary="record the family's consent to share with a recipient, and its lawful basis; held reasons are routed now")
-async def grant(child_id: str, body: ConsentGrant, request: Request, principal: Team) -> dict:
-    await _child_in_scope(request, principal, child_id)
+async def grant(child_id: str, body: ConsentGrant, request: Request, principal: Keeper) -> dict:
+    await _may_keep_consent(request, principal, child_id)
     doc = {"child_id": child_id, "recipient": body.recipient, "lawful_basis": body.lawful_basis, "by": principal.name, "at": _now(), "note": body.note}
     desk = request.app.state.desk
     for attempt in range(3):  # the stage may open the same referral at the same moment: the unique index refuses one, try again

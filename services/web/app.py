@@ -29,6 +29,7 @@ from services.common.settings import Settings
 from services.web import (
     alerts_pages,
     children_pages,
+    consent_pages,
     dev_oidc,
     live,
     matches_pages,
@@ -169,7 +170,7 @@ def build_app(settings: Settings, client: httpx.AsyncClient | None = None) -> Fa
                          "referrals": settings.referrals_url or f"http://127.0.0.1:{settings.referrals_port}"})
     for prefix, folder in ASSETS.items():
         app.mount(prefix, StaticFiles(directory=folder, check_dir=False), name=prefix.strip("/").replace("/", "-"))
-    for router in (signin.router, alerts_pages.router, referrals_pages.router, children_pages.router, live.router,
+    for router in (signin.router, alerts_pages.router, referrals_pages.router, consent_pages.router, children_pages.router, live.router,
                    matches_pages.router, overview_pages.router):
         app.include_router(router)
     _handlers(app)

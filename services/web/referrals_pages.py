@@ -45,7 +45,8 @@ async def _referral_context(request: Request, ref_id: str) -> dict[str, Any]:
         raise pages.NotAllowed()
     referral = await pages.api(request).get(who, "referrals", f"/v1/referrals/{ref_id}")
     acts = who.is_agency and referral["agency"] == who.agency
-    return {"referral": referral, "child": referral.get("child") or {}, "can_act": acts, "history": list(reversed(referral.get("history") or []))}
+    return {"referral": referral, "child": referral.get("child") or {}, "can_act": acts, "history": list(reversed(referral.get("history") or [])),
+            "can_keep_consent": acts and who.agency in views.CONSENT_KEEPERS}
 
 
 @router.get("/referrals/{ref_id}")

@@ -42,6 +42,9 @@ STATUS_TAGS = {"open": "govuk-tag--blue", "acknowledged": "govuk-tag--grey", "sn
                "new": "govuk-tag--blue", "accepted": "govuk-tag--turquoise", "declined": "govuk-tag--pink", "closed": "govuk-tag--green"}
 INBOX_TABS = {"new": "New", "overdue": "Overdue", "accepted": "Accepted", "closed": "Closed"}
 CONSENT_RECIPIENTS = {"nas": "NAS", "ias": "IAS", "la": "The local authority", "ace": "ACE", "coram": "Coram Children's Legal Centre"}
+# Agencies that keep a family's consent for the children referred to them (the referrals API decides:
+# services/referrals/domain/consent.py); here only to offer the link the API would not refuse.
+CONSENT_KEEPERS = frozenset({"ias"})
 LAWFUL_BASES = {"consent": "Consent (UK GDPR article 6(1)(a))", "legal_obligation": "Legal obligation (6(1)(c))",
                 "public_task": "Public task (6(1)(e))", "vital_interests": "Vital interests (6(1)(d))"}
 

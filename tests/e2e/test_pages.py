@@ -303,3 +303,30 @@ def test_an_inbox_updates_live(system: System, browser) -> None:
     assert system.request("referrals", "POST", f"/v1/referrals/{ref_id}/accept", "reu", {"note": "taken on"})[0] == 200
     WebDriverWait(browser, 20).until(
         lambda b: b.find_element(By.CSS_SELECTOR, f"tr[data-referral-id='{ref_id}'] td:nth-child(3)").text.startswith("Accepted"))
+
+
+def test_ias_records_and_withdraws_consent_for_a_child_referred_to_it(system: System, browser) -> None:
+    """Issue 10, item 4: IAS records consent too, from its referral; only for a child referred to it."""
+    page = wait_for(system, "ias", "/v1/referrals", lambda b: any(r["child"]["first_name"] == "Dana" for r in b["items"]))
+    ref = next(r for r in page["items"] if r["child"]["first_name"] == "Dana")
+    others = wait_for(system, "reu", "/v1/referrals", lambda b: b["items"])["items"]  # REU's: none of IAS's business
+    sign_in(browser, web(system), "ias", then=f"/referrals/{ref['id']}")
+    submit(browser, browser.find_element(By.ID, "consent-link"))
+    assert browser.current_url.endswith(f"/referrals/{ref['id']}/consent")
+    check_page(browser, "consent")
+    browser.find_element(By.XPATH, "//summary[normalize-space()=\"Record the family's consent\"]").click()
+    submit(browser, browser.find_element(By.ID, "record-consent"))  # nothing chosen: the GOV.UK error pattern
+    assert "Select who the family agrees to share with" in browser.find_element(By.CLASS_NAME, "govuk-error-summary").text
+    check_page(browser, "consent-error")
+    browser.find_element(By.CSS_SELECTOR, "label[for='grant-la']").click()
+    browser.find_element(By.CSS_SELECTOR, "label[for='basis-public_task']").click()
+    submit(browser, browser.find_element(By.ID, "record-consent"))
+    assert "Consent to share with The local authority recorded" in browser.find_element(By.CLASS_NAME, "govuk-notification-banner").text
+    row = "//h2[@id='consent']/following-sibling::table[1]//tr[td[1][normalize-space()='The local authority']]"
+    assert all(words in browser.find_element(By.XPATH, row).text for words in ("Given", "person:ias", "Public task"))
+    browser.find_element(By.CSS_SELECTOR, "label[for='withdraw-la']").click()
+    submit(browser, browser.find_element(By.XPATH, "//button[normalize-space()='Withdraw consent']"))
+    assert "Withdrawn" in browser.find_element(By.XPATH, row).text
+    check_page(browser, "consent-withdrawn")
+    browser.get(f"{web(system)}/referrals/{others[0]['id']}/consent")  # another agency's referral, so another agency's child
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Page not found"

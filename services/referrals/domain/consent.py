@@ -10,6 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+#: Agencies that record and withdraw a family's consent themselves (issue 10: "from the child page
+#: (inclusion team, IAS)"): IAS works with the family directly. Need to know: only for a child with a
+#: referral routed to that agency; the other agencies hear the family's word through the LA.
+CONSENT_KEEPERS = frozenset({"ias"})
+
+
+def keeps_consent(agency: str | None) -> bool:
+    return agency in CONSENT_KEEPERS
+
 
 @dataclass(frozen=True, slots=True)
 class ConsentRecord:

@@ -112,7 +112,9 @@ def expected_status(role: str | None, endpoint: str) -> int:
     if role == "inclusion_team":
         return 200 if endpoint in ("list", "get", "consents", "withdraw") else 403
     # agencies
-    if endpoint in ("consents", "withdraw", "reload", "audit"):
+    if endpoint in ("consents", "withdraw"):  # IAS keeps the consents of a child referred to it (issue 10); no other agency does
+        return 200 if role == "ias" else 403
+    if endpoint in ("reload", "audit"):
         return 403
     if endpoint == "list":
         return 200
@@ -602,3 +604,52 @@ async def test_the_changes_list_replays_what_each_caller_may_see(api: Api):
     team = (await api.request("inclusion_team", "GET", q)).json()["items"]
     assert {"nas", "ias"} <= {r["agency"] for r in team if r["child"]["child_id"] == kid["child_id"]}
     assert [r["updated_at"] for r in team] == sorted(r["updated_at"] for r in team)  # oldest change first
+
+
+# --------------------------------------------------------------------------- IAS keeps consent for the children referred to it (issue 10)
+
+
+async def test_ias_records_and_withdraws_consent_for_a_child_referred_to_it_and_the_audit_names_the_person(api: Api):
+    kid = profile(**AUTISTIC)
+    api.seed([alert(kid, "suspension_days_nearing_limit")])
+    assert api.ref(kid["child_id"], "ias")["status"] == "new"
+    assert not [r for r in api._all() if r.row["child_id"] == kid["child_id"] and r.row["agency"] == "nas"]  # held for consent
+    iris = as_person(api, "iris", ["agency"], "ias")
+    body = {"recipient": "nas", "lawful_basis": "consent", "note": "mother agreed at the drop-in"}
+    granted = await api.client.post(f"/v1/consents/{kid['child_id']}/grant", json=body, headers=iris)
+    assert granted.status_code == 200, granted.text
+    assert api.ref(kid["child_id"], "nas")["status"] == "new"  # the held reason went to NAS
+    ledger = await api.client.get(f"/v1/consents/{kid['child_id']}", headers=iris)
+    assert ledger.status_code == 200
+    assert [(e["recipient"], e["granted"], e["source"].split(":")[1:4]) for e in ledger.json()["items"]] == [("nas", True, ["consent", "person", "iris"])]
+    withdrawn = await api.client.post(f"/v1/consents/{kid['child_id']}/withdraw?recipient=nas&note=father+phoned", headers=iris)
+    assert withdrawn.status_code == 200 and withdrawn.json()["granted"] is False
+    trail = (await api.request("admin", "GET", f"/v1/audit?child_id={kid['child_id']}")).json()["items"]
+    done = {(e["principal"], e["action"]) for e in trail}
+    assert {("person:iris", "record_consent"), ("person:iris", "read_consents"), ("person:iris", "withdraw_consent")} <= done
+
+
+async def test_ias_cannot_see_or_change_consent_for_a_child_not_referred_to_it(api: Api):
+    kid = profile(**NON_SEND)
+    api.seed([alert(kid, "informal_exclusions_repeated")])  # the exclusions officer's, not IAS's
+    assert api.ref(kid["child_id"], "exclusions_officer")
+    iris = as_person(api, "iris", ["agency"], "ias")
+    read = await api.client.get(f"/v1/consents/{kid['child_id']}", headers=iris)
+    unknown = await api.client.get("/v1/consents/c-nobody-knows-this-child", headers=iris)
+    assert (read.status_code, read.json()["detail"]) == (unknown.status_code, unknown.json()["detail"]) == (404, "no such child")
+    assert_problem(await api.request("ias", "POST", f"/v1/consents/{kid['child_id']}/grant", json={"recipient": "ias", "lawful_basis": "consent"}), 404)
+    assert_problem(await api.request("ias", "POST", f"/v1/consents/{kid['child_id']}/withdraw?recipient=la"), 404)
+    assert api.store().consents(kid["child_id"]) == []
+
+
+@pytest.mark.parametrize("agency", ["nas", "reu", "exclusions_officer"])
+async def test_other_agencies_never_keep_consent_even_for_their_own_child(api: Api, agency: str):
+    kid = profile(**AUTISTIC)
+    api.seed([call(kid, received_by="la_inclusion", share_with_nas=True), alert(kid, "suspension_days_nearing_limit"),
+              alert(kid, "informal_exclusions_repeated")])
+    assert api.ref(kid["child_id"], agency)  # referred to it, and still refused
+    person = as_person(api, "someone", ["agency"], agency)
+    assert_problem(await api.client.get(f"/v1/consents/{kid['child_id']}", headers=person), 403)
+    assert_problem(await api.client.post(f"/v1/consents/{kid['child_id']}/grant", json={"recipient": "nas", "lawful_basis": "consent"}, headers=person), 403)
+    assert_problem(await api.client.post(f"/v1/consents/{kid['child_id']}/withdraw?recipient=nas", headers=person), 403)
+    assert [c["granted"] for c in api.store().consents(kid["child_id"]) if c["recipient"] == "nas"] == [True]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.referrals.domain.consent import ConsentRecord, current, from_call
+from services.referrals.domain.consent import ConsentRecord, current, from_call, keeps_consent
 
 T0 = datetime(2025, 3, 6, 10, 0, tzinfo=UTC)
 
@@ -80,3 +80,9 @@ def test_unticked_box_is_not_a_withdrawal():
         "C-6", {"share_with_nas": False}, T0 + timedelta(days=1)
     )
     assert current(ledger, "nas") is True
+
+
+def test_only_ias_among_the_agencies_keeps_a_familys_consent():
+    """Issue 10: consent from the child page by the inclusion team and IAS; IAS only for its own children (the API checks)."""
+    assert keeps_consent("ias")
+    assert not any(keeps_consent(a) for a in ("nas", "reu", "exclusions_officer", "virtual_school", "ace", "coram", None))
