@@ -8,7 +8,7 @@
 ARG PYTHON_IMAGE=python:3.11-slim
 # Node only builds the pages' assets; the runtime image has none. An exact release, pinned by digest
 # (docs/deploy.md: how to check it on a connected machine).
-ARG NODE_IMAGE=node:20.18.1-bookworm-slim@sha256:b2c8e0eb8a6aeeae33b2711f8f516003e27ee45804e270468d937b3214f2f0cc
+ARG NODE_IMAGE=node:22.12.0-bookworm-slim@sha256:35531c52ce27b6575d69755c73e65d4468dba93a25644eed56dc12879cae9213
 
 # ---------------------------------------------------------------- assets: the GOV.UK Design System
 # govuk-frontend and @ministryofjustice/frontend, exactly as package-lock.json pins them (integrity
