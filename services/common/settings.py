@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     oidc_client_secret_file: Path | None = Field(default=None, description="a file holding SIGNPOST_OIDC_CLIENT_SECRET (a Docker secret)")
     oidc_groups_file: Path | None = Field(default=None, description="YAML: the provider's groups → roles, agency, LA codes; default services/web/groups.dev.yaml")
     dev_oidc_port: int = Field(default=9400, description="the development OpenID provider `make run` starts when SIGNPOST_OIDC_ISSUER is unset")
+    stage_catch_up_records: int = Field(
+        default=20_000, ge=1, description="behind the log, a stream stage's batch grows to this many records, each child detected and written once per batch"
+    )
     exporter_interval: float = Field(default=15.0, gt=0, description="seconds between the exporter's reads of the broker and the stores")
     data_dir: Path = Path("var")
     database_url: str | None = None

@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 STALE_ATTEMPTS = 5  # a batch that meets a StaleWrite this many times fails like any other error
 EPOCH_BEFORE_COMMIT_S = 1.0  # under load the epoch is read at most once a second, before an offset commit
 EPOCH_WHEN_IDLE_S = 2.0
+CATCH_UP_WAIT_MS = 100  # behind the log a fetch answers at once; this only bounds the wait at its end
 
 
 class StaleWrite(Exception):
@@ -155,6 +156,7 @@ class StageRunner(Service):
         has_pending: Callable[[], bool] | None = None,
         on_assigned: Callable[[bool], None] | None = None,
         max_records: int = 5000,
+        catch_up_records: int | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -165,6 +167,8 @@ class StageRunner(Service):
         self.has_pending = has_pending or (lambda: False)
         self.on_assigned = on_assigned  # told after each rebalance whether this worker owns every partition
         self.max_records = max_records
+        # behind the log, a batch grows to this many records (settings.stage_catch_up_records; _catch_up)
+        self.catch_up_records = max(max_records, catch_up_records if catch_up_records is not None else settings.stage_catch_up_records)
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.probe: AIOKafkaConsumer | None = None  # group-less: reads the broker epoch
@@ -224,7 +228,7 @@ class StageRunner(Service):
         self.ready = True
         prefix = self.settings.topic_prefix
         while not self.should_stop:
-            batches = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+            batches = await self._catch_up(await self.consumer.getmany(timeout_ms=200, max_records=self.max_records))
             BROKER_UP.labels(self.service_name).set(1)
             if self._next_epoch is not None and self.consumer.assignment():
                 await self._rewind()
@@ -246,6 +250,33 @@ class StageRunner(Service):
             self.applied += len(messages)
             if self.on_committed:
                 self.on_committed(result)
+
+    async def _catch_up(self, batches: dict[TopicPartition, list]) -> dict[TopicPartition, list]:
+        """Far behind the log (a backlog, a replay, a new consumer group: at least `max_records` not
+        yet fetched), keep fetching into the same batch, up to `catch_up_records`. A batch is detected
+        and written once, so a child the backlog names ten times is detected, stored and announced
+        once, not ten times (Kafka Streams' record cache and commit interval do the same for a
+        KTable). Near the end of the log the batch is what arrived: no added latency."""
+        fetched = sum(len(recs) for recs in batches.values())
+        while batches and fetched < self.catch_up_records and await self._backlog() >= self.max_records:
+            more = await self.consumer.getmany(timeout_ms=CATCH_UP_WAIT_MS, max_records=min(self.max_records, self.catch_up_records - fetched))  # type: ignore[union-attr]
+            if not more:
+                break
+            for tp, recs in more.items():
+                batches.setdefault(tp, []).extend(recs)
+            fetched += sum(len(recs) for recs in more.values())
+        return batches
+
+    async def _backlog(self) -> int:
+        """Records on the assigned partitions not fetched yet (as far as the last fetches tell)."""
+        if self.consumer is None:
+            return 0
+        left = 0
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                left += max(0, high - await self.consumer.position(tp))
+        return left
 
     async def _apply(self, messages: list[Incoming]) -> Result:
         """Process, produce, commit the writes; on a StaleWrite, again from fresh state (same batch)."""

@@ -75,8 +75,9 @@ async def produce(settings: Settings, n: int) -> list[str]:
     producer = kafka.producer(settings)
     await producer.start()
     try:
-        for i in ids:  # one partition: the order and the offsets are known
-            await producer.send_and_wait(settings.topic(EXCLUSION_NOTICES.name), b"{}", key=b"k", partition=0, headers=[("ce_id", i.encode())])
+        sent = [await producer.send(settings.topic(EXCLUSION_NOTICES.name), b"{}", key=b"k", partition=0, headers=[("ce_id", i.encode())])
+                for i in ids]  # one partition: the order and the offsets are known
+        await asyncio.gather(*sent)
     finally:
         await producer.stop()
     return ids
@@ -203,3 +204,26 @@ async def new_epoch(settings: Settings) -> None:
 
 async def _equals(value: Awaitable[int | None], expected: int) -> bool:
     return await value == expected
+
+
+async def test_behind_the_log_a_batch_grows_to_the_catch_up_size_and_near_its_end_it_does_not(settings: Settings) -> None:
+    """A backlog is taken in batches of up to `catch_up_records` (each child detected and written once
+    per batch); once caught up, a batch is what arrived. Either way every message once, in order."""
+    await kafka.ensure_topics(settings)
+    backlog = await produce(settings, 2500)
+    stage = FakeStage()
+    runner = StageRunner(settings=settings, service="test", stage="fake", group_id=settings.topic("catch-up"), topics=[EXCLUSION_NOTICES.name],
+                         process=stage.process, commit=stage.commit, reset=stage.reset, max_records=200, catch_up_records=1000)  # fmt: skip
+    await runner.start()
+    try:
+        await eventually("the backlog committed", lambda: len(stage.committed) >= len(backlog))
+        sizes = [len(ids) for ids, *_ in stage.processed]
+        assert max(sizes) > 200  # more than one fetch's worth in a batch: the backlog was taken in larger batches
+        assert max(sizes) <= 1000
+        assert len(sizes) < len(backlog) / 200
+        live = await produce(settings, 5)
+        await eventually("the new messages committed", lambda: len(stage.committed) >= len(backlog) + len(live))
+        assert all(len(ids) <= len(live) for ids, *_ in stage.processed[len(sizes):])  # caught up: no waiting for more
+        assert stage.committed == backlog + live  # each once, in order
+    finally:
+        await runner.stop()
