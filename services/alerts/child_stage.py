@@ -499,6 +499,11 @@ class ChildStage:
     def _clock_findings(self, root: str, years: list[suspension_days.YearSuspensions], steps: proceedings.Proceedings) -> list[Finding]:
         """Issue 11: the statutory clocks over every linked record's facts, as of today; the day they next
         change is stored with the root (the tick's `next_check`)."""
+        if clocks.history(years, steps, today=self.today, config=self.rules.deadlines) and not any(
+            a.rule in clocks.RULES for a in self.book.alerts_of([root])
+        ):
+            self._set_next_check(root, None)
+            return []  # only quiet findings, and no clock alert for them to update (a replay of past years)
         outcome = clocks.detect(years, steps, child_id=root,
                                 calendar_of=self.calendars.for_school, bank_holidays=self.calendars.bank_holidays, today=self.today,
                                 config=self.rules.deadlines)  # fmt: skip

@@ -9,7 +9,7 @@ and its tick looks at the child again then.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 from schemas.alerts import Rule
 from services.alerts.domain import board, day_six, review
@@ -40,6 +40,32 @@ NO_LONGER_HOLDS = {
     Rule.la_education_from_day_six_missing: "education from day six was recorded",
     Rule.education_from_day_six_notice_late: "the provision covering day six no longer stands, or another was notified in time",
 }
+
+
+HISTORY_DAYS = 731  # two years of dates hold two school years: over 300 school days on every English calendar
+HISTORY_WATCH_LIMIT = 300  # so `history` holds only while a case goes quiet within 300 school days
+
+
+def history(years: Iterable[YearSuspensions], steps: Proceedings, *, today: date, config: Deadlines) -> bool:
+    """Whether every fact is so old that no clock can raise an alert or wake the child again: each case
+    is `deadlines.long_past` (its latest fact is over `watch_school_days` school days ago) and every
+    deadline, counted from a fact, is behind today. `detect` would then find only quiet findings, which
+    change nothing for a child without clock alerts: a replay of past years skips the clocks."""
+    if config.watch_school_days > HISTORY_WATCH_LIMIT:
+        return False
+    cutoff = today - timedelta(days=HISTORY_DAYS)
+    cutoff_iso = (cutoff - timedelta(days=1)).isoformat()  # a UTC time's date is at most a day before its UK date
+    for ys in years:
+        for reports in ys.by_key.values():
+            for r in reports.values():
+                if r.start_date >= cutoff or r.reported_at >= cutoff_iso:
+                    return False
+    for step in steps.by_event.values():
+        if step.on >= cutoff or (step.until is not None and step.until >= cutoff) or (step.exclusion_start is not None and step.exclusion_start >= cutoff):
+            return False
+        if step.noticed and step.noticed >= cutoff_iso:
+            return False
+    return True
 
 
 def detect(years: Iterable[YearSuspensions], steps: Proceedings, *, child_id: str, calendar_of: CalendarOf, bank_holidays: frozenset[date],
