@@ -10,7 +10,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.alerts.domain import clocks
-from services.alerts.domain.proceedings import DECISION, IRP_APPLICATION, IRP_DECISION, PERMANENT, PROVISION, REPRESENTATION, Proceedings, Step, record
+from services.alerts.domain.proceedings import (
+    DECISION,
+    IRP_APPLICATION,
+    IRP_DECISION,
+    PERMANENT,
+    PROVISION,
+    REPRESENTATION,
+    Proceedings,
+    Step,
+    record,
+)
 from services.alerts.domain.rules import Deadlines
 from services.alerts.domain.suspension_days import Report, YearSuspensions
 from services.common.calendar import load_registry
