@@ -16,6 +16,10 @@ import hashlib
 import hmac
 
 _base: hmac.HMAC | None = None
+# The stream stages derive the same few ids again and again (a child's every event hashes its UPN
+# and person key): an HMAC is ~3 µs, a dict hit ~30 ns. Bounded, and forgotten with the key.
+_memo: dict[tuple[str, str, int], str] = {}
+MEMO_SIZE = 100_000
 
 
 class PseudonymKeyMissing(RuntimeError):
@@ -27,6 +31,7 @@ def configure(key: bytes) -> None:
     if len(key) < 16:
         raise ValueError("the pseudonym key must be at least 16 bytes")
     _base = hmac.new(key, digestmod=hashlib.sha256)
+    _memo.clear()
 
 
 def is_configured() -> bool:
@@ -37,6 +42,13 @@ def keyed(kind: str, raw: str, hex_chars: int) -> str:
     """HMAC-SHA-256(key, kind | raw), hex, cut to `hex_chars`. `kind` separates the id spaces."""
     if _base is None:
         raise PseudonymKeyMissing("no pseudonym key configured in this process (services configure it from their settings)")
+    found = _memo.get((kind, raw, hex_chars))
+    if found is not None:
+        return found
     mac = _base.copy()
     mac.update(f"{kind}|{raw}".encode())
-    return mac.hexdigest()[:hex_chars]
+    out = mac.hexdigest()[:hex_chars]
+    if len(_memo) >= MEMO_SIZE:
+        _memo.clear()
+    _memo[kind, raw, hex_chars] = out
+    return out

@@ -67,3 +67,12 @@ def test_dev_generates_one_key_into_the_data_dir_and_keeps_it(tmp_path: Path) ->
     assert path.exists() and stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(first) == 64 and secrets.pseudonym_key(settings) == first
     assert secrets.pseudonym_key(build_settings(None, tmp_path / "other", pseudonym_key=None)) != first, "one per deployment"
+
+
+def test_a_new_key_gives_new_pseudonyms_even_for_ids_derived_before(restore_test_key: None) -> None:
+    """The memo of derived ids is forgotten with the key (a rotation is a rebuild under the new key)."""
+    pseudonym.configure(b"a" * 32)
+    before = pseudonym.keyed("child", "p:someone", 16)
+    assert pseudonym.keyed("child", "p:someone", 16) == before
+    pseudonym.configure(b"b" * 32)
+    assert pseudonym.keyed("child", "p:someone", 16) != before
