@@ -98,7 +98,7 @@ def _channel_id(topic: str) -> str:
 
 
 def _ce_headers(ce_type: dict[str, Any]) -> dict[str, Any]:
-    """CloudEvents 1.0 Kafka binding, binary mode: attributes as ce_* headers (see schemas.topics.ce_headers)."""
+    """CloudEvents 1.0 Kafka binding, binary mode: attributes as ce_* headers (as services.common.messages.outgoing writes them)."""
     return {
         "type": "object",
         "description": "CloudEvents 1.0 binary mode: the payload is the record value, the attributes are headers.",
