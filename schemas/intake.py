@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -141,6 +142,14 @@ class Consent(BaseModel):
     # issue 11, item 7: the level-1 advice services for families without SEND (charities, like NAS)
     share_with_ace: bool = False
     share_with_coram: bool = False
+
+
+#: Each consent a family gives (a `Consent` field) -> the recipient it lets receive the child: the
+#: referrals' consent ledger, the policy's `requires_consent` and its `consent_<field>` labels all read
+#: this one map. ACE and Coram (issue 11, item 7) are charities, like NAS.
+CONSENT_RECIPIENTS: Mapping[str, str] = {
+    "share_with_nas": "nas", "share_with_ias": "ias", "share_with_la": "la", "share_with_ace": "ace", "share_with_coram": "coram",
+}  # fmt: skip
 
 
 class Call(BaseModel):

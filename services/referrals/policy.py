@@ -25,6 +25,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from schemas.alerts import Rule
 from schemas.codes import Agency, CallTaker, SenNeed, SenStatus
+from schemas.intake import CONSENT_RECIPIENTS
 
 DEFAULT_POLICY_PATH = Path(__file__).parent / "policy.default.yaml"
 
@@ -34,7 +35,8 @@ FIELDS = (
 )  # fmt: skip
 #: Referral.child always carries these (schemas/referrals.py), whatever the agency.
 MANDATORY_FIELDS = ("child_id", "first_name", "last_name", "date_of_birth")
-CONSENTS = ("share_with_nas", "share_with_ias", "share_with_la", "share_with_ace", "share_with_coram")  # ace, coram: issue 11, item 7
+#: The consents a receiver may require (`requires_consent`): the `Consent` fields, in one place in schemas.
+CONSENTS = tuple(CONSENT_RECIPIENTS)
 
 _BOOL = frozenset({"true", "false"})
 #: The labels the referrals service passes, with their closed vocabularies ("" = label absent).

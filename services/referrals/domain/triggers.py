@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from schemas.codes import EXCLUSION_CONCERNS, SenNeed, is_send
+from schemas.intake import CONSENT_RECIPIENTS
 
 CHILD_RULES = frozenset({"suspension_days_nearing_limit", "suspension_days_limit_exceeded", "informal_exclusions_repeated",
                          # issue 11, items 4-6 (docs/rules.md)
@@ -62,11 +63,7 @@ def labels_for(child: dict[str, Any], *, reason: str, event_kind: str, received_
         "looked_after": _flag(bool(child.get("looked_after"))),
         "has_social_worker": _flag(bool(child.get("has_social_worker"))),
         "received_by": received_by,
-        "consent_share_with_nas": _flag(bool(consent.get("share_with_nas"))),
-        "consent_share_with_ias": _flag(bool(consent.get("share_with_ias"))),
-        "consent_share_with_la": _flag(bool(consent.get("share_with_la"))),
-        "consent_share_with_ace": _flag(bool(consent.get("share_with_ace"))),
-        "consent_share_with_coram": _flag(bool(consent.get("share_with_coram"))),
+        **{f"consent_{name}": _flag(bool(consent.get(name))) for name in CONSENT_RECIPIENTS},
     }
 
 
