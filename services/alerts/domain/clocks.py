@@ -18,17 +18,6 @@ from services.alerts.domain.proceedings import Proceedings
 from services.alerts.domain.rules import Deadlines
 from services.alerts.domain.suspension_days import Report, YearSuspensions, winner
 
-RULES = (
-    Rule.governing_board_review_due,
-    Rule.governing_board_decision_overdue,
-    Rule.irp_application_window_open,
-    Rule.irp_review_overdue,
-    Rule.governing_board_reconsideration_overdue,
-    Rule.education_from_day_six_missing,
-    Rule.la_education_from_day_six_missing,
-    Rule.education_from_day_six_notice_late,
-)
-
 #: Why Signpost resolves each when it no longer holds (the decision, the application, the provision arrived).
 NO_LONGER_HOLDS = {
     Rule.governing_board_review_due: "the governing board's decision was recorded",
