@@ -126,11 +126,18 @@ class ExclusionNotice(BaseModel):
     @property
     def suspension_sessions(self) -> int:
         """Half-day sessions towards the 45-day limit: a lunchtime counts as one session."""
-        if self.category is NoticeCategory.lunchtime:
-            return self.lunchtimes or self.sessions or 0
-        if self.category is NoticeCategory.suspension:
-            return self.sessions or 0
-        return 0
+        return suspension_sessions(self.category, self.sessions, self.lunchtimes)
+
+
+def suspension_sessions(category: str, sessions: int | None, lunchtimes: int | None) -> int:
+    """Half-day sessions a notice counts towards the 45-day limit (domain.md §1.2, R-45): a suspension
+    its sessions; a lunchtime suspension one session a lunchtime (its `lunchtimes`, else the sessions
+    given); a permanent exclusion none. The one definition: the model and the alerts' facts use it."""
+    if category == NoticeCategory.lunchtime:
+        return lunchtimes or sessions or 0
+    if category == NoticeCategory.suspension:
+        return sessions or 0
+    return 0
 
 
 class Consent(BaseModel):
