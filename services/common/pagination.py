@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 
+from services.common.db import aware
+
 
 def encode_cursor(created_at: datetime, item_id: str) -> str:
-    if created_at.tzinfo is None:
-        created_at = created_at.replace(tzinfo=UTC)  # SQLite drops the offset; everything is UTC
+    created_at = aware(created_at)  # SQLite drops the offset; everything is UTC
     return base64.urlsafe_b64encode(orjson.dumps([created_at.isoformat(), item_id])).decode().rstrip("=")
 
 

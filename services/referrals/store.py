@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import orjson
 from sqlalchemy import Engine, and_, insert, or_, select, update
@@ -18,10 +18,6 @@ from services.referrals import tables as t
 from services.referrals.domain import lifecycle, links
 from services.referrals.domain.profile import visible_las
 from services.referrals.writes import referral_changed
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @dataclass
