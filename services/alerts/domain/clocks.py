@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from schemas.alerts import Rule
+from schemas.alerts import DEADLINE_RULES, Rule
 from services.alerts.domain import board, day_six, review
 from services.alerts.domain.deadlines import CalendarOf, Outcome
 from services.alerts.domain.proceedings import Proceedings
 from services.alerts.domain.rules import Deadlines
 from services.alerts.domain.suspension_days import Report, YearSuspensions, winner
+
+#: The clocks' rules (the one list is schemas.alerts.DEADLINE_RULES; the child stage asks by this name).
+RULES = DEADLINE_RULES
 
 #: Why Signpost resolves each when it no longer holds (the decision, the application, the provision arrived).
 NO_LONGER_HOLDS = {
