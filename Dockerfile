@@ -5,7 +5,8 @@
 #   docker run ... signpost python -m services.referrals   (HTTP 8003)
 #   docker run ... signpost python -m services.web         (HTTP 8000, the pages)
 # Settings come from the environment (KAFKA_BOOTSTRAP_SERVERS, SIGNPOST_*): see docs/deploy.md.
-ARG PYTHON_IMAGE=python:3.11-slim
+# Python: an exact release, pinned by digest (docs/deploy.md: how to check it on a connected machine).
+ARG PYTHON_IMAGE=python:3.11.17-slim-bookworm@sha256:2333bd330d12de02514770b3585cad313644316047cdee24a7acfdece6de6efb
 # Node only builds the pages' assets; the runtime image has none. An exact release, pinned by digest
 # (docs/deploy.md: how to check it on a connected machine).
 ARG NODE_IMAGE=node:22.12.0-bookworm-slim@sha256:35531c52ce27b6575d69755c73e65d4468dba93a25644eed56dc12879cae9213

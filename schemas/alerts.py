@@ -36,6 +36,23 @@ class Rule(StrEnum):
     education_from_day_six_notice_late = "education_from_day_six_notice_late"
 
 
+#: Issue 11 (items 1-3): the statutory clocks' child alerts (the referrals' policy file decides which route where).
+DEADLINE_RULES = frozenset({
+    Rule.governing_board_review_due, Rule.governing_board_decision_overdue, Rule.irp_application_window_open,
+    Rule.irp_review_overdue, Rule.governing_board_reconsideration_overdue, Rule.education_from_day_six_missing,
+    Rule.la_education_from_day_six_missing, Rule.education_from_day_six_notice_late,
+})  # fmt: skip
+#: The rules about one child: the alerts' child stage detects them and the referrals route them. The
+#: others (end_of_term_spike, late_notifications_high) are about a school or an LA.
+CHILD_RULES = frozenset({
+    Rule.suspension_days_nearing_limit, Rule.suspension_days_limit_exceeded, Rule.informal_exclusions_repeated,
+    # issue 11, items 4-6 (docs/rules.md)
+    Rule.protected_child_permanently_excluded, Rule.social_care_child_excluded, Rule.part_time_timetable_concern,
+    Rule.off_rolling_review, Rule.managed_move_trial, Rule.suspensions_in_term,
+    *DEADLINE_RULES,
+})  # fmt: skip
+
+
 class Severity(StrEnum):
     info = "info"
     warning = "warning"

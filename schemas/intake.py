@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -125,11 +126,18 @@ class ExclusionNotice(BaseModel):
     @property
     def suspension_sessions(self) -> int:
         """Half-day sessions towards the 45-day limit: a lunchtime counts as one session."""
-        if self.category is NoticeCategory.lunchtime:
-            return self.lunchtimes or self.sessions or 0
-        if self.category is NoticeCategory.suspension:
-            return self.sessions or 0
-        return 0
+        return suspension_sessions(self.category, self.sessions, self.lunchtimes)
+
+
+def suspension_sessions(category: str, sessions: int | None, lunchtimes: int | None) -> int:
+    """Half-day sessions a notice counts towards the 45-day limit (domain.md §1.2, R-45): a suspension
+    its sessions; a lunchtime suspension one session a lunchtime (its `lunchtimes`, else the sessions
+    given); a permanent exclusion none. The one definition: the model and the alerts' facts use it."""
+    if category == NoticeCategory.lunchtime:
+        return lunchtimes or sessions or 0
+    if category == NoticeCategory.suspension:
+        return sessions or 0
+    return 0
 
 
 class Consent(BaseModel):
@@ -141,6 +149,14 @@ class Consent(BaseModel):
     # issue 11, item 7: the level-1 advice services for families without SEND (charities, like NAS)
     share_with_ace: bool = False
     share_with_coram: bool = False
+
+
+#: Each consent a family gives (a `Consent` field) -> the recipient it lets receive the child: the
+#: referrals' consent ledger, the policy's `requires_consent` and its `consent_<field>` labels all read
+#: this one map. ACE and Coram (issue 11, item 7) are charities, like NAS.
+CONSENT_RECIPIENTS: Mapping[str, str] = {
+    "share_with_nas": "nas", "share_with_ias": "ias", "share_with_la": "la", "share_with_ace": "ace", "share_with_coram": "coram",
+}  # fmt: skip
 
 
 class Call(BaseModel):

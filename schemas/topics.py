@@ -7,7 +7,6 @@ Binary mode: the JSON payload is the record value; the event's attributes travel
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
@@ -151,29 +150,6 @@ DEAD_LETTERS = "dead-letters.v1"
 #: One record per broker lifetime (one partition): a relay or consumer that finds another record at
 #: offset 0 than it remembers knows the broker lost everything (the embedded broker keeps nothing).
 BROKER_EPOCH = "broker-epoch.v1"
-BY_TYPE = {t.ce_type: t for t in ALL_TOPICS}
-
-
-def topic_name(prefix: str, spec: TopicSpec | str) -> str:
-    return prefix + (spec if isinstance(spec, str) else spec.name)
-
-
-def ce_headers(
-    spec: TopicSpec, event_id: str, source: str, time: datetime | None = None, subject: str | None = None
-) -> list[tuple[str, bytes]]:
-    """CloudEvents binary-mode headers. `subject` must never carry personal data."""
-    when = (time or datetime.now(UTC)).astimezone(UTC)
-    headers = [
-        ("ce_specversion", SPEC_VERSION.encode()),
-        ("ce_id", event_id.encode()),
-        ("ce_source", source.encode()),
-        ("ce_type", spec.ce_type.encode()),
-        ("ce_time", when.isoformat().replace("+00:00", "Z").encode()),
-        ("content-type", CONTENT_TYPE.encode()),
-    ]
-    if subject:
-        headers.append(("ce_subject", subject.encode()))
-    return headers
 
 
 def header(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], name: str) -> str | None:

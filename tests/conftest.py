@@ -116,7 +116,7 @@ def docker_available(timeout: float = 5.0) -> bool:
     return done.returncode == 0
 
 
-KAFKA_IMAGE = "apache/kafka:3.9.1@sha256:4ceccc577f03f51f6af8dbfda55194d0d892f4fa7913ffbded567ce3895622ed"  # the image docker-compose.yml runs (tests/integration/test_deploy.py checks they agree)
+KAFKA_IMAGE = "apache/kafka:3.9.1@sha256:4ceccc577f03f51f6af8dbfda55194d0d892f4fa7913ffbded567ce3895622ed"  # the image docker-compose.yml runs (tests/deploy/test_deploy.py checks they agree)
 
 
 def _start_kafka_container() -> tuple[Any, str]:

@@ -19,6 +19,7 @@ from services.alerts import queries
 from services.alerts.domain import story
 from services.alerts.routes import ERRORS, audit_reads
 from services.common.auth import Principal, require
+from services.common.db import aware
 from services.common.problems import ProblemError
 
 router = APIRouter(prefix="/v1", tags=["pages"])
@@ -48,7 +49,7 @@ async def alert_changes(
 ) -> dict[str, Any]:
     store = request.app.state.store
     scope = None if principal.has("admin") else principal.la_codes
-    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    since = aware(since)
     rows = await asyncio.to_thread(queries.changed_since, store.engine, since, scope, limit)
     by_id = await asyncio.to_thread(store.alerts_by_ids, [r.id for r in rows])
     items = [by_id[r.id] for r in rows if r.id in by_id]

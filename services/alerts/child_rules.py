@@ -27,9 +27,6 @@ from services.alerts.domain.rules import RuleConfig
 from services.alerts.domain.suspension_days import YearSuspensions, combine
 from services.common.calendar import CalendarRegistry, SchoolCalendar
 
-RULES = ("protected_child_permanently_excluded", "social_care_child_excluded", "part_time_timetable_concern", "off_rolling_review",
-         "managed_move_trial", "suspensions_in_term")  # fmt: skip
-
 
 def facts_of(topic: str, event_id: str, doc: dict[str, Any]) -> list[g.RecordFact | g.CancellationFact]:
     """What an intake event (as JSON) tells these rules."""

@@ -30,7 +30,7 @@ from datetime import date, datetime
 
 import orjson
 
-from schemas.alerts import Alert
+from schemas.alerts import CHILD_RULES, Alert
 from schemas.children import ChildEventResolved, ChildLinkChanged, ChildProfile
 from schemas.intake import Consent
 from schemas.pupil import normalise_name
@@ -66,7 +66,6 @@ from services.common.stream import dead_letter_messages
 
 log = logging.getLogger(__name__)
 TICK_CHILDREN = 5000  # children a tick detects again per batch (their next_check has come)
-CHILD_RULES = ("suspension_days_nearing_limit", "suspension_days_limit_exceeded", "informal_exclusions_repeated", *child_rules.RULES, *clocks.RULES)
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ from schemas.alerts import Alert, AlertChanged
 from schemas.topics import ALERTS
 from services.alerts.live import Broadcaster
 from services.common import kafka
+from services.common.background import Background
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,15 +52,13 @@ class LiveFeed:
         self.topic = settings.topic(ALERTS.name)
         self.newer = Newer(since)
         self.following = False  # every partition assigned and positioned: readiness waits for it
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("alerts-live-feed", self._run)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="alerts-live-feed")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:

@@ -10,7 +10,9 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import overload
 
 from sqlalchemy import Connection, Engine, LargeBinary, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -97,11 +99,21 @@ def upsert(engine: Engine, table, keys: list[str], columns: list[str]):  # noqa:
     return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in columns})
 
 
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
+def aware(value: datetime | None) -> datetime | None:
+    """A time with no offset is UTC: SQLite drops the offset of stored times (everything is stored in
+    UTC), and a naive time a caller gives means UTC too. An aware time is returned as it is."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 def aware_row(row: dict) -> dict:
     """SQLite drops the UTC offset of stored times: put it back before they leave the service."""
-    from datetime import datetime, timezone
-
-    return {k: (v.replace(tzinfo=timezone.utc) if isinstance(v, datetime) and v.tzinfo is None else v) for k, v in row.items()}
+    return {k: (aware(v) if isinstance(v, datetime) else v) for k, v in row.items()}
 
 
 _WRITE_LOCKS: dict[int, threading.Lock] = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, select
 
@@ -39,10 +39,6 @@ def record(conn: Connection, table: Table, keys: Iterable[str], at: datetime) ->
         conn.execute(db.upsert(conn.engine, table, ["key"], ["erased_at"]), rows)
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 class ErasureList:
     """The erased keys of one store, read again at most every `REFRESH_S` (or when told)."""
 
@@ -60,7 +56,7 @@ class ErasureList:
         if time.monotonic() - self._read_at < self.refresh_s:
             return False
         with self.engine.connect() as conn:
-            found = {r.key.encode(): _utc(r.erased_at) for r in conn.execute(select(self.table))}
+            found = {r.key.encode(): db.aware(r.erased_at) for r in conn.execute(select(self.table))}
         self._read_at = time.monotonic()
         changed, self.at = found != self.at, found
         return changed
@@ -73,7 +69,7 @@ class ErasureList:
         if not ce_time:
             return True
         try:
-            accepted = _utc(datetime.fromisoformat(ce_time.replace("Z", "+00:00")))
+            accepted = db.aware(datetime.fromisoformat(ce_time.replace("Z", "+00:00")))
         except ValueError:
             return True
         return accepted <= self.at[key]

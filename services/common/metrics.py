@@ -6,8 +6,6 @@ agency...). Never an id, UPN, URN or name.
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 disable_created_metrics()  # the *_created series only add noise to dashboards
@@ -47,16 +45,6 @@ RATE_LIMITED = Counter(
 BROKER_UP = Gauge("signpost_broker_connected", "1 when the service's last broker round trip succeeded", ["service"])
 BUILD_INFO = Gauge("signpost_build_info", "Always 1: the running build's version and commit", ["service", "version", "commit"])
 
-
-class Timer:
-    """`with Timer() as t: ...; t.seconds`"""
-
-    def __enter__(self) -> Timer:
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self.start
 
 ALERT_CHANGES = Counter("signpost_alert_changes_total", "Alerts raised or changed", ["rule", "severity", "change"])
 SSE_SUBSCRIBERS = Gauge("signpost_alert_stream_subscribers", "Open live-feed (SSE) connections")

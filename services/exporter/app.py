@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from services.common import db, kafka
 from services.common.auth import TokenRegistry
+from services.common.background import Background
 from services.common.http import create_app
 from services.common.settings import ServiceName, Settings
 from services.exporter import metrics, store_counts
@@ -107,12 +108,12 @@ def build_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(loop(), name="exporter-collect")
+        collecting = Background("exporter-collect", loop)
+        collecting.start()
         try:
             yield
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await collecting.stop()
             await asyncio.to_thread(reader.close)
             for engine in {id(e): e for e in engines.values()}.values():
                 engine.dispose()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 from sqlalchemy import Connection, Engine, delete, insert, select
@@ -185,7 +185,7 @@ class _Run:
     def _save_profile(self, child: dict, at: datetime) -> None:
         p = t.profiles.c
         held = self.conn.execute(select(p.at).where(p.child_id == child["child_id"])).scalar()
-        if held is None or loads.aware(held) <= at:
+        if held is None or db.aware(held) <= at:
             self.conn.execute(upsert(self.engine, t.profiles, ["child_id"], ["profile", "at"]),
                               [{"child_id": child["child_id"], "profile": orjson.dumps(child).decode(), "at": at}])
 
@@ -210,8 +210,5 @@ class _Run:
 
 
 def _time(value: str | datetime) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return db.aware(value if isinstance(value, datetime) else datetime.fromisoformat(value.replace("Z", "+00:00")))
 

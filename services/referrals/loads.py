@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 import orjson
 from sqlalchemy import Connection, select
 
+from services.common.db import aware
 from services.referrals import tables as t
 from services.referrals.domain import consent, links
 from services.referrals.domain import profile as profiles
@@ -15,10 +15,6 @@ from services.referrals.domain.decide import Holder, OpenReferral, SeenReasons
 from services.referrals.domain.lifecycle import OPEN
 from services.referrals.domain.merge import GroupReferral
 from services.referrals.domain.triggers import Trigger, labels_for
-
-
-def aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def component(conn: Connection, child_id: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, and_, case, func, select
 from schemas.codes import Agency
 from schemas.pages import ReferralChanges, ReferralCounts
 from services.common.auth import Principal, require
+from services.common.db import aware
 from services.referrals import routes
 from services.referrals import tables as t
 from services.referrals.routes import ERRORS
@@ -63,7 +64,7 @@ def changed_since(engine: Engine, since: datetime, agency: str | None, la_codes:
 async def referral_changes(request: Request, principal: Reader, since: datetime, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     is_agency = "agency" in principal.roles and not principal.has("inclusion_team")
     scope = None if principal.has("admin") else principal.la_codes
-    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    since = aware(since)
     store = request.app.state.store
     ids = await asyncio.to_thread(changed_since, store.engine, since, principal.agency if is_agency else None, scope, limit)
     records = [r for r in [await asyncio.to_thread(store.get, i) for i in ids] if r is not None]

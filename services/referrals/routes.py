@@ -35,6 +35,7 @@ from schemas.referrals import (
     ReferralStatus,
 )
 from services.common.auth import Principal, require
+from services.common.db import aware
 from services.common.problems import ProblemError
 from services.referrals import routing
 from services.referrals.domain import consent as consent_ledger
@@ -70,14 +71,14 @@ def view(request: Request, record: ReferralRecord, principal: Principal, with_hi
         child=child,
         reasons=record.reasons,
         status=row["status"],
-        created_at=_aware(row["created_at"]),
-        updated_at=_aware(row["updated_at"]),
+        created_at=aware(row["created_at"]),
+        updated_at=aware(row["updated_at"]),
         due_by=row["due_by"],
         overdue=lifecycle.overdue(row["status"], row["due_by"], today),
         due_in_school_days=_due_in(request, record, today),
         outcome=row["outcome"],
         decline_reason=row["decline_reason"],
-        history=[{"at": _aware(h["at"]), "by": h["by"], "action": h["action"], "detail": h["detail"]} for h in record.history] if with_history and record.history is not None else None,
+        history=[{"at": aware(h["at"]), "by": h["by"], "action": h["action"], "detail": h["detail"]} for h in record.history] if with_history and record.history is not None else None,
     )
 
 
@@ -90,10 +91,6 @@ def _due_in(request: Request, record: ReferralRecord, today: date) -> int | None
     if due >= today:
         return int(calendar.school_days_between(today + timedelta(days=1), due))
     return -int(calendar.school_days_between(due + timedelta(days=1), today))
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 def audit_entries(principal: Principal, records: list[ReferralRecord], action: str, why: str | None) -> list[dict]:

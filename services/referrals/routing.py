@@ -48,10 +48,3 @@ def project(child: Mapping[str, object], receiver: Receiver) -> dict[str, object
 
     Data minimisation (UK GDPR Art 5(1)(c); domain.md R-MINIMISE): e.g. NAS gets no UPN by default."""
     return {name: child[name] for name in receiver.fields if name in child}
-
-
-def consent_missing(receiver: Receiver, labels: Labels) -> bool:
-    """True when the receiver requires a consent that the labels (`consent_<name>`) do not record."""
-    return (
-        receiver.requires_consent is not None and labels.get(f"consent_{receiver.requires_consent}") != "true"
-    )

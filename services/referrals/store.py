@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import orjson
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, insert, select, update
 
 from services.common import db, outbox
 from services.common.audit import AuditLog
 from services.common.db import aware_row, insert_ignore
-from services.common.pagination import decode_cursor, encode_cursor
+from services.common.pagination import keyset, next_cursor
 from services.referrals import loads
 from services.referrals import tables as t
 from services.referrals.domain import lifecycle, links
 from services.referrals.domain.profile import visible_las
 from services.referrals.writes import referral_changed
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @dataclass
@@ -59,16 +55,12 @@ class ReferralStore:
         if la_codes is not None:  # every LA with a duty towards the child sees its referrals
             rl = t.referral_las.c
             query = query.where(r.id.in_(select(rl.referral_id).where(rl.la_code.in_(sorted(la_codes)))))
-        if cursor:
-            created, ref_id = decode_cursor(cursor)
-            query = query.where(or_(r.created_at < created, and_(r.created_at == created, r.id < ref_id)))
-        query = query.order_by(r.created_at.desc(), r.id.desc()).limit(limit + 1)
+        query = keyset(query, r.created_at, r.id, cursor, limit)
         with self.engine.connect() as conn:
             rows = [row._asdict() for row in conn.execute(query)]
             reasons = self._reasons(conn, [row["id"] for row in rows[:limit]])
         items = [ReferralRecord(row, reasons.get(row["id"], [])) for row in rows[:limit]]
-        next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
-        return items, next_cursor
+        return items, next_cursor(rows, limit)
 
     def _reasons(self, conn, ids: builtins.list[str]) -> dict[str, builtins.list[dict]]:  # noqa: ANN001
         out: dict[str, builtins.list[dict]] = {}

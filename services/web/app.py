@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.common import db
 from services.common import secrets as secrets_of
 from services.common.auth import TokenRegistry
+from services.common.background import Background
 from services.common.http import create_app
 from services.common.settings import Settings
 from services.web import (
@@ -125,11 +126,12 @@ def build_app(settings: Settings, client: httpx.AsyncClient | None = None) -> Fa
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(db.migrate, engine, tables.metadata)
-        purge = asyncio.create_task(_purge_loop(sessions), name="web-session-purge")
+        purge = Background("web-session-purge", lambda: _purge_loop(sessions))
+        purge.start()
         try:
             yield
         finally:
-            purge.cancel()
+            await purge.stop()
             await http.aclose()
             engine.dispose()
 

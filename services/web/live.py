@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import StreamingResponse
 
+from services.common.db import aware
 from services.web import pages, views
 from services.web.api import ApiError
 
@@ -37,7 +38,7 @@ def parse_event_id(value: str | None) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware(moment)
 
 
 def unseen(items: list[dict[str, Any]], seen: set[tuple[str, Any]]) -> list[dict[str, Any]]:

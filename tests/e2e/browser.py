@@ -10,8 +10,14 @@ import subprocess
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -79,8 +85,29 @@ def sign_out(browser: webdriver.Chrome) -> None:
     WebDriverWait(browser, 10).until(ec.title_contains("signed out"))
 
 
-def submit(browser: webdriver.Chrome, button) -> None:  # noqa: ANN001 - a WebElement
+def gone(element: WebElement) -> bool:
+    """True once the element has left the document: selenium's `staleness_of`, but also when ChromeDriver
+    says so in other words. Chrome sometimes answers a check on a node of a page being replaced with
+    "Node with given id does not belong to the document" (an unknown error, or no such element) instead
+    of a stale element reference (SeleniumHQ/selenium#15401): that too means the old page is gone."""
+    try:
+        element.is_enabled()
+    except (StaleElementReferenceException, NoSuchElementException):
+        return True
+    except WebDriverException as e:
+        if "does not belong to the document" in (e.msg or ""):
+            return True
+        raise
+    return False
+
+
+def wait_for_new_page(browser: webdriver.Chrome, old: WebElement, timeout: float = 20) -> None:
+    """Wait until the page whose <html> element is `old` has been replaced."""
+    WebDriverWait(browser, timeout).until(lambda _: gone(old))
+
+
+def submit(browser: webdriver.Chrome, button: WebElement) -> None:
     """Press a button that posts a form, and wait for the answer's page (not the old one's elements)."""
     old = browser.find_element(By.TAG_NAME, "html")
     button.click()
-    WebDriverWait(browser, 20).until(ec.staleness_of(old))
+    wait_for_new_page(browser, old)

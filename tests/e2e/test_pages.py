@@ -15,7 +15,15 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from schemas.upn import check_letter
-from tests.e2e.browser import check_page, chromium, ensure_assets, sign_in, sign_out, submit
+from tests.e2e.browser import (
+    check_page,
+    chromium,
+    ensure_assets,
+    sign_in,
+    sign_out,
+    submit,
+    wait_for_new_page,
+)
 from tests.e2e.system import System
 
 pytestmark = pytest.mark.integration
@@ -115,7 +123,7 @@ def test_the_team_opens_an_alert_sees_the_child_and_acknowledges(system: System,
 
     old = browser.find_element(By.TAG_NAME, "html")
     browser.back()
-    WebDriverWait(browser, 20).until(ec.staleness_of(old))
+    wait_for_new_page(browser, old)
     browser.find_element(By.ID, "acknowledge-note").send_keys("Called the school")
     submit(browser, browser.find_element(By.ID, "acknowledge"))
     assert "Alert acknowledged" in browser.find_element(By.CLASS_NAME, "govuk-notification-banner").text

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.codes import ExclusionReason, SenNeed
-from schemas.intake import Call, ExclusionNotice, LAReturn
+from schemas.intake import CONSENT_RECIPIENTS, Call, Consent, ExclusionNotice, LAReturn
 from schemas.pupil import UPN, Pupil, child_key, normalise_name, person_key, upn_key
 from schemas.upn import ALPHABET, check_letter, upn_problem
 
@@ -367,3 +367,9 @@ def test_child_key_uses_the_upn_without_showing_it() -> None:
     assert key == upn_key(VALID_UPN) and VALID_UPN not in key and VALID_UPN.lower() not in key
     assert child_key("204", make_pupil("Someone", "Else", upn=VALID_UPN)) == key  # names and LA don't matter
     assert child_key("305", make_pupil()) == person_key("305", make_pupil()) != key
+
+
+def test_every_consent_a_family_gives_names_its_recipient() -> None:
+    # one map for the ledger, the policy's requires_consent and its consent_* labels (issue 14)
+    assert set(CONSENT_RECIPIENTS) == set(Consent.model_fields)
+    assert all(recipient == field.removeprefix("share_with_") for field, recipient in CONSENT_RECIPIENTS.items())

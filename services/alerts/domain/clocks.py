@@ -11,23 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 
-from schemas.alerts import Rule
+from schemas.alerts import DEADLINE_RULES, Rule
 from services.alerts.domain import board, day_six, review
 from services.alerts.domain.deadlines import CalendarOf, Outcome
 from services.alerts.domain.proceedings import Proceedings
 from services.alerts.domain.rules import Deadlines
 from services.alerts.domain.suspension_days import Report, YearSuspensions, winner
 
-RULES = (
-    Rule.governing_board_review_due,
-    Rule.governing_board_decision_overdue,
-    Rule.irp_application_window_open,
-    Rule.irp_review_overdue,
-    Rule.governing_board_reconsideration_overdue,
-    Rule.education_from_day_six_missing,
-    Rule.la_education_from_day_six_missing,
-    Rule.education_from_day_six_notice_late,
-)
+#: The clocks' rules (the one list is schemas.alerts.DEADLINE_RULES; the child stage asks by this name).
+RULES = DEADLINE_RULES
 
 #: Why Signpost resolves each when it no longer holds (the decision, the application, the provision arrived).
 NO_LONGER_HOLDS = {

@@ -15,7 +15,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.codes import INFORMAL_CONCERNS
+from schemas.codes import INFORMAL_CONCERNS, NoticeCategory
+from schemas.intake import suspension_sessions
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -61,12 +62,9 @@ def utc_iso(timestamp: str) -> str:
 def suspension_from_notice(event_id: str, notice: dict[str, Any]) -> SuspensionFact | None:
     """From an ExclusionNotice (as JSON): suspensions and lunchtimes; a permanent exclusion is not one."""
     category = notice["category"]
-    if category == "suspension":
-        sessions = int(notice["sessions"])
-    elif category == "lunchtime":
-        sessions = int(notice.get("lunchtimes") or notice["sessions"])
-    else:
+    if category not in (NoticeCategory.suspension, NoticeCategory.lunchtime):
         return None
+    sessions = suspension_sessions(category, notice.get("sessions"), notice.get("lunchtimes"))
     upn = notice["pupil"]["upn"]
     start = date.fromisoformat(notice["start_date"])
     return SuspensionFact(

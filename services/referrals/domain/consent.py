@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from schemas.intake import CONSENT_RECIPIENTS
+
 #: Agencies that record and withdraw a family's consent themselves (issue 10: "from the child page
 #: (inclusion team, IAS)"): IAS works with the family directly. Need to know: only for a child with a
 #: referral routed to that agency; the other agencies hear the family's word through the LA.
@@ -38,8 +40,4 @@ def from_call(call_id: str, consent: dict[str, Any] | None, at: datetime) -> lis
     """A call records each consent the family gave. A box left unticked is not a withdrawal:
     withdrawal is explicit (POST /v1/consents/{child_id}/withdraw)."""
     consent = consent or {}
-    return [ConsentRecord(recipient, True, at, f"call:{call_id}") for field, recipient in REQUIRED.items() if consent.get(field)]
-
-
-#: Call consent field -> ledger recipient. ACE and Coram (issue 11, item 7) are charities, like NAS.
-REQUIRED = {"share_with_nas": "nas", "share_with_ias": "ias", "share_with_la": "la", "share_with_ace": "ace", "share_with_coram": "coram"}
+    return [ConsentRecord(recipient, True, at, f"call:{call_id}") for field, recipient in CONSENT_RECIPIENTS.items() if consent.get(field)]

@@ -37,13 +37,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from schemas.intake import CONSENT_RECIPIENTS
 from services.referrals import routing
 from services.referrals.domain import consent
 from services.referrals.domain.lifecycle import OPEN
 from services.referrals.domain.triggers import Trigger
 from services.referrals.policy import Policy, Receiver
 
-CONSENT_LABEL = consent.REQUIRED  # requires_consent -> ledger recipient
 NEW_HARM_CHANGES = frozenset({"raised", "evidence", "event"})
 
 
@@ -192,7 +192,7 @@ def decide(
     for receiver in routing.route(policy, trigger.labels):
         agency = receiver.agency
         holder = seen_reasons.by_agency.get(agency)
-        if receiver.requires_consent and not consent.current(ledger, CONSENT_LABEL[receiver.requires_consent]):
+        if receiver.requires_consent and not consent.current(ledger, CONSENT_RECIPIENTS[receiver.requires_consent]):
             if holder is None and agency not in seen_reasons.held:
                 actions.append(Hold(agency, receiver.name, trigger.key, trigger.child_id))
             continue  # withdrawn after it was shared: it stays with the agency, nothing more goes

@@ -10,18 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from schemas.alerts import CHILD_RULES
 from schemas.codes import EXCLUSION_CONCERNS, SenNeed, is_send
+from schemas.intake import CONSENT_RECIPIENTS
 
-CHILD_RULES = frozenset({"suspension_days_nearing_limit", "suspension_days_limit_exceeded", "informal_exclusions_repeated",
-                         # issue 11, items 4-6 (docs/rules.md)
-                         "protected_child_permanently_excluded", "social_care_child_excluded", "part_time_timetable_concern",
-                         "off_rolling_review", "managed_move_trial", "suspensions_in_term"})  # fmt: skip
-#: Issue 11 (items 1-3): the statutory clocks' child alerts (the policy file decides which route where).
-DEADLINE_RULES = frozenset({
-    "governing_board_review_due", "governing_board_decision_overdue", "irp_application_window_open", "irp_review_overdue",
-    "governing_board_reconsideration_overdue", "education_from_day_six_missing", "la_education_from_day_six_missing",
-    "education_from_day_six_notice_late",
-})  # fmt: skip
 #: What a trigger's `change` can be: an alert's change, a child event (`event`, new the first time it
 #: arrives), or `reevaluate` (routing again what is stored, after a link, an undo or a consent).
 CHANGES = ("raised", "evidence", "updated", "status", "event", "reevaluate")
@@ -62,11 +54,7 @@ def labels_for(child: dict[str, Any], *, reason: str, event_kind: str, received_
         "looked_after": _flag(bool(child.get("looked_after"))),
         "has_social_worker": _flag(bool(child.get("has_social_worker"))),
         "received_by": received_by,
-        "consent_share_with_nas": _flag(bool(consent.get("share_with_nas"))),
-        "consent_share_with_ias": _flag(bool(consent.get("share_with_ias"))),
-        "consent_share_with_la": _flag(bool(consent.get("share_with_la"))),
-        "consent_share_with_ace": _flag(bool(consent.get("share_with_ace"))),
-        "consent_share_with_coram": _flag(bool(consent.get("share_with_coram"))),
+        **{f"consent_{name}": _flag(bool(consent.get(name))) for name in CONSENT_RECIPIENTS},
     }
 
 
@@ -78,7 +66,7 @@ def alert_trigger(doc: dict[str, Any]) -> Trigger | None:
     """Any change of a child alert of a routed rule, status changes and resolved alerts included
     (the desk records their version and whether the alert still stands). None: not about a child."""
     alert, child = doc["alert"], doc.get("child")
-    if child is None or alert["subject"]["kind"] != "child" or (alert["rule"] not in CHILD_RULES and alert["rule"] not in DEADLINE_RULES):
+    if child is None or alert["subject"]["kind"] != "child" or alert["rule"] not in CHILD_RULES:
         return None
     reason = {"rule": alert["rule"], "alert_id": alert["id"], "episode": int(alert.get("episode") or 1)}
     labels = labels_for(child, reason=alert["rule"], event_kind="alert")

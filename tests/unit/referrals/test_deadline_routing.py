@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.referrals.domain.triggers import DEADLINE_RULES, alert_trigger
+from schemas.alerts import DEADLINE_RULES
+from services.referrals.domain.triggers import alert_trigger
 from services.referrals.policy import load_policy
 from services.referrals.routing import route
 

@@ -6,12 +6,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from schemas.alerts import Alert, AlertChanged, ChildSubject, SchoolSubject
+from schemas.alerts import CHILD_RULES, Alert, AlertChanged, ChildSubject, SchoolSubject
 from schemas.children import ChildEventResolved, ChildProfile
 from schemas.codes import Concern
 from schemas.intake import Consent
 from services.referrals.domain.triggers import (
-    CHILD_RULES,
     Trigger,
     from_alert_changed,
     from_child_event,

@@ -1,20 +1,10 @@
-"""The routing policy: which agency gets which child, with which fields, by when.
-
-The contract makes routing "a configuration file, not code" (contract.md, "Default routing policy"), so an
-LA can change it without a release. The file is shaped like Alertmanager's routing tree: a list of
-receivers (one per destination, each with its field list, service level, consent and webhook) and a tree
-of routes whose matchers select receivers from a referral's labels. `routing.py` walks the tree.
-
-A bad file must never reach the router: every problem is reported as a `PolicyError` naming
-`<source>:<line>:`, checked at start-up (fail fast) and on reload (the old policy is kept).
-"""
+"""Reading a policy file: YAML composed into nodes, checked and turned into a `Policy`; every problem a
+`PolicyError` naming `<source>:<line>:`."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -23,128 +13,20 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from schemas.alerts import Rule
-from schemas.codes import Agency, CallTaker, SenNeed, SenStatus
+from schemas.codes import Agency
+from services.referrals.policy.model import (
+    CONSENTS,
+    FIELDS,
+    MANDATORY_FIELDS,
+    Matcher,
+    Policy,
+    PolicyError,
+    Receiver,
+    Route,
+    Webhook,
+)
 
-DEFAULT_POLICY_PATH = Path(__file__).parent / "policy.default.yaml"
-
-FIELDS = (
-    "child_id", "upn", "first_name", "last_name", "date_of_birth", "year_group", "school_urn",
-    "la_code", "sen_status", "sen_needs", "suspected_send", "looked_after", "has_social_worker",
-)  # fmt: skip
-#: Referral.child always carries these (schemas/referrals.py), whatever the agency.
-MANDATORY_FIELDS = ("child_id", "first_name", "last_name", "date_of_birth")
-CONSENTS = ("share_with_nas", "share_with_ias", "share_with_la", "share_with_ace", "share_with_coram")  # ace, coram: issue 11, item 7
-
-_BOOL = frozenset({"true", "false"})
-#: The labels the referrals service passes, with their closed vocabularies ("" = label absent).
-LABELS: Mapping[str, frozenset[str]] = {
-    "reason": frozenset({*Rule, "permanent_exclusion", "exclusion_concern_call"}),
-    "event_kind": frozenset({"alert", "exclusion_notice", "la_return_record", "call"}),
-    "send": _BOOL,
-    "sen_status": frozenset(SenStatus),
-    "primary_need": frozenset(SenNeed),  # a list label: see Matcher.matches
-    "autistic": _BOOL,
-    "looked_after": _BOOL,
-    "has_social_worker": _BOOL,  # issue 11, item 4 (R-SW-VSH)
-    "received_by": frozenset(CallTaker),
-    **{f"consent_{c}": _BOOL for c in CONSENTS},
-}
-
-Labels = Mapping[str, str | list[str]]
-
-
-class PolicyError(ValueError):
-    """A policy file is invalid; the message is always `<source>:<line>: <what is wrong>`."""
-
-
-# Alertmanager's matcher syntax: label, operator, double-quoted value (with \" and \\ escapes).
-_MATCHER_RE = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*')
-
-
-@dataclass(frozen=True)
-class Matcher:
-    """One `label op "value"` test. Regexes are fully anchored, as in Alertmanager."""
-
-    label: str
-    op: str  # = | != | =~ | !~
-    value: str
-    line: int
-    _regex: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.op in ("=~", "!~"):
-            object.__setattr__(self, "_regex", re.compile(self.value))
-
-    def _hits(self, value: str) -> bool:
-        return self._regex.fullmatch(value) is not None if self._regex else value == self.value
-
-    def matches(self, labels: Labels) -> bool:
-        """An absent label (or an empty list) equals "". On a list label, = and =~ need ANY element to
-        match; != and !~ need NO element to match (so `primary_need!="ASD"` means "not autistic")."""
-        value = labels.get(self.label, "")
-        values = (value or [""]) if isinstance(value, list | tuple) else [value]
-        hit = any(self._hits(v) for v in values)
-        return hit if self.op in ("=", "=~") else not hit
-
-    @classmethod
-    def parse(cls, text: str, line: int, source: str) -> Matcher:
-        """Parse `label="v"`, `label!="v"`, `label=~"re"` or `label!~"re"`; reject labels the
-        service never passes and values outside a label's vocabulary (a typo would silently never match)."""
-        where = f"{source}:{line}:"
-        m = _MATCHER_RE.fullmatch(text)
-        if not m:
-            raise PolicyError(f'{where} bad matcher {text!r} (expected label="value", !=, =~ or !~)')
-        label, op, raw = m.groups()
-        value = re.sub(r"\\(.)", lambda e: "\n" if e[1] == "n" else e[1], raw)
-        if label not in LABELS:
-            raise PolicyError(f"{where} unknown label {label!r} in matcher (known: {', '.join(LABELS)})")
-        try:
-            matcher = cls(label, op, value, line)
-        except re.error as e:
-            raise PolicyError(f"{where} invalid regex {value!r} in matcher: {e}") from None
-        if not any(matcher._hits(v) for v in LABELS[label] | {""}):
-            wanted = "matches none of" if matcher._regex else "is not one of"
-            known = ", ".join(sorted(LABELS[label]))
-            raise PolicyError(f'{where} {value!r} {wanted} the values of {label}: {known} (or "" if absent)')
-        return matcher
-
-
-@dataclass(frozen=True)
-class Webhook:
-    url: str
-    secret_env: str | None  # name of the env variable holding the signing secret (never the secret itself)
-    max_attempts: int = 8
-
-
-@dataclass(frozen=True)
-class Receiver:
-    name: str
-    agency: str
-    fields: tuple[str, ...]
-    service_level_school_days: int  # due_by = created + N school days
-    requires_consent: str | None  # R-CONSENT: hold the referral until this consent is recorded
-    webhook: Webhook | None
-
-
-@dataclass(frozen=True)
-class Route:
-    receiver: str | None
-    matchers: tuple[Matcher, ...]
-    continue_: bool
-    routes: tuple[Route, ...]
-    line: int
-
-
-@dataclass(frozen=True)
-class Policy:
-    receivers: dict[str, Receiver]
-    route: Route
-    source: str
-
-    def receivers_for_agency(self, agency: str) -> list[Receiver]:
-        return [r for r in self.receivers.values() if r.agency == agency]
-
+DEFAULT_POLICY_PATH = Path(__file__).parent.parent / "policy.default.yaml"
 
 _RECEIVER_KEYS = ("name", "agency", "fields", "service_level_school_days", "requires_consent", "webhook")
 _ROUTE_KEYS = ("receiver", "matchers", "continue", "routes")
@@ -305,40 +187,6 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     return _Reader(source).policy(root)
 
 
-def is_loopback(host: str) -> bool:
-    """A referral's body may only leave the machine encrypted (issue 12)."""
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_secrets(policy: Policy, environ: Mapping[str, str]) -> None:
-    """Every webhook's signing secret is set, in the Standard Webhooks form (`whsec_` + base64 of
-    24 to 64 random bytes): refuse to start (or to reload) with a receiver that would go unsigned."""
-    import base64
-    import binascii
-
-    for receiver in policy.receivers.values():
-        hook = receiver.webhook
-        if hook is None:
-            continue
-        secret = environ.get(hook.secret_env or "", "")
-        if not secret:
-            raise PolicyError(f"receiver {receiver.name}: its webhook secret variable {hook.secret_env} is not set")
-        try:
-            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-        except (binascii.Error, ValueError):
-            key = b""
-        if not secret.startswith("whsec_") or not 24 <= len(key) <= 64:
-            raise PolicyError(f"receiver {receiver.name}: {hook.secret_env} must be whsec_ + base64 of 24 to 64 random bytes "
-                              "(`signpost webhook-secret` makes one)")
-
-
 def load_policy(path: Path | None = None) -> Policy:
     """Load a policy file (None: the shipped default). An unreadable file is a PolicyError too, at line 1."""
     path = DEFAULT_POLICY_PATH if path is None else Path(path)
@@ -349,20 +197,13 @@ def load_policy(path: Path | None = None) -> Policy:
     return parse_policy(text, str(path))
 
 
-class PolicyHolder:
-    """Holds the live policy; reload() swaps in a new one only if it is valid."""
+def is_loopback(host: str) -> bool:
+    """A referral's body may only leave the machine encrypted (issue 12)."""
+    import ipaddress
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = DEFAULT_POLICY_PATH if path is None else Path(path)
-        self.policy = load_policy(self.path)  # raises PolicyError: refuse to start on a bad policy
-        check_secrets(self.policy, os.environ)  # ... or on a webhook that would go unsigned
-
-    def reload(self) -> str | None:
-        """Re-read the file; on error keep routing with the old policy and return the message."""
-        try:
-            policy = load_policy(self.path)
-            check_secrets(policy, os.environ)
-        except PolicyError as e:
-            return str(e)
-        self.policy = policy
-        return None
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

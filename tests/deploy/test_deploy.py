@@ -772,8 +772,10 @@ def test_dockerfile_builds_one_locked_image_for_the_three_services() -> None:
     args = dict(re.findall(r"ARG (\w+)=(\S+)", text))
     resolved = [re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""), f.split()[0]) for f in froms]
     stages = {f.split()[-1]: image for f, image in zip(froms, resolved, strict=True) if " AS " in f.upper()}
-    assert resolved[-1] == "python:3.11-slim", "the runtime image is Python's, with no Node"
-    assert all(image == "python:3.11-slim" for name, image in stages.items() if name != "assets"), resolved
+    # Python: an exact 3.11 release pinned by digest, the same image for the build and the runtime (with no Node)
+    python = resolved[-1]
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", python), f"pin an exact release and its digest, not {python}"
+    assert all(image == python for name, image in stages.items() if name != "assets"), resolved
     # the pages' assets: built in a Node stage pinned to an exact release and by digest, copied into the runtime
     assert re.fullmatch(r"node:\d+\.\d+\.\d+-bookworm-slim@sha256:[0-9a-f]{64}", stages["assets"]), stages["assets"]
     assert re.search(r"COPY services/web/package\.json services/web/package-lock\.json \./ RUN npm ci --omit=dev", text)

@@ -1,0 +1,69 @@
+"""What identity resolution knows during one batch (`Snapshot`), and the port that loads it (`ChildRepo`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Protocol
+
+from services.alerts.domain.aliases import Alias, Link, Sighting
+
+
+class Snapshot:
+    """What identity resolution knows during one batch: every alias that can match the batch's
+    sightings, the links of the children concerned, and the pairs a person ruled out. It learns
+    the batch's news as `resolve` goes, so later sightings in the batch see earlier ones."""
+
+    def __init__(self, aliases: Iterable[Alias] = (), links: dict[str, Link] | None = None, vetoes: Iterable[tuple[str, str]] = ()):
+        self.children: set[str] = set()
+        self.by_key: dict[str, dict[str, Alias]] = {}
+        self.by_names: dict[tuple[date, str, str], dict[tuple[str, str], Alias]] = {}
+        self.by_la_dob: dict[tuple[str, date], dict[tuple[str, str], Alias]] = {}
+        self.by_la_names: dict[tuple[str, str, str], dict[tuple[str, str], Alias]] = {}
+        # the same two indexes for records without a UPN only: what a sighting with a UPN is compared with
+        self.upnless_by_la_dob: dict[tuple[str, date], dict[tuple[str, str], Alias]] = {}
+        self.upnless_by_la_names: dict[tuple[str, str, str], dict[tuple[str, str], Alias]] = {}
+        self.links: dict[str, Link] = dict(links or {})
+        self.vetoes: set[frozenset[str]] = {frozenset(v) for v in vetoes}
+        for alias in aliases:
+            self.add(alias)
+
+    def add(self, alias: Alias) -> bool:
+        """Learn an alias; False if it was known."""
+        self.children.add(alias.child_id)
+        at_key = self.by_key.setdefault(alias.person_key, {})
+        if alias.child_id in at_key:
+            return False
+        at_key[alias.child_id] = alias
+        ref = (alias.child_id, alias.person_key)
+        self.by_names.setdefault((alias.date_of_birth, alias.first, alias.last), {})[ref] = alias
+        self.by_la_dob.setdefault((alias.la_code, alias.date_of_birth), {})[ref] = alias
+        self.by_la_names.setdefault((alias.la_code, alias.first, alias.last), {})[ref] = alias
+        if alias.upn is None:
+            self.upnless_by_la_dob.setdefault((alias.la_code, alias.date_of_birth), {})[ref] = alias
+            self.upnless_by_la_names.setdefault((alias.la_code, alias.first, alias.last), {})[ref] = alias
+        return True
+
+    def link(self, child_id: str) -> Link:
+        return self.links.get(child_id, Link())
+
+    def root(self, child_id: str) -> str:
+        seen = {child_id}
+        while (target := self.link(child_id).target) is not None and target not in seen:
+            seen.add(target)
+            child_id = target
+        return child_id
+
+    def vetoed(self, a: str, b: str) -> bool:
+        return frozenset((a, b)) in self.vetoes
+
+    def near(self, la_code: str, dob: date, first: str, last: str, *, without_upn: bool = False) -> list[Alias]:
+        """Aliases in the LA with the same date of birth or the same names (`without_upn`: only records without one)."""
+        by_dob, by_names = (self.upnless_by_la_dob, self.upnless_by_la_names) if without_upn else (self.by_la_dob, self.by_la_names)
+        return list({**by_dob.get((la_code, dob), {}), **by_names.get((la_code, first, last), {})}.values())
+
+
+class ChildRepo(Protocol):
+    """Loads the snapshot a batch's sightings need (an adapter over the store; an in-memory fake in tests)."""
+
+    def snapshot(self, sightings: Sequence[Sighting]) -> Snapshot: ...
