@@ -72,15 +72,28 @@ class ChildSubject(BaseModel):
     child_id: str
     upn: str | None = None
 
+    @property
+    def id(self) -> str:
+        """The subject's one id: its alerts' Kafka key and the store's subject_id."""
+        return self.child_id
+
 
 class SchoolSubject(BaseModel):
     kind: Literal["school"] = "school"
     school_urn: str
 
+    @property
+    def id(self) -> str:
+        return self.school_urn
+
 
 class LASubject(BaseModel):
     kind: Literal["la"] = "la"
     la_code: str
+
+    @property
+    def id(self) -> str:
+        return self.la_code
 
 
 Subject = Annotated[ChildSubject | SchoolSubject | LASubject, Field(discriminator="kind")]

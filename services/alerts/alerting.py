@@ -32,8 +32,7 @@ def change_message(alert: Alert, change: str, profile: dict | None) -> Outgoing:
     """The alerts-topic message of one change (the referrals service routes from it)."""
     child = ChildProfile(**profile) if profile else None
     payload = AlertChanged(alert=alert, change=change, child=child)  # type: ignore[arg-type]
-    key = getattr(alert.subject, "child_id", None) or getattr(alert.subject, "school_urn", None) or alert.la_code
-    return outgoing(ALERTS, key, f"{alert.id}:v{alert.version}", payload, SOURCE, subject=alert.id)
+    return outgoing(ALERTS, alert.subject.id, f"{alert.id}:v{alert.version}", payload, SOURCE, subject=alert.id)
 
 
 class AlertBook:
@@ -59,7 +58,7 @@ class AlertBook:
         while self._changed_elsewhere:
             alert = self.cache.pop(self._changed_elsewhere.popleft(), None)
             if alert is not None:
-                self._subjects.pop(_subject_id(alert), None)
+                self._subjects.pop(alert.subject.id, None)
 
     def defer(self) -> None:
         self.deferred = {}
@@ -73,7 +72,7 @@ class AlertBook:
             for alert in self.store.alerts_of_subjects(wanted):
                 if alert.rule in self.rules:
                     self.cache.setdefault(alert.id, alert)
-                    self._subjects[_subject_id(alert)].add(alert.id)
+                    self._subjects[alert.subject.id].add(alert.id)
         return [self.cache[i] for s in subject_ids for i in sorted(self._subjects[s]) if i in self.cache]
 
     def apply(self, findings: list[Finding], result: Any, now: datetime, profile_of: ProfileOf) -> set[str]:
@@ -113,7 +112,7 @@ class AlertBook:
              by: str = lifecycle.SIGNPOST, note: str | None = None) -> None:  # fmt: skip
         previous = self.cache.get(alert.id)
         self.cache[alert.id] = alert
-        subject = _subject_id(alert)
+        subject = alert.subject.id
         if subject in self._subjects:
             self._subjects[subject].add(alert.id)
         written = result.writes.alerts.get(alert.id)
@@ -136,7 +135,3 @@ class AlertBook:
                     subject = getattr(alert.subject, "child_id", None)
                     self.save(resolved, None, result, "status", profile_of(subject) if subject else None, note=resolved.status_note)
 
-
-def _subject_id(alert: Alert) -> str:
-    s = alert.subject
-    return getattr(s, "child_id", None) or getattr(s, "school_urn", None) or s.la_code  # type: ignore[union-attr]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any, overload
+from datetime import date, datetime
+from typing import Any
 
 import orjson
 from sqlalchemy import (
@@ -47,9 +47,9 @@ from services.alerts import tables as t
 from services.alerts.domain import linking
 from services.common import db, outbox
 from services.common.audit import AuditLog
-from services.common.db import aware_row, insert_ignore, upsert
+from services.common.db import aware, aware_row, insert_ignore, upsert
 from services.common.messages import Outgoing
-from services.common.pagination import decode_cursor, encode_cursor
+from services.common.pagination import keyset, next_cursor
 from services.common.stream import StaleWrite
 
 CHUNK = 900  # stay under SQLite's bound-parameter limits, with room to spare
@@ -58,16 +58,6 @@ CHUNK = 900  # stay under SQLite's bound-parameter limits, with room to spare
 def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-@overload
-def _aware(value: datetime) -> datetime: ...
-@overload
-def _aware(value: None) -> None: ...
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # SQLite drops the offset; everything is stored in UTC
-    return value
 
 
 def alert_from_row(row, la_codes: list[str] | None = None) -> Alert:  # noqa: ANN001 - a Row of alerts_alerts
@@ -94,11 +84,11 @@ def alert_from_row(row, la_codes: list[str] | None = None) -> Alert:  # noqa: AN
         due_on=getattr(row, "due_on", None),
         status=AlertStatus(row.status),
         status_note=row.status_note,
-        snoozed_until=_aware(row.snoozed_until),
+        snoozed_until=aware(row.snoozed_until),
         resolved_by=row.resolved_by,
         episode=row.episode,
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
         version=row.version,
     )
 
@@ -109,7 +99,7 @@ def alert_row(alert: Alert, school_urn: str | None) -> dict:
         "id": alert.id,
         "rule": str(alert.rule),
         "subject_kind": subject.kind,
-        "subject_id": getattr(subject, "child_id", None) or getattr(subject, "school_urn", None) or getattr(subject, "la_code", None),
+        "subject_id": subject.id,
         "upn": getattr(subject, "upn", None),
         "school_urn": school_urn,
         "la_code": alert.la_code,
@@ -426,16 +416,11 @@ class AlertsStore:
     # ---------------------------------------------------------------- API reads and writes
     def list_alerts(self, filters: dict, la_codes: frozenset[str] | None, limit: int, cursor: str | None) -> tuple[list[Alert], str | None]:
         c = t.alerts.c
-        query = select(t.alerts).where(*queries.alert_conditions(filters, la_codes))
-        if cursor:
-            created, alert_id = decode_cursor(cursor)
-            query = query.where(or_(c.created_at < created, and_(c.created_at == created, c.id < alert_id)))
-        query = query.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
+        query = keyset(select(t.alerts).where(*queries.alert_conditions(filters, la_codes)), c.created_at, c.id, cursor, limit)
         with self.engine.connect() as conn:
             rows = list(conn.execute(query))
             items = self._alerts(conn, rows[:limit])
-        next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-        return items, next_cursor
+        return items, next_cursor([{"created_at": r.created_at, "id": r.id} for r in rows], limit)
 
     def get_alert(self, alert_id: str) -> tuple[Alert, str | None] | None:
         with self.engine.connect() as conn:
@@ -446,7 +431,7 @@ class AlertsStore:
         h = t.history.c
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.history).where(h.alert_id == alert_id).order_by(h.version, h.id))
-            return [AlertTransition(version=r.version, episode=r.episode, at=_aware(r.at), by=r.by, change=r.change, status=r.status,
+            return [AlertTransition(version=r.version, episode=r.episode, at=aware(r.at), by=r.by, change=r.change, status=r.status,
                                     severity=r.severity, value=r.value, note=r.note) for r in rows]  # fmt: skip
 
     def save_alert(self, alert: Alert, school_urn: str | None, expected_version: int, audit: list[dict], by: str, messages: list[Outgoing]) -> bool:

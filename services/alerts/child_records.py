@@ -1,0 +1,85 @@
+"""How the child stage finds records: cached in memory for the partitions it owns, the store is the
+truth and a miss loads from it; a record linked into another counts as the root of its links.
+`Records` is the base of the stage and of its link and detection halves (child_links.py,
+child_detection.py): what they read of the stage is declared here.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import orjson
+
+from services.alerts import facts_codec
+from services.alerts.alerting import AlertBook
+from services.alerts.child_state import ChildState
+from services.alerts.domain import (
+    linking,
+)
+from services.alerts.domain.profile import merge_group
+from services.alerts.domain.rules import RuleConfig
+from services.alerts.store import AlertsStore
+from services.common.calendar import CalendarRegistry
+
+
+class Records:
+    store: AlertsStore
+    calendars: CalendarRegistry
+    rules: RuleConfig
+    book: AlertBook
+    today: date
+    children: dict[str, ChildState]
+    absent: set[str]
+    sole_owner: bool
+
+    def _load(self, ids: set[str]) -> None:
+        missing = [c for c in ids if c not in self.children and c not in self.absent]
+        if not missing:
+            return
+        rows = self.store.children(missing)
+        sources = self.store.sources_of(list(rows))
+        for cid in missing:
+            row = rows.get(cid)
+            if row is None:
+                self.absent.add(cid)
+                continue
+            link = linking.Link(row["merged_into"], row["link_kind"] if row["merged_into"] else None)
+            years, incidents = facts_codec.decode(row["facts"])
+            self.children[cid] = ChildState(cid, orjson.loads(row["profile"]), orjson.loads(row["profile_times"] or "{}"), link,
+                                            set(sources.get(cid, ())), years, incidents, records=facts_codec.decode_records(row["facts"]),
+                                            steps=facts_codec.decode_proceedings(row["facts"]), next_check=row.get("next_check"),
+                                            version=row["version"])  # fmt: skip
+
+    def _state(self, cid: str) -> ChildState | None:
+        if cid not in self.children:
+            self._load({cid})
+        return self.children.get(cid)
+
+    def _root(self, cid: str) -> str:
+        seen = {cid}
+        while (state := self._state(cid)) is not None and state.link.target and state.link.target not in seen:
+            cid = state.link.target
+            seen.add(cid)
+        return cid
+
+    def _members(self, root: str) -> list[ChildState]:
+        """The root's record first, then every record linked into it (directly or not)."""
+        out, stack, seen = [], [root], set()
+        while stack:
+            cid = stack.pop()
+            state = self._state(cid)
+            if state is None or cid in seen:
+                continue
+            seen.add(cid)
+            out.append(state)
+            self._load(state.sources)
+            stack.extend(sorted(state.sources, reverse=True))
+        return out
+
+    def profile_of(self, cid: str) -> dict | None:
+        """The profile alert messages carry for a child subject (None if the record is unknown)."""
+        return self._group_profile(cid) if self._state(cid) is not None else None
+
+    def _group_profile(self, cid: str) -> dict:
+        """The record's profile merged with every record linked into it (its id, UPN and names stay)."""
+        return merge_group([(m.profile, m.times) for m in self._members(cid)])
