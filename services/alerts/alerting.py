@@ -21,7 +21,8 @@ from schemas.children import ChildProfile
 from schemas.topics import ALERTS
 from services.alerts.domain import lifecycle
 from services.alerts.domain.findings import Finding
-from services.alerts.store import AlertsStore, AlertWrite, history_row
+from services.alerts.rows import AlertWrite, history_row
+from services.alerts.store import AlertsStore
 from services.common.messages import Outgoing, outgoing
 
 SOURCE = "/signpost/alerts"

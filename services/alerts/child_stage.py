@@ -49,7 +49,8 @@ from services.alerts.domain import (
 )
 from services.alerts.domain.profile import merge_profile
 from services.alerts.domain.rules import RuleConfig
-from services.alerts.store import AlertsStore, alias_row
+from services.alerts.rows import alias_row
+from services.alerts.store import AlertsStore
 from services.common.calendar import CalendarRegistry
 from services.common.erasures import ErasureList
 from services.common.messages import DeadLetter, Incoming, Outgoing, outgoing

@@ -17,7 +17,7 @@ from services.alerts.domain import (
     proceedings,
     suspension_days,
 )
-from services.alerts.store import Writes
+from services.alerts.rows import Writes
 from services.common.messages import DeadLetter, Outgoing
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from schemas.topics import INTAKE_TOPICS
 from services.alerts import tables
 from services.alerts.child_stage import ChildStage
 from services.alerts.domain.rules import RuleConfig
-from services.alerts.store import AlertsStore, Writes
+from services.alerts.rows import Writes
+from services.alerts.store import AlertsStore
 from services.common import db
 from services.common.calendar import load_registry
 from services.common.settings import Settings
