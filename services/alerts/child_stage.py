@@ -54,7 +54,7 @@ from services.alerts.store import AlertsStore
 from services.common.calendar import CalendarRegistry
 from services.common.erasures import ErasureList
 from services.common.messages import DeadLetter, Incoming, Outgoing, outgoing
-from services.common.stream import dead_letter_messages
+from services.common.stream_io import dead_letter_messages
 
 __all__ = ["ChildStage", "ChildState", "StageResult"]
 TICK_CHILDREN = 5000  # children a tick detects again per batch (their next_check has come)

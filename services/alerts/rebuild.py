@@ -30,7 +30,7 @@ from services.common import db, kafka, secrets
 from services.common.broker import port_open
 from services.common.calendar import load_registry
 from services.common.settings import Settings
-from services.common.stream import produce_all, to_incoming
+from services.common.stream_io import produce_all, to_incoming
 from services.common.worker import tune_gc_for_stream_state
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from services.alerts.domain.rules import RuleConfig
 from services.alerts.store import AlertsStore
 from services.common.calendar import CalendarRegistry
 from services.common.messages import DeadLetter, Incoming
-from services.common.stream import dead_letter_messages
+from services.common.stream_io import dead_letter_messages
 
 
 class SchoolStage:

@@ -34,24 +34,21 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from mode import Service
 
-from schemas.topics import DEAD_LETTERS, header
 from services.common import kafka, logs
 from services.common.epoch import broker_epoch
 from services.common.messages import DeadLetter, Incoming, Outgoing
 from services.common.metrics import (
     BROKER_UP,
-    CONSUMER_LAG,
-    CONSUMER_LAG_SECONDS,
     DUPLICATES_SKIPPED,
-    EVENT_AGE,
-    EVENTS_CONSUMED,
-    EVENTS_PRODUCED,
-    PROCESSING_LATENCY,
-)
-from services.common.metrics import (
-    DEAD_LETTERS as DEAD_LETTERS_TOTAL,
 )
 from services.common.settings import Settings
+from services.common.stream_io import (
+    dead_letter_messages,
+    observe_batch,
+    produce_all,
+    record_idle_lag,
+    to_incoming,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,59 +68,6 @@ class Result(Protocol):
     messages: list[Outgoing]
     dead_letters: list[DeadLetter]
     writes: Any
-
-
-def to_incoming(record: Any, prefix: str) -> Incoming:
-    headers = record.headers or ()
-    return Incoming(
-        topic=record.topic.removeprefix(prefix),
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value,
-        event_id=header(headers, "ce_id") or f"{record.topic}:{record.partition}:{record.offset}",
-        ce_type=header(headers, "ce_type") or "",
-        ce_time=header(headers, "ce_time"),
-    )
-
-
-def _age_seconds(ce_time: str | None, now: float) -> float | None:
-    if not ce_time:
-        return None
-    try:
-        return max(0.0, now - datetime.fromisoformat(ce_time.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return None
-
-
-async def produce_all(producer: AIOKafkaProducer, prefix: str, messages: list[Outgoing], service: str) -> None:
-    """Send and wait for every acknowledgement."""
-    if not messages:
-        return
-    await kafka.send_batched(producer, [(prefix + m.topic, m.key.encode(), m.value, m.headers) for m in messages])
-    counts: dict[str, int] = {}
-    for m in messages:
-        counts[m.topic] = counts.get(m.topic, 0) + 1
-    for topic, n in counts.items():
-        EVENTS_PRODUCED.labels(service, prefix + topic).inc(n)
-
-
-def dead_letter_messages(letters: list[DeadLetter], service: str, prefix: str = "") -> list[Outgoing]:
-    out = []
-    for letter in letters:
-        m = letter.message
-        headers = [
-            ("ce_id", m.event_id.encode()),
-            ("ce_type", m.ce_type.encode()),
-            ("dlq_reason", letter.reason.encode()),
-            ("dlq_topic", m.topic.encode()),
-            ("dlq_partition", str(m.partition).encode()),
-            ("dlq_offset", str(m.offset).encode()),
-            ("dlq_service", service.encode()),
-        ]
-        out.append(Outgoing(DEAD_LETTERS, (m.key or b"").decode(errors="replace"), m.value, headers))
-        DEAD_LETTERS_TOTAL.labels(service, prefix + m.topic, letter.reason.split(":")[0]).inc()
-    return out
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -234,7 +178,7 @@ class StageRunner(Service):
                 await self._rewind()
                 continue  # what was fetched came from positions on the old broker
             if not batches and not self.has_pending():
-                await self._idle_lag()
+                await record_idle_lag(self.consumer, self.service_name)
                 await self._watch_epoch(max_age=EPOCH_WHEN_IDLE_S)
                 continue
             records = [r for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)) for r in batches[tp]]
@@ -244,7 +188,7 @@ class StageRunner(Service):
             # Offsets of the old broker are never committed to a new one (the next round rewinds).
             if batches and not await self._watch_epoch(max_age=EPOCH_BEFORE_COMMIT_S):
                 await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
-            self._observe(batches, messages, started)
+            observe_batch(self.consumer, self.service_name, self.stage, self.settings.topic_prefix, batches, messages, started)
             for topic, n in getattr(result, "duplicates", {}).items():
                 DUPLICATES_SKIPPED.labels(self.service_name, prefix + topic).inc(n)
             self.applied += len(messages)
@@ -333,32 +277,3 @@ class StageRunner(Service):
         await self.consumer.commit(dict.fromkeys(partitions, 0))
         self.epoch, self._next_epoch = self._next_epoch, None
         self.rewinds += 1
-
-    async def _idle_lag(self) -> None:
-        """Nothing fetched: the lag is what is left between our position and the partition's end."""
-        if self.consumer is None:
-            return
-        for tp in self.consumer.assignment():
-            high = self.consumer.highwater(tp)
-            if high is not None:
-                lag = max(0, high - await self.consumer.position(tp))
-                CONSUMER_LAG.labels(self.service_name, tp.topic, str(tp.partition)).set(lag)
-                if lag == 0:
-                    CONSUMER_LAG_SECONDS.labels(self.service_name, tp.topic, str(tp.partition)).set(0)
-
-    def _observe(self, batches: dict, messages: list[Incoming], started: float) -> None:
-        now = time.time()
-        PROCESSING_LATENCY.labels(self.service_name, self.stage).observe(time.perf_counter() - started)
-        for tp, recs in batches.items():
-            EVENTS_CONSUMED.labels(self.service_name, tp.topic).inc(len(recs))
-            high = self.consumer.highwater(tp) if self.consumer else None
-            if high is not None:
-                CONSUMER_LAG.labels(self.service_name, tp.topic, str(tp.partition)).set(max(0, high - recs[-1].offset - 1))
-            age = _age_seconds(dict(recs[-1].headers or ()).get("ce_time", b"").decode() or None, now)
-            if age is not None:
-                CONSUMER_LAG_SECONDS.labels(self.service_name, tp.topic, str(tp.partition)).set(age)
-        sampled = messages[:: max(1, len(messages) // 50)]  # an age sample per batch, not per message
-        for m in sampled:
-            age = _age_seconds(m.ce_time, now)
-            if age is not None:
-                EVENT_AGE.labels(self.service_name, self.settings.topic_prefix + m.topic).observe(age)

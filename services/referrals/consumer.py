@@ -22,7 +22,7 @@ from schemas.children import ChildEventResolved, ChildLinkChanged
 from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN
 from services.common.erasures import ErasureList
 from services.common.messages import DeadLetter, Incoming, Outgoing
-from services.common.stream import dead_letter_messages
+from services.common.stream_io import dead_letter_messages
 from services.referrals import tables
 from services.referrals.desk import DeskResult, ReferralDesk
 

@@ -20,7 +20,7 @@ from services.common import db, kafka
 from services.common.broker import port_open
 from services.common.calendar import load_registry
 from services.common.settings import Settings
-from services.common.stream import to_incoming
+from services.common.stream_io import to_incoming
 from services.referrals import tables
 from services.referrals.app import consumer_group
 from services.referrals.consumer import ReferralsStage
