@@ -26,7 +26,6 @@ from services.common import db, kafka, privacy_routes, secrets
 from services.common.auth import Principal, TokenRegistry
 from services.common.calendar import load_registry
 from services.common.http import create_app, store_check
-from services.common.metrics import Counter
 from services.common.outbox import OutboxLog
 from services.common.relay import Relay
 from services.common.retention import Schedule
@@ -38,14 +37,12 @@ from services.referrals import retention as referrals_retention
 from services.referrals import subject_access as referrals_subject_access
 from services.referrals.consumer import ReferralsStage
 from services.referrals.desk import DeskResult, ReferralDesk
+from services.referrals.metrics import ESCALATIONS, HELD, REFERRAL_CHANGES
 from services.referrals.policy import PolicyHolder
 from services.referrals.store import ReferralStore
 from services.referrals.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
-REFERRAL_CHANGES = Counter("signpost_referral_changes_total", "Referrals created or changed", ["agency", "change"])
-ESCALATIONS = Counter("signpost_referral_escalations_total", "Referrals escalated because nobody acted in time", ["agency"])
-HELD = Counter("signpost_referral_reasons_held_total", "Reasons held until a consent is recorded", ["agency"])
 DESCRIPTION = """Referrals to IAS, the LA exclusions officer, the Re-engagement Unit and NAS: routed by a
 policy file, one open referral per child and agency, consent and need-to-know respected."""
 
