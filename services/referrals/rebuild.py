@@ -22,7 +22,7 @@ from services.common.calendar import load_registry
 from services.common.settings import Settings
 from services.common.stream import to_incoming
 from services.referrals import tables
-from services.referrals.app import consumer_group
+from services.referrals.bootstrap import consumer_group
 from services.referrals.consumer import ReferralsStage
 from services.referrals.desk import ReferralDesk
 from services.referrals.policy import PolicyHolder
