@@ -7,16 +7,17 @@ import asyncio
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import Engine, and_, case, func, select
 
 from schemas.codes import Agency
 from schemas.pages import ReferralChanges, ReferralCounts
 from services.common.auth import Principal, require
 from services.common.db import aware
-from services.referrals import routes
 from services.referrals import tables as t
+from services.referrals.deps import Store, View
 from services.referrals.routes import ERRORS
+from services.referrals.views import audit_entries
 
 router = APIRouter(prefix="/v1", tags=["pages"])
 Reader = Annotated[Principal, Depends(require("agency", "inclusion_team"))]
@@ -39,11 +40,11 @@ def count_tabs(engine: Engine, agency: str | None, la_codes: frozenset[str] | No
 
 
 @router.get("/referrals/counts", response_model=ReferralCounts, responses=ERRORS, summary="how many referrals in each inbox tab: new, overdue, accepted, closed")
-async def referral_counts(request: Request, principal: Reader, agency: Agency | None = None) -> dict[str, Any]:
+async def referral_counts(principal: Reader, store: Store, agency: Agency | None = None) -> dict[str, Any]:
     is_agency = "agency" in principal.roles and not principal.has("inclusion_team")
     chosen = principal.agency if is_agency else (agency.value if agency else None)
     scope = None if principal.has("admin") else principal.la_codes
-    tabs = await asyncio.to_thread(count_tabs, request.app.state.store.engine, chosen, scope, datetime.now(UTC).date())
+    tabs = await asyncio.to_thread(count_tabs, store.engine, chosen, scope, datetime.now(UTC).date())
     return {"agency": chosen, "tabs": tabs}
 
 
@@ -61,12 +62,11 @@ def changed_since(engine: Engine, since: datetime, agency: str | None, la_codes:
 
 @router.get("/referrals/changes", response_model=ReferralChanges, response_model_exclude_none=True, responses=ERRORS,
             summary="referrals changed at or after a time, oldest change first (the pages' live inbox replays from here)")
-async def referral_changes(request: Request, principal: Reader, since: datetime, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+async def referral_changes(principal: Reader, store: Store, view: View, since: datetime, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     is_agency = "agency" in principal.roles and not principal.has("inclusion_team")
     scope = None if principal.has("admin") else principal.la_codes
     since = aware(since)
-    store = request.app.state.store
     ids = await asyncio.to_thread(changed_since, store.engine, since, principal.agency if is_agency else None, scope, limit)
     records = [r for r in [await asyncio.to_thread(store.get, i) for i in ids] if r is not None]
-    await asyncio.to_thread(store.write_audit, routes.audit_entries(principal, records, "stream_referral", None))
-    return {"items": [routes.view(request, r, principal) for r in records]}
+    await asyncio.to_thread(store.write_audit, audit_entries(principal, records, "stream_referral", None))
+    return {"items": [view(r, principal) for r in records]}

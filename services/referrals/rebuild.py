@@ -18,15 +18,10 @@ from tqdm import tqdm
 from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN
 from services.common import db, kafka
 from services.common.broker import port_open
-from services.common.calendar import load_registry
 from services.common.settings import Settings
 from services.common.stream_io import to_incoming
 from services.referrals import tables
-from services.referrals.app import consumer_group
-from services.referrals.consumer import ReferralsStage
-from services.referrals.desk import ReferralDesk
-from services.referrals.policy import PolicyHolder
-from services.referrals.store import ReferralStore
+from services.referrals.bootstrap import bootstrap, consumer_group
 
 
 class ServiceRunning(RuntimeError):
@@ -49,14 +44,13 @@ async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport
     if referrals_service_answers(settings):
         raise ServiceRunning(f"the referrals service answers on port {settings.referrals_port}: stop it first")
     started = datetime.now(UTC)
-    engine = db.make_engine(settings.database_url_for("referrals"))
+    # the service's own store, policy, desk and stage (its decoding, dead letters and transaction), with
+    # delivery off; nothing else bootstrap builds (relay, timers, worker) is started
+    referrals = bootstrap(settings, deliver=False)
+    engine, store, stage = referrals.engine, referrals.store, referrals.stage
     await asyncio.to_thread(db.migrate, engine, tables.metadata)
-    store = ReferralStore(engine)
     current: str | None = await asyncio.to_thread(store.meta, "consumer_generation")
     generation = str(int(current or "1") + 1)
-    policy = PolicyHolder(settings.routing_policy_file)
-    desk = ReferralDesk(engine, lambda: policy.policy, load_registry(settings.calendars_dir), deliver=False)
-    stage = ReferralsStage(desk, settings.topic_prefix)  # the service's own decoding, dead letters and transaction
     topics = [settings.topic(spec.name) for spec in (ALERTS, CHILDREN, CHILD_LINKS)]
     consumer = kafka.consumer(settings, *topics, group_id=consumer_group(settings, generation))
     await consumer.start()

@@ -9,7 +9,7 @@ for the children referred to it.
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -35,12 +35,12 @@ from schemas.referrals import (
     ReferralStatus,
 )
 from services.common.auth import Principal, require
-from services.common.db import aware
 from services.common.problems import ProblemError
-from services.referrals import routing
+from services.referrals.deps import Desk, Notify, Policy, Store, View
 from services.referrals.domain import consent as consent_ledger
 from services.referrals.domain import lifecycle
-from services.referrals.store import ReferralRecord
+from services.referrals.store import ReferralRecord, ReferralStore
+from services.referrals.views import audit_entries, is_agency_view
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
 Reader = Annotated[Principal, Depends(require("agency", "inclusion_team"))]
@@ -54,55 +54,13 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _is_agency_view(principal: Principal) -> bool:
-    return "agency" in principal.roles and not principal.has("inclusion_team")
-
-
-def view(request: Request, record: ReferralRecord, principal: Principal, with_history: bool = False) -> Referral:
-    """The referral as this caller may see it: an agency gets its receiver's fields only."""
-    row, child = record.row, record.child
-    if _is_agency_view(principal):
-        receivers = request.app.state.policy.policy.receivers_for_agency(row["agency"])
-        child = routing.project(child, receivers[0]) if receivers else {k: child.get(k) for k in ("child_id", "first_name", "last_name", "date_of_birth")}
-    today = _now().date()
-    return Referral(
-        id=row["id"],
-        agency=row["agency"],
-        child=child,
-        reasons=record.reasons,
-        status=row["status"],
-        created_at=aware(row["created_at"]),
-        updated_at=aware(row["updated_at"]),
-        due_by=row["due_by"],
-        overdue=lifecycle.overdue(row["status"], row["due_by"], today),
-        due_in_school_days=_due_in(request, record, today),
-        outcome=row["outcome"],
-        decline_reason=row["decline_reason"],
-        history=[{"at": aware(h["at"]), "by": h["by"], "action": h["action"], "detail": h["detail"]} for h in record.history] if with_history and record.history is not None else None,
-    )
-
-
-def _due_in(request: Request, record: ReferralRecord, today: date) -> int | None:
-    """School days left on the child's school calendar (the service level is counted in school days)."""
-    due = record.row["due_by"]
-    if due is None or record.row["status"] not in ("new", "accepted"):
-        return None
-    calendar = request.app.state.desk.calendars.for_school(record.child.get("la_code"), record.child.get("school_urn"))
-    if due >= today:
-        return int(calendar.school_days_between(today + timedelta(days=1), due))
-    return -int(calendar.school_days_between(due + timedelta(days=1), today))
-
-
-def audit_entries(principal: Principal, records: list[ReferralRecord], action: str, why: str | None) -> list[dict]:
-    now = _now()
-    return [{"at": now, "principal": principal.name, "action": action, "object_kind": "referral", "object_id": r.row["id"], "child_id": r.row["child_id"], "detail": why}
-            for r in records]
-
-
 @router.get("/referrals", response_model=ReferralPage, response_model_exclude_none=True, responses=ERRORS, summary="referrals, newest first")
 async def list_referrals(
     request: Request,
     principal: Reader,
+    store: Store,
+    policy: Policy,
+    view: View,
     agency: Agency | None = None,
     status: ReferralStatus | None = None,
     upn: Annotated[str | None, Query(max_length=13)] = None,
@@ -111,17 +69,16 @@ async def list_referrals(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> ReferralPage:
-    if _is_agency_view(principal):
+    if is_agency_view(principal):
         if agency is not None and agency != principal.agency:
             return ReferralPage(items=[], next_cursor=None)  # an agency sees its own referrals only
         assert principal.agency is not None  # an agency view is an agency's token
         agency = Agency(principal.agency)
-        if upn and not any("upn" in r.fields for r in request.app.state.policy.policy.receivers_for_agency(agency)):
+        if upn and not any("upn" in r.fields for r in policy.policy.receivers_for_agency(agency)):
             # An agency that is never given a UPN (NAS, ACE, Coram) finds nothing by one, whatever the UPN:
             # an answer would tell it whether a child it was never told about has a referral.
             return ReferralPage(items=[], next_cursor=None)
     scope = None if principal.has("admin") else principal.la_codes
-    store = request.app.state.store
     try:
         records, next_cursor = await asyncio.to_thread(
             store.list, agency=agency, status=status, upn=upn.upper() if upn else None, overdue=overdue, la_codes=scope, today=_now().date(), limit=limit, cursor=cursor,
@@ -130,29 +87,36 @@ async def list_referrals(
     except ValueError as exc:
         raise ProblemError(422, "Unprocessable Content", str(exc), errors=[{"loc": ["query", "cursor"], "msg": str(exc)}]) from exc
     await asyncio.to_thread(store.write_audit, audit_entries(principal, records, "read_referral", request.headers.get("x-signpost-purpose")))
-    return ReferralPage(items=[view(request, r, principal) for r in records], next_cursor=next_cursor)
+    return ReferralPage(items=[view(r, principal) for r in records], next_cursor=next_cursor)
 
 
-async def _visible(request: Request, principal: Principal, ref_id: str) -> ReferralRecord:
-    record = await asyncio.to_thread(request.app.state.store.get, ref_id)
+async def _visible(store: ReferralStore, principal: Principal, ref_id: str) -> ReferralRecord:
+    record = await asyncio.to_thread(store.get, ref_id)
     las = record.la_codes or [record.row["la_code"]] if record is not None else []
-    if record is None or not any(principal.sees_la(la) for la in las) or (_is_agency_view(principal) and record.row["agency"] != principal.agency):
+    if record is None or not any(principal.sees_la(la) for la in las) or (is_agency_view(principal) and record.row["agency"] != principal.agency):
         raise ProblemError(404, "Not Found", "no such referral")
     return record
 
 
 @router.get("/referrals/{ref_id}", response_model=Referral, response_model_exclude_none=True, responses=ERRORS, summary="one referral with its history")
-async def get_referral(ref_id: str, request: Request, principal: Reader) -> Referral:
-    record = await _visible(request, principal, ref_id)
-    await asyncio.to_thread(request.app.state.store.write_audit, audit_entries(principal, [record], "read_referral", request.headers.get("x-signpost-purpose")))
-    return view(request, record, principal, with_history=True)
+async def get_referral(ref_id: str, request: Request, principal: Reader, store: Store, view: View) -> Referral:
+    record = await _visible(store, principal, ref_id)
+    await asyncio.to_thread(store.write_audit, audit_entries(principal, [record], "read_referral", request.headers.get("x-signpost-purpose")))
+    return view(record, principal, with_history=True)
 
 
-async def _act(request: Request, principal: Principal, ref_id: str, action: str, text: str | None) -> Referral:
-    record = await _visible(request, principal, ref_id)
+class Acting:
+    """What an agency's action needs: the store, what follows a change, and the view to answer with."""
+
+    def __init__(self, store: Store, notify: Notify, view: View):
+        self.store, self.notify, self.view = store, notify, view
+
+
+async def _act(acting: Acting, principal: Principal, ref_id: str, action: str, text: str | None) -> Referral:
+    store = acting.store
+    record = await _visible(store, principal, ref_id)
     if not principal.has("admin") and principal.agency != record.row["agency"]:
         raise ProblemError(403, "Forbidden", "only the agency the referral is routed to may do this")
-    store = request.app.state.store
     try:
         saved = await asyncio.to_thread(store.transition, ref_id, action, principal.name, text, record.row["version"], _now())
     except lifecycle.TransitionError as exc:
@@ -160,42 +124,43 @@ async def _act(request: Request, principal: Principal, ref_id: str, action: str,
     if not saved:
         raise ProblemError(409, "Conflict", "the referral changed meanwhile; read it again")
     updated = await asyncio.to_thread(store.get, ref_id)
-    await request.app.state.on_referral_changed(updated, action)
-    return view(request, updated, principal, with_history=True)
+    assert updated is not None  # saved just now
+    await acting.notify.referral_changed(updated, action)
+    return acting.view(updated, principal, with_history=True)
 
 
 @router.post("/referrals/{ref_id}/accept", response_model=Referral, response_model_exclude_none=True, responses=ERRORS, summary="new → accepted")
-async def accept(ref_id: str, request: Request, principal: Agent, body: AcceptRequest | None = None) -> Referral:
-    return await _act(request, principal, ref_id, "accept", body.note if body else None)
+async def accept(ref_id: str, acting: Annotated[Acting, Depends()], principal: Agent, body: AcceptRequest | None = None) -> Referral:
+    return await _act(acting, principal, ref_id, "accept", body.note if body else None)
 
 
 @router.post("/referrals/{ref_id}/decline", response_model=Referral, response_model_exclude_none=True, responses=ERRORS, summary="→ declined, with a reason")
-async def decline(ref_id: str, body: DeclineRequest, request: Request, principal: Agent) -> Referral:
-    return await _act(request, principal, ref_id, "decline", body.reason)
+async def decline(ref_id: str, body: DeclineRequest, acting: Annotated[Acting, Depends()], principal: Agent) -> Referral:
+    return await _act(acting, principal, ref_id, "decline", body.reason)
 
 
 @router.post("/referrals/{ref_id}/close", response_model=Referral, response_model_exclude_none=True, responses=ERRORS, summary="→ closed, with an outcome")
-async def close(ref_id: str, body: CloseRequest, request: Request, principal: Agent) -> Referral:
-    return await _act(request, principal, ref_id, "close", body.outcome)
+async def close(ref_id: str, body: CloseRequest, acting: Annotated[Acting, Depends()], principal: Agent) -> Referral:
+    return await _act(acting, principal, ref_id, "close", body.outcome)
 
 
-async def _child_in_scope(request: Request, principal: Principal, child_id: str) -> None:
+async def _child_in_scope(store: ReferralStore, principal: Principal, child_id: str) -> None:
     if principal.la_codes is None or principal.has("admin"):
         return
-    las = await asyncio.to_thread(request.app.state.store.child_las, child_id)
+    las = await asyncio.to_thread(store.child_las, child_id)
     if not las & set(principal.la_codes):
         raise ProblemError(404, "Not Found", "no such child")
 
 
-async def _may_keep_consent(request: Request, principal: Principal, child_id: str) -> None:
+async def _may_keep_consent(store: ReferralStore, principal: Principal, child_id: str) -> None:
     """The inclusion team, within its LAs; an agency that keeps consent (IAS) only for a child with a
     referral routed to it, in any status. Any other child is 404, as an unknown one is: whether a child
     exists is need-to-know too. An agency that keeps none is refused whatever the child (403)."""
     if principal.has("inclusion_team"):
-        return await _child_in_scope(request, principal, child_id)
+        return await _child_in_scope(store, principal, child_id)
     if not consent_ledger.keeps_consent(principal.agency):
         raise ProblemError(403, "Forbidden", "this agency does not record consent")
-    referred, _ = await asyncio.to_thread(request.app.state.store.list, agency=principal.agency, status=None, upn=None, overdue=None,
+    referred, _ = await asyncio.to_thread(store.list, agency=principal.agency, status=None, upn=None, overdue=None,
                                           la_codes=principal.la_codes, today=_now().date(), limit=1, cursor=None, child_id=child_id)
     if not referred:
         raise ProblemError(404, "Not Found", "no such child")
@@ -203,27 +168,25 @@ async def _may_keep_consent(request: Request, principal: Principal, child_id: st
 
 @router.get("/consents/{child_id}", tags=["consent"], response_model=ConsentLedger, responses=ERRORS,
             summary="a child's consent ledger (the inclusion team; IAS for a child referred to it)")
-async def consents(child_id: str, request: Request, principal: Keeper) -> dict:
-    await _may_keep_consent(request, principal, child_id)
-    store = request.app.state.store
+async def consents(child_id: str, principal: Keeper, store: Store) -> dict:
+    await _may_keep_consent(store, principal, child_id)
     rows = await asyncio.to_thread(store.consents, child_id)
     await asyncio.to_thread(store.write_audit, [{"at": _now(), "principal": principal.name, "action": "read_consents", "object_kind": "consent", "object_id": child_id, "child_id": child_id, "detail": None}])
     return {"child_id": child_id, "items": rows}
 
 
 @router.post("/consents/{child_id}/withdraw", tags=["consent"], response_model=ConsentWithdrawn, responses=ERRORS, summary="the family withdraws a consent: no further sharing")
-async def withdraw(child_id: str, request: Request, principal: Keeper, recipient: Annotated[ConsentRecipient, Query()], note: str | None = None) -> dict:
-    await _may_keep_consent(request, principal, child_id)
-    await asyncio.to_thread(request.app.state.store.withdraw, child_id, recipient, principal.name, note, _now())
+async def withdraw(child_id: str, principal: Keeper, store: Store, recipient: Annotated[ConsentRecipient, Query()], note: str | None = None) -> dict:
+    await _may_keep_consent(store, principal, child_id)
+    await asyncio.to_thread(store.withdraw, child_id, recipient, principal.name, note, _now())
     return {"child_id": child_id, "recipient": recipient, "granted": False}
 
 
 @router.post("/consents/{child_id}/grant", tags=["consent"], response_model=ConsentGranted, responses=ERRORS,
              summary="record the family's consent to share with a recipient, and its lawful basis; held reasons are routed now")
-async def grant(child_id: str, body: ConsentGrant, request: Request, principal: Keeper) -> dict:
-    await _may_keep_consent(request, principal, child_id)
+async def grant(child_id: str, body: ConsentGrant, principal: Keeper, store: Store, desk: Desk, notify: Notify) -> dict:
+    await _may_keep_consent(store, principal, child_id)
     doc = {"child_id": child_id, "recipient": body.recipient, "lawful_basis": body.lawful_basis, "by": principal.name, "at": _now(), "note": body.note}
-    desk = request.app.state.desk
     for attempt in range(3):  # the stage may open the same referral at the same moment: the unique index refuses one, try again
         try:
             result = await asyncio.to_thread(desk.handle, [("consent", doc)], _now())
@@ -231,18 +194,18 @@ async def grant(child_id: str, body: ConsentGrant, request: Request, principal: 
         except IntegrityError:
             if attempt == 2:
                 raise ProblemError(409, "Conflict", "the child's referrals changed meanwhile; try again") from None
-    request.app.state.on_desk_outcome(result)
+    notify.desk_outcome(result)  # a consent recorded over HTTP changes referrals as the stage does
     return {"child_id": child_id, "recipient": body.recipient, "granted": True}
 
 
 @router.post("/admin/policy/reload", tags=["admin"], response_model=PolicyReloaded, responses=ERRORS, summary="re-read the routing policy file; a bad file keeps the old policy")
-async def reload_policy(request: Request, principal: Admin) -> dict:
-    error = request.app.state.policy.reload()
+async def reload_policy(principal: Admin, policy: Policy) -> dict:
+    error = policy.reload()
     if error:
         raise ProblemError(422, "Unprocessable Content", f"the policy was not changed: {error}", errors=[{"loc": ["policy"], "msg": error}])
-    return {"status": "reloaded", "source": request.app.state.policy.policy.source}
+    return {"status": "reloaded", "source": policy.policy.source}
 
 
 @router.get("/audit", tags=["audit"], response_model=AuditPage, responses=ERRORS, summary="the audit trail (admin)")
-async def audit_trail(request: Request, principal: Admin, child_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
-    return {"items": await asyncio.to_thread(request.app.state.store.audit_entries, child_id, limit)}
+async def audit_trail(principal: Admin, store: Store, child_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
+    return {"items": await asyncio.to_thread(store.audit_entries, child_id, limit)}

@@ -30,12 +30,11 @@ import httpx
 from sqlalchemy import Engine, or_, select, update
 
 from services.common import db
-from services.common.metrics import Counter
 from services.referrals import tables as t
+from services.referrals.metrics import DELIVERIES
 from services.referrals.policy import Policy
 
 log = logging.getLogger(__name__)
-DELIVERIES = Counter("signpost_webhook_deliveries_total", "Webhook delivery attempts by outcome", ["agency", "outcome"])
 
 
 def signed_headers(secret: str, msg_id: str, at: datetime, body: bytes) -> dict[str, str]:

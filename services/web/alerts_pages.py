@@ -11,7 +11,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from services.web import pages, views
-from services.web.api import ApiError
+from services.web.api import Api, ApiError
+from services.web.deps import PagesApi
 
 router = APIRouter(include_in_schema=False)
 FILTERS = ("status", "rule", "severity", "la_code", "school_urn", "academic_year")
@@ -26,9 +27,8 @@ def _filters(request: Request) -> dict[str, str]:
 
 
 @router.get("/alerts")
-async def worklist(request: Request) -> Response:
+async def worklist(request: Request, api: PagesApi) -> Response:
     who = pages.team(request)
-    api = pages.api(request)
     chosen = _filters(request)
     cursor = request.query_params.get("cursor") or None
     try:
@@ -46,23 +46,23 @@ async def worklist(request: Request) -> Response:
                         rules=views.RULES, errors=errors, paged=bool(cursor))
 
 
-async def _alert_context(request: Request, alert_id: str) -> dict[str, Any]:
+async def _alert_context(request: Request, api: Api, alert_id: str) -> dict[str, Any]:
     who = pages.team(request)
-    alert = await pages.api(request).get(who, "alerts", f"/v1/alerts/{alert_id}")
+    alert = await api.get(who, "alerts", f"/v1/alerts/{alert_id}")
     return {"alert": alert, "history": list(reversed(alert.get("history") or [])),
             "snooze_default": (datetime.now(UTC) + timedelta(days=7)).date().isoformat()}
 
 
 @router.get("/alerts/{alert_id}")
-async def alert_page(request: Request, alert_id: str) -> Response:
-    return pages.render(request, "alert.html", **await _alert_context(request, alert_id))
+async def alert_page(request: Request, api: PagesApi, alert_id: str) -> Response:
+    return pages.render(request, "alert.html", **await _alert_context(request, api, alert_id))
 
 
 ACTIONS = {"acknowledge": "Alert acknowledged", "snooze": "Alert snoozed", "resolve": "Alert resolved"}
 
 
 @router.post("/alerts/{alert_id}/{action}")
-async def act(request: Request, alert_id: str, action: str) -> Response:
+async def act(request: Request, api: PagesApi, alert_id: str, action: str) -> Response:
     who = pages.team(request)
     fields = await pages.form(request)
     if action not in ACTIONS:
@@ -82,12 +82,12 @@ async def act(request: Request, alert_id: str, action: str) -> Response:
         body = {"until": f"{day.isoformat()}T08:00:00Z" if day else until, "reason": reason}
     if not errors:
         try:
-            await pages.api(request).post(who, "alerts", f"/v1/alerts/{alert_id}/{action}", body)
+            await api.post(who, "alerts", f"/v1/alerts/{alert_id}/{action}", body)
             return pages.done(request, f"/alerts/{alert_id}", ACTIONS[action])
         except ApiError as exc:
             if exc.status not in (409, 422):
                 raise
             errors = pages.error_list(exc.errors, {"until": "snooze-until", "reason": "snooze-reason", "note": f"{action}-note"}) \
                 if exc.status == 422 else [{"text": str(exc), "href": "#actions"}]
-    context = await _alert_context(request, alert_id)
+    context = await _alert_context(request, api, alert_id)
     return pages.render(request, "alert.html", status_code=422 if errors else 200, errors=errors, posted=fields, posted_action=action, **context)

@@ -11,16 +11,17 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from services.web import pages, views
-from services.web.api import ApiError
+from services.web.api import Api, ApiError
+from services.web.deps import PagesApi
 from services.web.people import Person
 
 router = APIRouter(include_in_schema=False)
 
 
-async def ledger(request: Request, who: Person, child_id: str) -> dict[str, Any]:
+async def ledger(api: Api, who: Person, child_id: str) -> dict[str, Any]:
     """The template context of `_consent.html`: the latest word per recipient, who and on what basis."""
     try:
-        entries = (await pages.api(request).get(who, "referrals", f"/v1/consents/{child_id}"))["items"]
+        entries = (await api.get(who, "referrals", f"/v1/consents/{child_id}"))["items"]
     except ApiError as exc:
         if exc.status != 404 or who.is_agency:  # the team: the referrals service has never heard of the child, no consent recorded
             raise
@@ -46,15 +47,15 @@ def withdraw_errors(fields: dict[str, str]) -> list[dict[str, str]]:
     return []
 
 
-async def grant(request: Request, who: Person, child_id: str, fields: dict[str, str]) -> str:
+async def grant(api: Api, who: Person, child_id: str, fields: dict[str, str]) -> str:
     body = {"recipient": fields["recipient"], "lawful_basis": fields["lawful_basis"], "note": fields.get("note", "").strip() or None}
-    await pages.api(request).post(who, "referrals", f"/v1/consents/{child_id}/grant", body)
+    await api.post(who, "referrals", f"/v1/consents/{child_id}/grant", body)
     return f"Consent to share with {views.CONSENT_RECIPIENTS[fields['recipient']]} recorded"
 
 
-async def withdraw(request: Request, who: Person, child_id: str, fields: dict[str, str]) -> str:
+async def withdraw(api: Api, who: Person, child_id: str, fields: dict[str, str]) -> str:
     params = {"recipient": fields["recipient"], "note": fields.get("note", "").strip() or None}
-    await pages.api(request).post(who, "referrals", f"/v1/consents/{child_id}/withdraw", params=params)
+    await api.post(who, "referrals", f"/v1/consents/{child_id}/withdraw", params=params)
     return f"Consent to share with {views.CONSENT_RECIPIENTS[fields['recipient']]} withdrawn"
 
 
@@ -68,31 +69,31 @@ def keeper(request: Request) -> Person:
     return who
 
 
-async def _referral_consent(request: Request, who: Person, ref_id: str) -> dict[str, Any]:
-    referral = await pages.api(request).get(who, "referrals", f"/v1/referrals/{ref_id}")
+async def _referral_consent(api: Api, who: Person, ref_id: str) -> dict[str, Any]:
+    referral = await api.get(who, "referrals", f"/v1/referrals/{ref_id}")
     child = referral.get("child") or {}
     if referral["agency"] != who.agency or not child.get("child_id"):
         raise pages.NotAllowed()
     return {"referral": referral, "child": child, "consent_action": f"/referrals/{ref_id}/consent",
-            **await ledger(request, who, child["child_id"])}
+            **await ledger(api, who, child["child_id"])}
 
 
 @router.get("/referrals/{ref_id}/consent")
-async def consent_page(request: Request, ref_id: str) -> Response:
+async def consent_page(request: Request, api: PagesApi, ref_id: str) -> Response:
     who = keeper(request)
-    return pages.render(request, "consent.html", **await _referral_consent(request, who, ref_id))
+    return pages.render(request, "consent.html", **await _referral_consent(api, who, ref_id))
 
 
 @router.post("/referrals/{ref_id}/consent/{change}")
-async def change_consent(request: Request, ref_id: str, change: str) -> Response:
+async def change_consent(request: Request, api: PagesApi, ref_id: str, change: str) -> Response:
     who = keeper(request)
     fields = await pages.form(request)
     if change not in ("grant", "withdraw"):
         return pages.render(request, "not_found.html", status_code=404)
-    context = await _referral_consent(request, who, ref_id)  # the referral is still IAS's: the child comes from it, never the form
+    context = await _referral_consent(api, who, ref_id)  # the referral is still IAS's: the child comes from it, never the form
     errors = grant_errors(fields) if change == "grant" else withdraw_errors(fields)
     if errors:
         return pages.render(request, "consent.html", status_code=422, errors=errors, **context)
     act = grant if change == "grant" else withdraw
-    message = await act(request, who, context["child"]["child_id"], fields)
+    message = await act(api, who, context["child"]["child_id"], fields)
     return pages.done(request, f"/referrals/{ref_id}/consent#consent", message)

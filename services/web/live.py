@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,8 @@ from starlette.responses import StreamingResponse
 
 from services.common.db import aware
 from services.web import pages, views
-from services.web.api import ApiError
+from services.web.api import Api, ApiError
+from services.web.deps import PagesApi, SessionAlive
 
 router = APIRouter(include_in_schema=False)
 OVERLAP = timedelta(seconds=5)
@@ -60,11 +61,10 @@ def referral_event(referral: dict[str, Any]) -> str:
     return f"id: {referral['updated_at']}\nevent: referral\ndata: {json.dumps(data)}\n\n"
 
 
-def _feed(request: Request, who: pages.Person, service: str, path: str, render: Any) -> StreamingResponse:
+def _feed(request: Request, who: pages.Person, api: Api, session_alive: Callable[[Request], Awaitable[bool]], service: str, path: str,
+          render: Any) -> StreamingResponse:
     """Poll the API's changes list as the person; replay from Last-Event-ID; end with the session."""
-    api = pages.api(request)
     since = parse_event_id(request.headers.get("last-event-id") or request.query_params.get("last_event_id")) or datetime.now(UTC)
-    session_alive = request.app.state.session_alive
 
     async def changes() -> AsyncIterator[str]:
         nonlocal since
@@ -85,10 +85,10 @@ def _feed(request: Request, who: pages.Person, service: str, path: str, render: 
 
 
 @router.get("/live/alerts")
-async def live_alerts(request: Request) -> StreamingResponse:
-    return _feed(request, pages.team(request), "alerts", "/v1/alerts/changes", event)
+async def live_alerts(request: Request, api: PagesApi, session_alive: SessionAlive) -> StreamingResponse:
+    return _feed(request, pages.team(request), api, session_alive, "alerts", "/v1/alerts/changes", event)
 
 
 @router.get("/live/referrals")
-async def live_referrals(request: Request) -> StreamingResponse:
-    return _feed(request, pages.agency(request), "referrals", "/v1/referrals/changes", referral_event)
+async def live_referrals(request: Request, api: PagesApi, session_alive: SessionAlive) -> StreamingResponse:
+    return _feed(request, pages.agency(request), api, session_alive, "referrals", "/v1/referrals/changes", referral_event)

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from services.web import pages
 from services.web.api import ApiError
+from services.web.deps import PagesApi
 
 router = APIRouter(include_in_schema=False)
 STATUSES = {"pending": "Waiting for a decision", "confirmed": "Confirmed", "rejected": "Rejected", "undone": "Undone"}
@@ -19,15 +20,15 @@ FIELDS = (("upn", "UPN"), ("first_name", "First name"), ("last_name", "Last name
 
 
 @router.get("/matches")
-async def matches(request: Request, status: str = "pending") -> Response:
+async def matches(request: Request, api: PagesApi, status: str = "pending") -> Response:
     who = pages.team(request)
     status = status if status in STATUSES else "pending"
-    page = await pages.api(request).get(who, "alerts", "/v1/identity/candidates", status=status, limit=100)
+    page = await api.get(who, "alerts", "/v1/identity/candidates", status=status, limit=100)
     return pages.render(request, "matches.html", candidates=page["items"], status=status, statuses=STATUSES, fields=FIELDS)
 
 
 @router.post("/matches/{candidate_id}/{decision}")
-async def decide(request: Request, candidate_id: str, decision: str) -> Response:
+async def decide(request: Request, api: PagesApi, candidate_id: str, decision: str) -> Response:
     who = pages.team(request)
     fields = await pages.form(request)
     if decision not in DECISIONS:
@@ -36,12 +37,12 @@ async def decide(request: Request, candidate_id: str, decision: str) -> Response
     errors = [] if note else [{"text": "Enter the reason for your decision", "href": f"#note-{candidate_id}"}]
     if not errors:
         try:
-            await pages.api(request).post(who, "alerts", f"/v1/identity/candidates/{candidate_id}/{decision}", {"note": note})
+            await api.post(who, "alerts", f"/v1/identity/candidates/{candidate_id}/{decision}", {"note": note})
             return pages.done(request, "/matches", DECISIONS[decision])
         except ApiError as exc:
             if exc.status != 409:
                 raise
             errors = [{"text": str(exc), "href": f"#match-{candidate_id}"}]
-    page = await pages.api(request).get(who, "alerts", "/v1/identity/candidates", status="pending", limit=100)
+    page = await api.get(who, "alerts", "/v1/identity/candidates", status="pending", limit=100)
     return pages.render(request, "matches.html", status_code=422, candidates=page["items"], status="pending", statuses=STATUSES,
                         fields=FIELDS, errors=errors, error_for=candidate_id)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from services.web import pages, views
+from services.web.deps import PagesApi
 
 router = APIRouter(include_in_schema=False)
 
@@ -20,9 +21,9 @@ def _step(n: int, top: int) -> int:
 
 
 @router.get("/schools/{school_urn}")
-async def school_page(request: Request, school_urn: str, academic_year: str = "") -> Response:
+async def school_page(request: Request, api: PagesApi, school_urn: str, academic_year: str = "") -> Response:
     who = pages.team(request)
-    data = await pages.api(request).get(who, "alerts", f"/v1/schools/{school_urn}/terms", academic_year=academic_year)
+    data = await api.get(who, "alerts", f"/v1/schools/{school_urn}/terms", academic_year=academic_year)
     top = max((d["suspensions"] for t in data["terms"] for d in t["days"]), default=0)
     for term in data["terms"]:
         for d in term["days"]:
@@ -44,9 +45,9 @@ async def choose_la(request: Request, la_code: str = "") -> Response:
 
 
 @router.get("/las/{la_code}")
-async def la_page(request: Request, la_code: str, academic_year: str = "") -> Response:
+async def la_page(request: Request, api: PagesApi, la_code: str, academic_year: str = "") -> Response:
     who = pages.team(request)
-    data = await pages.api(request).get(who, "alerts", f"/v1/las/{la_code}/overview", academic_year=academic_year)
+    data = await api.get(who, "alerts", f"/v1/las/{la_code}/overview", academic_year=academic_year)
     rules = list(views.RULES)
     months: list[dict[str, Any]] = data["alerts_by_month"]
     top_month = max((sum(m["by_rule"].values()) for m in months), default=0)

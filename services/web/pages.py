@@ -6,10 +6,9 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from services.web.api import Api
+from services.web.deps import get_templates
 from services.web.people import Person
 from services.web.session import csrf_ok, csrf_token
 
@@ -52,12 +51,8 @@ def agency(request: Request) -> Person:
     return who
 
 
-def api(request: Request) -> Api:
-    return request.app.state.api  # type: ignore[no-any-return]
-
-
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    templates: Jinja2Templates = request.app.state.templates
+    templates = get_templates(request)
     doc = request.session.get("person")
     flash = request.session.pop("flash", None)
     base = {"person": Person.from_session(doc) if doc else None, "csrf_token": csrf_token(request.session) if doc else "", "flash": flash,

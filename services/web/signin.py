@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from services.web import pages
+from services.web.deps import Groups, IdentityProvider, PublicUrl
 from services.web.people import person_from_claims
 from services.web.session import end_session, new_session
 
@@ -34,15 +35,14 @@ async def sign_in_page(request: Request, next: str | None = None) -> Response:
 
 
 @router.get("/sign-in/start")
-async def sign_in_start(request: Request, next: str | None = None) -> Response:
+async def sign_in_start(request: Request, idp: IdentityProvider, base: PublicUrl, next: str | None = None) -> Response:
     request.session["next"] = _safe_next(next)
-    redirect_uri = f"{request.app.state.public_url}/sign-in/callback"
-    return await request.app.state.oauth.idp.authorize_redirect(request, redirect_uri)  # type: ignore[no-any-return]
+    redirect_uri = f"{base}/sign-in/callback"
+    return await idp.authorize_redirect(request, redirect_uri)  # type: ignore[no-any-return]
 
 
 @router.get("/sign-in/callback")
-async def sign_in_callback(request: Request) -> Response:
-    client = request.app.state.oauth.idp
+async def sign_in_callback(request: Request, client: IdentityProvider, groups: Groups) -> Response:
     try:
         token = await client.authorize_access_token(request)
         claims = dict(token.get("userinfo") or {})
@@ -51,7 +51,7 @@ async def sign_in_callback(request: Request) -> Response:
     except OAuthError as exc:
         log.warning("sign-in failed at the identity provider", extra={"error": exc.error})
         return pages.render(request, "sign_in.html", status_code=400, next="/", failed=True)
-    who = person_from_claims(claims, request.app.state.groups)
+    who = person_from_claims(claims, groups)
     if who is None:
         return pages.render(request, "no_access.html", status_code=403)
     target = _safe_next(request.session.pop("next", None))

@@ -1,5 +1,5 @@
 """The referrals HTTP API (contract: Referrals service, Authentication and roles) with the lifespan running
-(faust worker on the session broker). Referrals are seeded through app.state.desk; the API reads and changes them."""
+(faust worker on the session broker). Referrals are seeded through the desk bootstrap built (app.state.referrals); the API reads and changes them."""
 
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ class Api:
         self.app, self.client, self.tokens = app, client, tokens
 
     def seed(self, items: list, at: datetime | None = None):
-        return self.app.state.desk.handle(items, at or datetime.now(UTC))
+        return self.app.state.referrals.desk.handle(items, at or datetime.now(UTC))
 
     def store(self):
-        return self.app.state.store
+        return self.app.state.referrals.store
 
     def ref(self, child_id: str, agency: str) -> dict:
         """The (newest) referral of that child at that agency, as a row."""
@@ -464,7 +464,7 @@ async def test_two_agency_staff_acting_at_once_one_wins(api: Api):
 
 
 async def test_policy_reload_over_http_keeps_the_old_policy_on_a_bad_file(api: Api, tmp_path):
-    holder = api.app.state.policy
+    holder = api.app.state.referrals.policy
     old_policy, old_path = holder.policy, holder.path
     bad = tmp_path / "bad.yaml"
     bad.write_text(

@@ -21,7 +21,8 @@ from sqlalchemy import event, select
 from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN, DEAD_LETTERS, REFERRALS
 from services.common import kafka
 from services.referrals import tables
-from services.referrals.app import build_app, consumer_group
+from services.referrals.app import build_app
+from services.referrals.bootstrap import consumer_group
 
 from . import builders as b
 
@@ -76,7 +77,7 @@ async def test_a_store_error_fails_the_batch_which_is_replayed_once_the_store_an
     settings = settings_factory()
     await kafka.ensure_topics(settings)
     app = build_app(settings)
-    engine = app.state.store.engine
+    engine = app.state.referrals.engine
     failures = {"on": True, "count": 0}
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -92,7 +93,7 @@ async def test_a_store_error_fails_the_batch_which_is_replayed_once_the_store_an
         ends = await publish(settings, items)
         await until(lambda: failures["count"] >= 2, "the batch to fail twice")
         group = consumer_group(settings, "1")
-        runner = app.state.runners[0]
+        runner = app.state.referrals.runners[0]
         assert runner.last_error is not None
         assert await committed(settings, group, ends) == {}, "no offset is committed before the batch is stored"
         assert rows(engine, tables.referrals) == [] and rows(engine, tables.triggers) == [] and rows(engine, tables.outbox) == []

@@ -110,8 +110,8 @@ class Hooks:
         """A sender with the app's policy and its real renderer (the agency's projected view)."""
         return WebhookSender(
             self.engine,
-            lambda: self.app.state.policy.policy,
-            self.app.state.sender.render,
+            lambda: self.app.state.referrals.policy.policy,
+            self.app.state.referrals.handlers.render,
             base_backoff=base_backoff,
         )
 
@@ -142,9 +142,9 @@ def hooks(tmp_path, receiver, monkeypatch) -> Iterator[Hooks]:
     policy = policy_with_webhooks(tmp_path / "policy.yaml", receiver.url)
     settings = build_settings(None, tmp_path, routing_policy_file=policy)
     app = build_app(settings)
-    engine = app.state.store.engine
+    engine = app.state.referrals.engine
     migrate(engine, tables.metadata)
-    yield Hooks(app, engine, app.state.desk, receiver)
+    yield Hooks(app, engine, app.state.referrals.desk, receiver)
     engine.dispose()
 
 
@@ -235,7 +235,7 @@ async def test_a_redelivered_reason_sends_nothing_new_but_a_new_reason_does(hook
 async def test_a_rebuild_notifies_nobody(hooks: Hooks):
     kid = profile(**SEND)
     rebuild = ReferralDesk(
-        hooks.engine, lambda: hooks.app.state.policy.policy, hooks.desk.calendars, deliver=False
+        hooks.engine, lambda: hooks.app.state.referrals.policy.policy, hooks.desk.calendars, deliver=False
     )
     rebuild.handle([call(kid, received_by="la_inclusion")], datetime.now(UTC))
     assert [d["status"] for d in hooks.deliveries()] == ["skipped"]
@@ -299,8 +299,8 @@ async def test_an_unreachable_receiver_is_retried_then_dead(hooks: Hooks, tmp_pa
     unreachable = policy_with_webhooks(
         tmp_path / "unreachable.yaml", "http://127.0.0.1:9/hook"
     )  # discard port: refused
-    hooks.app.state.policy.path = unreachable
-    assert hooks.app.state.policy.reload() is None
+    hooks.app.state.referrals.policy.path = unreachable
+    assert hooks.app.state.referrals.policy.reload() is None
     sender = hooks.sender(base_backoff=0)
     now = datetime.now(UTC)
     outcomes = []

@@ -1,4 +1,4 @@
-"""The pages' composition root in production (services/web/app.py): secrets from Docker secret files,
+"""The pages' composition root in production (services/web/bootstrap.py, built by app.py): secrets from Docker secret files,
 and no start without the LA's identity provider."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def secret_file(tmp_path: Path, name: str, value: str) -> Path:
 
 def test_the_pages_read_their_secrets_from_files_in_production(tmp_path: Path) -> None:
     quiet_authlib()
-    from services.web.app import build_app, session_secret
+    from services.web.app import build_app
+    from services.web.bootstrap import session_secret
 
     s = settings(tmp_path, env="production", oidc_issuer="https://idp.test", web_public_url="https://signpost.test",
                  web_token_file=secret_file(tmp_path, "web-token", "the-web-token"),
@@ -31,7 +32,7 @@ def test_the_pages_read_their_secrets_from_files_in_production(tmp_path: Path) -
                  oidc_client_secret_file=secret_file(tmp_path, "oidc", "the-client-secret"))
     assert session_secret(s) == "the-session-secret"
     app = build_app(s)
-    assert app.state.api.token == "the-web-token"
+    assert app.state.web.api.token == "the-web-token"
     sessions = next(m for m in app.user_middleware if m.cls.__name__ == "Sessions")
     assert sessions.kwargs["secure"] is True
 
