@@ -54,7 +54,7 @@ def available_services() -> list[str]:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.broker: EmbeddedBroker | None = None
         self.children: list[Child] = []

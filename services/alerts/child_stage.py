@@ -62,7 +62,7 @@ TICK_CHILDREN = 5000  # children a tick detects again per batch (their next_chec
 
 class ChildStage(LinkWork, Detection):
     def __init__(self, store: AlertsStore, calendars: CalendarRegistry, rules: RuleConfig, max_children: int = 100_000,
-                 clock: child_clocks.Clock = child_clocks.uk_today, tick_s: float = 60.0):  # fmt: skip
+                 clock: child_clocks.Clock = child_clocks.uk_today, tick_s: float = 60.0) -> None:  # fmt: skip
         self.store, self.calendars, self.rules = store, calendars, rules
         self.clock, self.ticker, self.today = clock, child_clocks.Ticker(clock, tick_s), clock()
         self.max_children = max_children

@@ -44,7 +44,7 @@ from services.common.stream import StaleWrite
 
 
 class AlertsStore(ApiStore):
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.audit = AuditLog(engine, t.audit)
         self.outbox = outbox.OutboxLog(engine, t.outbox, t.relay_state)

@@ -40,7 +40,7 @@ def audit_table(metadata: MetaData, service: str) -> Table:
 
 
 class AuditLog:
-    def __init__(self, engine: Engine, table: Table):
+    def __init__(self, engine: Engine, table: Table) -> None:
         self.engine, self.table = engine, table
 
     def write(self, entries: list[dict]) -> None:

@@ -95,7 +95,7 @@ def parse_tokens(text: str, source: str = "tokens file") -> dict[str, Principal]
 class TokenRegistry:
     """Looks tokens up by digest; reloads the file when its mtime changes (checked at most once a second)."""
 
-    def __init__(self, path: Path | None, tokens: dict[str, Principal] | None = None):
+    def __init__(self, path: Path | None, tokens: dict[str, Principal] | None = None) -> None:
         self.path = path
         self._tokens = tokens or {}
         self._mtime = 0.0

@@ -14,7 +14,7 @@ class Background:
     ended, so what it uses (a connection, an engine) can be closed after. Stopping one never started,
     or stopped already, does nothing; whatever it ended with is not raised again."""
 
-    def __init__(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]):
+    def __init__(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.name, self.run = name, run
         self._task: asyncio.Task[None] | None = None
 

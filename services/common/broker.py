@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class EmbeddedBroker:
-    def __init__(self, port: int, log_file: Path | None = None, host: str = "127.0.0.1"):
+    def __init__(self, port: int, log_file: Path | None = None, host: str = "127.0.0.1") -> None:
         self.port, self.host, self.log_file = port, host, log_file
         self.proc: subprocess.Popen | None = None
 

@@ -42,7 +42,7 @@ def record(conn: Connection, table: Table, keys: Iterable[str], at: datetime) ->
 class ErasureList:
     """The erased keys of one store, read again at most every `REFRESH_S` (or when told)."""
 
-    def __init__(self, engine: Engine, table: Table, refresh_s: float = REFRESH_S):
+    def __init__(self, engine: Engine, table: Table, refresh_s: float = REFRESH_S) -> None:
         self.engine, self.table, self.refresh_s = engine, table, refresh_s
         self.at: dict[bytes, datetime] = {}
         self._read_at = float("-inf")

@@ -43,7 +43,7 @@ class BodyLimit:
     the connection reset under it and never sees the answer (issue 12). Past that, or when the
     client asked `Expect: 100-continue` (it will not send the body unasked), no draining."""
 
-    def __init__(self, app: ASGIApp, limit: int, by_path: dict[str, int] | None = None, drain_factor: int = 4):
+    def __init__(self, app: ASGIApp, limit: int, by_path: dict[str, int] | None = None, drain_factor: int = 4) -> None:
         self.app, self.default, self.drain_factor = app, limit, drain_factor
         self.by_path = by_path or {}  # routes that stream their body (a CSV return) have a limit of their own
 
@@ -113,7 +113,7 @@ class RequireBearer:
     """Every /v1 request needs a known bearer token, checked before anything reads the body
     (so a request without one gets 401, never a validation error). Roles are checked per route."""
 
-    def __init__(self, app: ASGIApp, tokens: TokenRegistry):
+    def __init__(self, app: ASGIApp, tokens: TokenRegistry) -> None:
         self.app, self.tokens = app, tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -140,7 +140,7 @@ class WriteRateLimit:
     429 + Retry-After as problem+json, counted in `signpost_http_rate_limited_total`. Runs after
     RequireBearer (it keys on the token's principal) and before anything reads the body."""
 
-    def __init__(self, app: ASGIApp, service: str, limit: str):
+    def __init__(self, app: ASGIApp, service: str, limit: str) -> None:
         from limits import parse_many, storage, strategies
 
         self.app, self.service = app, service
@@ -164,7 +164,7 @@ class WriteRateLimit:
 class HttpMetrics:
     """RED metrics by route template (never the raw path: it may hold ids)."""
 
-    def __init__(self, app: ASGIApp, service: str):
+    def __init__(self, app: ASGIApp, service: str) -> None:
         self.app, self.service = app, service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -25,7 +25,7 @@ _KEEPALIVE = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 5, "keep
 class Leadership:
     """`holds()` takes the lock, or confirms it is still held. Blocking: call it from a thread."""
 
-    def __init__(self, engine: Engine | None, name: str):
+    def __init__(self, engine: Engine | None, name: str) -> None:
         self.name = name
         self.lock = lock_id(name)
         self.shared = engine is not None and engine.dialect.name == "postgresql"

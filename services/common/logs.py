@@ -22,7 +22,7 @@ _RESERVED = set(vars(logging.makeLogRecord({}))) | {"color_message"}
 
 
 class JsonFormatter(logging.Formatter):
-    def __init__(self, service: str):
+    def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
 

@@ -30,7 +30,7 @@ class ProblemError(Exception):
         type_: str | None = None,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
-    ):
+    ) -> None:
         super().__init__(detail or title)
         self.status, self.title, self.detail = status, title, detail
         self.type = type_ or "about:blank"

@@ -31,7 +31,7 @@ class Series:
     """A labelled gauge replaced as a whole: series that are gone are removed, the others overwritten
     (never cleared first, so a scrape in between sees no gap that would reset an alert's `for`)."""
 
-    def __init__(self, gauge: Gauge):
+    def __init__(self, gauge: Gauge) -> None:
         self.gauge = gauge
         self.present: set[tuple[str, ...]] = set()
 
@@ -44,7 +44,7 @@ class Series:
 
 
 class Exporter:
-    def __init__(self, settings: Settings, reader: OffsetReader, engines: Mapping[str, Engine]):
+    def __init__(self, settings: Settings, reader: OffsetReader, engines: Mapping[str, Engine]) -> None:
         self.settings, self.reader, self.engines = settings, reader, engines
         self.lag, self.members = Series(metrics.CONSUMER_GROUP_LAG), Series(metrics.CONSUMER_GROUP_MEMBERS)
         self.alerts, self.referrals = Series(metrics.ALERTS_BY_STATUS), Series(metrics.REFERRALS_BY_STATUS)

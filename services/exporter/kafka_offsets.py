@@ -31,7 +31,7 @@ class Snapshot:
 
 
 class OffsetReader:
-    def __init__(self, bootstrap: str, prefix: str, embedded: bool, timeout_ms: int = 5_000, security: dict[str, Any] | None = None):
+    def __init__(self, bootstrap: str, prefix: str, embedded: bool, timeout_ms: int = 5_000, security: dict[str, Any] | None = None) -> None:
         self.bootstrap, self.prefix, self.embedded, self.timeout_ms = bootstrap, prefix, embedded, timeout_ms
         self.security = security or {}  # kafka.kafka_python_security(settings): TLS and SASL
         self._admin: KafkaAdminClient | None = None

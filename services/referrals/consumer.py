@@ -56,7 +56,7 @@ def decode(message: Incoming) -> tuple[str, dict]:
 
 
 class ReferralsStage:
-    def __init__(self, desk: ReferralDesk, prefix: str, on_outcome: Callable[[DeskResult], None] | None = None):
+    def __init__(self, desk: ReferralDesk, prefix: str, on_outcome: Callable[[DeskResult], None] | None = None) -> None:
         self.desk, self.prefix, self.on_outcome = desk, prefix, on_outcome
         self.erasures = ErasureList(desk.engine, tables.erasures)  # messages about erased children, read again, are skipped
 

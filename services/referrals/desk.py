@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 class ReferralDesk:
-    def __init__(self, engine: Engine, policy: Callable[[], Policy], calendars: CalendarRegistry, *, deliver: bool = True):
+    def __init__(self, engine: Engine, policy: Callable[[], Policy], calendars: CalendarRegistry, *, deliver: bool = True) -> None:
         self.engine, self.policy, self.calendars = engine, policy, calendars
         self.deliver = deliver  # False during a rebuild: nobody is notified twice
 
@@ -66,7 +66,7 @@ class ReferralDesk:
 class _Run:
     """One batch's application: the desk's adapters around the pure decisions."""
 
-    def __init__(self, desk: ReferralDesk, conn: Connection, policy: Policy, now: datetime, result: DeskResult):
+    def __init__(self, desk: ReferralDesk, conn: Connection, policy: Policy, now: datetime, result: DeskResult) -> None:
         self.desk, self.conn, self.policy, self.now, self.result = desk, conn, policy, now, result
         self.engine = desk.engine
         self.writes = Writes(conn, desk.engine, policy, now, result, deliver=desk.deliver)

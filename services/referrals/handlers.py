@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class Handlers:
-    def __init__(self, store: ReferralStore, relay: Relay, viewer: Viewer, clock: Callable[[], datetime]):
+    def __init__(self, store: ReferralStore, relay: Relay, viewer: Viewer, clock: Callable[[], datetime]) -> None:
         self.store, self.relay, self.viewer, self.clock = store, relay, viewer, clock
 
     def desk_outcome(self, result: DeskResult) -> None:

@@ -108,7 +108,7 @@ async def get_referral(ref_id: str, request: Request, principal: Reader, store: 
 class Acting:
     """What an agency's action needs: the store, what follows a change, and the view to answer with."""
 
-    def __init__(self, store: Store, notify: Notify, view: View):
+    def __init__(self, store: Store, notify: Notify, view: View) -> None:
         self.store, self.notify, self.view = store, notify, view
 
 

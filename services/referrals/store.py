@@ -33,7 +33,7 @@ class ReferralRecord:
 
 
 class ReferralStore:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.audit = AuditLog(engine, t.audit)
 

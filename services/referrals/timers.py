@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 class Timers:
     def __init__(self, settings: Settings, engine: Engine, store: ReferralStore, sender: WebhookSender, relay: Relay,
-                 clock: Callable[[], datetime]):
+                 clock: Callable[[], datetime]) -> None:
         self.settings, self.engine, self.store, self.sender, self.relay, self.clock = settings, engine, store, sender, relay, clock
 
     async def deliver_webhooks(self) -> None:

@@ -70,7 +70,7 @@ def audit_entries(principal: Principal, records: list[ReferralRecord], action: s
 class Viewer:
     """`view` with the live policy and the calendars: what a route or a webhook calls."""
 
-    def __init__(self, policy: PolicyHolder, calendars: CalendarRegistry):
+    def __init__(self, policy: PolicyHolder, calendars: CalendarRegistry) -> None:
         self.policy, self.calendars = policy, calendars
 
     def __call__(self, record: ReferralRecord, principal: Principal, with_history: bool = False) -> Referral:

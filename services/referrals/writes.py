@@ -77,7 +77,7 @@ def history(conn: Connection, ref_id: str, at: datetime, by: str, action: str, d
 class Writes:
     """Applies actions for one batch (one connection, one transaction, one `now`)."""
 
-    def __init__(self, conn: Connection, engine: Engine, policy: Policy, now: datetime, result: DeskResult, *, deliver: bool):
+    def __init__(self, conn: Connection, engine: Engine, policy: Policy, now: datetime, result: DeskResult, *, deliver: bool) -> None:
         self.conn, self.engine, self.policy, self.now, self.result, self.deliver = conn, engine, policy, now, result, deliver
         self.renamed: dict[str, str] = {}  # an Open's id → the id it got (see _open)
 

@@ -16,7 +16,7 @@ from services.web.people import Person
 class ApiError(Exception):
     """An API's problem+json answer: its status, and its field errors for the page's error summary."""
 
-    def __init__(self, status: int, problem: dict[str, Any]):
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
         super().__init__(problem.get("detail") or problem.get("title") or str(status))
         self.status, self.problem = status, problem
 

@@ -16,7 +16,7 @@ HEADERS = [
 class PageHeaders:
     """Security headers on every answer; no caching of pages (they hold children's details)."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

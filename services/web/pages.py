@@ -16,7 +16,7 @@ from services.web.session import csrf_ok, csrf_token
 class SignInNeeded(Exception):
     """No session (or it timed out): the handler sends the person to sign in, then back."""
 
-    def __init__(self, next_path: str):
+    def __init__(self, next_path: str) -> None:
         super().__init__(next_path)
         self.next_path = next_path
 

@@ -52,7 +52,7 @@ def touch_due(touched: float, now: float, idle: float) -> bool:
 class SessionStore:
     """Sessions in a table, keyed by a hash of the session id (docs/design.md: Pages)."""
 
-    def __init__(self, engine: Engine, idle_seconds: float, clock: Callable[[], float] = time.time):
+    def __init__(self, engine: Engine, idle_seconds: float, clock: Callable[[], float] = time.time) -> None:
         self.engine, self.idle, self.clock = engine, idle_seconds, clock
 
     def get(self, sid: str, touch: bool = True) -> dict[str, Any] | None:
@@ -120,7 +120,7 @@ class Sessions:
     """ASGI middleware: scope["session"] is the signed-in person's session dict (Starlette's
     request.session, which authlib's client also keeps its OIDC state in)."""
 
-    def __init__(self, app: ASGIApp, store: SessionStore, secret: str, secure: bool):
+    def __init__(self, app: ASGIApp, store: SessionStore, secret: str, secure: bool) -> None:
         self.app, self.store, self.secure = app, store, secure
         self.signer = URLSafeSerializer(secret, salt="signpost-session")
 

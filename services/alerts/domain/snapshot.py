@@ -14,7 +14,7 @@ class Snapshot:
     sightings, the links of the children concerned, and the pairs a person ruled out. It learns
     the batch's news as `resolve` goes, so later sightings in the batch see earlier ones."""
 
-    def __init__(self, aliases: Iterable[Alias] = (), links: dict[str, Link] | None = None, vetoes: Iterable[tuple[str, str]] = ()):
+    def __init__(self, aliases: Iterable[Alias] = (), links: dict[str, Link] | None = None, vetoes: Iterable[tuple[str, str]] = ()) -> None:
         self.children: set[str] = set()
         self.by_key: dict[str, dict[str, Alias]] = {}
         self.by_names: dict[tuple[date, str, str], dict[tuple[str, str], Alias]] = {}

@@ -20,7 +20,7 @@ class CalendarRegistry:
         school_overrides: dict[str, list[TermSpec]],
         bank_holidays: frozenset[date],
         names: dict[str, str] | None = None,
-    ):
+    ) -> None:
         covered = {d.year for d in bank_holidays}  # other years get the computed pattern
         computed = (d for y in range(1950, 2151) if y not in covered for d in standard_bank_holidays(y))
         self.bank_holidays = frozenset(bank_holidays).union(computed)

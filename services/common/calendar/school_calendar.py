@@ -23,7 +23,7 @@ class AcademicYear:
 class SchoolCalendar:
     """One school's (or LA's) calendar. Lookups are dict hits once the calendar year is warmed up."""
 
-    def __init__(self, source: str, year_of: Callable[[int], AcademicYear]):
+    def __init__(self, source: str, year_of: Callable[[int], AcademicYear]) -> None:
         self.source = source
         self._year_of = year_of
         self._years: dict[int, AcademicYear] = {}
