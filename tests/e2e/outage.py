@@ -115,3 +115,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
     finally:
         writer.close()
+
+
+# 150 children x 4 suspensions of 24 sessions (48 days: nearing-limit and limit-exceeded alerts,
+# referred to the REU and the exclusions officer); every 5th child has an EHC plan (IAS as well).
+# Posted at a steady rate, so notices keep arriving all through the outage.
+CHILDREN = 150
