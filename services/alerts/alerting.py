@@ -21,7 +21,7 @@ from schemas.children import ChildProfile
 from schemas.topics import ALERTS
 from services.alerts.domain import lifecycle
 from services.alerts.domain.findings import Finding
-from services.alerts.rows import AlertWrite, history_row
+from services.alerts.rows import AlertWrite, history_row, las_of
 from services.alerts.store import AlertsStore
 from services.common.messages import Outgoing, outgoing
 
@@ -118,7 +118,9 @@ class AlertBook:
             self._subjects[subject].add(alert.id)
         written = result.writes.alerts.get(alert.id)
         base = written.base_version if written is not None else (previous.version if previous is not None else None)
-        result.writes.alerts[alert.id] = AlertWrite(alert, school_urn if school_urn is not None else (written.school_urn if written else None), base)
+        las_changed = base is None or previous is None or (written is not None and written.las_changed) or las_of(previous) != las_of(alert)
+        result.writes.alerts[alert.id] = AlertWrite(alert, school_urn if school_urn is not None else (written.school_urn if written else None), base,
+                                                    las_changed)  # fmt: skip
         result.writes.history.append(history_row(alert, change, by, note))
         result.writes.outbox.append(change_message(alert, change, profile))
         result.changed_alerts.append(alert)

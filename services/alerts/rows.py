@@ -106,6 +106,12 @@ class AlertWrite:
     alert: Alert
     school_urn: str | None
     base_version: int | None  # the version the writer read; None: a new alert
+    las_changed: bool = True  # its LAs differ from the stored version's (most changes keep them: the LA rows stay)
+
+
+def las_of(alert: Alert) -> set[str]:
+    """Every LA an alert is about (its rows in alerts_alert_las, which scope who may read it)."""
+    return {alert.la_code, *alert.la_codes}
 
 
 @dataclass

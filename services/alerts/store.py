@@ -210,7 +210,7 @@ class AlertsStore(ApiStore):
                 db.executemany(conn, self._statement("insert_ignore", t.school_reports, tuple(writes.school_reports[0])), writes.school_reports)
             self._write_alerts(conn, list(writes.alerts.values()))
             if writes.history:
-                conn.execute(insert(t.history), writes.history)
+                db.executemany(conn, self._statement("insert", t.history, tuple(writes.history[0])), writes.history)
             if writes.candidates:
                 conn.execute(insert_ignore(e, t.candidates), list(writes.candidates.values()))
             for cid, values in writes.candidate_updates.items():

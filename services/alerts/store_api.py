@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -26,13 +25,31 @@ from schemas.alerts import (
 )
 from services.alerts import queries
 from services.alerts import tables as t
-from services.alerts.rows import ALERT_COLUMNS, AlertWrite, alert_from_row, alert_row, chunks, history_row
+from services.alerts.rows import (
+    ALERT_COLUMNS,
+    AlertWrite,
+    alert_from_row,
+    alert_row,
+    chunks,
+    history_row,
+    las_of,
+)
 from services.common import db, outbox
 from services.common.audit import AuditLog
 from services.common.db import aware, aware_row, upsert
 from services.common.messages import Outgoing
 from services.common.pagination import keyset, next_cursor
 from services.common.stream import StaleWrite
+
+# The stages write thousands of alert changes a batch: statements compiled once (db.Bulk)
+_INSERT_ALERT = db.Bulk(insert(t.alerts).values({k: bindparam(k) for k in ["id", *ALERT_COLUMNS]}))
+_UPDATE_ALERT = db.Bulk(
+    update(t.alerts)
+    .where(t.alerts.c.id == bindparam("v_id"), t.alerts.c.version == bindparam("v_base"))
+    .values({**{k: bindparam(f"v_{k}") for k in ALERT_COLUMNS},
+             "school_urn": func.coalesce(bindparam("v_school_urn"), t.alerts.c.school_urn)})  # a change that doesn't name the school keeps it
+)  # fmt: skip
+_INSERT_LA = db.Bulk(insert(t.alert_las).values(alert_id=bindparam("alert_id"), la_code=bindparam("la_code")))
 
 
 class ApiStore:
@@ -61,19 +78,15 @@ class ApiStore:
             present = {r.id for chunk in chunks([r["id"] for r in new]) for r in conn.execute(select(t.alerts.c.id).where(t.alerts.c.id.in_(chunk)))}
             if present:
                 raise StaleWrite(f"{len(present)} alert(s) raised by another writer")
-            conn.execute(insert(t.alerts), new)
+            db.executemany(conn, _INSERT_ALERT, new)
         if known:
-            c = t.alerts.c
-            values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in ALERT_COLUMNS}
-            values["school_urn"] = func.coalesce(bindparam("v_school_urn"), c.school_urn)  # a change that doesn't name the school keeps it
-            stmt = update(t.alerts).where(c.id == bindparam("v_id"), c.version == bindparam("v_base")).values(values)
             rows = [{"v_id": w.alert.id, "v_base": w.base_version, **{f"v_{k}": v for k, v in alert_row(w.alert, w.school_urn).items() if k != "id"}} for w in known]
-            if conn.execute(stmt, rows).rowcount != len(known):
+            if db.executemany(conn, _UPDATE_ALERT, rows) != len(known):
                 raise StaleWrite("an alert changed since it was read (a person, or another worker)")
-        ids = [w.alert.id for w in writes]
-        for chunk in chunks(ids):
+        relocated = [w for w in writes if w.las_changed]  # the LA rows change only when the alert's LAs do
+        for chunk in chunks([w.alert.id for w in relocated if w.base_version is not None]):
             conn.execute(delete(t.alert_las).where(t.alert_las.c.alert_id.in_(chunk)))
-        conn.execute(insert(t.alert_las), [{"alert_id": w.alert.id, "la_code": la} for w in writes for la in sorted({w.alert.la_code, *w.alert.la_codes})])
+        db.executemany(conn, _INSERT_LA, [{"alert_id": w.alert.id, "la_code": la} for w in relocated for la in sorted(las_of(w.alert))])
 
     def list_alerts(self, filters: dict, la_codes: frozenset[str] | None, limit: int, cursor: str | None) -> tuple[list[Alert], str | None]:
         c = t.alerts.c

@@ -71,6 +71,9 @@ def record(state: ChildRecords, fact: RecordFact | CancellationFact) -> bool:
 
 
 def combine(states: Iterable[ChildRecords]) -> ChildRecords:
+    states = list(states)
+    if len(states) == 1:
+        return states[0]  # one record's is itself: detectors only read
     out = ChildRecords()
     for state in states:
         out.records.update(state.records)

@@ -41,6 +41,9 @@ def record(state: Incidents, fact: IncidentFact) -> bool:
 
 
 def combine(states: Iterable[Incidents]) -> Incidents:
+    states = list(states)
+    if len(states) == 1:
+        return states[0]  # one record's is itself: detectors only read
     out = Incidents()
     for state in states:
         for day, reports in state.by_day.items():

@@ -69,6 +69,9 @@ def record(state: Proceedings, step: Step) -> bool:
 
 
 def combine(states: Iterable[Proceedings]) -> Proceedings:
+    states = list(states)
+    if len(states) == 1:
+        return states[0]  # one record's is itself: detectors only read
     out = Proceedings()
     for state in states:
         out.by_event.update(state.by_event)

@@ -86,7 +86,11 @@ def record(state: YearSuspensions, fact: SuspensionFact) -> bool:
 
 
 def combine(states: Iterable[YearSuspensions]) -> YearSuspensions:
-    """Several records of one child (linked): their suspensions together."""
+    """Several records of one child (linked): their suspensions together. One record's is itself
+    (most children have one record; detectors only read)."""
+    states = list(states)
+    if len(states) == 1:
+        return states[0]
     out = YearSuspensions()
     for state in states:
         for key, reports in state.by_key.items():

@@ -170,6 +170,22 @@ def test_a_child_moving_to_a_school_in_another_la_is_that_las_and_stays_the_firs
     assert alerts.store.list_alerts({}, frozenset({"204"}), 10, None)[0] == []
 
 
+def test_an_alert_that_gains_an_la_in_a_later_batch_is_read_by_both_las_and_keeps_them(alerts):
+    """An alert's LA rows (who may read it) are rewritten only when its LAs change: a call from another
+    LA in a later batch makes the alert that LA's too, though its own LA stays; a later change keeping
+    its LAs leaves them as they are."""
+    u = upn("305541099150")
+    nearing_id = alert_id(Rule.suspension_days_nearing_limit, "child", child_id_for_upn(u), "2024/25", None)
+    alerts.run([alerts.notice(notice(u, "2024-09-16", 64))], NOW)  # 32 days, at a school in 305
+    assert [a.id for a in alerts.store.list_alerts({}, frozenset({"334"}), 10, None)[0]] == []
+    alerts.run([alerts.call(informal_call({**MAYA, "upn": u}, la="334", concerns=["suspension"]))], LATER)  # LA 334 hears of the child
+    assert alerts.alert(nearing_id).la_codes == ["305", "334"] and alerts.alert(nearing_id).la_code == "305"
+    alerts.run([alerts.notice(notice(u, "2024-11-18", 4))], LATER)  # 34 days: the same LAs
+    assert alerts.alert(nearing_id).value == 34
+    for la in ("305", "334"):
+        assert [a.id for a in alerts.store.list_alerts({"rule": "suspension_days_nearing_limit"}, frozenset({la}), 10, None)[0]] == [nearing_id]
+
+
 def test_a_correction_replaces_the_suspension_and_an_alert_it_disproves_is_resolved(alerts):
     """Issue 8 defect 10 (children)."""
     u = upn("305541099170")
