@@ -124,7 +124,13 @@ def _unreadable(exc: csv.Error) -> str:
 
 
 def parse_rows(lines: Iterable[str], state: dict) -> Iterator[tuple[int, dict | None, str | None]]:
-    """Yield (line number, record, error) per data row. `state` keeps the header across calls.
+    """Yield (line number, record, error) per data row. `state` keeps the header across calls."""
+    for line_no, values, error in parse_cells(lines, state):
+        yield line_no, None if values is None else row_to_record(state["names"], values), error
+
+
+def parse_cells(lines: Iterable[str], state: dict) -> Iterator[tuple[int, list[str] | None, str | None]]:
+    """Yield (line number, cells, error) per data row. `state` keeps the header (`names`) across calls.
 
     A row the csv module cannot read (a cell over its field limit, a bare carriage return in an
     unquoted cell) is that row's error; the reader goes on with the next line."""
@@ -150,4 +156,4 @@ def parse_rows(lines: Iterable[str], state: dict) -> Iterator[tuple[int, dict | 
         if len(values) != len(names):
             yield state["line"], None, f"has {len(values)} cells; the header has {len(names)}"
             continue
-        yield state["line"], row_to_record(names, values), None
+        yield state["line"], values, None
