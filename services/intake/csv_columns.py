@@ -25,13 +25,18 @@ from pydantic import ValidationError
 
 from schemas.codes import YEAR_GROUPS, ExclusionReason, PartTimeReason, ReturnRecordKind, SenNeed, SenStatus
 from schemas.intake import EARLIEST_YEAR, LATEST_YEAR, LAReturnRecord
-from schemas.upn import upn_problem
+from schemas.upn import UPN_FORMAT, check_letter, upn_problem
 from services.intake.csv_returns import row_to_record
 
 # The model's patterns, for fullmatch (`$` in re would also take a trailing newline).
 _EVENT_ID = re.compile(r"[A-Za-z0-9._:\-/]{1,128}")
 _URN = re.compile(r"[0-9]{6}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # the only date strict JSON validation takes
+_NAME = r'[^\s"\\\x00-\x1f](?:[^"\\\x00-\x1f]{0,98}[^\s"\\\x00-\x1f])?'  # 1-100 characters, stripped, nothing JSON escapes
+_PLAIN = {
+    name: re.compile(rf"(?:{cell})(?:\n(?:{cell}))*")
+    for name, cell in {"record_id": _EVENT_ID.pattern, "upn": UPN_FORMAT.pattern, "first_name": _NAME, "last_name": _NAME}.items()
+}
 _ESCAPED = re.compile(r'[\x00-\x1f"\\]')  # what JSON writes escaped in a string
 
 _KINDS = frozenset(k.value for k in ReturnRecordKind)
@@ -73,11 +78,18 @@ def check_rows(names: Sequence[str], rows: Sequence[Sequence[str]], today: date)
     values: dict[str, dict[str, Value]] = {}  # per column: each distinct cell → its value
     parts: list[Iterable[bytes]] = []  # per column: each row's `,"key":value` JSON
     dates: dict[str, date] = {}
+    plain: set[str] = set()  # the columns `_plain` took
 
     converters = _columns(dates, today)
     for name, key in zip(_RECORD_ORDER, _KEYS, strict=True):
         convert = converters[name]
         column = given.get(name, blank)
+        as_is = _plain(name, column, key)
+        if as_is is not None:  # a column of (nearly) all-distinct cells, each already as the model writes it
+            cells[name], values[name] = column, {}
+            plain.add(name)
+            parts.append(as_is)
+            continue
         known: dict[str, Value] = {}
         as_json: dict[str, bytes] = {}
         bad: set[str] = set()
@@ -97,18 +109,40 @@ def check_rows(names: Sequence[str], rows: Sequence[Sequence[str]], today: date)
     jsons = list(map(b"".join, zip(*parts, strict=True)))  # a record's JSON: its cells' JSON in the model's field order
 
     _check_records(cells, values, dates, doubtful)
-    record_ids = list(map(values["record_id"].get, cells["record_id"]))
-    upns = list(map(values["upn"].get, cells["upn"]))
+    record_ids, upns = _as_written(cells, values, plain, "record_id"), _as_written(cells, values, plain, "upn")
     for i in sorted(doubtful):  # the model decides these rows
         try:
             record = LAReturnRecord.model_validate_json(orjson.dumps(row_to_record(list(names), list(rows[i]))), strict=True)
         except ValidationError:
             return None
-        jsons[i], record_ids[i], upns[i] = record.model_dump_json().encode(), record.record_id, record.pupil.upn
+        jsons[i], record_ids[i], upns[i] = record.model_dump_json().encode(), record.record_id, record.pupil.upn or ""  # a UPN: the model says so
     if len(set(record_ids)) != n:  # LAReturn._consistent: a record id appears twice
         return None
     starts = [str(v) for v in values["start_date"].values()]  # every row's start date is valid by now
-    return CheckedRecords(jsons, record_ids, upns, min(starts), max(starts))  # type: ignore[arg-type]  # no None left
+    return CheckedRecords(jsons, record_ids, upns, min(starts), max(starts))
+
+
+def _as_written(cells: dict[str, Sequence[str]], values: dict[str, dict[str, Value]], plain: set[str], name: str) -> list[str]:
+    """A column's cells as the records hold them (a doubtful row's cell is the model's to replace)."""
+    if name in plain:
+        return list(cells[name])
+    known = values[name]
+    return [str(known.get(cell, "")) for cell in cells[name]]
+
+
+def _plain(name: str, column: Sequence[str], key: bytes) -> list[bytes] | None:
+    """Each cell's `,"key":"cell"` when the whole column is plain: one regex over the column joined by
+    newlines (none inside a cell) instead of a check per distinct cell, for the columns of ids and names."""
+    pattern = _PLAIN.get(name)
+    if pattern is None:
+        return None
+    joined = "\n".join(column)
+    if joined.count("\n") != len(column) - 1 or not pattern.fullmatch(joined):
+        return None
+    if name == "upn" and not all(check_letter(upn[1:]) == upn[0] for upn in set(column)):
+        return None
+    quoted = b'"\n' + key + b'"'
+    return (key + b'"' + joined.encode().replace(b"\n", quoted) + b'"').split(b"\n")
 
 
 def _json(value: Value) -> bytes:
