@@ -87,7 +87,8 @@ class ReturnHeader:
 def csv_return_submission(head: ReturnHeader, records: CheckedRecords, accepted_at: str | None = None) -> Submission:
     """A CSV return's records, checked column-wise (csv_columns): the same log records as
     `return_submission(LAReturn(...), hash_submitted_at=False)` gives for the same rows."""
-    return records_submission(head, records.jsons, records.record_ids, [upn_key(upn) for upn in records.upns], accepted_at, hash_submitted_at=False)
+    keys = {upn: upn_key(upn) for upn in set(records.upns)}  # a keyed hash per child, not per record
+    return records_submission(head, records.jsons, records.record_ids, list(map(keys.__getitem__, records.upns)), accepted_at, hash_submitted_at=False)
 
 
 def records_submission(head: ReturnHeader, record_jsons: Sequence[bytes], record_ids: Sequence[str], keys: Sequence[str],
