@@ -162,13 +162,13 @@ def _check_records(cells: dict[str, Sequence[str]], values: dict[str, dict[str, 
     if needs:
         doubtful.update(i for i, t in enumerate(zip(cells["kind"], cells["sessions"], cells["reason_codes"], strict=True)) if t in needs)
     start, born, end = values["start_date"], values["date_of_birth"], values["end_date"]
-    wrong = set()
-    for pair in set(zip(cells["start_date"], cells["date_of_birth"], strict=True)):
-        on, birth = dates.get(start.get(pair[0])), dates.get(born.get(pair[1]))  # type: ignore[arg-type]
-        if on is not None and birth is not None and (on <= birth or not 2 <= _age(on, birth) <= 25):
-            wrong.add(pair)
-    if wrong:
-        doubtful.update(i for i, pair in enumerate(zip(cells["start_date"], cells["date_of_birth"], strict=True)) if pair in wrong)
+    # A pupil's age on the start date is 2 to 25: the start is on or after the 2nd birthday and before
+    # the 26th. ISO dates compare as text, so each birth date gives a range of start dates.
+    ages = {cell: (f"{dates[b].year + 2:04d}{b[4:]}", f"{dates[b].year + 26:04d}{b[4:]}") for cell, b in born.items()}  # type: ignore[index,str-bytes-safe]
+    outside = ("~", "")  # a doubtful birth date: no start date is in its range
+    wrong = [i for i, (s, b) in enumerate(zip(cells["start_date"], cells["date_of_birth"], strict=True))
+             if not ages.get(b, outside)[0] <= start.get(s, "") < ages.get(b, outside)[1]]  # type: ignore[operator]  # fmt: skip
+    doubtful.update(wrong)
     early = {(s, e) for s, e in set(zip(cells["start_date"], cells["end_date"], strict=True))
              if start.get(s) is not None and end.get(e) is not None and end[e] < start[s]}  # type: ignore[operator]  # ISO dates compare as text  # fmt: skip
     if early:

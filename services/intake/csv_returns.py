@@ -135,6 +135,7 @@ def parse_cells(lines: Iterable[str], state: dict) -> Iterator[tuple[int, list[s
     A row the csv module cannot read (a cell over its field limit, a bare carriage return in an
     unquoted cell) is that row's error; the reader goes on with the next line."""
     reader = csv.reader(lines)
+    counted = 0  # the reader's lines already counted in state["line"]
     while True:
         try:
             values = next(reader)
@@ -142,11 +143,14 @@ def parse_cells(lines: Iterable[str], state: dict) -> Iterator[tuple[int, list[s
             return
         except csv.Error as exc:
             state["line"] = state.get("line", 0) + 1
+            counted = reader.line_num
             if "names" not in state:
                 raise CsvHeaderError("the header row cannot be read as CSV") from None
             yield state["line"], None, _unreadable(exc)
             continue
-        state["line"] = state.get("line", 0) + 1 + sum(v.count("\n") for v in values)
+        # the lines this row spans: one, and one more per line break inside a quoted cell
+        state["line"] = state.get("line", 0) + reader.line_num - counted
+        counted = reader.line_num
         if not values or (len(values) == 1 and not values[0].strip()):
             continue
         if "names" not in state:

@@ -242,3 +242,15 @@ def test_a_birth_before_1990_is_left_to_the_model_even_at_a_pupils_age() -> None
     row = ["R1", "sent_home", "100000", UPN, "Amir", "Khan", "1989-06-01", "", "", "", "", "", "", "1995-09-04", "", "", ""]
     assert model_submission(names, [row], "886", "R-1", None, None) is None
     assert csv_columns.check_rows(names, [row], TODAY) is None
+
+
+@pytest.mark.parametrize(
+    ("born", "start"),
+    [("2013-09-14", "2015-09-13"), ("2013-09-14", "2015-09-14"), ("2013-09-14", "2039-09-13"), ("2013-09-14", "2039-09-14"),
+     ("2008-02-29", "2010-02-28"), ("2008-02-29", "2010-03-01"), ("2008-02-29", "2034-02-28"), ("2008-02-29", "2034-03-01")],
+)  # fmt: skip
+def test_a_pupils_age_at_its_edges_is_decided_as_the_model_decides(born: str, start: str) -> None:
+    names = list(COLUMNS[:17])
+    row = ["R1", "sent_home", "100000", UPN, "Amir", "Khan", born, "", "", "", "", "", "", start, "", "", ""]
+    model = model_submission(names, [row], "886", "R-1", None, None)
+    assert (fast_submission(names, [row], "886", "R-1", None, None) is None) == (model is None)
