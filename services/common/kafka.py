@@ -102,6 +102,12 @@ async def send_batched(producer: AIOKafkaProducer, messages: Sequence[tuple[str,
     stage more CPU than their own work; a batch has one. Keys go to the partition the default
     partitioner would choose, so these messages land where `send` would put them. Batches of one
     partition are queued in order, so the messages of a key stay in order."""
+    return await (await queue_batched(producer, messages))
+
+
+async def queue_batched(producer: AIOKafkaProducer, messages: Sequence[tuple[str, bytes | None, bytes, list]]) -> asyncio.Future[list[tuple[str, int, int]]]:
+    """`send_batched` in two steps: queue every batch in the producer now, and return the future of
+    their acknowledgements. Whatever is queued after it goes to each partition after it."""
     partitions: dict[str, tuple[int, ...]] = {}
     for topic in {m[0] for m in messages}:
         partitions[topic] = tuple(sorted(await producer.partitions_for(topic)))
@@ -123,11 +129,15 @@ async def send_batched(producer: AIOKafkaProducer, messages: Sequence[tuple[str,
                     raise ValueError("a message is larger than the producer's max_batch_size")
             members.append(i)
         sent.append((await producer.send_batch(batch, topic, partition=partition), members))
-    out: list[tuple[str, int, int]] = [("", 0, 0)] * len(messages)
-    for meta, members in zip(await asyncio.gather(*(future for future, _ in sent)), (m for _, m in sent), strict=True):
-        for n, i in enumerate(members):
-            out[i] = (meta.topic, meta.partition, meta.offset + n)
-    return out
+
+    async def acknowledged() -> list[tuple[str, int, int]]:
+        out: list[tuple[str, int, int]] = [("", 0, 0)] * len(messages)
+        for meta, members in zip(await asyncio.gather(*(future for future, _ in sent)), (m for _, m in sent), strict=True):
+            for n, i in enumerate(members):
+                out[i] = (meta.topic, meta.partition, meta.offset + n)
+        return out
+
+    return asyncio.ensure_future(acknowledged())
 
 
 @lru_cache(maxsize=262_144)  # keys repeat (one per child); murmur2 is pure Python

@@ -90,7 +90,6 @@ class Relay:
         self._producer: AIOKafkaProducer | None = None
         self._probe: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
-        self._next: tuple[int, asyncio.Task[list[StoredRecord]]] | None = None  # the batch after `position`, read ahead
 
     def notify(self) -> None:
         self.wakeup.set()
@@ -99,7 +98,6 @@ class Relay:
         self._task = asyncio.create_task(self._run(), name=f"{self.service}-relay")
 
     async def stop(self) -> None:
-        self._drop_read_ahead()
         if self._task:
             self._task.cancel()
             try:
@@ -166,7 +164,7 @@ class Relay:
         producer, probe = await self._clients()
         if self._needs_verify or time.monotonic() - self._last_verify > self.verify_every:
             await self._verify(producer, probe)
-        records = await self._read(self.position)
+        records = await asyncio.to_thread(self.log.read_after, self.position, self.batch_size)
         self._broker_up(True)
         if not records:
             if self._unsaved:
@@ -181,42 +179,42 @@ class Relay:
                 pass
             return
         self.caught_up.clear()
-        if len(records) == self.batch_size:  # more to come: read it while the broker acknowledges these
-            self._next = (records[-1].seq, asyncio.create_task(asyncio.to_thread(self.log.read_after, records[-1].seq, self.batch_size)))
+        await self._publish_run(producer, records)
+
+    async def _publish_run(self, producer: AIOKafkaProducer, records: list[StoredRecord]) -> None:
+        """Publish `records` and, while full batches follow, read and queue batch N+1 before waiting for
+        the acknowledgement of batch N: the broker works on one while this process prepares the next.
+        The position moves batch by batch, each only once the broker acknowledged it (and all before it)."""
+        pending = (records, await self._queue(producer, records))
+        queued = pending
         try:
-            await self._publish(producer, records)
+            while len(pending[0]) == self.batch_size and time.monotonic() - self._last_verify <= self.verify_every:
+                following = await asyncio.to_thread(self.log.read_after, pending[0][-1].seq, self.batch_size)
+                if not following:
+                    break
+                queued = (following, await self._queue(producer, following))  # after batch N in every partition
+                await self._acknowledged(*pending)
+                pending = queued
+            await self._acknowledged(*pending)
         except BaseException:
-            self._drop_read_ahead()  # the position did not move: read from it again
+            for _, acks in {id(p): p for p in (pending, queued)}.values():  # published again from the position: their fate is no error
+                acks.add_done_callback(lambda f: f.cancelled() or f.exception())
             raise
-
-    async def _read(self, position: int) -> list[StoredRecord]:
-        """The records after `position`: the batch read ahead if it starts there and holds any (an empty
-        one may predate a commit whose wake-up it would then miss), else a fresh read."""
-        ahead, self._next = self._next, None
-        if ahead is not None and ahead[0] == position:
-            records = await ahead[1]
-            if records:
-                return records
-        elif ahead is not None:
-            _discard(ahead[1])
-        return await asyncio.to_thread(self.log.read_after, position, self.batch_size)
-
-    def _drop_read_ahead(self) -> None:
-        if self._next is not None:
-            _discard(self._next[1])
-            self._next = None
 
     # ------------------------------------------------------------------ steps
 
-    async def _publish(self, producer: AIOKafkaProducer, records: list[StoredRecord]) -> None:
+    async def _queue(self, producer: AIOKafkaProducer, records: list[StoredRecord]) -> asyncio.Future[list[tuple[str, int, int]]]:
         prefix = self.settings.topic_prefix
         topics = {topic: prefix + topic for topic in {r.topic for r in records}}
+        return await kafka.queue_batched(producer, [(topics[r.topic], r.key.encode(), r.value, r.headers) for r in records])
+
+    async def _acknowledged(self, records: list[StoredRecord], queued: asyncio.Future[list[tuple[str, int, int]]]) -> None:
         # every message acknowledged (acks=all) before the position moves
-        acks = await kafka.send_batched(producer, [(topics[r.topic], r.key.encode(), r.value, r.headers) for r in records])
+        acks = await queued
         last = {(topic, partition): (offset, record.event_id) for record, (topic, partition, offset) in zip(records, acks, strict=True)}
         self.published.update({f"{topic}:{partition}": ack for (topic, partition), ack in last.items()})
         for topic, n in Counter(r.topic for r in records).items():
-            EVENTS_PRODUCED.labels(self.service, prefix + topic).inc(n)
+            EVENTS_PRODUCED.labels(self.service, self.settings.topic_prefix + topic).inc(n)
         self.position = records[-1].seq
         self._unsaved = True
         # Saving the position is an optimisation (a restart would publish again from the last save,
@@ -286,11 +284,6 @@ class Relay:
                 except Exception:  # noqa: BLE001 - closing a client to a dead broker may fail; it is discarded
                     pass
         self._producer = self._probe = None
-
-
-def _discard(task: asyncio.Task) -> None:
-    task.cancel()
-    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a read ahead nobody needs: its failure is no error
 
 
 async def fetch_last(probe: AIOKafkaConsumer, expected: dict[str, tuple[int, str]], timeout: float = 3.0) -> dict[str, tuple[int, str] | None]:
