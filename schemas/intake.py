@@ -223,6 +223,9 @@ class LAReturnRecord(BaseModel):
         return self
 
 
+MAX_RETURN_RECORDS = 200_000
+
+
 class LAReturn(BaseModel):
     """An LA data team's return: all of it is accepted, or none of it."""
 
@@ -233,7 +236,7 @@ class LAReturn(BaseModel):
     period_start: PlausibleDate
     period_end: PlausibleDate
     submitted_at: Timestamp
-    records: Annotated[list[LAReturnRecord], Field(min_length=1, max_length=200_000)]
+    records: Annotated[list[LAReturnRecord], Field(min_length=1, max_length=MAX_RETURN_RECORDS)]
 
     @model_validator(mode="after")
     def _consistent(self) -> LAReturn:

@@ -12,7 +12,7 @@ import operator
 import re
 
 ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ"  # 23 letters: no I, O, S
-_FORMAT = re.compile(r"^[ABCDEFGHJKLMNPQRTUVWXYZ][0-9]{11}[0-9ABCDEFGHJKLMNPQRTUVWXYZ]$")  # ASCII digits only
+UPN_FORMAT = re.compile(r"[ABCDEFGHJKLMNPQRTUVWXYZ][0-9]{11}[0-9ABCDEFGHJKLMNPQRTUVWXYZ]")  # ASCII digits only; fullmatch
 
 
 _VALUE = {str(d): d for d in range(10)} | {c: i for i, c in enumerate(ALPHABET)}  # a final letter counts as its index
@@ -30,7 +30,7 @@ def upn_problem(upn: str) -> str | None:
     """Why `upn` is not a valid UPN, or None when it is."""
     if len(upn) != 13:
         return "a UPN has 13 characters"
-    if not _FORMAT.match(upn):
+    if not UPN_FORMAT.fullmatch(upn):
         return "a UPN is a check letter, 11 digits and a final digit or letter (never I, O or S)"
     if check_letter(upn[1:]) != upn[0]:
         return "the UPN's check letter does not match"

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import struct
 from collections.abc import Sequence
 from functools import lru_cache
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
-from aiokafka.partitioner import murmur2
 
 from schemas.topics import ALL_TOPICS, BROKER_EPOCH, DEAD_LETTERS, INTAKE_TOPICS
 from services.common.settings import Settings
@@ -102,13 +102,20 @@ async def send_batched(producer: AIOKafkaProducer, messages: Sequence[tuple[str,
     stage more CPU than their own work; a batch has one. Keys go to the partition the default
     partitioner would choose, so these messages land where `send` would put them. Batches of one
     partition are queued in order, so the messages of a key stay in order."""
+    return await (await queue_batched(producer, messages))
+
+
+async def queue_batched(producer: AIOKafkaProducer, messages: Sequence[tuple[str, bytes | None, bytes, list]]) -> asyncio.Future[list[tuple[str, int, int]]]:
+    """`send_batched` in two steps: queue every batch in the producer now, and return the future of
+    their acknowledgements. Whatever is queued after it goes to each partition after it."""
     partitions: dict[str, tuple[int, ...]] = {}
     for topic in {m[0] for m in messages}:
         partitions[topic] = tuple(sorted(await producer.partitions_for(topic)))
     by_tp: dict[tuple[str, int], list[int]] = {}
+    keyed = {(topic, key): _partition_of(key, partitions[topic]) for topic, key in {(m[0], m[1]) for m in messages} if key is not None}
     for i, (topic, key, _value, _headers) in enumerate(messages):
-        every = partitions[topic]
-        by_tp.setdefault((topic, _partition_of(key, every) if key is not None else every[i % len(every)]), []).append(i)
+        tp = (topic, keyed[topic, key]) if key is not None else (topic, partitions[topic][i % len(partitions[topic])])
+        by_tp.setdefault(tp, []).append(i)
     sent: list[tuple[asyncio.Future, list[int]]] = []
     for (topic, partition), indexes in by_tp.items():
         batch = producer.create_batch()
@@ -122,16 +129,44 @@ async def send_batched(producer: AIOKafkaProducer, messages: Sequence[tuple[str,
                     raise ValueError("a message is larger than the producer's max_batch_size")
             members.append(i)
         sent.append((await producer.send_batch(batch, topic, partition=partition), members))
-    out: list[tuple[str, int, int]] = [("", 0, 0)] * len(messages)
-    for meta, members in zip(await asyncio.gather(*(future for future, _ in sent)), (m for _, m in sent), strict=True):
-        for n, i in enumerate(members):
-            out[i] = (meta.topic, meta.partition, meta.offset + n)
-    return out
+
+    async def acknowledged() -> list[tuple[str, int, int]]:
+        out: list[tuple[str, int, int]] = [("", 0, 0)] * len(messages)
+        for meta, members in zip(await asyncio.gather(*(future for future, _ in sent)), (m for _, m in sent), strict=True):
+            for n, i in enumerate(members):
+                out[i] = (meta.topic, meta.partition, meta.offset + n)
+        return out
+
+    return asyncio.ensure_future(acknowledged())
 
 
 @lru_cache(maxsize=262_144)  # keys repeat (one per child); murmur2 is pure Python
 def _partition_of(key: bytes, partitions: tuple[int, ...]) -> int:
     return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+
+
+_M = 0x5BD1E995
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (the default partitioner's), as `aiokafka.partitioner.murmur2` computes it,
+    a 4-byte word at a time: a relay meets each child's key once, an LA return 50,000 new ones."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    whole = length & ~3
+    for k in struct.unpack_from(f"<{length >> 2}I", data):
+        k = (k * _M) & 0xFFFFFFFF
+        k = ((k ^ (k >> 24)) * _M) & 0xFFFFFFFF
+        h = ((h * _M) & 0xFFFFFFFF) ^ k
+    extra = length & 3
+    if extra:
+        if extra == 3:
+            h ^= data[whole + 2] << 16
+        if extra >= 2:
+            h ^= data[whole + 1] << 8
+        h = ((h ^ data[whole]) * _M) & 0xFFFFFFFF
+    h = ((h ^ (h >> 13)) * _M) & 0xFFFFFFFF
+    return h ^ (h >> 15)
 
 
 def consumer(settings: Settings, *topics: str, group_id: str | None, **overrides: object) -> AIOKafkaConsumer:

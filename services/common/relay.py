@@ -179,18 +179,42 @@ class Relay:
                 pass
             return
         self.caught_up.clear()
-        await self._publish(producer, records)
+        await self._publish_run(producer, records)
+
+    async def _publish_run(self, producer: AIOKafkaProducer, records: list[StoredRecord]) -> None:
+        """Publish `records` and, while full batches follow, read and queue batch N+1 before waiting for
+        the acknowledgement of batch N: the broker works on one while this process prepares the next.
+        The position moves batch by batch, each only once the broker acknowledged it (and all before it)."""
+        pending = (records, await self._queue(producer, records))
+        queued = pending
+        try:
+            while len(pending[0]) == self.batch_size and time.monotonic() - self._last_verify <= self.verify_every:
+                following = await asyncio.to_thread(self.log.read_after, pending[0][-1].seq, self.batch_size)
+                if not following:
+                    break
+                queued = (following, await self._queue(producer, following))  # after batch N in every partition
+                await self._acknowledged(*pending)
+                pending = queued
+            await self._acknowledged(*pending)
+        except BaseException:
+            for _, acks in {id(p): p for p in (pending, queued)}.values():  # published again from the position: their fate is no error
+                acks.add_done_callback(lambda f: f.cancelled() or f.exception())
+            raise
 
     # ------------------------------------------------------------------ steps
 
-    async def _publish(self, producer: AIOKafkaProducer, records: list[StoredRecord]) -> None:
+    async def _queue(self, producer: AIOKafkaProducer, records: list[StoredRecord]) -> asyncio.Future[list[tuple[str, int, int]]]:
         prefix = self.settings.topic_prefix
+        topics = {topic: prefix + topic for topic in {r.topic for r in records}}
+        return await kafka.queue_batched(producer, [(topics[r.topic], r.key.encode(), r.value, r.headers) for r in records])
+
+    async def _acknowledged(self, records: list[StoredRecord], queued: asyncio.Future[list[tuple[str, int, int]]]) -> None:
         # every message acknowledged (acks=all) before the position moves
-        acks = await kafka.send_batched(producer, [(prefix + r.topic, r.key.encode(), r.value, r.headers) for r in records])
-        for record, (topic, partition, offset) in zip(records, acks, strict=True):
-            self.published[f"{topic}:{partition}"] = (offset, record.event_id)
+        acks = await queued
+        last = {(topic, partition): (offset, record.event_id) for record, (topic, partition, offset) in zip(records, acks, strict=True)}
+        self.published.update({f"{topic}:{partition}": ack for (topic, partition), ack in last.items()})
         for topic, n in Counter(r.topic for r in records).items():
-            EVENTS_PRODUCED.labels(self.service, prefix + topic).inc(n)
+            EVENTS_PRODUCED.labels(self.service, self.settings.topic_prefix + topic).inc(n)
         self.position = records[-1].seq
         self._unsaved = True
         # Saving the position is an optimisation (a restart would publish again from the last save,

@@ -45,7 +45,8 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     engine = db.make_engine(settings.database_url_for("intake"), synchronous="FULL")
     eventlog = EventLog(engine)
     committer = GroupCommitter(eventlog)
-    relay = Relay(settings, eventlog, service="intake", engine=engine)
+    # batches of 20,000: an LA return of 100,000 records in five reads and five rounds of acknowledgements
+    relay = Relay(settings, eventlog, service="intake", engine=engine, batch_size=20_000)
     committer.on_commit.append(relay.notify)
 
     @asynccontextmanager

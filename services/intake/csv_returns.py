@@ -124,11 +124,18 @@ def _unreadable(exc: csv.Error) -> str:
 
 
 def parse_rows(lines: Iterable[str], state: dict) -> Iterator[tuple[int, dict | None, str | None]]:
-    """Yield (line number, record, error) per data row. `state` keeps the header across calls.
+    """Yield (line number, record, error) per data row. `state` keeps the header across calls."""
+    for line_no, values, error in parse_cells(lines, state):
+        yield line_no, None if values is None else row_to_record(state["names"], values), error
+
+
+def parse_cells(lines: Iterable[str], state: dict) -> Iterator[tuple[int, list[str] | None, str | None]]:
+    """Yield (line number, cells, error) per data row. `state` keeps the header (`names`) across calls.
 
     A row the csv module cannot read (a cell over its field limit, a bare carriage return in an
     unquoted cell) is that row's error; the reader goes on with the next line."""
     reader = csv.reader(lines)
+    counted = 0  # the reader's lines already counted in state["line"]
     while True:
         try:
             values = next(reader)
@@ -136,11 +143,14 @@ def parse_rows(lines: Iterable[str], state: dict) -> Iterator[tuple[int, dict | 
             return
         except csv.Error as exc:
             state["line"] = state.get("line", 0) + 1
+            counted = reader.line_num
             if "names" not in state:
                 raise CsvHeaderError("the header row cannot be read as CSV") from None
             yield state["line"], None, _unreadable(exc)
             continue
-        state["line"] = state.get("line", 0) + 1 + sum(v.count("\n") for v in values)
+        # the lines this row spans: one, and one more per line break inside a quoted cell
+        state["line"] = state.get("line", 0) + reader.line_num - counted
+        counted = reader.line_num
         if not values or (len(values) == 1 and not values[0].strip()):
             continue
         if "names" not in state:
@@ -150,4 +160,4 @@ def parse_rows(lines: Iterable[str], state: dict) -> Iterator[tuple[int, dict | 
         if len(values) != len(names):
             yield state["line"], None, f"has {len(values)} cells; the header has {len(names)}"
             continue
-        yield state["line"], row_to_record(names, values), None
+        yield state["line"], values, None

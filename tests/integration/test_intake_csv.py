@@ -427,3 +427,18 @@ async def test_a_return_of_100000_rows_is_accepted_with_the_default_limits(intak
     response = await post_csv(client, tokens, body)
     assert response.status_code == 202, response.text[:500]
     assert response.json()["records"] == 100_000
+
+
+async def test_one_bad_row_in_100000_rejects_the_return_naming_it_and_nothing_is_published(intake, settings, tokens):
+    """The column-wise path declines and the model words the problem: the row, its field, its line."""
+    app, client = intake
+    template = to_csv([csv_row(record_id="REC-0")]).split("\r\n")[1]
+    rows = [template.replace("REC-0", f"REC-{i}", 1) for i in range(100_000)]
+    good = csv_row()["upn"]
+    rows[76_543] = to_csv([csv_row(record_id="REC-76543", upn=invalid_upn(good))]).split("\r\n")[1]
+    body = (CSV_HEADER + "\r\n" + "\r\n".join(rows) + "\r\n").encode()
+    problem = problem_of(await post_csv(client, tokens, body))
+    assert [e["loc"] for e in problem["errors"]] == [["records", 76_543, "pupil", "upn"]]
+    assert problem["errors"][0]["line"] == 76_545
+    await wait_relayed(app)
+    assert await count_messages(settings, RECORDS) == 0

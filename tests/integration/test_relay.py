@@ -96,6 +96,23 @@ async def test_publishes_the_log_in_order_with_its_headers(settings: Settings, s
         await relay.stop()
 
 
+async def test_batches_queued_while_the_last_is_acknowledged_keep_the_logs_order(settings: Settings, sqlite_engine: Engine) -> None:
+    """Full batches make the relay read and queue the next one before the broker acknowledges the
+    last; rows appended meanwhile are published too, once, in order."""
+    box = Outbox(sqlite_engine, f"r{uuid.uuid4().hex[:6]}")
+    ids = box.add(95, key="one-child")
+    relay = Relay(settings, box.log, service=box.service, engine=sqlite_engine, batch_size=10)
+    relay.start()
+    try:
+        for _ in range(5):
+            await asyncio.sleep(0.05)
+            ids += await asyncio.to_thread(box.add, 10, EXCLUSION_NOTICES.name, "one-child")
+        await eventually("the relay caught up", lambda: caught_up(relay, box))
+        assert await ids_on(settings, EXCLUSION_NOTICES.name) == ids
+    finally:
+        await relay.stop()
+
+
 async def test_a_restarted_empty_broker_is_detected_while_publishing_carries_on(
     kafka_bootstrap: KafkaEndpoint, settings: Settings, sqlite_engine: Engine
 ) -> None:
