@@ -43,17 +43,17 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def ce_headers(event_id: str, source: bytes, ce_type: bytes, time: bytes, subject: str | None = None) -> list[tuple[str, bytes]]:
+    """The CloudEvents binary-mode headers of one message: every producer of ours builds them here
+    (attributes already encoded where a caller reuses them across a batch)."""
+    headers = [("ce_specversion", _SPEC), ("ce_id", event_id.encode()), ("ce_source", source), ("ce_type", ce_type), ("ce_time", time),
+               ("content-type", _JSON)]  # fmt: skip
+    if subject:
+        headers.append(("ce_subject", subject.encode()))
+    return headers
+
+
 def outgoing(spec: TopicSpec, key: str, event_id: str, payload: BaseModel | bytes, source: str, subject: str | None = None, time: str | None = None) -> Outgoing:
     """A CloudEvents binary-mode message: the JSON payload as the value, the attributes as ce_* headers."""
     value = payload if isinstance(payload, bytes) else payload.model_dump_json().encode()
-    headers = [
-        ("ce_specversion", _SPEC),
-        ("ce_id", event_id.encode()),
-        ("ce_source", source.encode()),
-        ("ce_type", spec.ce_type.encode()),
-        ("ce_time", (time or now_iso()).encode()),
-        ("content-type", _JSON),
-    ]
-    if subject:
-        headers.append(("ce_subject", subject.encode()))
-    return Outgoing(spec.name, key, value, headers)
+    return Outgoing(spec.name, key, value, ce_headers(event_id, source.encode(), spec.ce_type.encode(), (time or now_iso()).encode(), subject))

@@ -17,9 +17,9 @@ from typing import Literal, NamedTuple
 
 from sqlalchemy import Engine, func, insert, select, text, update
 
-from schemas.topics import CONTENT_TYPE, SPEC_VERSION
 from services.common import db
 from services.common.db import is_sqlite
+from services.common.messages import ce_headers
 from services.common.outbox import StoredRecord
 from services.intake.tables import event_log, relay_state, submissions
 
@@ -58,23 +58,11 @@ def idempotency_outcome(stored_hash: str | None, new_hash: str) -> Outcome:
 
 
 SOURCE = b"/signpost/intake"
-_SPEC, _JSON = SPEC_VERSION.encode(), CONTENT_TYPE.encode()
 
 
 def headers_for(record: LogRecord) -> list[tuple[str, bytes]]:
     """The CloudEvents binary-mode headers the relay publishes a log record with."""
-    return ce_headers(record.event_id, record.ce_type, record.ce_time)
-
-
-def ce_headers(event_id: str, ce_type: str, ce_time: str) -> list[tuple[str, bytes]]:
-    return [
-        ("ce_specversion", _SPEC),
-        ("ce_id", event_id.encode()),
-        ("ce_source", SOURCE),
-        ("ce_type", ce_type.encode()),
-        ("ce_time", ce_time.encode()),
-        ("content-type", _JSON),
-    ]
+    return ce_headers(record.event_id, SOURCE, record.ce_type.encode(), record.ce_time.encode())
 
 
 class EventLog:
@@ -135,9 +123,7 @@ class EventLog:
         out = []
         for seq, topic, event_id, key, ce_type, ce_time, value in rows:
             type_time = fixed.get((ce_type, ce_time)) or fixed.setdefault((ce_type, ce_time), (ce_type.encode(), ce_time.encode()))
-            headers = [("ce_specversion", _SPEC), ("ce_id", event_id.encode()), ("ce_source", SOURCE), ("ce_type", type_time[0]),
-                       ("ce_time", type_time[1]), ("content-type", _JSON)]  # fmt: skip  # = ce_headers(event_id, ce_type, ce_time)
-            out.append(StoredRecord(seq, topic, event_id, key, bytes(value), headers))
+            out.append(StoredRecord(seq, topic, event_id, key, bytes(value), ce_headers(event_id, SOURCE, *type_time)))
         return out
 
     def last_seq(self) -> int:
