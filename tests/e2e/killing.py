@@ -3,6 +3,7 @@ restart watched, readiness; the 10,000-notice workload."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -11,9 +12,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 from tests.e2e.system import System
-from tests.e2e.workload import Workload
+from tests.e2e.workload import Workload, await_ledger, post_all
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +92,20 @@ def resume(stopped: list[int]) -> None:
             os.kill(stopped.pop(), signal.SIGCONT)
         except ProcessLookupError:
             pass
+
+
+def kill_mid_stream(tmp_path: Path, component: str) -> None:
+    """10,000 notices posted; at the 4,000th `component` is SIGKILLed and the supervisor restarts it;
+    every acknowledged notice, alert and expected referral is then there, once."""
+    system = System(tmp_path)
+    system.start()
+    try:
+        restarts: list[Restart] = []
+        bodies = TEN_THOUSAND.bodies()
+        posting = asyncio.run(post_all(system, bodies, at={4000: kill_and_watch(system, component, restarts)}))
+        assert posting.acknowledged == len(bodies)
+        log.info("posted %d in %.1fs (%d answers 503, %d transport errors)", len(bodies), posting.seconds, posting.unavailable, posting.transport_errors)
+        log.info("%s running again %.1fs after the kill", component, restarts[0].result())
+        await_ledger(system, TEN_THOUSAND)
+    finally:
+        system.stop()

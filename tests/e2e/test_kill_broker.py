@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.killing import TEN_THOUSAND, Restart, kill_and_watch, log, resume, signal_to
+from tests.e2e.killing import kill_mid_stream, log, resume, signal_to
 from tests.e2e.system import System
 from tests.e2e.workload import Workload, await_ledger, event_ids_on_intake_topics, post_all
 
@@ -24,19 +24,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_broker_killed_mid_stream_misses_no_child_and_doubles_nothing(tmp_path: Path) -> None:
-    component = "broker"
-    system = System(tmp_path)
-    system.start()
-    try:
-        restarts: list[Restart] = []
-        bodies = TEN_THOUSAND.bodies()
-        posting = asyncio.run(post_all(system, bodies, at={4000: kill_and_watch(system, component, restarts)}))
-        assert posting.acknowledged == len(bodies)
-        log.info("posted %d in %.1fs (%d answers 503, %d transport errors)", len(bodies), posting.seconds, posting.unavailable, posting.transport_errors)
-        log.info("%s running again %.1fs after the kill", component, restarts[0].result())
-        await_ledger(system, TEN_THOUSAND)
-    finally:
-        system.stop()
+    kill_mid_stream(tmp_path, "broker")
 
 
 def test_issue_case_a_broker_killed_halfway_then_the_whole_system_restarted(tmp_path: Path) -> None:
