@@ -114,6 +114,16 @@ def row_to_record(names: list[str], values: list[str]) -> dict:
     return record
 
 
+def return_document(names: list[str], rows: list[list[str] | None], *, return_id: str, la_code: str, period_start: str | None,
+                    period_end: str | None, submitted_at: object) -> dict:  # fmt: skip
+    """The LA return a CSV spells, as a JSON body would carry it, for the model's validation: a row that
+    could not be read is `{}` (record indexes stay the CSV's), and the period defaults to the records' span."""
+    records = [{} if values is None else row_to_record(names, values) for values in rows]
+    starts = [r["start_date"] for r in records if isinstance(r.get("start_date"), str)]
+    return {"return_id": return_id, "la_code": la_code, "period_start": period_start or (min(starts) if starts else None),
+            "period_end": period_end or (max(starts) if starts else None), "submitted_at": submitted_at, "records": records}  # fmt: skip
+
+
 def _unreadable(exc: csv.Error) -> str:
     # Our words, never the csv module's: its messages may one day quote the cell.
     if "field limit" in str(exc):

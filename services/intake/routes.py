@@ -200,16 +200,8 @@ async def _csv_return(request: Request, la_code: str, return_id: str, period_sta
         if checked and period:
             head = ReturnHeader(return_id, la_code, period[0], period[1], submitted_at)
             return await _accept(request, csv_return_submission(head, checked), return_id, len(rows))
-    records = [{} if values is None else csv_returns.row_to_record(names, values) for values in rows]  # {} keeps indexes aligned with rows
-    starts = [r["start_date"] for r in records if isinstance(r.get("start_date"), str)]
-    doc = {
-        "return_id": return_id,
-        "la_code": la_code,
-        "period_start": period_start or (min(starts) if starts else None),
-        "period_end": period_end or (max(starts) if starts else None),
-        "submitted_at": submitted_at,
-        "records": records,
-    }
+    doc = csv_returns.return_document(names, rows, return_id=return_id, la_code=la_code, period_start=period_start, period_end=period_end,
+                                      submitted_at=submitted_at)  # fmt: skip
     try:  # through JSON, so that the CSV's cells meet the same strict types as a JSON body's
         la_return = LAReturn.model_validate_json(orjson.dumps(doc), strict=True)
     except ValidationError as exc:

@@ -88,16 +88,8 @@ INVALID: dict[str, list[str]] = {
 def model_submission(names: list[str], rows: list[list[str]], la_code: str, return_id: str,
                      period_start: str | None, period_end: str | None) -> Submission | None:  # fmt: skip
     """The model path as the route had it before the fast path: cells → dicts → LAReturn (strict JSON)."""
-    records = [csv_returns.row_to_record(names, values) for values in rows]
-    starts = [r["start_date"] for r in records if isinstance(r.get("start_date"), str)]
-    doc = {
-        "return_id": return_id,
-        "la_code": la_code,
-        "period_start": period_start or (min(starts) if starts else None),
-        "period_end": period_end or (max(starts) if starts else None),
-        "submitted_at": SUBMITTED_AT,
-        "records": records,
-    }
+    doc = csv_returns.return_document(names, list(rows), return_id=return_id, la_code=la_code, period_start=period_start,
+                                      period_end=period_end, submitted_at=SUBMITTED_AT)  # fmt: skip
     try:
         la_return = LAReturn.model_validate_json(orjson.dumps(doc), strict=True)
     except ValidationError:
