@@ -25,7 +25,6 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import Engine
@@ -35,28 +34,10 @@ from services.common.epoch import broker_epoch
 from services.common.leadership import Leadership
 from services.common.metrics import BROKER_UP, EVENTS_PRODUCED, RELAY_BACKLOG, RELAY_REPUBLISHED
 from services.common.outbox import StoredRecord
+from services.common.relay_state import Published, RelayLog, broker_lost_events
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
-
-Published = dict[str, tuple[int, str]]  # "topic:partition" -> last acknowledged (offset, event id)
-
-
-class RelayLog(Protocol):
-    """What the relay reads and where it keeps its place (`outbox.OutboxLog`, the intake's `EventLog`)."""
-
-    def read_after(self, position: int, limit: int) -> list[StoredRecord]: ...
-    def last_seq(self) -> int: ...
-    def relay_state(self) -> tuple[int, Published, str | None]: ...
-    def save_relay_state(self, position: int, published: Published, epoch: str | None) -> None: ...
-
-
-def broker_lost_events(expected: dict[str, tuple[int, str]], found: dict[str, tuple[int, str] | None]) -> bool:
-    """True when a partition no longer holds the last message the broker acknowledged to us.
-
-    Both maps are keyed "topic:partition"; values are (offset, event id)."""
-    return any(found.get(tp) != tuple(last) for tp, last in expected.items())
-
 
 class Relay:
     def __init__(

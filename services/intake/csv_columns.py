@@ -25,7 +25,9 @@ from pydantic import ValidationError
 
 from schemas.codes import YEAR_GROUPS, ExclusionReason, PartTimeReason, ReturnRecordKind, SenNeed, SenStatus
 from schemas.intake import EARLIEST_YEAR, LATEST_YEAR, LAReturnRecord
-from schemas.upn import UPN_FORMAT, check_letter, upn_problem
+from schemas.upn import UPN_FORMAT, check_letter
+from services.intake import csv_cells as check
+from services.intake.csv_cells import Value
 from services.intake.csv_returns import row_to_record
 
 # The model's patterns, for fullmatch (`$` in re would also take a trailing newline).
@@ -47,9 +49,7 @@ _PART_TIME = frozenset(r.value for r in PartTimeReason)
 _YEAR_GROUPS = frozenset(YEAR_GROUPS)
 _NEED_REASONS = frozenset({ReturnRecordKind.suspension.value, ReturnRecordKind.permanent_exclusion.value})
 _SUSPENSION = ReturnRecordKind.suspension.value
-_FLAGS = {"": False, "true": True, "false": False}
 
-Value = str | int | bool | list[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,7 @@ def check_rows(names: Sequence[str], rows: Sequence[Sequence[str]], today: date)
         for cell in set(column):  # each distinct cell once: a few hundred dates, a dozen codes
             try:
                 known[cell] = value = convert(cell.strip())  # stripped, as csv_returns.row_to_record reads cells
-            except _Doubt:
+            except check.Doubt:
                 bad.add(cell)
                 as_json[cell] = key + b"null"
                 continue
@@ -176,17 +176,17 @@ def _check_records(cells: dict[str, Sequence[str]], values: dict[str, dict[str, 
 
 
 def _columns(dates: dict[str, date], today: date) -> dict[str, Callable[[str], Value]]:
-    """Each column and its check: a cell → its value as the model writes it, or _Doubt."""
+    """Each column and its check: a cell → its value as the model writes it, or check.Doubt."""
 
     def iso_date(cell: str, lowest: int = EARLIEST_YEAR, latest: date | None = None) -> str:
         if not _ISO_DATE.fullmatch(cell):
-            raise _Doubt
+            raise check.Doubt
         try:
             day = date.fromisoformat(cell)
         except ValueError:
-            raise _Doubt from None
+            raise check.Doubt from None
         if not lowest <= day.year <= LATEST_YEAR or (latest is not None and day > latest):
-            raise _Doubt
+            raise check.Doubt
         dates[cell] = day
         return cell
 
@@ -194,26 +194,26 @@ def _columns(dates: dict[str, date], today: date) -> dict[str, Callable[[str], V
         return iso_date(cell) if cell else None
 
     return {
-        "record_id": _matching(_EVENT_ID),
-        "kind": _member(_KINDS),
-        "school_urn": _matching(_URN),
-        "upn": _upn,
-        "first_name": _name,
-        "last_name": _name,
+        "record_id": check.matching(_EVENT_ID),
+        "kind": check.member(_KINDS),
+        "school_urn": check.matching(_URN),
+        "upn": check.upn,
+        "first_name": check.name,
+        "last_name": check.name,
         "date_of_birth": lambda c: iso_date(c, 1990, today),  # Pupil: not before 1990, not in the future
-        "year_group": _optional(_YEAR_GROUPS),
-        "sen_status": lambda c: c if c in _SEN_STATUS else _doubt() if c else SenStatus.unknown.value,
-        "sen_primary_need": _optional(_SEN_NEED),
-        "suspected_send": _flag,
-        "looked_after": _flag,
-        "has_social_worker": _flag,
+        "year_group": check.optional(_YEAR_GROUPS),
+        "sen_status": lambda c: c if c in _SEN_STATUS else check.doubt() if c else SenStatus.unknown.value,
+        "sen_primary_need": check.optional(_SEN_NEED),
+        "suspected_send": check.flag,
+        "looked_after": check.flag,
+        "has_social_worker": check.flag,
         "start_date": iso_date,
         "end_date": optional_date,
-        "sessions": _sessions,
-        "reason_codes": _reason_codes,
+        "sessions": check.sessions,
+        "reason_codes": check.reason_codes,
         "review_date": optional_date,
-        "timetable_reason": _optional(_PART_TIME),
-        "trial": _flag,
+        "timetable_reason": check.optional(_PART_TIME),
+        "trial": check.flag,
         "intended_return_date": optional_date,
     }
 
@@ -243,62 +243,3 @@ _KEYS = tuple(
     (b"{" if name == "record_id" else b"}," if name == "start_date" else b",") + (b'"pupil":{' if name == "upn" else b"") + orjson.dumps(name) + b":"
     for name in _RECORD_ORDER
 )
-
-
-class _Doubt(Exception):
-    """This cell is not in the form the fast path vouches for: the model decides its row."""
-
-
-def _doubt() -> str:
-    raise _Doubt
-
-
-def _age(on: date, born: date) -> int:
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-
-
-def _matching(pattern: re.Pattern[str]) -> Callable[[str], Value]:
-    return lambda cell: cell if pattern.fullmatch(cell) else _doubt()
-
-
-def _member(values: frozenset[str]) -> Callable[[str], Value]:
-    return lambda cell: cell if cell in values else _doubt()
-
-
-def _optional(values: frozenset[str]) -> Callable[[str], Value]:
-    return lambda cell: None if not cell else cell if cell in values else _doubt()
-
-
-def _upn(cell: str) -> str:
-    # Upper case already: the model would upper-case it, so another case goes to the model.
-    if upn_problem(cell) is not None:
-        raise _Doubt
-    return cell
-
-
-def _name(cell: str) -> str:
-    if not 1 <= len(cell) <= 100:
-        raise _Doubt
-    return cell
-
-
-def _flag(cell: str) -> bool:
-    value = _FLAGS.get(cell.lower())  # the CSV's booleans, any case (csv_returns.row_to_record)
-    if value is None:
-        raise _Doubt
-    return value
-
-
-def _sessions(cell: str) -> int | None:
-    if not cell:
-        return None
-    if not (cell.isascii() and cell.isdigit() and len(cell) < 10 and 1 <= int(cell) <= 1000):
-        raise _Doubt
-    return int(cell)
-
-
-def _reason_codes(cell: str) -> list[str]:
-    codes = [c.strip().upper() for c in cell.split(";") if c.strip()]  # as csv_returns.row_to_record reads them
-    if len(codes) > 3 or len(set(codes)) != len(codes) or not _REASONS.issuperset(codes):
-        raise _Doubt
-    return codes

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import Engine, func, insert, select, text, update
 
@@ -21,12 +21,10 @@ from services.common import db
 from services.common.db import is_sqlite
 from services.common.messages import ce_headers
 from services.common.outbox import StoredRecord
+from services.intake.idempotency import Outcome, idempotency_outcome
 from services.intake.tables import event_log, relay_state, submissions
 
 log = logging.getLogger(__name__)
-
-Outcome = Literal["accepted", "duplicate", "conflict"]
-
 
 class LogRecord(NamedTuple):
     """One future Kafka message: a tuple in the event log's column order, so a batch of them is
@@ -48,13 +46,6 @@ class Submission:
     source_id: str
     body_hash: str
     records: Sequence[LogRecord]
-
-
-def idempotency_outcome(stored_hash: str | None, new_hash: str) -> Outcome:
-    """Same id and same body: a duplicate (200). Same id, other body: a conflict (409)."""
-    if stored_hash is None:
-        return "accepted"
-    return "duplicate" if stored_hash == new_hash else "conflict"
 
 
 SOURCE = b"/signpost/intake"

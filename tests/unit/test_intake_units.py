@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from schemas.intake import Call, ExclusionNotice, LAReturn, LAReturnRecordSubmitted
 from schemas.pupil import child_key, person_key, upn_key
 from schemas.topics import CALLS, EXCLUSION_NOTICES, LA_RETURN_RECORDS
-from services.common.relay import broker_lost_events
+from services.common.relay_state import broker_lost_events
 from services.intake import csv_returns
 from services.intake.csv_returns import (
     COLUMNS,
@@ -24,7 +24,7 @@ from services.intake.csv_returns import (
     parse_rows,
     row_to_record,
 )
-from services.intake.eventlog import idempotency_outcome
+from services.intake.idempotency import idempotency_outcome
 from services.intake.submissions import (
     call_event_id,
     call_submission,
