@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from schemas.topics import INTAKE_TOPICS, SCHOOL_SUSPENSIONS
 from services.alerts import child_clocks, tables
-from services.alerts.app import consumer_groups
+from services.alerts.bootstrap import Alerts, consumer_groups, stage_runners
 from services.alerts.child_stage import ChildStage, StageResult
 from services.alerts.domain.rules import load_rules
 from services.alerts.school_stage import SchoolStage
@@ -136,3 +136,26 @@ async def rebuild(settings: Settings, *, progress: bool = True, in_service: bool
         engine.dispose()
     seconds = (datetime.now(timezone.utc) - started).total_seconds()
     return RebuildReport(generation, events, suspensions, len(final.changed_alerts), seconds)
+
+
+async def rebuild_in_service(alerts: Alerts) -> None:
+    """POST /v1/admin/rebuild: pause the stages, replay into fresh state (same code as `signpost rebuild
+    alerts`), resume on the new generation (on the old one if the rebuild failed)."""
+    state, runners = alerts.rebuild_state, alerts.runners
+    state.update(status="running", started_at=datetime.now(timezone.utc).isoformat(), progress={})
+    try:
+        for runner in runners:
+            await runner.stop()
+        report = await rebuild(alerts.settings, progress=False, in_service=True, on_progress=lambda label, n: state["progress"].__setitem__(label, n))
+        alerts.child.reset()
+        alerts.school.reset()
+        alerts.relay.notify()
+        state.update(status="done", events=report.events, suspensions=report.suspensions, alerts_changed=report.alerts_changed, generation=report.generation)
+        runners[:] = stage_runners(alerts, report.generation)
+    except Exception as exc:  # noqa: BLE001 - reported on GET /v1/admin/rebuild; the stages resume on the old generation
+        log.exception("rebuild failed")
+        state.update(status="failed", error=type(exc).__name__)
+        current: str | None = await asyncio.to_thread(alerts.store.meta, "consumer_generation")
+        runners[:] = stage_runners(alerts, current or "1")
+    for runner in runners:
+        await alerts.worker.add_runtime_dependency(runner)
