@@ -1,7 +1,7 @@
 """Pipeline throughput: the same preloaded intake topics through four consumers, one after another.
 
 (a) a bare aiokafka consume → transform → produce loop (the baseline), (b) Signpost's alerts
-stages (child + school, SQLite store, as `services.alerts.app.build_app` wires them),
+stages (child + school, SQLite store, as `services.alerts.bootstrap` wires them),
 (c) Quix Streams doing the baseline's work, (d) a naive faust agent. Each runs in a fresh
 process with a new consumer group on the same topics (bench/workers.py).
 """

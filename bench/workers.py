@@ -224,7 +224,7 @@ async def signpost(cfg: dict) -> dict:
     failures = StageFailures()
     logging.getLogger("services.common.stream").addHandler(failures)
     app = build_app(settings, tokens=TokenRegistry(None))
-    child = app.state.child_stage
+    child = app.state.alerts.child
     process = child.process
     marks: dict[str, Any] = {"first": None, "dead": 0, "batches": 0, "process_s": 0.0}
 
@@ -257,7 +257,7 @@ async def signpost(cfg: dict) -> dict:
     started = time.perf_counter()
     last = None
     async with app.router.lifespan_context(app):
-        child_runner, school_runner = app.state.runners
+        child_runner, school_runner = app.state.alerts.runners
         child_runner._commit = _timed(child_runner._commit, marks, "child_commit_s")  # noqa: SLF001 - timing only
         if hasattr(school_runner, "_process"):  # the school stage in this process (SIGNPOST_ALERTS_SCHOOL_PROCESS=false)
             school_runner._commit = _timed(school_runner._commit, marks, "school_commit_s")  # noqa: SLF001
@@ -277,20 +277,20 @@ async def signpost(cfg: dict) -> dict:
         quiet = time.perf_counter() + 60
         while marks.get("inflight") and time.perf_counter() < quiet:
             await asyncio.sleep(0.05)
-        with app.state.store.engine.connect() as conn:
+        with app.state.alerts.engine.connect() as conn:
             alerts = dict(conn.execute(select(tables.alerts.c.rule, func.count()).group_by(tables.alerts.c.rule)).all())
             stored_children = conn.execute(select(func.count()).select_from(tables.children)).scalar()
         gc.collect()
         rss1, peak = rss_bytes()
         cache_bytes = deep_size_of_children(child.children) if cfg.get("memory") else None
         n_children = len(child.children)
-        school_terms = len(app.state.school_stage.terms)
+        school_terms = len(app.state.alerts.school.terms)
         rss_without_caches = None
         if cfg.get("memory"):
             # What the caches hold, measured: drop them (as a rebalance would) and give the freed
             # memory back to the OS. sys.getsizeof undercounts orjson's bytes (see deep_size_of_children).
             child.reset()
-            app.state.school_stage.reset()
+            app.state.alerts.school.reset()
             gc.collect()
             _malloc_trim()
             rss_without_caches, _ = rss_bytes()

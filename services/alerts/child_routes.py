@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from schemas.alerts import AlertStatus, Rule, Severity
 from schemas.pages import AlertChanges, AlertCounts, ChildStory
 from services.alerts import queries
+from services.alerts.deps import Calendars, Rules, Store
 from services.alerts.domain import story
 from services.alerts.routes import ERRORS, audit_reads
 from services.common.auth import Principal, require
@@ -28,8 +29,8 @@ Team = Annotated[Principal, Depends(require("inclusion_team"))]
 
 @router.get("/alerts/counts", response_model=AlertCounts, responses=ERRORS, summary="how many alerts match, by status (the worklist's counts)")
 async def alert_counts(
-    request: Request,
     principal: Team,
+    store: Store,
     rule: Rule | None = None,
     severity: Severity | None = None,
     school_urn: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
@@ -38,16 +39,15 @@ async def alert_counts(
 ) -> dict[str, Any]:
     filters = {"rule": rule, "severity": severity, "school_urn": school_urn, "la_code": la_code, "academic_year": academic_year}
     scope = None if principal.has("admin") else principal.la_codes
-    counts = await asyncio.to_thread(queries.count_by_status, request.app.state.store.engine, {k: str(v) for k, v in filters.items() if v}, scope)
+    counts = await asyncio.to_thread(queries.count_by_status, store.engine, {k: str(v) for k, v in filters.items() if v}, scope)
     by_status = {s.value: counts.get(s.value, 0) for s in AlertStatus}
     return {"by_status": by_status, "total": sum(by_status.values())}
 
 
 @router.get("/alerts/changes", response_model=AlertChanges, responses=ERRORS, summary="alerts changed at or after a time, oldest change first (the pages' live feed replays from here)")
 async def alert_changes(
-    request: Request, principal: Team, since: datetime, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    principal: Team, store: Store, since: datetime, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> dict[str, Any]:
-    store = request.app.state.store
     scope = None if principal.has("admin") else principal.la_codes
     since = aware(since)
     rows = await asyncio.to_thread(queries.changed_since, store.engine, since, scope, limit)
@@ -58,16 +58,15 @@ async def alert_changes(
 
 
 @router.get("/children/{child_id}", response_model=ChildStory, responses=ERRORS, summary="a child's story: every event, days per school this year, the projected date of the limit")
-async def child_story(child_id: str, request: Request, principal: Team, academic_year: Annotated[str | None, Query(pattern=r"^[0-9]{4}/[0-9]{2}$")] = None) -> dict[str, Any]:
-    store = request.app.state.store
+async def child_story(child_id: str, request: Request, principal: Team, store: Store, calendars: Calendars, rules: Rules, academic_year: Annotated[str | None, Query(pattern=r"^[0-9]{4}/[0-9]{2}$")] = None) -> dict[str, Any]:
     record = await asyncio.to_thread(queries.child_record, store.engine, child_id)
     profile: dict[str, Any] = orjson.loads(record["row"]["profile"]) if record else {}
     if record is None or not principal.sees_any([profile.get("la_code"), *profile.get("la_codes", [])]):
         raise ProblemError(404, "Not Found", "no such child")
-    calendar = request.app.state.child_stage.calendars.for_school(profile.get("la_code"), profile.get("school_urn"))
+    calendar = calendars.for_school(profile.get("la_code"), profile.get("school_urn"))
     today = datetime.now(UTC).date()
     year = academic_year or None
-    told = story.tell(record["facts"], today=today, limit=request.app.state.child_stage.rules.suspension_days.limit, year=year,
+    told = story.tell(record["facts"], today=today, limit=rules.suspension_days.limit, year=year,
                       school_days_between=calendar.school_days_between, add_school_days=calendar.add_school_days,
                       year_end=_year_end(calendar, year or calendar.academic_year(today)))
     if year is None and told.academic_year:

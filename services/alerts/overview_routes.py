@@ -8,10 +8,11 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from schemas.pages import LAOverview, SchoolTerms
 from services.alerts import queries
+from services.alerts.deps import Calendars, Rules, Store
 from services.alerts.domain import overview
 from services.alerts.routes import ERRORS
 from services.common.auth import Principal, require
@@ -23,15 +24,15 @@ Year = Annotated[str | None, Query(pattern=r"^[0-9]{4}/[0-9]{2}$")]
 
 
 @router.get("/schools/{school_urn}/terms", response_model=SchoolTerms, responses=ERRORS, summary="a school's suspensions per school day of each term, the end-of-term window marked")
-async def school_terms(school_urn: str, request: Request, principal: Team, academic_year: Year = None) -> dict[str, Any]:
-    rows = await asyncio.to_thread(queries.school_starts, request.app.state.store.engine, school_urn)
+async def school_terms(school_urn: str, principal: Team, store: Store, calendars: Calendars, rules: Rules,
+                       academic_year: Year = None) -> dict[str, Any]:
+    rows = await asyncio.to_thread(queries.school_starts, store.engine, school_urn)
     las = {r.la_code for r in rows}
     if not rows or not principal.sees_any(las):
         raise ProblemError(404, "Not Found", "no suspensions known at this school")
-    stage = request.app.state.child_stage
-    calendar = stage.calendars.for_school(sorted(las)[0], school_urn)
+    calendar = calendars.for_school(sorted(las)[0], school_urn)
     year = academic_year or calendar.academic_year(max(r.start_date for r in rows))
-    window = stage.rules.end_of_term_spike.window_school_days
+    window = rules.end_of_term_spike.window_school_days
     try:
         year_terms = calendar.terms(year)
     except (ValueError, OverflowError) as exc:  # a year the calendar cannot hold (year 0)
@@ -46,11 +47,11 @@ async def school_terms(school_urn: str, request: Request, principal: Team, acade
 
 
 @router.get("/las/{la_code}/overview", response_model=LAOverview, responses=ERRORS, summary="an LA's alerts raised per month by rule, and children by suspension-days band")
-async def la_overview(la_code: str, request: Request, principal: Team, academic_year: Year = None) -> dict[str, Any]:
+async def la_overview(la_code: str, principal: Team, store: Store, calendars: Calendars, academic_year: Year = None) -> dict[str, Any]:
     if not principal.sees_la(la_code):
         raise ProblemError(404, "Not Found", "no such LA among yours")
-    engine = request.app.state.store.engine
-    year = academic_year or request.app.state.child_stage.calendars.for_la(la_code).academic_year(datetime.now(UTC).date())
+    engine = store.engine
+    year = academic_year or calendars.for_la(la_code).academic_year(datetime.now(UTC).date())
     raised = await asyncio.to_thread(queries.alerts_raised, engine, la_code, year)
     days = await asyncio.to_thread(queries.days_per_child, engine, la_code, year)
     return {"la_code": la_code, "academic_year": year,

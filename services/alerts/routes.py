@@ -28,7 +28,11 @@ from schemas.alerts import (
     SnoozeRequest,
 )
 from schemas.problem import Problem
+from services.alerts.deps import AuditBuffer, Feed, Notify, Service, Store
 from services.alerts.domain import lifecycle
+from services.alerts.handlers import Handlers
+from services.alerts.rebuild import rebuild_in_service
+from services.alerts.store import AlertsStore
 from services.common.auth import Principal, require
 from services.common.problems import ProblemError
 
@@ -61,6 +65,7 @@ def _purpose(request: Request) -> str | None:
 async def list_alerts(
     request: Request,
     principal: Team,
+    store: Store,
     rule: Rule | None = None,
     status: AlertStatus | None = None,
     severity: Severity | None = None,
@@ -72,7 +77,6 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> AlertPage:
-    store = request.app.state.store
     filters = {"rule": rule, "status": status, "severity": severity, "upn": upn.upper() if upn else None, "school_urn": school_urn, "la_code": la_code,
                "academic_year": academic_year, "child_id": child_id}
     scope = None if principal.has("admin") else principal.la_codes
@@ -85,10 +89,8 @@ async def list_alerts(
 
 
 @router.get("/alerts/stream", response_class=EventSourceResponse, responses=ERRORS, summary="live feed: every new or changed alert (SSE)")
-async def stream_alerts(request: Request, principal: Team) -> AsyncIterator[ServerSentEvent]:
-    broadcaster = request.app.state.broadcaster
+async def stream_alerts(request: Request, principal: Team, broadcaster: Feed, audit: AuditBuffer) -> AsyncIterator[ServerSentEvent]:
     queue = broadcaster.subscribe()
-    audit = request.app.state.audit_buffer
     audit.extend([{"at": _now(), "principal": principal.name, "action": "open_alert_stream", "object_kind": "stream", "object_id": "alerts", "child_id": None, "detail": _purpose(request)}])
     try:
         while True:
@@ -101,51 +103,50 @@ async def stream_alerts(request: Request, principal: Team) -> AsyncIterator[Serv
         broadcaster.unsubscribe(queue)
 
 
-async def _visible(request: Request, principal: Principal, alert_id: str) -> tuple[Alert, str | None]:
-    found = await asyncio.to_thread(request.app.state.store.get_alert, alert_id)
+async def _visible(store: AlertsStore, principal: Principal, alert_id: str) -> tuple[Alert, str | None]:
+    found = await asyncio.to_thread(store.get_alert, alert_id)
     if found is None or not principal.sees_any([found[0].la_code, *found[0].la_codes]):
         raise ProblemError(404, "Not Found", "no such alert")
     return found
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetail, responses=ERRORS, summary="one alert with its evidence and its history")
-async def get_alert(alert_id: str, request: Request, principal: Team) -> AlertDetail:
-    alert, _ = await _visible(request, principal, alert_id)
-    store = request.app.state.store
+async def get_alert(alert_id: str, request: Request, principal: Team, store: Store) -> AlertDetail:
+    alert, _ = await _visible(store, principal, alert_id)
     history = await asyncio.to_thread(store.history, alert_id)
     await asyncio.to_thread(store.write_audit, audit_reads(principal, [alert], "read_alert", _purpose(request)))
     return AlertDetail(**alert.model_dump(), history=history)
 
 
-async def _change(request: Request, principal: Principal, alert_id: str, action: str, apply) -> Alert:  # noqa: ANN001
+async def _change(store: AlertsStore, handlers: Handlers, principal: Principal, alert_id: str, action: str, apply) -> Alert:  # noqa: ANN001
     """A person's transition: saved only on the version they acted on (the stream may change the alert
     at the same moment); history, audit and the alerts-topic message commit with it."""
     for _ in range(5):
-        alert, school_urn = await _visible(request, principal, alert_id)
+        alert, school_urn = await _visible(store, principal, alert_id)
         try:
             changed = apply(alert)
         except lifecycle.TransitionError as exc:
             raise ProblemError(409, "Conflict", str(exc)) from exc
         entry = {"at": _now(), "principal": principal.name, "action": action, "object_kind": "alert", "object_id": alert.id,
                  "child_id": getattr(alert.subject, "child_id", None), "detail": changed.status_note}
-        if await request.app.state.save_alert_change(changed, school_urn, alert.version, [entry], principal.name):
+        if await handlers.save_alert_change(changed, school_urn, alert.version, [entry], principal.name):
             return changed
     raise ProblemError(409, "Conflict", "the alert changed while saving; try again")
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=Alert, responses=ERRORS, summary="status → acknowledged")
-async def acknowledge(alert_id: str, body: AcknowledgeRequest, request: Request, principal: Team) -> Alert:
-    return await _change(request, principal, alert_id, "acknowledge_alert", lambda a: lifecycle.acknowledge(a, body.note, _now()))
+async def acknowledge(alert_id: str, body: AcknowledgeRequest, principal: Team, store: Store, handlers: Notify) -> Alert:
+    return await _change(store, handlers, principal, alert_id, "acknowledge_alert", lambda a: lifecycle.acknowledge(a, body.note, _now()))
 
 
 @router.post("/alerts/{alert_id}/snooze", response_model=Alert, responses=ERRORS, summary="status → snoozed until a time; then open again")
-async def snooze(alert_id: str, body: SnoozeRequest, request: Request, principal: Team) -> Alert:
-    return await _change(request, principal, alert_id, "snooze_alert", lambda a: lifecycle.snooze(a, body.until, body.reason, _now()))
+async def snooze(alert_id: str, body: SnoozeRequest, principal: Team, store: Store, handlers: Notify) -> Alert:
+    return await _change(store, handlers, principal, alert_id, "snooze_alert", lambda a: lifecycle.snooze(a, body.until, body.reason, _now()))
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=Alert, responses=ERRORS, summary="status → resolved")
-async def resolve(alert_id: str, body: ResolveRequest, request: Request, principal: Team) -> Alert:
-    return await _change(request, principal, alert_id, "resolve_alert", lambda a: lifecycle.resolve(a, body.note, _now(), principal.name))
+async def resolve(alert_id: str, body: ResolveRequest, principal: Team, store: Store, handlers: Notify) -> Alert:
+    return await _change(store, handlers, principal, alert_id, "resolve_alert", lambda a: lifecycle.resolve(a, body.note, _now(), principal.name))
 
 
 # ---------------------------------------------------------------- identity: near matches a person decides
@@ -153,12 +154,11 @@ async def resolve(alert_id: str, body: ResolveRequest, request: Request, princip
 
 @router.get("/identity/candidates", tags=["identity"], response_model=CandidatePage, responses=ERRORS, summary="possible matches waiting for a person to decide")
 async def list_candidates(
-    request: Request,
     principal: Team,
+    store: Store,
     status: Literal["pending", "confirmed", "rejected", "undone"] | None = "pending",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict:
-    store = request.app.state.store
     scope = None if principal.has("admin") else principal.la_codes
     rows = await asyncio.to_thread(store.candidates, status, scope, limit)
     children = await asyncio.to_thread(store.children, sorted({r["child_id"] for r in rows} | {r["candidate_child_id"] for r in rows}))
@@ -186,35 +186,35 @@ class _Decision(AcknowledgeRequest):
 
 
 @router.post("/identity/candidates/{candidate_id}/{decision}", tags=["identity"], response_model=CandidateDecided, responses=ERRORS, summary="confirm, reject or undo a possible match")
-async def decide(candidate_id: str, decision: Literal["confirm", "reject", "undo"], body: _Decision, request: Request, principal: Team) -> dict:
-    store = request.app.state.store
+async def decide(candidate_id: str, decision: Literal["confirm", "reject", "undo"], body: _Decision, principal: Team, store: Store,
+                 handlers: Notify) -> dict:
     row = await asyncio.to_thread(store.candidate, candidate_id)
     if row is None or not principal.sees_any([row["la_code"], row["candidate_la_code"]]):
         raise ProblemError(404, "Not Found", "no such candidate")
     allowed = {"confirm": ("pending", "rejected", "undone"), "reject": ("pending",), "undo": ("confirmed",)}[decision]
     if row["status"] not in allowed:
         raise ProblemError(409, "Conflict", f"the candidate is {row['status']}; {decision} needs {' or '.join(allowed)}")
-    outcome = await request.app.state.identity_decision(candidate_id, decision, principal.name, body.note)
+    outcome = await handlers.identity_decision(candidate_id, decision, principal.name, body.note)
     return {"id": candidate_id, "status": outcome}
 
 
 @router.post("/admin/rebuild", tags=["admin"], status_code=202, response_model=RebuildStatus, responses=ERRORS, summary="rebuild alert state from the intake topics (after a rule change)")
-async def start_rebuild(request: Request, principal: Admin) -> dict:
-    state = request.app.state.rebuild_state
+async def start_rebuild(principal: Admin, alerts: Service) -> dict:
+    state = alerts.rebuild_state
     if state.get("status") == "running":
         raise ProblemError(409, "Conflict", "a rebuild is already running")
     state["status"] = "running"
-    state["task"] = asyncio.get_running_loop().create_task(request.app.state.run_rebuild())
-    request.app.state.store.write_audit([{"at": _now(), "principal": principal.name, "action": "rebuild", "object_kind": "service", "object_id": "alerts", "child_id": None, "detail": None}])
+    state["task"] = asyncio.get_running_loop().create_task(rebuild_in_service(alerts))
+    alerts.store.write_audit([{"at": _now(), "principal": principal.name, "action": "rebuild", "object_kind": "service", "object_id": "alerts", "child_id": None, "detail": None}])
     return {"status": "running"}
 
 
 @router.get("/admin/rebuild", tags=["admin"], response_model=RebuildStatus, responses=ERRORS, summary="progress of the last rebuild")
-async def rebuild_status(request: Request, principal: Admin) -> dict:
-    return {k: v for k, v in request.app.state.rebuild_state.items() if k != "task"}
+async def rebuild_status(principal: Admin, alerts: Service) -> dict:
+    return {k: v for k, v in alerts.rebuild_state.items() if k != "task"}
 
 
 @router.get("/audit", tags=["audit"], response_model=AuditPage, responses=ERRORS, summary="the audit trail (admin)")
-async def audit_trail(request: Request, principal: Admin, child_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
-    rows = await asyncio.to_thread(request.app.state.store.audit_entries, child_id, limit)
+async def audit_trail(principal: Admin, store: Store, child_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
+    rows = await asyncio.to_thread(store.audit_entries, child_id, limit)
     return {"items": rows}

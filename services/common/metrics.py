@@ -44,7 +44,3 @@ RATE_LIMITED = Counter(
 )
 BROKER_UP = Gauge("signpost_broker_connected", "1 when the service's last broker round trip succeeded", ["service"])
 BUILD_INFO = Gauge("signpost_build_info", "Always 1: the running build's version and commit", ["service", "version", "commit"])
-
-
-ALERT_CHANGES = Counter("signpost_alert_changes_total", "Alerts raised or changed", ["rule", "severity", "change"])
-SSE_SUBSCRIBERS = Gauge("signpost_alert_stream_subscribers", "Open live-feed (SSE) connections")

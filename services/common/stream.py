@@ -43,11 +43,13 @@ from services.common.metrics import (
 )
 from services.common.settings import Settings
 from services.common.stream_io import (
+    caught_up,
     dead_letter_messages,
     observe_batch,
     produce_all,
     record_idle_lag,
     to_incoming,
+    unfetched,
 )
 
 log = logging.getLogger(__name__)
@@ -159,6 +161,30 @@ class StageRunner(Service):
         self.consumer = self.producer = self.probe = None
 
     async def _run(self) -> None:
+        await self._open()
+        while not self.should_stop:
+            await self._round()
+
+    async def run_until_caught_up(self, on_progress: Callable[[int], None] | None = None, idle_s: float = 10.0) -> int:
+        """A replay (`signpost rebuild alerts`), not as a service: from the group's position until every assigned
+        partition's position reaches its high watermark (or `idle_s` passes without a record), each batch processed
+        and committed as `_run` does; returns, and tells `on_progress`, the records applied. A failure raises."""
+        start = self.applied
+        try:
+            consumer = await self._open()
+            quiet_since = time.monotonic()
+            while True:
+                if await self._round():
+                    quiet_since = time.monotonic()
+                    if on_progress is not None:
+                        on_progress(self.applied - start)
+                if await caught_up(consumer) or time.monotonic() - quiet_since >= idle_s:
+                    return self.applied - start
+        finally:
+            self.ready = False
+            await self._close()
+
+    async def _open(self) -> AIOKafkaConsumer:
         await kafka.ensure_topics(self.settings, attempts=1)
         self.producer = kafka.producer(self.settings)
         await self.producer.start()
@@ -170,30 +196,35 @@ class StageRunner(Service):
         self.consumer.subscribe(self.topic_names, listener=_Rebalance(self))
         await self.consumer.start()
         self.ready = True
+        return self.consumer
+
+    async def _round(self) -> int:
+        """One batch: fetch, process, produce, commit. Returns how many records it applied."""
+        assert self.consumer is not None
         prefix = self.settings.topic_prefix
-        while not self.should_stop:
-            batches = await self._catch_up(await self.consumer.getmany(timeout_ms=200, max_records=self.max_records))
-            BROKER_UP.labels(self.service_name).set(1)
-            if self._next_epoch is not None and self.consumer.assignment():
-                await self._rewind()
-                continue  # what was fetched came from positions on the old broker
-            if not batches and not self.has_pending():
-                await record_idle_lag(self.consumer, self.service_name)
-                await self._watch_epoch(max_age=EPOCH_WHEN_IDLE_S)
-                continue
-            records = [r for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)) for r in batches[tp]]
-            messages = [to_incoming(r, prefix) for r in records]
-            started = time.perf_counter()
-            result = await self._apply(messages)
-            # Offsets of the old broker are never committed to a new one (the next round rewinds).
-            if batches and not await self._watch_epoch(max_age=EPOCH_BEFORE_COMMIT_S):
-                await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
-            observe_batch(self.consumer, self.service_name, self.stage, self.settings.topic_prefix, batches, messages, started)
-            for topic, n in getattr(result, "duplicates", {}).items():
-                DUPLICATES_SKIPPED.labels(self.service_name, prefix + topic).inc(n)
-            self.applied += len(messages)
-            if self.on_committed:
-                self.on_committed(result)
+        batches = await self._catch_up(await self.consumer.getmany(timeout_ms=200, max_records=self.max_records))
+        BROKER_UP.labels(self.service_name).set(1)
+        if self._next_epoch is not None and self.consumer.assignment():
+            await self._rewind()
+            return 0  # what was fetched came from positions on the old broker
+        if not batches and not self.has_pending():
+            await record_idle_lag(self.consumer, self.service_name)
+            await self._watch_epoch(max_age=EPOCH_WHEN_IDLE_S)
+            return 0
+        records = [r for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)) for r in batches[tp]]
+        messages = [to_incoming(r, prefix) for r in records]
+        started = time.perf_counter()
+        result = await self._apply(messages)
+        # Offsets of the old broker are never committed to a new one (the next round rewinds).
+        if batches and not await self._watch_epoch(max_age=EPOCH_BEFORE_COMMIT_S):
+            await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
+        observe_batch(self.consumer, self.service_name, self.stage, self.settings.topic_prefix, batches, messages, started)
+        for topic, n in getattr(result, "duplicates", {}).items():
+            DUPLICATES_SKIPPED.labels(self.service_name, prefix + topic).inc(n)
+        self.applied += len(messages)
+        if self.on_committed:
+            self.on_committed(result)
+        return len(messages)
 
     async def _catch_up(self, batches: dict[TopicPartition, list]) -> dict[TopicPartition, list]:
         """Far behind the log (a backlog, a replay, a new consumer group: at least `max_records` not
@@ -201,26 +232,16 @@ class StageRunner(Service):
         and written once, so a child the backlog names ten times is detected, stored and announced
         once, not ten times (Kafka Streams' record cache and commit interval do the same for a
         KTable). Near the end of the log the batch is what arrived: no added latency."""
+        assert self.consumer is not None
         fetched = sum(len(recs) for recs in batches.values())
-        while batches and fetched < self.catch_up_records and await self._backlog() >= self.max_records:
-            more = await self.consumer.getmany(timeout_ms=CATCH_UP_WAIT_MS, max_records=min(self.max_records, self.catch_up_records - fetched))  # type: ignore[union-attr]
+        while batches and fetched < self.catch_up_records and await unfetched(self.consumer) >= self.max_records:
+            more = await self.consumer.getmany(timeout_ms=CATCH_UP_WAIT_MS, max_records=min(self.max_records, self.catch_up_records - fetched))
             if not more:
                 break
             for tp, recs in more.items():
                 batches.setdefault(tp, []).extend(recs)
             fetched += sum(len(recs) for recs in more.values())
         return batches
-
-    async def _backlog(self) -> int:
-        """Records on the assigned partitions not fetched yet (as far as the last fetches tell)."""
-        if self.consumer is None:
-            return 0
-        left = 0
-        for tp in self.consumer.assignment():
-            high = self.consumer.highwater(tp)
-            if high is not None:
-                left += max(0, high - await self.consumer.position(tp))
-        return left
 
     async def _apply(self, messages: list[Incoming]) -> Result:
         """Process, produce, commit the writes; on a StaleWrite, again from fresh state (same batch)."""

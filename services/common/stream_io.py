@@ -1,5 +1,6 @@
 """The stage runner's edges (stream.py): Kafka records in as `Incoming`, messages out (acknowledged),
-dead letters, and what a batch tells Prometheus (consumed, lag, event age, processing time)."""
+dead letters, how far the positions are from the partitions' ends, and what a batch tells Prometheus
+(consumed, lag, event age, processing time)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,27 @@ def dead_letter_messages(letters: list[DeadLetter], service: str, prefix: str = 
         out.append(Outgoing(DEAD_LETTERS, (m.key or b"").decode(errors="replace"), m.value, headers))
         DEAD_LETTERS_TOTAL.labels(service, prefix + m.topic, letter.reason.split(":")[0]).inc()
     return out
+
+
+async def unfetched(consumer: AIOKafkaConsumer) -> int:
+    """Records on the assigned partitions not fetched yet (as far as the last fetches tell)."""
+    left = 0
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is not None:
+            left += max(0, high - await consumer.position(tp))
+    return left
+
+
+async def caught_up(consumer: AIOKafkaConsumer) -> bool:
+    """Every assigned partition's position has reached its high watermark (nothing assigned yet: not
+    caught up). The high watermark from fetch responses is exact (Tansu's ListOffsets is not)."""
+    assigned = consumer.assignment()
+    for tp in assigned:
+        high = consumer.highwater(tp)
+        if high is None or await consumer.position(tp) < high:
+            return False
+    return bool(assigned)
 
 
 async def record_idle_lag(consumer: AIOKafkaConsumer | None, service: str) -> None:

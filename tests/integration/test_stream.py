@@ -227,3 +227,21 @@ async def test_behind_the_log_a_batch_grows_to_the_catch_up_size_and_near_its_en
         assert stage.committed == backlog + live  # each once, in order
     finally:
         await runner.stop()
+
+
+async def test_run_until_caught_up_consumes_to_the_end_commits_and_stops(settings: Settings) -> None:
+    """The replay mode (`signpost rebuild alerts`): from the group's position to every partition's high
+    watermark, each batch processed and committed as the service does, then it returns, its clients closed."""
+    await kafka.ensure_topics(settings)
+    backlog = await produce(settings, 700)
+    stage = FakeStage()
+    runner = StageRunner(settings=settings, service="test", stage="fake", group_id=settings.topic("replay"), topics=[EXCLUSION_NOTICES.name],
+                         process=stage.process, commit=stage.commit, reset=stage.reset, max_records=200, catch_up_records=200)  # fmt: skip
+    heard: list[int] = []
+    started = time.monotonic()
+    applied = await runner.run_until_caught_up(on_progress=heard.append)
+    assert time.monotonic() - started < 10  # stopped once caught up, not after the idle limit
+    assert applied == runner.applied == len(backlog) and stage.committed == backlog  # each once, in order
+    assert heard == sorted(heard) and heard[-1] == len(backlog) and len(heard) == len(stage.processed)
+    assert runner.consumer is None and runner.producer is None  # closed
+    assert await committed_offset(runner) == len(backlog)

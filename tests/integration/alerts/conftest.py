@@ -146,7 +146,7 @@ class AlertsHarness:
         return result
 
     def decide(self, candidate_id: str, decision: str, now: datetime) -> None:
-        """What POST /v1/identity/candidates/{id}/{decision} does (services/alerts/app.py identity_decision)."""
+        """What POST /v1/identity/candidates/{id}/{decision} does (services/alerts/handlers.py Handlers.identity_decision)."""
         candidate = self.store.candidate(candidate_id)
         self.store.decide_candidate(candidate, decision, "test-inclusion-team", None, now)
         self.child.request_recompute([candidate["child_id"], candidate["candidate_child_id"]])
