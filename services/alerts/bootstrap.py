@@ -31,11 +31,12 @@ from services.alerts.school_process import SchoolProcess
 from services.alerts.school_stage import SchoolStage
 from services.alerts.store import AlertsStore
 from services.alerts.timers import Timers
-from services.common import db, kafka
+from services.common import db
 from services.common.calendar import CalendarRegistry, load_registry
 from services.common.relay import Relay
 from services.common.settings import Settings
 from services.common.stream import StageRunner
+from services.common.worker import stage_worker
 
 
 @dataclass
@@ -82,16 +83,7 @@ def bootstrap(settings: Settings, *, store: AlertsStore | None = None, relay: Re
     # clients see every replica's changes (issue 13). A minute's grace covers clock skew between hosts.
     live_feed = LiveFeed(settings, broadcaster, since=datetime.now(UTC) - timedelta(minutes=1))
     audit_buffer: list[dict] = []
-    worker = faust.App(
-        f"{settings.topic_prefix}alerts",
-        broker=f"kafka://{settings.bootstrap_servers}",
-        broker_credentials=kafka.faust_credentials(settings),
-        web_enabled=False,
-        topic_disable_leader=True,
-        store="memory://",
-        datadir=str(settings.data_dir / "faust-alerts"),
-    )
-    worker.producer_only = True  # the stages consume in batches; faust runs services, timers, lifecycle
+    worker = stage_worker(settings, "alerts")
     if relay is None:
         relay = Relay(settings, store.outbox, service="alerts", engine=engine)
     runners: list[StageRunner | SchoolProcess] = []

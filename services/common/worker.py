@@ -17,9 +17,11 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 
+import faust
 from mode import Service
 
-from services.common import logs
+from services.common import kafka, logs
+from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +57,19 @@ def tune_gc_for_stream_state() -> None:
     the young generation every 50,000 allocations keeps cyclic garbage bounded at a fraction of
     the cost; reference counting frees everything else at once, as before."""
     gc.set_threshold(50_000, 20, 100)
+
+
+def stage_worker(settings: Settings, service: str) -> faust.App:
+    """The faust app a service's stages run in: lifecycle, timers and services only. Its stages consume
+    in batches with aiokafka (services/common/stream.py), so faust itself only produces."""
+    worker = faust.App(
+        f"{settings.topic_prefix}{service}",
+        broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=kafka.faust_credentials(settings),
+        web_enabled=False,
+        topic_disable_leader=True,
+        store="memory://",
+        datadir=str(settings.data_dir / f"faust-{service}"),
+    )
+    worker.producer_only = True
+    return worker

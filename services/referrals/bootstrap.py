@@ -17,12 +17,13 @@ import faust
 from sqlalchemy import Engine
 
 from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN
-from services.common import db, kafka
+from services.common import db
 from services.common.calendar import CalendarRegistry, load_registry
 from services.common.outbox import OutboxLog
 from services.common.relay import Relay
 from services.common.settings import Settings
 from services.common.stream import StageRunner
+from services.common.worker import stage_worker
 from services.referrals import tables
 from services.referrals.consumer import ReferralsStage
 from services.referrals.desk import ReferralDesk
@@ -88,16 +89,7 @@ def bootstrap(settings: Settings, *, store: ReferralStore | None = None, relay: 
     stage = ReferralsStage(desk, settings.topic_prefix, handlers.desk_outcome)
     sender = WebhookSender(engine, lambda: policy.policy, handlers.render)
     timers = Timers(settings, engine, store, sender, relay, clock)
-    worker = faust.App(
-        f"{settings.topic_prefix}referrals",
-        broker=f"kafka://{settings.bootstrap_servers}",
-        broker_credentials=kafka.faust_credentials(settings),
-        web_enabled=False,
-        topic_disable_leader=True,
-        store="memory://",
-        datadir=str(settings.data_dir / "faust-referrals"),
-    )
-    worker.producer_only = True  # the stage consumes in batches; faust runs services, timers, lifecycle
+    worker = stage_worker(settings, "referrals")
     timers.install(worker)
     return Referrals(settings, engine, store, policy, calendars, desk, viewer, relay, handlers, stage, sender, timers, worker, clock)
 
