@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from services.common import db, kafka
 from services.common.background import Background
 from services.common.settings import ServiceName, Settings
-from services.exporter.collector import Clock, Collector, utc_now
+from services.exporter.collector import Clock, Collector
 from services.exporter.kafka_offsets import OffsetReader
 from services.exporter.timers import Timers
 
@@ -55,7 +55,7 @@ def bootstrap(settings: Settings, *, engines: Mapping[str, Engine] | None = None
         engines = store_engines(settings)
     if reader is None:
         reader = OffsetReader(settings.bootstrap_servers, settings.topic_prefix, settings.embedded, security=kafka.kafka_python_security(settings))
-    collector = Collector(settings, reader, engines, clock or utc_now)
+    collector = Collector(settings, reader, engines, clock)
     timers = Timers(settings, collector)
     collecting = Background("exporter-collect", timers.collect_loop)
     return Exporter(settings, engines, reader, collector, timers, collecting)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from prometheus_client import Gauge
@@ -19,10 +20,6 @@ from services.exporter.kafka_offsets import OffsetReader, Snapshot
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Series:
@@ -44,8 +41,9 @@ class Series:
 class Collector:
     """One round of reads (`collect`, blocking: run it in a thread), into the gauges of metrics.py."""
 
-    def __init__(self, settings: Settings, reader: OffsetReader, engines: Mapping[str, Engine], clock: Clock = utc_now) -> None:
-        self.settings, self.reader, self.engines, self.clock = settings, reader, engines, clock
+    def __init__(self, settings: Settings, reader: OffsetReader, engines: Mapping[str, Engine], clock: Clock | None = None) -> None:
+        self.settings, self.reader, self.engines = settings, reader, engines
+        self.clock: Clock = clock or partial(datetime.now, UTC)  # the day "overdue" is counted from
         self.lag, self.members = Series(metrics.CONSUMER_GROUP_LAG), Series(metrics.CONSUMER_GROUP_MEMBERS)
         self.alerts, self.referrals = Series(metrics.ALERTS_BY_STATUS), Series(metrics.REFERRALS_BY_STATUS)
         self.overdue = Series(metrics.REFERRALS_OVERDUE)

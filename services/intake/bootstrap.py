@@ -3,7 +3,7 @@
 `bootstrap(settings)` builds the event log (its store, SQLite with synchronous=FULL or PostgreSQL),
 the group committer that batches submissions into it, the outbox relay the committer wakes, the
 calendars (R-CANCEL: the school year of a cancelled suspension) and the retention timer; nothing
-connects until the app's lifespan starts them. Tests call it with their own event log, relay or clock.
+connects until the app's lifespan starts them. A test may call it with its own event log, relay or clock.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import Engine
 
@@ -23,10 +24,6 @@ from services.intake.eventlog import EventLog, GroupCommitter
 from services.intake.timers import Timers
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -54,6 +51,6 @@ def bootstrap(settings: Settings, *, store: EventLog | None = None, relay: Relay
         relay = Relay(settings, store, service="intake", engine=engine, batch_size=20_000)
     committer.on_commit.append(relay.notify)
     calendars = load_registry(settings.calendars_dir)
-    timers = Timers(settings, engine, clock or utc_now)
+    timers = Timers(settings, engine, clock or partial(datetime.now, UTC))
     retention = Background("intake-retention", timers.retention_loop)
     return Intake(settings, engine, store, committer, relay, calendars, timers, retention)
