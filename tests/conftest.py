@@ -391,7 +391,7 @@ def app_client() -> Callable[..., Any]:
 
 async def wait_relayed(app: Any, timeout: float = 15.0) -> None:
     """Wait until the intake relay has published every row of its event log."""
-    eventlog, relay = app.state.eventlog, app.state.relay
+    eventlog, relay = app.state.intake.eventlog, app.state.intake.relay
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         last = await asyncio.to_thread(eventlog.last_seq)

@@ -35,6 +35,7 @@ from schemas.topics import (
 )
 from services.common.auth import authorize
 from services.common.http import json_body
+from services.intake.deps import Service
 from services.intake.eventlog import LogRecord, Submission
 from services.intake.routes import RESPONSES, _accept, _check_la, _parse
 
@@ -74,11 +75,11 @@ router = APIRouter(prefix="/v1", tags=["intake"])
 
 
 def _endpoint(kind: Kind) -> None:
-    async def post(request: Request) -> JSONResponse:
+    async def post(request: Request, intake: Service) -> JSONResponse:
         principal = authorize(request, "intake")
         event = await _parse(request, kind.model)
         _check_la(principal, getattr(event, "la_code"))  # noqa: B009
-        return await _accept(request, submission(kind, event), getattr(event, kind.id_field))
+        return await _accept(intake, submission(kind, event), getattr(event, kind.id_field))
 
     post.__name__ = "post_" + kind.prefix.replace("-", "_")
     router.add_api_route(kind.path, post, methods=["POST"], status_code=202, response_model=Accepted, responses=RESPONSES,

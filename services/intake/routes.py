@@ -36,6 +36,8 @@ from services.common.problems import (
     validation_problem,
 )
 from services.intake import cancellations, csv_columns, csv_returns
+from services.intake.bootstrap import Intake as IntakeService
+from services.intake.deps import Service
 from services.intake.eventlog import Submission
 from services.intake.submissions import (
     ReturnHeader,
@@ -78,12 +80,11 @@ def _check_la(principal: Principal, la_code: str) -> None:
         raise ProblemError(403, "Forbidden", "this token may not submit events for that LA")
 
 
-async def _accept(request: Request, submission: Submission, source_id: str, records: int | None = None) -> JSONResponse:
-    state = request.app.state
-    if not state.relay.broker_ok:
+async def _accept(intake: IntakeService, submission: Submission, source_id: str, records: int | None = None) -> JSONResponse:
+    if not intake.relay.broker_ok:
         raise unavailable("the broker is unavailable; the event was not accepted", retry_after=5)
     try:
-        outcome = await state.committer.submit(submission)
+        outcome = await intake.committer.submit(submission)
     except Exception as exc:
         log.warning("store unavailable", extra={"error": type(exc).__name__})
         raise unavailable("the event store is unavailable; the event was not accepted", retry_after=5) from exc
@@ -112,28 +113,28 @@ async def _parse(request: Request, model: type[M]) -> M:
 
 @router.post("/exclusion-notices", status_code=202, response_model=Accepted, responses=RESPONSES, summary="a school's exclusion or suspension notice",
              openapi_extra=json_body(ExclusionNotice))
-async def post_exclusion_notice(request: Request) -> JSONResponse:
+async def post_exclusion_notice(request: Request, intake: Service) -> JSONResponse:
     principal = authorize(request, "intake")
     notice = await _parse(request, ExclusionNotice)
     _check_la(principal, notice.la_code)
-    return await _accept(request, notice_submission(notice), notice.notice_id)
+    return await _accept(intake, notice_submission(notice), notice.notice_id)
 
 
 @router.post("/calls", status_code=202, response_model=Accepted, responses=RESPONSES, summary="a helpline call", openapi_extra=json_body(Call))
-async def post_call(request: Request) -> JSONResponse:
+async def post_call(request: Request, intake: Service) -> JSONResponse:
     principal = authorize(request, "intake")
     call = await _parse(request, Call)
     _check_la(principal, call.la_code)
-    return await _accept(request, call_submission(call), call.call_id)
+    return await _accept(intake, call_submission(call), call.call_id)
 
 
 @router.post("/la-returns", status_code=202, response_model=Accepted, responses=RESPONSES, summary="an LA return (all or nothing)", openapi_extra=json_body(LAReturn))
-async def post_la_return(request: Request) -> JSONResponse:
+async def post_la_return(request: Request, intake: Service) -> JSONResponse:
     principal = authorize(request, "intake")
     with gc_paused():
         la_return = await _parse(request, LAReturn)
     _check_la(principal, la_return.la_code)
-    return await _accept(request, return_submission(la_return), la_return.return_id, len(la_return.records))
+    return await _accept(intake, return_submission(la_return), la_return.return_id, len(la_return.records))
 
 
 # ---------------------------------------------------------------- issue 11, item 6 (R-CANCEL)
@@ -145,19 +146,18 @@ CANCEL_RESPONSES: dict = {**RESPONSES, 422: {"model": Problem, "description": "i
 
 @router.post("/exclusion-cancellations", status_code=202, response_model=Accepted, responses=CANCEL_RESPONSES,
              summary="a head's cancellation of a suspension (refused over 45 days or once the board has met)", openapi_extra=json_body(ExclusionCancellation))  # fmt: skip
-async def post_exclusion_cancellation(request: Request) -> JSONResponse:
+async def post_exclusion_cancellation(request: Request, intake: Service) -> JSONResponse:
     principal = authorize(request, "intake")
     cancellation = await _parse(request, ExclusionCancellation)
     _check_la(principal, cancellation.la_code)
-    state = request.app.state
-    refused = await asyncio.to_thread(cancellations.refusal, state.eventlog.engine, state.calendars, cancellation)
+    refused = await asyncio.to_thread(cancellations.refusal, intake.engine, intake.calendars, cancellation)
     if refused is not None and refused.reason == "board_met":
         raise ProblemError(422, "Cancellation refused", "the governing board has already decided on this suspension: a head may not cancel it "
                            "once the board has met (SI 2023/571)", type_=CANCEL_REFUSED)  # fmt: skip
     if refused is not None:
         raise ProblemError(422, "Cancellation refused", f"the pupil has been suspended for {refused.days:g} school days in that school year, more than "
                            "45: a head may not cancel a suspension then (SI 2023/571)", type_=CANCEL_REFUSED)  # fmt: skip
-    return await _accept(request, cancellation_submission(cancellation), cancellation.cancellation_id)
+    return await _accept(intake, cancellation_submission(cancellation), cancellation.cancellation_id)
 
 
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")
@@ -174,6 +174,7 @@ CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-str
 async def post_la_return_csv(
     request: Request,
     principal: Intake,
+    intake: Service,
     la_code: Annotated[LACode, Query()],
     return_id: Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-/]+$")],
     period_start: Annotated[str | None, Query()] = None,
@@ -184,10 +185,10 @@ async def post_la_return_csv(
     if ctype not in CSV_TYPES:
         raise ProblemError(415, "Unsupported Media Type", "send the return as text/csv")
     with gc_paused():  # 100k rows make millions of short-lived, acyclic objects: the collector would only re-scan them
-        return await _csv_return(request, la_code, return_id, period_start, period_end)
+        return await _csv_return(request, intake, la_code, return_id, period_start, period_end)
 
 
-async def _csv_return(request: Request, la_code: str, return_id: str, period_start: str | None, period_end: str | None) -> JSONResponse:
+async def _csv_return(request: Request, intake: IntakeService, la_code: str, return_id: str, period_start: str | None, period_end: str | None) -> JSONResponse:
     names, rows, lines, errors = await _read_csv(request)
     if not rows:
         raise validation_problem([{"loc": ["records"], "msg": "the CSV has no data rows"}])
@@ -199,7 +200,7 @@ async def _csv_return(request: Request, la_code: str, return_id: str, period_sta
         period = csv_columns.check_period(period_start, period_end, checked) if checked else None
         if checked and period:
             head = ReturnHeader(return_id, la_code, period[0], period[1], submitted_at)
-            return await _accept(request, csv_return_submission(head, checked), return_id, len(rows))
+            return await _accept(intake, csv_return_submission(head, checked), return_id, len(rows))
     doc = csv_returns.return_document(names, rows, return_id=return_id, la_code=la_code, period_start=period_start, period_end=period_end,
                                       submitted_at=submitted_at)  # fmt: skip
     try:  # through JSON, so that the CSV's cells meet the same strict types as a JSON body's
@@ -216,7 +217,7 @@ async def _csv_return(request: Request, la_code: str, return_id: str, period_sta
         errors.sort(key=lambda e: (e["loc"][1] if len(e["loc"]) > 1 and isinstance(e["loc"][1], int) else -1))
         raise validation_problem(errors, f"{len({str(e['loc'][:2]) for e in errors})} record(s) failed validation; nothing was accepted")
     assert la_return is not None
-    return await _accept(request, return_submission(la_return, hash_submitted_at=False), la_return.return_id, len(la_return.records))
+    return await _accept(intake, return_submission(la_return, hash_submitted_at=False), la_return.return_id, len(la_return.records))
 
 
 async def _read_csv(request: Request) -> tuple[list[str], list[list[str] | None], list[int], list[dict]]:

@@ -19,7 +19,7 @@ from sqlalchemy.types import TypeEngine
 from services.alerts import tables as alert_tables
 from services.common import db
 from services.common.settings import Settings
-from services.exporter.app import Exporter
+from services.exporter.collector import Collector
 from services.exporter.kafka_offsets import OffsetReader
 from services.referrals import tables as referral_tables
 
@@ -79,7 +79,7 @@ async def test_lag_members_and_store_gauges(settings: Settings, tmp_path: Path) 
             row(referral_tables.referrals, id="r2", agency="ias", status="new", due_by=dt.date(2999, 1, 1)),
             row(referral_tables.referrals, id="r3", agency="reu", status="closed", due_by=dt.date(2000, 1, 1)),
         ])
-    exporter = Exporter(settings, OffsetReader(settings.bootstrap_servers, settings.topic_prefix, settings.embedded),
+    exporter = Collector(settings, OffsetReader(settings.bootstrap_servers, settings.topic_prefix, settings.embedded),
                         {"alerts": engine, "referrals": engine})
     try:
         while not consumer.assignment():
@@ -114,7 +114,7 @@ def test_a_broker_that_does_not_answer_is_reported_and_the_stores_still_read(set
     settings = settings_factory(kafka_bootstrap_servers=f"127.0.0.1:{closed_port()}")
     engine = db.make_engine(f"sqlite:///{tmp_path / 'stores.sqlite3'}")
     db.migrate(engine, alert_tables.metadata)
-    exporter = Exporter(settings, OffsetReader(settings.bootstrap_servers, settings.topic_prefix, settings.embedded, timeout_ms=1_000),
+    exporter = Collector(settings, OffsetReader(settings.bootstrap_servers, settings.topic_prefix, settings.embedded, timeout_ms=1_000),
                         {"alerts": engine, "referrals": engine})  # no referrals tables here: that source fails alone
     errors = {s: sample("signpost_exporter_read_errors_total", source=s) or 0.0 for s in ("kafka", "alerts_store", "referrals_store")}
     try:

@@ -527,7 +527,7 @@ async def test_store_down_is_503_with_retry_after_and_a_retry_after_recovery_suc
     intake, settings, tokens, monkeypatch
 ) -> None:
     app, client = intake
-    eventlog = app.state.eventlog
+    eventlog = app.state.intake.eventlog
 
     def broken_append(batch):  # noqa: ANN001, ANN202 - failure injection only
         raise OperationalError("INSERT INTO intake_submissions", {}, Exception("disk I/O error"))
@@ -563,7 +563,7 @@ async def test_broker_unavailable_is_503_and_not_ready_but_healthy(settings_fact
         health = await client.get("/healthz")
         assert health.status_code == 200
         # refused means refused: nothing went into the event log
-        assert await asyncio.to_thread(app.state.eventlog.last_seq) == 0
+        assert await asyncio.to_thread(app.state.intake.eventlog.last_seq) == 0
 
 
 # --------------------------------------------------------------------------- event id collisions

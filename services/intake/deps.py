@@ -1,0 +1,22 @@
+"""The routes' typed dependencies: each reads what `bootstrap` built (on `app.state.intake`) once.
+
+A route names what it needs (`intake: Service`) instead of reaching into `app.state`. The
+dependencies are `async def` so that FastAPI calls them inline, not in its thread pool: the intake's
+routes are the hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.intake.bootstrap import Intake
+
+
+async def get_intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+Service = Annotated[Intake, Depends(get_intake)]  # the relay (broker up?), the group committer, the event log, the calendars
