@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import Engine
 
 from services.common import kafka
+from services.common.background import Background
 from services.common.epoch import broker_epoch
 from services.common.leadership import Leadership
 from services.common.metrics import BROKER_UP, EVENTS_PRODUCED, RELAY_BACKLOG, RELAY_REPUBLISHED
@@ -49,7 +50,7 @@ class Relay:
         engine: Engine | None = None,
         batch_size: int = 5000,
         verify_every: float = 2.0,
-    ):
+    ) -> None:
         self.settings, self.log, self.service = settings, log, service
         self.batch_size, self.verify_every = batch_size, verify_every
         self.leadership = Leadership(engine, f"{service}_relay")
@@ -70,21 +71,16 @@ class Relay:
         self._unsaved = False
         self._producer: AIOKafkaProducer | None = None
         self._probe: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task | None = None
+        self._background = Background(f"{service}-relay", self._run)
 
     def notify(self) -> None:
         self.wakeup.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"{self.service}-relay")
+        self._background.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await self._background.stop()
         if self.leading and self._unsaved:  # the next leader (or start) resumes from here, not from the last save
             try:
                 await asyncio.to_thread(self.log.save_relay_state, self.position, dict(self.published), self.epoch)

@@ -18,6 +18,7 @@ from typing import NamedTuple
 from sqlalchemy import Engine, func, insert, select, text, update
 
 from services.common import db
+from services.common.background import Background
 from services.common.db import is_sqlite
 from services.common.messages import ce_headers
 from services.common.outbox import StoredRecord
@@ -146,19 +147,14 @@ class GroupCommitter:
         self.eventlog = eventlog
         self.max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Outcome]]] = asyncio.Queue()
-        self._task: asyncio.Task | None = None
+        self._background = Background("intake-group-commit", self._run)
         self.on_commit: list = []  # callbacks after each committed batch (wake the relay)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="intake-group-commit")
+        self._background.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await self._background.stop()
 
     async def submit(self, submission: Submission) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()

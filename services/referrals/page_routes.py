@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import Engine, Select, and_, case, func, select
 
 from schemas.codes import Agency
 from schemas.pages import ReferralChanges, ReferralCounts
@@ -24,16 +24,22 @@ Reader = Annotated[Principal, Depends(require("agency", "inclusion_team"))]
 TABS = ("new", "overdue", "accepted", "closed")
 
 
-def count_tabs(engine: Engine, agency: str | None, la_codes: frozenset[str] | None, today: date) -> dict[str, int]:
-    """new (in time), overdue (new past its due date), accepted, closed (closed or declined)."""
+def _scoped(query: Select[Any], agency: str | None, la_codes: frozenset[str] | None) -> Select[Any]:
+    """Only one agency's referrals (an agency reads its own), only those about the caller's LAs."""
     r = t.referrals.c
-    tab = case((and_(r.status == "new", r.due_by < today), "overdue"), (r.status == "declined", "closed"), else_=r.status)
-    query = select(tab.label("tab"), func.count()).group_by(tab)
     if agency:
         query = query.where(r.agency == agency)
     if la_codes is not None:
         rl = t.referral_las.c
         query = query.where(r.id.in_(select(rl.referral_id).where(rl.la_code.in_(sorted(la_codes)))))
+    return query
+
+
+def count_tabs(engine: Engine, agency: str | None, la_codes: frozenset[str] | None, today: date) -> dict[str, int]:
+    """new (in time), overdue (new past its due date), accepted, closed (closed or declined)."""
+    r = t.referrals.c
+    tab = case((and_(r.status == "new", r.due_by < today), "overdue"), (r.status == "declined", "closed"), else_=r.status)
+    query = _scoped(select(tab.label("tab"), func.count()).group_by(tab), agency, la_codes)
     with engine.connect() as conn:
         found = {str(name): int(n) for name, n in conn.execute(query).tuples()}
     return {name: found.get(name, 0) for name in TABS}
@@ -50,12 +56,7 @@ async def referral_counts(principal: Reader, store: Store, agency: Agency | None
 
 def changed_since(engine: Engine, since: datetime, agency: str | None, la_codes: frozenset[str] | None, limit: int) -> list[str]:
     r = t.referrals.c
-    query = select(r.id).where(r.updated_at >= since).order_by(r.updated_at, r.id).limit(limit)
-    if agency:
-        query = query.where(r.agency == agency)
-    if la_codes is not None:
-        rl = t.referral_las.c
-        query = query.where(r.id.in_(select(rl.referral_id).where(rl.la_code.in_(sorted(la_codes)))))
+    query = _scoped(select(r.id).where(r.updated_at >= since).order_by(r.updated_at, r.id).limit(limit), agency, la_codes)
     with engine.connect() as conn:
         return [str(i) for i in conn.execute(query).scalars()]
 
