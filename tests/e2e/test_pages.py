@@ -283,6 +283,20 @@ def test_without_javascript_a_caseworker_still_signs_in_and_acts(system: System,
         browser.quit()
 
 
+def grant_then_withdraw(browser, recipient: str, label: str, basis: str, given: tuple[str, ...]) -> None:  # noqa: ANN001
+    """On a page with the consent section: record the family's consent for `recipient` on `basis`, see
+    it in the table as `given` says, then withdraw it and see it withdrawn."""
+    browser.find_element(By.CSS_SELECTOR, f"label[for='grant-{recipient}']").click()
+    browser.find_element(By.CSS_SELECTOR, f"label[for='basis-{basis}']").click()
+    submit(browser, browser.find_element(By.ID, "record-consent"))
+    assert f"Consent to share with {label} recorded" in browser.find_element(By.CLASS_NAME, "govuk-notification-banner").text
+    row = f"//h2[@id='consent']/following-sibling::table[1]//tr[td[1][normalize-space()='{label}']]"
+    assert all(words in browser.find_element(By.XPATH, row).text for words in given)
+    browser.find_element(By.CSS_SELECTOR, f"label[for='withdraw-{recipient}']").click()
+    submit(browser, browser.find_element(By.XPATH, "//button[normalize-space()='Withdraw consent']"))
+    assert "Withdrawn" in browser.find_element(By.XPATH, row).text
+
+
 def test_the_team_records_and_withdraws_consent_on_the_child_page(system: System, browser) -> None:
     page = wait_for(system, "inclusion_team", "/v1/alerts?rule=suspension_days_nearing_limit", lambda b: b["items"])
     child_id = page["items"][0]["subject"]["child_id"]
@@ -291,16 +305,7 @@ def test_the_team_records_and_withdraws_consent_on_the_child_page(system: System
     submit(browser, browser.find_element(By.ID, "record-consent"))  # nothing chosen: the GOV.UK error pattern
     assert "Select the lawful basis" in browser.find_element(By.CLASS_NAME, "govuk-error-summary").text
     check_page(browser, "child-error")
-    browser.find_element(By.CSS_SELECTOR, "label[for='grant-ias']").click()
-    browser.find_element(By.CSS_SELECTOR, "label[for='basis-consent']").click()
-    submit(browser, browser.find_element(By.ID, "record-consent"))
-    assert "Consent to share with IAS recorded" in browser.find_element(By.CLASS_NAME, "govuk-notification-banner").text
-    row = browser.find_element(By.XPATH, "//h2[@id='consent']/following-sibling::table[1]//tr[td[1][normalize-space()='IAS']]")
-    assert "Given" in row.text and "person:inclusion-team" in row.text and "Consent (UK GDPR" in row.text
-    browser.find_element(By.CSS_SELECTOR, "label[for='withdraw-ias']").click()
-    submit(browser, browser.find_element(By.XPATH, "//button[normalize-space()='Withdraw consent']"))
-    row = browser.find_element(By.XPATH, "//h2[@id='consent']/following-sibling::table[1]//tr[td[1][normalize-space()='IAS']]")
-    assert "Withdrawn" in row.text
+    grant_then_withdraw(browser, "ias", "IAS", "consent", ("Given", "person:inclusion-team", "Consent (UK GDPR"))
 
 
 def test_an_inbox_updates_live(system: System, browser) -> None:
@@ -326,15 +331,7 @@ def test_ias_records_and_withdraws_consent_for_a_child_referred_to_it(system: Sy
     submit(browser, browser.find_element(By.ID, "record-consent"))  # nothing chosen: the GOV.UK error pattern
     assert "Select who the family agrees to share with" in browser.find_element(By.CLASS_NAME, "govuk-error-summary").text
     check_page(browser, "consent-error")
-    browser.find_element(By.CSS_SELECTOR, "label[for='grant-la']").click()
-    browser.find_element(By.CSS_SELECTOR, "label[for='basis-public_task']").click()
-    submit(browser, browser.find_element(By.ID, "record-consent"))
-    assert "Consent to share with The local authority recorded" in browser.find_element(By.CLASS_NAME, "govuk-notification-banner").text
-    row = "//h2[@id='consent']/following-sibling::table[1]//tr[td[1][normalize-space()='The local authority']]"
-    assert all(words in browser.find_element(By.XPATH, row).text for words in ("Given", "person:ias", "Public task"))
-    browser.find_element(By.CSS_SELECTOR, "label[for='withdraw-la']").click()
-    submit(browser, browser.find_element(By.XPATH, "//button[normalize-space()='Withdraw consent']"))
-    assert "Withdrawn" in browser.find_element(By.XPATH, row).text
+    grant_then_withdraw(browser, "la", "The local authority", "public_task", ("Given", "person:ias", "Public task"))
     check_page(browser, "consent-withdrawn")
     browser.get(f"{web(system)}/referrals/{others[0]['id']}/consent")  # another agency's referral, so another agency's child
     assert browser.find_element(By.TAG_NAME, "h1").text == "Page not found"
