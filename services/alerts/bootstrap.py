@@ -108,6 +108,6 @@ def stage_runners(alerts: Alerts, generation: str) -> list[StageRunner | SchoolP
     return [
         StageRunner(settings=settings, service="alerts", stage="child", group_id=child_group, topics=[t.name for t in INTAKE_TOPICS],
                     process=child.process, commit=store.commit, reset=child.reset, on_committed=handlers.on_committed, has_pending=child.has_pending,
-                    on_assigned=child.assigned),
+                    on_assigned=child.assigned, gate=child.gate if settings.stage_overlap_commit else None),
         school_runner,
     ]  # fmt: skip

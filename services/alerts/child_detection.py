@@ -117,6 +117,7 @@ class Detection(Records):
         if not b.touched:
             return
         members = sorted({m.child_id for c in b.touched for m in self._members(self._root(c))})
+        self.gate.wait()  # candidates the batch in flight proposes or updates are stored first
         for row in self.store.pending_candidates_of(members):
             if result.writes.candidate_updates.get(row["id"], {}).get("status") not in (None, "pending"):
                 continue

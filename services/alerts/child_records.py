@@ -20,6 +20,7 @@ from services.alerts.domain.profile import merge_group
 from services.alerts.domain.rules import RuleConfig
 from services.alerts.store import AlertsStore
 from services.common.calendar import CalendarRegistry
+from services.common.commit_gate import CommitGate
 
 
 class Records:
@@ -31,6 +32,7 @@ class Records:
     children: dict[str, ChildState]
     absent: set[str]
     sole_owner: bool
+    gate: CommitGate
 
     def _load(self, ids: set[str]) -> None:
         missing = [c for c in ids if c not in self.children and c not in self.absent]

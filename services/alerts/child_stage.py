@@ -15,6 +15,12 @@ API records a person's decision; this stage applies it), so one writer owns them
 Caches hold the records of the partitions this worker owns; the store is the truth, a miss loads
 from it. Any failure or rebalance forgets them.
 
+Behind the log, the runner commits batch N while this stage processes batch N+1 (services/common/
+commit_gate.py). The records N writes stay cached meanwhile, so what N+1 reads of them is current;
+it waits for the commit (`gate.wait()`) before anything that reads what N may have changed or drops
+a cache: evicting, applying identity decisions, the clocks' tick, identity read per batch when
+several workers share the topics, and pending candidates.
+
 Statutory clocks (issue 11): deadlines pass with time, so the stage also ticks (child_clocks.py): a
 batch, with or without messages, that detects again the children whose stored `next_check` has come.
 
@@ -52,6 +58,7 @@ from services.alerts.domain.rules import RuleConfig
 from services.alerts.rows import alias_row
 from services.alerts.store import AlertsStore
 from services.common.calendar import CalendarRegistry
+from services.common.commit_gate import CommitGate
 from services.common.erasures import ErasureList
 from services.common.messages import DeadLetter, Incoming, Outgoing, outgoing
 from services.common.stream_io import dead_letter_messages
@@ -69,6 +76,7 @@ class ChildStage(LinkWork, Detection):
         self.sole_owner = False
         self.erasures = ErasureList(store.engine, tables.erasures)  # events of erased children, read again, are skipped
         self.book = AlertBook(store, CHILD_RULES)
+        self.gate = CommitGate()  # busy while the runner commits the batch before (its background commit)
         self.reset()
 
     def request_recompute(self, child_ids: list[str] | None = None) -> None:
@@ -100,6 +108,8 @@ class ChildStage(LinkWork, Detection):
         Records known absent stay so only while no other worker can create them."""
         if not self.sole_owner:
             self.absent.clear()
+        if len(self.children) > self.max_children or len(self.book.cache) > self.max_children:
+            self.gate.wait()  # what the batch in flight writes stays cached until it is stored
         if len(self.children) > self.max_children:
             for cid in list(itertools.islice(self.children, len(self.children) // 2)):
                 del self.children[cid]
@@ -110,8 +120,13 @@ class ChildStage(LinkWork, Detection):
     def process(self, batch: list[Incoming], now: datetime) -> StageResult:
         result = StageResult()
         events: list[Event] = []
+        decisions_due, self._decisions_due = self._decisions_due, False
+        if not self.sole_owner or decisions_due:
+            self.gate.wait()  # identity from the store, decisions and due children: as the batch in flight leaves them
         if self.erasures.refresh():
+            self.gate.wait()
             self.reset()  # an erased child must not be written back from memory
+            decisions_due, self._decisions_due = self._decisions_due, False
         for msg in batch:
             if self.erasures.erased(msg.key, msg.ce_time):  # intake topics are keyed by the child's UPN or person key
                 continue
@@ -123,8 +138,7 @@ class ChildStage(LinkWork, Detection):
         self.book.drain()
         b = Batch(now)
         self._tick(b)
-        decisions = self.store.unapplied_decisions() if self._decisions_due else []
-        self._decisions_due = False
+        decisions = self.store.unapplied_decisions() if decisions_due else []
         if events or decisions:
             extra = {d["child_id"] for d in decisions} | {d["candidate_child_id"] for d in decisions}
             snapshot = self._snapshot(events, extra)
@@ -193,6 +207,7 @@ class ChildStage(LinkWork, Detection):
         self.today = self.clock()
         if not self.ticker.due():
             return
+        self.gate.wait()  # next_check as the batch in flight stores it
         due = self.store.children_due(self.today, limit=TICK_CHILDREN)
         self._load(set(due))
         b.touched.update(c for c in due if c in self.children)

@@ -25,6 +25,7 @@ from services.alerts.bootstrap import Alerts, bootstrap, consumer_groups, stage_
 from services.alerts.child_stage import StageResult
 from services.common import db, kafka, secrets
 from services.common.broker import port_open
+from services.common.commit_gate import CommitGate
 from services.common.messages import Incoming
 from services.common.settings import Settings
 from services.common.stream import StageRunner
@@ -67,12 +68,12 @@ def _outbox_to_broker(process: Process) -> Process:
 
 
 async def _replay_through_runner(settings: Settings, stage: str, group: str, topics: list[str], process: Process, commit: Callable,
-                                 label: str, progress: bool, on_progress: Callable[[str, int], None] | None) -> int:
+                                 label: str, progress: bool, on_progress: Callable[[str, int], None] | None, gate: CommitGate | None = None) -> int:
     """Consume `topics` from `group`'s start (a new generation) to their current end through a StageRunner
     that stops once caught up (services/common/stream.py). Its reset does nothing: a replay never reset
     the stages (their books hold every finding for `finalize`); a failure fails the rebuild."""
     runner = StageRunner(settings=settings, service="alerts", stage=stage, group_id=group, topics=topics, process=_outbox_to_broker(process),
-                         commit=commit, reset=lambda: None)
+                         commit=commit, reset=lambda: None, gate=gate)
     bar = tqdm(desc=label, unit=" events", disable=not progress)
 
     def heard(applied: int) -> None:
@@ -107,7 +108,7 @@ async def rebuild(settings: Settings, *, progress: bool = True, in_service: bool
     await kafka.ensure_topics(settings)
     await asyncio.to_thread(store.clear_derived_state)
     events = await _replay_through_runner(settings, "child", child_group, [t.name for t in INTAKE_TOPICS], child.process, store.commit,
-                                          "intake events", progress, on_progress)
+                                          "intake events", progress, on_progress, gate=child.gate if settings.stage_overlap_commit else None)
     suspensions = await _replay_through_runner(settings, "school", school_group, [SCHOOL_SUSPENSIONS.name], school.process, store.commit,
                                                "school suspensions", progress, on_progress)
     final = StageResult()

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     stage_catch_up_records: int = Field(
         default=20_000, ge=1, description="behind the log, a stream stage's batch grows to this many records, each child detected and written once per batch"
     )
+    stage_overlap_commit: bool = Field(
+        default=True, description="behind the log, the child stage processes a batch while the one before commits (false: one after the other)"
+    )
     exporter_interval: float = Field(default=15.0, gt=0, description="seconds between the exporter's reads of the broker and the stores")
     data_dir: Path = Path("var")
     database_url: str | None = None

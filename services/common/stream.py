@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from mode import Service
 
 from services.common import kafka, logs
-from services.common.epoch import broker_epoch
+from services.common.commit_gate import CommitGate, InFlight, commit_in_background, finished
 from services.common.messages import DeadLetter, Incoming, Outgoing
 from services.common.metrics import (
     BROKER_UP,
@@ -49,15 +49,14 @@ from services.common.stream_io import (
     produce_all,
     record_idle_lag,
     to_incoming,
-    unfetched,
 )
+from services.common.stream_positions import Positions
 
 log = logging.getLogger(__name__)
 
 STALE_ATTEMPTS = 5  # a batch that meets a StaleWrite this many times fails like any other error
 EPOCH_BEFORE_COMMIT_S = 1.0  # under load the epoch is read at most once a second, before an offset commit
 EPOCH_WHEN_IDLE_S = 2.0
-CATCH_UP_WAIT_MS = 100  # behind the log a fetch answers at once; this only bounds the wait at its end
 
 
 class StaleWrite(Exception):
@@ -77,7 +76,9 @@ class _Rebalance(ConsumerRebalanceListener):
         self.runner = runner
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        # Another worker may own these children next: never trust a cache across a rebalance.
+        # Another worker may own these children next: never trust a cache across a rebalance. A
+        # commit in flight finishes first; its offsets are not committed (the batch is read again).
+        await self.runner._abandon()  # noqa: SLF001 - the runner's own listener
         self.runner.reset()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
@@ -86,7 +87,7 @@ class _Rebalance(ConsumerRebalanceListener):
             self.runner.on_assigned(self.runner.owns_every_partition())
 
 
-class StageRunner(Service):
+class StageRunner(Positions, Service):
     def __init__(
         self,
         *,
@@ -103,6 +104,7 @@ class StageRunner(Service):
         on_assigned: Callable[[bool], None] | None = None,
         max_records: int = 5000,
         catch_up_records: int | None = None,
+        gate: CommitGate | None = None,  # given: catch-up batches commit while the next is processed (commit_gate.py)
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -126,6 +128,8 @@ class StageRunner(Service):
         self.rewinds = 0  # times the broker was found new and every partition read again
         self._next_epoch: str | None = None  # a new epoch seen, not rewound to yet
         self._epoch_read_at = 0.0
+        self.gate = gate
+        self._in_flight: InFlight | None = None
 
     @Service.task
     async def _consume(self) -> None:
@@ -141,6 +145,7 @@ class StageRunner(Service):
                 self.last_error = type(exc).__name__
                 log.warning("stage failed; restarting from committed offsets",
                             extra={"stage": self.stage, "error": type(exc).__name__, "where": logs.frames(exc), "retry_in_s": backoff})
+                await self._abandon()
                 self.reset()
                 await self._close()
                 await asyncio.sleep(backoff)
@@ -149,6 +154,7 @@ class StageRunner(Service):
                 backoff = 0.2
 
     async def on_stop(self) -> None:
+        await self._abandon()
         await self._close()
 
     async def _close(self) -> None:
@@ -179,9 +185,11 @@ class StageRunner(Service):
                     if on_progress is not None:
                         on_progress(self.applied - start)
                 if await caught_up(consumer) or time.monotonic() - quiet_since >= idle_s:
+                    await self._settle()
                     return self.applied - start
         finally:
             self.ready = False
+            await self._abandon()
             await self._close()
 
     async def _open(self) -> AIOKafkaConsumer:
@@ -205,53 +213,79 @@ class StageRunner(Service):
         batches = await self._catch_up(await self.consumer.getmany(timeout_ms=200, max_records=self.max_records))
         BROKER_UP.labels(self.service_name).set(1)
         if self._next_epoch is not None and self.consumer.assignment():
+            await self._abandon()
             await self._rewind()
             return 0  # what was fetched came from positions on the old broker
         if not batches and not self.has_pending():
+            await self._settle()  # a commit in flight completes, with its offsets, before the runner idles
             await record_idle_lag(self.consumer, self.service_name)
             await self._watch_epoch(max_age=EPOCH_WHEN_IDLE_S)
             return 0
         records = [r for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)) for r in batches[tp]]
         messages = [to_incoming(r, prefix) for r in records]
         started = time.perf_counter()
-        result = await self._apply(messages)
+        # behind the log, with the stage's gate: this batch's commit overlaps the next one's processing
+        overlap = self.gate is not None and len(messages) >= self.max_records
+        result = await self._apply(messages, overlap=overlap)
+        if overlap:
+            assert self.gate is not None
+            self._in_flight = InFlight(batches, messages, result, started, commit_in_background(self.gate, self._commit, result.writes))
+        else:
+            await self._committed(batches, messages, result, started)
+        return len(messages)
+
+    async def _committed(self, batches: dict[TopicPartition, list], messages: list[Incoming], result: Result, started: float) -> None:
+        """A batch's writes are committed: its offsets, metrics and `on_committed`."""
+        assert self.consumer is not None
         # Offsets of the old broker are never committed to a new one (the next round rewinds).
         if batches and not await self._watch_epoch(max_age=EPOCH_BEFORE_COMMIT_S):
             await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
         observe_batch(self.consumer, self.service_name, self.stage, self.settings.topic_prefix, batches, messages, started)
         for topic, n in getattr(result, "duplicates", {}).items():
-            DUPLICATES_SKIPPED.labels(self.service_name, prefix + topic).inc(n)
+            DUPLICATES_SKIPPED.labels(self.service_name, self.settings.topic_prefix + topic).inc(n)
         self.applied += len(messages)
         if self.on_committed:
             self.on_committed(result)
-        return len(messages)
 
-    async def _catch_up(self, batches: dict[TopicPartition, list]) -> dict[TopicPartition, list]:
-        """Far behind the log (a backlog, a replay, a new consumer group: at least `max_records` not
-        yet fetched), keep fetching into the same batch, up to `catch_up_records`. A batch is detected
-        and written once, so a child the backlog names ten times is detected, stored and announced
-        once, not ten times (Kafka Streams' record cache and commit interval do the same for a
-        KTable). Near the end of the log the batch is what arrived: no added latency."""
-        assert self.consumer is not None
-        fetched = sum(len(recs) for recs in batches.values())
-        while batches and fetched < self.catch_up_records and await unfetched(self.consumer) >= self.max_records:
-            more = await self.consumer.getmany(timeout_ms=CATCH_UP_WAIT_MS, max_records=min(self.max_records, self.catch_up_records - fetched))
-            if not more:
-                break
-            for tp, recs in more.items():
-                batches.setdefault(tp, []).extend(recs)
-            fetched += sum(len(recs) for recs in more.values())
-        return batches
+    async def _settle(self) -> bool:
+        """The batch in flight: wait for its commit, then commit its offsets. On a StaleWrite it is
+        processed and committed again from fresh state, here; returns True then (the caches were
+        reset: a batch processed meanwhile must be processed again)."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is None:
+            return False
+        redone = False
+        try:
+            await flight.commit
+        except StaleWrite:
+            log.info("stale write: processing the batch again from fresh state", extra={"stage": self.stage, "attempt": 1})
+            self.reset()
+            flight.result = await self._apply(flight.messages, attempt=2)
+            redone = True
+        await self._committed(flight.batches, flight.messages, flight.result, flight.started)
+        return redone
 
-    async def _apply(self, messages: list[Incoming]) -> Result:
-        """Process, produce, commit the writes; on a StaleWrite, again from fresh state (same batch)."""
+    async def _abandon(self) -> None:
+        """A failure, a rebalance or a stop: wait for the commit in flight, whatever its outcome, and
+        leave its offsets uncommitted (the batch is read again; its facts count once by natural key)."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is not None:
+            await finished(flight)
+
+    async def _apply(self, messages: list[Incoming], *, overlap: bool = False, attempt: int = 1) -> Result:
+        """Process, produce, commit the writes; on a StaleWrite, again from fresh state (same batch).
+        With `overlap` the commit is left to the caller (in the background). A batch in flight settles
+        after this one is processed and before its outputs (`_settle`)."""
         assert self.producer is not None
         prefix = self.settings.topic_prefix
-        attempt = 1
         while True:
             result = await asyncio.to_thread(self._process, messages, datetime.now(UTC))
+            if await self._settle():
+                continue  # the batch before was done again: this one's state went with the caches
             outputs = list(result.messages) + dead_letter_messages(result.dead_letters, self.service_name, prefix)
             await produce_all(self.producer, prefix, outputs, self.service_name)
+            if overlap:
+                return result
             try:
                 await asyncio.to_thread(self._commit, result.writes)
                 return result
@@ -261,40 +295,3 @@ class StageRunner(Service):
                 log.info("stale write: processing the batch again from fresh state", extra={"stage": self.stage, "attempt": attempt})
                 attempt += 1
                 self.reset()
-
-    async def _watch_epoch(self, max_age: float) -> bool:
-        """Read the broker epoch if the last reading is older than `max_age`. True while a new epoch
-        waits for the rewind (which adopts it only once done: a failure before then rewinds again)."""
-        if self.producer is None or self.probe is None or time.monotonic() - self._epoch_read_at < max_age:
-            return self._next_epoch is not None
-        epoch = await broker_epoch(self.settings, self.producer, self.probe)
-        self._epoch_read_at = time.monotonic()
-        if self.epoch is None:
-            self.epoch = epoch
-        elif epoch != self.epoch and epoch != self._next_epoch:
-            log.warning("the broker restarted empty: reading every partition again from the beginning", extra={"stage": self.stage})
-            self._next_epoch = epoch
-        return self._next_epoch is not None
-
-    def owns_every_partition(self) -> bool:
-        """Whether the assignment is every partition of every topic (False when metadata is missing)."""
-        if self.consumer is None:
-            return False
-        every = set()
-        for topic in self.topic_names:
-            partitions = self.consumer.partitions_for_topic(topic)
-            if not partitions:
-                return False
-            every |= {TopicPartition(topic, p) for p in partitions}
-        return self.assigned == every
-
-    async def _rewind(self) -> None:
-        """Forget every cache and read all assigned partitions again from the beginning. Offset 0 is
-        committed too: a commit from before the restart may have landed on the new broker."""
-        assert self.consumer is not None
-        self.reset()
-        partitions = self.consumer.assignment()
-        await self.consumer.seek_to_beginning(*partitions)
-        await self.consumer.commit(dict.fromkeys(partitions, 0))
-        self.epoch, self._next_epoch = self._next_epoch, None
-        self.rewinds += 1

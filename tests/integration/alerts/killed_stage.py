@@ -1,7 +1,10 @@
 """Run the alerts child stage and SIGKILL it right after its first store commit (the batch's state,
 alerts and outbox are written) and before the offset commit. Used by test_killed_after_state_write.py.
 
-    python tests/integration/alerts/killed_stage.py SETTINGS_JSON GROUP_ID
+    python tests/integration/alerts/killed_stage.py SETTINGS_JSON GROUP_ID [overlap]
+
+With `overlap` the runner has the stage's commit gate: the first batch (a full one) commits in the
+background while the second is processed, and the kill comes in that commit.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from services.common.settings import Settings
 from services.common.stream import StageRunner
 
 
-async def main(settings: Settings, group_id: str) -> None:
+async def main(settings: Settings, group_id: str, overlap: bool) -> None:
     pseudonym.configure(os.environ["SIGNPOST_PSEUDONYM_KEY"].encode())  # the test's key (a settings dump masks it)
     engine = db.make_engine(settings.database_url_for("alerts"))
     db.migrate(engine, tables.metadata)
@@ -36,10 +39,11 @@ async def main(settings: Settings, group_id: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)  # the state is written; the offsets never will be
 
     runner = StageRunner(settings=settings, service="alerts", stage="child", group_id=group_id, topics=[t.name for t in INTAKE_TOPICS],
-                         process=stage.process, commit=commit_then_die, reset=stage.reset, on_assigned=stage.assigned, max_records=25)  # fmt: skip
+                         process=stage.process, commit=commit_then_die, reset=stage.reset, on_assigned=stage.assigned, max_records=25,
+                         gate=stage.gate if overlap else None)  # fmt: skip
     await runner.start()
     await asyncio.sleep(120)  # killed long before
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Settings.model_validate_json(sys.argv[1]), sys.argv[2]))
+    asyncio.run(main(Settings.model_validate_json(sys.argv[1]), sys.argv[2], sys.argv[3:] == ["overlap"]))

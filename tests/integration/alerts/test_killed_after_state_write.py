@@ -66,16 +66,17 @@ async def committed(settings: Settings, group: str) -> int:
     return sum(max(0, o.offset) for o in offsets.values())
 
 
-async def test_killed_after_the_state_write_and_before_the_offset_commit_counts_nothing_twice(settings: Settings) -> None:
+@pytest.mark.parametrize("overlap", [False, True], ids=["commit-then-offsets", "commit-overlapping-the-next-batch"])
+async def test_killed_after_the_state_write_and_before_the_offset_commit_counts_nothing_twice(settings: Settings, overlap: bool) -> None:
     await kafka.ensure_topics(settings)
     notices = await publish(settings)
-    group = settings.topic("alerts-child-killed")
+    group = settings.topic(f"alerts-child-killed-{overlap}")
     engine = db.make_engine(settings.database_url_for("alerts"))
     db.migrate(engine, tables.metadata)
     store = AlertsStore(engine)
 
     env = {**os.environ, "SIGNPOST_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY}  # the child ids this process expects
-    killed = subprocess.run([sys.executable, str(HERE / "killed_stage.py"), settings.model_dump_json(), group], timeout=120, capture_output=True, env=env)
+    killed = subprocess.run([sys.executable, str(HERE / "killed_stage.py"), settings.model_dump_json(), group, *(["overlap"] if overlap else [])], timeout=120, capture_output=True, env=env)
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     written = {r["child_id"]: r for r in _rows(engine, tables.children)}
     assert written, "the first batch's state was written before the kill"
@@ -83,7 +84,8 @@ async def test_killed_after_the_state_write_and_before_the_offset_commit_counts_
 
     stage = ChildStage(store, load_registry(), RuleConfig())
     runner = StageRunner(settings=settings, service="alerts", stage="child", group_id=group, topics=[t.name for t in INTAKE_TOPICS],
-                         process=stage.process, commit=store.commit, reset=stage.reset, on_assigned=stage.assigned, max_records=25)  # fmt: skip
+                         process=stage.process, commit=store.commit, reset=stage.reset, on_assigned=stage.assigned, max_records=25,
+                         gate=stage.gate if overlap else None)  # fmt: skip
     await runner.start()
     try:
         await eventually("every notice applied and its offset committed", lambda: _equals(committed(settings, group), len(notices)), timeout=60)
