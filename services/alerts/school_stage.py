@@ -4,6 +4,11 @@ One worker owns each school's partition, so its counts are whole whichever child
 partitions the suspensions came from (the child stage publishes them, keyed by school). A spike
 that later data disproves (suspensions reported late for earlier in the term raise the school's
 usual rate) is resolved by Signpost, saying why.
+
+Each message is decoded once, at the edge (`decode`), into its schemas model, SuspensionCounted, and
+the stage reads its attributes. Not validated by pydantic: the producer is our own child stage and a
+national replay brings about a million of them, so the fields the stage needs are read from orjson's
+dict into `model_construct` (a missing field or a bad date is still a content error: a dead letter).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from datetime import date, datetime
 
 import orjson
 
+from schemas.alerts import SuspensionCounted
 from services.alerts import school_reports
 from services.alerts.alerting import AlertBook
 from services.alerts.child_stage import StageResult
@@ -41,13 +47,12 @@ class SchoolStage:
         decoded = []
         for msg in batch:
             try:
-                doc = orjson.loads(msg.value)
-                start = date.fromisoformat(doc["start_date"])
-                calendar = self.calendars.for_school(doc["la_code"], doc["school_urn"])
-                decoded.append((msg, doc, start, calendar, calendar.term_for(start)))
+                counted = decode(msg.value)
+                calendar = self.calendars.for_school(counted.la_code, counted.school_urn)
+                decoded.append((msg, counted, calendar, calendar.term_for(counted.start_date)))
             except (ValueError, KeyError, TypeError) as exc:
                 result.rejected.append(DeadLetter(msg, f"invalid_payload:{type(exc).__name__}"))
-        wanted = {(doc["school_urn"], term.id) for _, doc, _, _, term in decoded} - set(self.terms)
+        wanted = {(counted.school_urn, term.id) for _, counted, _, term in decoded} - set(self.terms)
         if wanted:
             for pair in wanted:
                 self.terms[pair] = spike.SchoolTerm()
@@ -55,13 +60,13 @@ class SchoolStage:
                 spike.record(self.terms[(row["school_urn"], row["term_id"])], row["key"], row["start_date"], row["event_id"])
         touched: dict[tuple[str, str], tuple] = {}
         late = self._reports(decoded, result)
-        for msg, doc, start, calendar, term in decoded:
-            state = self.terms[(doc["school_urn"], term.id)]
-            if spike.record(state, doc["suspension_id"], start, doc["event_id"]):
+        for msg, c, calendar, term in decoded:
+            state = self.terms[(c.school_urn, term.id)]
+            if spike.record(state, c.suspension_id, c.start_date, c.event_id):
                 result.writes.school_suspensions.append(
-                    {"school_urn": doc["school_urn"], "term_id": term.id, "key": doc["suspension_id"], "start_date": start, "event_id": doc["event_id"], "la_code": doc["la_code"]}
+                    {"school_urn": c.school_urn, "term_id": term.id, "key": c.suspension_id, "start_date": c.start_date, "event_id": c.event_id, "la_code": c.la_code}
                 )
-                touched[(doc["school_urn"], term.id)] = (doc["la_code"], calendar, term)
+                touched[(c.school_urn, term.id)] = (c.la_code, calendar, term)
             else:
                 result.duplicates[msg.topic] = result.duplicates.get(msg.topic, 0) + 1
             result.applied += 1
@@ -84,14 +89,14 @@ class SchoolStage:
     # ---------------------------------------------------------------- issue 11, R-LA-ALL
     def _reports(self, decoded: list, result: StageResult) -> dict[tuple[str, str], tuple]:
         """Record how each report reached the LA (messages from before issue 11 carry no `via`)."""
-        with_via = [(doc, term) for _, doc, _, _, term in decoded if doc.get("via")]
-        self.reports.update(school_reports.load(self.store.engine, sorted({(doc["school_urn"], term.id) for doc, term in with_via} - set(self.reports))))
+        with_via = [(c, term) for _, c, _, term in decoded if c.via]
+        self.reports.update(school_reports.load(self.store.engine, sorted({(c.school_urn, term.id) for c, term in with_via} - set(self.reports))))
         touched: dict[tuple[str, str], tuple] = {}
-        for doc, term in with_via:
-            urn, via, at = doc["school_urn"], doc["via"], doc.get("reported_at") or ""
-            if late_notice.record(self.reports[(urn, term.id)], doc["suspension_id"], doc["event_id"], via, at):
-                result.writes.school_reports.append(school_reports.row(urn, term.id, doc["suspension_id"], doc["event_id"], via, at))
-                touched[(urn, term.id)] = (doc["la_code"], term)
+        for c, term in with_via:
+            urn, via, at = c.school_urn, c.via, c.reported_at or ""
+            if late_notice.record(self.reports[(urn, term.id)], c.suspension_id, c.event_id, via, at):
+                result.writes.school_reports.append(school_reports.row(urn, term.id, c.suspension_id, c.event_id, via, at))
+                touched[(urn, term.id)] = (c.la_code, term)
         return touched
 
     def _late(self, touched: dict[tuple[str, str], tuple], result: StageResult, now: datetime) -> None:
@@ -103,6 +108,17 @@ class SchoolStage:
             this_term = alert_id("late_notifications_high", "school", urn, term.academic_year, term.name)
             if this_term not in found:
                 self.book.settle([urn], {a.id for a in self.book.alerts_of([urn]) if a.id != this_term}, _not_late, result, now, lambda _: None)
+
+
+def decode(value: bytes) -> SuspensionCounted:
+    """A SuspensionCounted, read once: orjson, then `model_construct` (no validation: see the module's
+    docstring). KeyError, ValueError (bad JSON, a bad date) or TypeError for content errors. `sessions`,
+    `via` and `reported_at` are taken as they come: the stage never refused a message without them."""
+    doc = orjson.loads(value)
+    return SuspensionCounted.model_construct(
+        suspension_id=doc["suspension_id"], event_id=doc["event_id"], school_urn=doc["school_urn"], la_code=doc["la_code"],
+        start_date=date.fromisoformat(doc["start_date"]), sessions=doc.get("sessions"), via=doc.get("via"), reported_at=doc.get("reported_at"),
+    )  # fmt: skip
 
 
 def _not_a_spike(_alert: object) -> str:

@@ -1,7 +1,7 @@
 """The referral desk: loads what a decision needs, asks the domain, applies the actions. One batch, one transaction.
 
-Inputs, in arrival order: ("alert", AlertChanged JSON), ("child", ChildEventResolved JSON) and
-("link", ChildLinkChanged JSON). Every trigger is stored per record; routing decisions are
+Inputs, in arrival order (`inputs.Input`): the AlertChanged, ChildEventResolved and ChildLinkChanged
+models the consumer decoded once, and the ConsentRecorded a person gave over HTTP. Every trigger is stored per record; routing decisions are
 `domain.decide.decide`, merges and splits `domain.merge`. After a link, an undo or a new consent
 the group's stored triggers are decided again with the group's merged profile and ledger, so held
 reasons are released when any record of the group has the consent. Every referral change appends
@@ -17,8 +17,10 @@ from datetime import datetime
 import orjson
 from sqlalchemy import Connection, Engine, delete, insert, select
 
+from schemas.alerts import AlertChanged
+from schemas.children import ChildEventResolved, ChildLinkChanged
 from services.common import db, outbox
-from services.common.calendar import CalendarRegistry
+from services.common.calendar import CalendarRegistry, SchoolCalendar
 from services.common.db import insert_ignore, upsert
 from services.common.messages import Outgoing
 from services.referrals import loads
@@ -27,6 +29,7 @@ from services.referrals.domain import consent as consent_ledger
 from services.referrals.domain import links, merge
 from services.referrals.domain.decide import decide
 from services.referrals.domain.triggers import Trigger, alert_trigger, from_child_event
+from services.referrals.inputs import ConsentRecorded, Input
 from services.referrals.policy import Policy
 from services.referrals.writes import Change, DeskResult, Writes, referral_changed
 
@@ -39,27 +42,27 @@ class ReferralDesk:
         self.engine, self.policy, self.calendars = engine, policy, calendars
         self.deliver = deliver  # False during a rebuild: nobody is notified twice
 
-    def handle(self, items: Sequence[tuple[str, dict]], now: datetime, dead_letters: Sequence[Outgoing] = ()) -> DeskResult:
+    def handle(self, items: Sequence[Input], now: datetime, dead_letters: Sequence[Outgoing] = ()) -> DeskResult:
         """Apply a batch in one transaction (dead letters go to the outbox in the same one)."""
         with db.write(self.engine) as conn:
             result = self.apply(conn, items, now)
             outbox.append(conn, t.outbox, [*result.messages, *dead_letters])
         return result
 
-    def apply(self, conn: Connection, items: Sequence[tuple[str, dict]], now: datetime) -> DeskResult:
+    def apply(self, conn: Connection, items: Sequence[Input], now: datetime) -> DeskResult:
         result = DeskResult()
         run = _Run(self, conn, self.policy(), now, result)
-        for kind, doc in items:
-            if kind == "alert":
-                run.alert(doc)
-            elif kind == "child":
-                run.child_event(doc)
-            elif kind == "link":
-                run.link(doc)
-            elif kind == "consent":
-                run.consent(doc)
+        for item in items:
+            if isinstance(item, AlertChanged):
+                run.alert(item)
+            elif isinstance(item, ChildEventResolved):
+                run.child_event(item)
+            elif isinstance(item, ChildLinkChanged):
+                run.link(item)
+            elif isinstance(item, ConsentRecorded):
+                run.consent(item)
             else:
-                raise ValueError(f"unknown item kind {kind!r}")
+                raise TypeError(f"not a desk input: {type(item).__name__}")
         return result
 
 
@@ -72,58 +75,58 @@ class _Run:
         self.writes = Writes(conn, desk.engine, policy, now, result, deliver=desk.deliver)
 
     # ------------------------------------------------------------------ inputs
-    def alert(self, doc: dict) -> None:
-        trigger = alert_trigger(doc)
+    def alert(self, changed: AlertChanged) -> None:
+        trigger = alert_trigger(changed)
         if trigger is None:
             return
-        self._save_profile(trigger.child, _time(doc["alert"]["updated_at"]))
+        self._save_profile(trigger.child, db.aware(changed.alert.updated_at))
         self._trigger(trigger)
 
-    def child_event(self, doc: dict) -> None:
-        if doc.get("record_child_id"):  # the event's own record, which counts as child.child_id (children.links.v1 says so):
-            doc = {**doc, "child": {**doc["child"], "child_id": doc["record_child_id"]}}  # kept per record, so an undo can split it back
-        child = doc["child"]
-        granted = self._record_consent(doc)
-        trigger = from_child_event(doc)
+    def child_event(self, event: ChildEventResolved) -> None:
+        if event.record_child_id:  # the event's own record, which counts as child.child_id (children.links.v1 says so):
+            event = event.model_copy(update={"child": event.child.model_copy(update={"child_id": event.record_child_id})})  # kept per record, so an undo can split it back
+        child_id = event.child.child_id
+        granted = self._record_consent(event)
+        trigger = from_child_event(event)
         if trigger is not None or granted:  # the others (every suspension) carry nothing the desk needs
-            self._save_profile(child, _time(doc["occurred_at"]))
+            self._save_profile(trigger.child if trigger is not None else event.child.model_dump(mode="json"), db.aware(event.occurred_at))
         if trigger is not None:
             self._trigger(trigger)
         if granted:
-            out = loads.component(self.conn, child["child_id"])
-            self.reevaluate(links.effective(child["child_id"], out), out)
+            out = loads.component(self.conn, child_id)
+            self.reevaluate(links.effective(child_id, out), out)
 
-    def consent(self, doc: dict) -> None:
+    def consent(self, grant: ConsentRecorded) -> None:
         """A person recorded the family's consent (the pages, issue 10), with its lawful basis: the
         reasons held for that recipient may go now, as when a call's box was ticked."""
-        child_id, at = doc["child_id"], doc["at"]
-        source = f"basis:{doc['lawful_basis']}:{doc['by']}:{at.isoformat()}"  # who and on what basis, kept with the consent
-        self.conn.execute(insert_ignore(self.engine, t.consents), [{"child_id": child_id, "recipient": doc["recipient"], "source": source, "granted": True, "at": at}])
-        self.conn.execute(insert(t.audit), [{"at": self.now, "principal": doc["by"], "action": "record_consent", "object_kind": "consent",
-                                             "object_id": doc["recipient"], "child_id": child_id, "detail": doc.get("note")}])
+        child_id, at = grant.child_id, grant.at
+        source = f"basis:{grant.lawful_basis}:{grant.by}:{at.isoformat()}"  # who and on what basis, kept with the consent
+        self.conn.execute(insert_ignore(self.engine, t.consents), [{"child_id": child_id, "recipient": grant.recipient, "source": source, "granted": True, "at": at}])
+        self.conn.execute(insert(t.audit), [{"at": self.now, "principal": grant.by, "action": "record_consent", "object_kind": "consent",
+                                             "object_id": grant.recipient, "child_id": child_id, "detail": grant.note}])
         out = loads.component(self.conn, child_id)
         self.reevaluate(links.effective(child_id, out), out)
 
-    def link(self, doc: dict) -> None:
-        link = links.Link(doc["link_id"], doc["source_child_id"], doc["target_child_id"], bool(doc["linked"]), int(doc["version"]), _time(doc["at"]))
+    def link(self, change: ChildLinkChanged) -> None:
+        link = links.Link(change.link_id, change.source_child_id, change.target_child_id, change.linked, change.version, db.aware(change.at))
         if not links.newer(link.version, loads.link_version(self.conn, link.link_id)):
             return  # a replay, or older than what we hold
         at = link.at
-        self._save_profile({**doc["child"], "child_id": link.target}, at)  # the target's profile after the change
-        self._save_profile({**doc["source_child"], "child_id": link.source}, at)
+        self._save_profile({**change.child.model_dump(mode="json"), "child_id": link.target}, at)  # the target's profile after the change
+        self._save_profile({**change.source_child.model_dump(mode="json"), "child_id": link.source}, at)
         before = {**loads.component(self.conn, link.source), **loads.component(self.conn, link.target)}
         src_before, tgt_before = links.effective(link.source, before), links.effective(link.target, before)
         self.conn.execute(upsert(self.engine, t.links, ["link_id"], ["source_child_id", "target_child_id", "linked", "version", "at", "by"]),
                           [{"link_id": link.link_id, "source_child_id": link.source, "target_child_id": link.target, "linked": link.linked,
-                            "version": link.version, "at": at, "by": doc["by"]}])
+                            "version": link.version, "at": at, "by": change.by}])
         after = {**loads.component(self.conn, link.source), **loads.component(self.conn, link.target)}
         if link.linked:
             effective = links.effective(link.source, after)
             for former in dict.fromkeys((src_before, tgt_before)):
                 if former != effective:
                     actions = merge.link(loads.group_referrals(self.conn, former), loads.group_referrals(self.conn, effective), effective)
-                    self.writes.apply_merge(actions, doc["by"])
-            self._audit(doc, "link_applied", f"{link.source} is {link.target}: referrals of {src_before} merged into {effective}")
+                    self.writes.apply_merge(actions, change.by)
+            self._audit(change, "link_applied", f"{link.source} is {link.target}: referrals of {src_before} merged into {effective}")
             self.refresh_group(effective, after)
             self.reevaluate(effective, after)
             return
@@ -134,8 +137,8 @@ class _Run:
             if other is not None:
                 actions = merge.split(loads.group_referrals(self.conn, former), links.group(other, after), other, link.link_id, link.version,
                                       source_open=loads.group_referrals(self.conn, other))
-                self.writes.apply_merge(actions, doc["by"])
-        self._audit(doc, "link_undone", f"{link.source} is not {link.target}: reasons of {link.source}'s records split back")
+                self.writes.apply_merge(actions, change.by)
+        self._audit(change, "link_undone", f"{link.source} is not {link.target}: reasons of {link.source}'s records split back")
         for side in sorted(sides):
             self.refresh_group(side, after)
             self.reevaluate(side, after)
@@ -189,26 +192,22 @@ class _Run:
             self.conn.execute(upsert(self.engine, t.profiles, ["child_id"], ["profile", "at"]),
                               [{"child_id": child["child_id"], "profile": orjson.dumps(child).decode(), "at": at}])
 
-    def _record_consent(self, doc: dict) -> bool:
+    def _record_consent(self, event: ChildEventResolved) -> bool:
         """A call records each consent the family gave; True if any is new (held reasons may go now)."""
-        if doc["source"] != "call":
+        if event.source != "call":
             return False
-        records = consent_ledger.from_call(doc["source_id"], doc.get("consent"), _time(doc["occurred_at"]))
+        records = consent_ledger.from_call(event.source_id, event.consent, db.aware(event.occurred_at))
         new = 0
         for r in records:
             done = self.conn.execute(insert_ignore(self.engine, t.consents).returning(t.consents.c.recipient),  # rows inserted, on both stores
-                                     {"child_id": doc["child"]["child_id"], "recipient": r.recipient, "source": r.source, "granted": True, "at": r.at})
+                                     {"child_id": event.child.child_id, "recipient": r.recipient, "source": r.source, "granted": True, "at": r.at})
             new += len(done.fetchall())
         return new > 0
 
-    def _audit(self, doc: dict, action: str, detail: str) -> None:
-        self.conn.execute(insert(t.audit), [{"at": self.now, "principal": doc["by"], "action": action, "object_kind": "link", "object_id": doc["link_id"][:60],
-                                             "child_id": doc["source_child_id"], "detail": detail}])
+    def _audit(self, change: ChildLinkChanged, action: str, detail: str) -> None:
+        self.conn.execute(insert(t.audit), [{"at": self.now, "principal": change.by, "action": action, "object_kind": "link", "object_id": change.link_id[:60],
+                                             "child_id": change.source_child_id, "detail": detail}])
 
-    def _calendar(self, child: dict):  # noqa: ANN202 - a SchoolCalendar
+    def _calendar(self, child: dict) -> SchoolCalendar:
         return self.desk.calendars.for_school(child.get("la_code"), child.get("school_urn"))
-
-
-def _time(value: str | datetime) -> datetime:
-    return db.aware(value if isinstance(value, datetime) else datetime.fromisoformat(value.replace("Z", "+00:00")))
 

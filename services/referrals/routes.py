@@ -39,6 +39,7 @@ from services.common.problems import ProblemError
 from services.referrals.deps import Desk, Notify, Policy, Store, View
 from services.referrals.domain import consent as consent_ledger
 from services.referrals.domain import lifecycle
+from services.referrals.inputs import ConsentRecorded
 from services.referrals.store import ReferralRecord, ReferralStore
 from services.referrals.views import audit_entries, is_agency_view
 
@@ -186,10 +187,10 @@ async def withdraw(child_id: str, principal: Keeper, store: Store, recipient: An
              summary="record the family's consent to share with a recipient, and its lawful basis; held reasons are routed now")
 async def grant(child_id: str, body: ConsentGrant, principal: Keeper, store: Store, desk: Desk, notify: Notify) -> dict:
     await _may_keep_consent(store, principal, child_id)
-    doc = {"child_id": child_id, "recipient": body.recipient, "lawful_basis": body.lawful_basis, "by": principal.name, "at": _now(), "note": body.note}
+    grant = ConsentRecorded(child_id, body.recipient, body.lawful_basis, principal.name, _now(), body.note)
     for attempt in range(3):  # the stage may open the same referral at the same moment: the unique index refuses one, try again
         try:
-            result = await asyncio.to_thread(desk.handle, [("consent", doc)], _now())
+            result = await asyncio.to_thread(desk.handle, [grant], _now())
             break
         except IntegrityError:
             if attempt == 2:

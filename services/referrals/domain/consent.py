@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from schemas.intake import CONSENT_RECIPIENTS
+from schemas.intake import CONSENT_RECIPIENTS, Consent
 
 #: Agencies that record and withdraw a family's consent themselves (issue 10: "from the child page
 #: (inclusion team, IAS)"): IAS works with the family directly. Need to know: only for a child with a
@@ -36,8 +35,9 @@ def current(records: list[ConsentRecord], recipient: str) -> bool:
     return bool(relevant) and max(relevant, key=lambda r: (r.at, r.granted is False)).granted
 
 
-def from_call(call_id: str, consent: dict[str, Any] | None, at: datetime) -> list[ConsentRecord]:
+def from_call(call_id: str, consent: Consent | None, at: datetime) -> list[ConsentRecord]:
     """A call records each consent the family gave. A box left unticked is not a withdrawal:
     withdrawal is explicit (POST /v1/consents/{child_id}/withdraw)."""
-    consent = consent or {}
-    return [ConsentRecord(recipient, True, at, f"call:{call_id}") for field, recipient in CONSENT_RECIPIENTS.items() if consent.get(field)]
+    if consent is None:
+        return []
+    return [ConsentRecord(recipient, True, at, f"call:{call_id}") for field, recipient in CONSENT_RECIPIENTS.items() if getattr(consent, field)]

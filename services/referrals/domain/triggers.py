@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from schemas.alerts import CHILD_RULES
-from schemas.codes import EXCLUSION_CONCERNS, SenNeed, is_send
+from schemas.alerts import CHILD_RULES, AlertChanged, AlertStatus, ChildSubject
+from schemas.children import ChildEventResolved
+from schemas.codes import EXCLUSION_CONCERNS, NoticeCategory, ReturnRecordKind, SenNeed, is_send
 from schemas.intake import CONSENT_RECIPIENTS
 
 #: What a trigger's `change` can be: an alert's change, a child event (`event`, new the first time it
@@ -62,44 +63,46 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def alert_trigger(doc: dict[str, Any]) -> Trigger | None:
+def alert_trigger(changed: AlertChanged) -> Trigger | None:
     """Any change of a child alert of a routed rule, status changes and resolved alerts included
     (the desk records their version and whether the alert still stands). None: not about a child."""
-    alert, child = doc["alert"], doc.get("child")
-    if child is None or alert["subject"]["kind"] != "child" or alert["rule"] not in CHILD_RULES:
+    alert = changed.alert
+    if changed.child is None or not isinstance(alert.subject, ChildSubject) or alert.rule not in CHILD_RULES:
         return None
-    reason = {"rule": alert["rule"], "alert_id": alert["id"], "episode": int(alert.get("episode") or 1)}
-    labels = labels_for(child, reason=alert["rule"], event_kind="alert")
-    resolved = alert.get("status") == "resolved"
-    return Trigger(f"alert:{alert['id']}", reason, labels, child, child_id=alert["subject"]["child_id"], change=doc["change"],
-                   version=int(alert.get("version") or 1), stands=not resolved, withdrawn=resolved and alert.get("resolved_by") == "signpost")
+    child = changed.child.model_dump(mode="json")  # the profile stays plain data: the desk stores and merges it
+    reason: dict[str, Any] = {"rule": alert.rule.value, "alert_id": alert.id, "episode": alert.episode or 1}
+    labels = labels_for(child, reason=alert.rule.value, event_kind="alert")
+    resolved = alert.status == AlertStatus.resolved
+    return Trigger(f"alert:{alert.id}", reason, labels, child, child_id=alert.subject.child_id, change=changed.change,
+                   version=alert.version or 1, stands=not resolved, withdrawn=resolved and alert.resolved_by == "signpost")
 
 
-def from_alert_changed(doc: dict[str, Any]) -> Trigger | None:
+def from_alert_changed(changed: AlertChanged) -> Trigger | None:
     """A child alert raised or changed that may route. Status changes made by a person, and resolved
     alerts, route nothing."""
-    trigger = alert_trigger(doc)
+    trigger = alert_trigger(changed)
     if trigger is None or trigger.change == "status" or not trigger.stands:
         return None
     return trigger
 
 
-def from_child_event(doc: dict[str, Any]) -> Trigger | None:
-    child = doc["child"]
-    cid = child["child_id"]
-    if doc["source"] == "exclusion_notice" and doc.get("category") == "permanent":
-        reason = {"source": "exclusion_notice", "notice_id": doc["source_id"]}
+def from_child_event(event: ChildEventResolved) -> Trigger | None:
+    child = event.child.model_dump(mode="json")
+    cid, source_id = event.child.child_id, event.source_id
+    if event.source == "exclusion_notice" and event.category == NoticeCategory.permanent:
+        reason: dict[str, Any] = {"source": "exclusion_notice", "notice_id": source_id}
         labels = labels_for(child, reason="permanent_exclusion", event_kind="exclusion_notice")
-        return Trigger(f"notice:{doc['source_id']}", reason, labels, child, child_id=cid)
-    if doc["source"] == "la_return_record" and doc.get("record_kind") == "permanent_exclusion":
-        return_id, _, record_id = doc["source_id"].rpartition("|")
+        return Trigger(f"notice:{source_id}", reason, labels, child, child_id=cid)
+    if event.source == "la_return_record" and event.record_kind == ReturnRecordKind.permanent_exclusion:
+        return_id, _, record_id = source_id.rpartition("|")
         reason = {"source": "la_return", "return_id": return_id, "record_id": record_id}
         labels = labels_for(child, reason="permanent_exclusion", event_kind="la_return_record")
-        return Trigger(f"return:{doc['source_id']}", reason, labels, child, child_id=cid)
-    if doc["source"] == "call" and EXCLUSION_CONCERNS.intersection(doc.get("concerns") or ()):
-        reason = {"source": "call", "call_id": doc["source_id"]}
-        received_by: str = doc.get("received_by") or ""
-        extra = {"received_by": received_by, "consent": doc.get("consent")}
-        labels = labels_for(child, reason="exclusion_concern_call", event_kind="call", received_by=received_by, consent=doc.get("consent"))
-        return Trigger(f"call:{doc['source_id']}", reason, labels, child, child_id=cid, extra=extra)
+        return Trigger(f"return:{source_id}", reason, labels, child, child_id=cid)
+    if event.source == "call" and EXCLUSION_CONCERNS.intersection(event.concerns):
+        reason = {"source": "call", "call_id": source_id}
+        received_by = event.received_by.value if event.received_by else ""
+        consent = event.consent.model_dump(mode="json") if event.consent is not None else None  # stored with the trigger, as JSON
+        extra = {"received_by": received_by, "consent": consent}
+        labels = labels_for(child, reason="exclusion_concern_call", event_kind="call", received_by=received_by, consent=consent)
+        return Trigger(f"call:{source_id}", reason, labels, child, child_id=cid, extra=extra)
     return None

@@ -26,10 +26,7 @@ from sqlalchemy import select
 from schemas import proceedings as proc
 from schemas.pupil import child_key
 from schemas.topics import (
-    ALERTS,
     BOARD_DECISIONS,
-    CHILD_LINKS,
-    CHILDREN,
     EDUCATION_PROVISIONS,
     IRP_APPLICATIONS,
     REPRESENTATIONS,
@@ -41,6 +38,7 @@ from services.alerts.domain.rules import RuleConfig
 from services.common.calendar import load_registry
 from services.common.db import make_engine, migrate
 from services.referrals import tables as referral_tables
+from services.referrals.consumer import MODELS
 from services.referrals.desk import ReferralDesk
 from services.referrals.policy import PolicyHolder
 
@@ -160,7 +158,6 @@ def incoming(h: AlertsHarness, item: tuple):
     return h.record(item[1], return_id=item[2], la_code=item[3])
 
 
-KINDS = {ALERTS.name: "alert", CHILDREN.name: "child", CHILD_LINKS.name: "link"}
 POLICY = PolicyHolder(None)
 
 
@@ -179,10 +176,10 @@ def run(h: AlertsHarness, referrals_url: str, order: list[int], sizes: list[int]
 
 def route(h: AlertsHarness, url: str, sizes: list[int], seed: int) -> dict:
     """The referral desk fed what the alerts service published, in an order Kafka could deliver it."""
-    published = [r for r in h.store.outbox.read_after(0, 1_000_000) if r.topic in KINDS]
+    published = [r for r in h.store.outbox.read_after(0, 1_000_000) if r.topic in MODELS]
     queues: dict[tuple[str, str], list] = {}
     for r in published:
-        queues.setdefault((r.topic, r.key), []).append((KINDS[r.topic], orjson.loads(r.value)))
+        queues.setdefault((r.topic, r.key), []).append(MODELS[r.topic].model_validate_json(r.value))  # as the consumer decodes it
     rng, items = random.Random(seed), []
     while queues:
         key = rng.choice(sorted(queues))

@@ -1,4 +1,5 @@
-"""Desk inputs built with the real pydantic models (AlertChanged, ChildEventResolved), and store peeks."""
+"""Desk inputs: the real pydantic models (AlertChanged, ChildEventResolved, ChildLinkChanged), as the
+consumer decodes them once from each message; and store peeks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, select
 from schemas.alerts import Alert, AlertChanged, ChildSubject, SchoolSubject
 from schemas.children import ChildEventResolved, ChildLinkChanged, ChildProfile
 from schemas.intake import Consent
+from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN
 from services.referrals import tables as t
 from services.referrals.store import ReferralStore
 
@@ -56,7 +58,7 @@ def alert(
     severity: str = "warning",
     version: int = 1,
     episode: int = 1,
-) -> tuple[str, dict]:
+) -> AlertChanged:
     alert_id = alert_id or uid("al")
     if rule == "end_of_term_spike":
         subject, child = SchoolSubject(school_urn=kid["school_urn"]), None
@@ -80,29 +82,25 @@ def alert(
         episode=episode,
         la_codes=[kid["la_code"]],
     )
-    return ("alert", AlertChanged(alert=model, change=change, child=child).model_dump(mode="json"))
+    return AlertChanged(alert=model, change=change, child=child)
 
 
 def link(source: dict, target: dict, *, linked: bool = True, version: int = 1, link_id: str | None = None, at: datetime = NOW,
-         by: str = "test-inclusion_team", merged: dict | None = None) -> tuple[str, dict]:
+         by: str = "test-inclusion_team", merged: dict | None = None) -> ChildLinkChanged:
     """A ChildLinkChanged: `merged` is the target's profile after the change (default: the target's own)."""
-    doc = ChildLinkChanged(
+    return ChildLinkChanged(
         link_id=link_id or uid("cand"), source_child_id=source["child_id"], target_child_id=target["child_id"], linked=linked, by=by,
         reason="confirmed near match" if linked else "undone", at=at, version=version, child=merged or target, source_child=source,
     )
-    return ("link", doc.model_dump(mode="json"))
 
 
-def child_event(kid: dict, source: str, source_id: str, *, at: datetime = NOW, **kw) -> tuple[str, dict]:
-    doc = ChildEventResolved(
-        event_id=uid("ev"), source=source, source_id=source_id, occurred_at=at, child=kid, **kw
-    )
-    return ("child", doc.model_dump(mode="json"))
+def child_event(kid: dict, source: str, source_id: str, *, at: datetime = NOW, **kw) -> ChildEventResolved:
+    return ChildEventResolved(event_id=uid("ev"), source=source, source_id=source_id, occurred_at=at, child=kid, **kw)
 
 
 def notice(
     kid: dict, *, category: str = "permanent", notice_id: str | None = None, at: datetime = NOW
-) -> tuple[str, dict]:
+) -> ChildEventResolved:
     return child_event(kid, "exclusion_notice", notice_id or uid("N"), at=at, category=category)
 
 
@@ -113,7 +111,7 @@ def return_record(
     return_id: str | None = None,
     record_id: str | None = None,
     at: datetime = NOW,
-) -> tuple[str, dict]:
+) -> ChildEventResolved:
     # the separator is the one schemas/children.py documents for source_id ("return_id|record_id")
     return child_event(
         kid, "la_return_record", f"{return_id or uid('R')}|{record_id or uid('REC')}", at=at, record_kind=kind
@@ -129,7 +127,7 @@ def call(
     call_id: str | None = None,
     at: datetime = NOW,
     share_with_ace: bool = False,
-) -> tuple[str, dict]:
+) -> ChildEventResolved:
     consent = Consent(share_with_la=True, share_with_ias=True, share_with_nas=share_with_nas, share_with_ace=share_with_ace)
     return child_event(
         kid,
@@ -164,14 +162,26 @@ def held_of(engine: Engine, child_id: str) -> list[tuple[str, str]]:
         return sorted((row.agency, row.reason_key) for row in rows)
 
 
-def reason_of(item: tuple[str, dict]) -> dict:
+def reason_of(item: AlertChanged | ChildEventResolved) -> dict:
     """The contract reason an input should produce."""
-    kind, doc = item
-    if kind == "alert":
-        return {"rule": doc["alert"]["rule"], "alert_id": doc["alert"]["id"], "episode": doc["alert"]["episode"]}
-    if doc["source"] == "call":
-        return {"source": "call", "call_id": doc["source_id"]}
-    if doc["source"] == "exclusion_notice":
-        return {"source": "exclusion_notice", "notice_id": doc["source_id"]}
-    return_id, _, record_id = doc["source_id"].rpartition("|")
+    if isinstance(item, AlertChanged):
+        return {"rule": item.alert.rule.value, "alert_id": item.alert.id, "episode": item.alert.episode}
+    if item.source == "call":
+        return {"source": "call", "call_id": item.source_id}
+    if item.source == "exclusion_notice":
+        return {"source": "exclusion_notice", "notice_id": item.source_id}
+    return_id, _, record_id = item.source_id.rpartition("|")
     return {"source": "la_return", "return_id": return_id, "record_id": record_id}
+
+
+TOPICS = {AlertChanged: ALERTS.name, ChildEventResolved: CHILDREN.name, ChildLinkChanged: CHILD_LINKS.name}
+
+
+def topic_of(item: AlertChanged | ChildEventResolved | ChildLinkChanged) -> str:
+    """The topic a desk input comes from (before the settings' prefix)."""
+    return TOPICS[type(item)]
+
+
+def key_of(item: AlertChanged | ChildEventResolved | ChildLinkChanged) -> bytes:
+    """The message key a producer gives it: the child's id (x for an alert about a school)."""
+    return item.child.child_id.encode() if item.child is not None else b"x"

@@ -8,6 +8,8 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
+from schemas.alerts import AlertChanged
+from schemas.children import ChildEventResolved
 from services.common.calendar import load_registry
 from services.referrals.desk import ReferralDesk
 from services.referrals.policy import PolicyHolder, load_policy
@@ -73,7 +75,7 @@ ROWS = [
 SUSPECTED = {"sen_status": "N", "sen_needs": [], "suspected_send": True}
 
 
-def make_input(what: str, kid: dict) -> tuple[str, dict]:
+def make_input(what: str, kid: dict) -> AlertChanged | ChildEventResolved:
     return {
         "nearing": lambda: alert(kid, "suspension_days_nearing_limit"),
         "exceeded": lambda: alert(kid, "suspension_days_limit_exceeded", severity="critical"),
@@ -214,7 +216,7 @@ def test_after_decline_and_close_a_new_reason_opens_a_new_referral_but_an_old_on
         [
             nearing,
             alert(
-                kid, "suspension_days_limit_exceeded", alert_id=exceeded[1]["alert"]["id"], change="updated"
+                kid, "suspension_days_limit_exceeded", alert_id=exceeded.alert.id, change="updated"
             ),
         ],
         NOW + timedelta(days=1),
@@ -263,7 +265,7 @@ def test_nas_reason_is_held_without_consent_and_routed_when_consent_arrives(engi
     result = desk.handle([nearing], NOW)
     assert result.held == ["nas"]
     assert set(referrals_of(engine, kid["child_id"])) == {"reu", "ias"}
-    assert held_of(engine, kid["child_id"]) == [("nas", f"alert:{nearing[1]['alert']['id']}")]
+    assert held_of(engine, kid["child_id"]) == [("nas", f"alert:{nearing.alert.id}")]
 
     # the same alert again is still held once
     desk.handle([nearing], NOW + timedelta(minutes=5))
@@ -328,7 +330,7 @@ def test_after_withdrawal_new_reasons_are_held_again(engine, desk, store):
     assert {c.agency for c in result.changes} == {"exclusions_officer", "ias"}
     found = referrals_of(engine, kid["child_id"])
     assert len(found["nas"]) == 1 and found["nas"][0].reasons == [reason_of(nearing)]  # not routed
-    assert held_of(engine, kid["child_id"]) == [("nas", f"alert:{exceeded[1]['alert']['id']}")]
+    assert held_of(engine, kid["child_id"]) == [("nas", f"alert:{exceeded.alert.id}")]
 
     # a call with the NAS box unticked is no new consent: still held
     desk.handle(

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import orjson
 import pytest
 from sqlalchemy import Engine
 
+from schemas.alerts import AlertChanged
 from schemas.topics import ALERTS
 from services.common.calendar import load_registry
 from services.common.messages import Incoming
@@ -22,10 +22,9 @@ from .builders import SEND, alert, profile, referrals_of
 pytestmark = pytest.mark.integration
 
 
-def message(item: tuple[str, dict], offset: int, ce_time: str) -> Incoming:
-    _, doc = item
-    child_id = doc["alert"]["subject"]["child_id"]
-    return Incoming(ALERTS.name, 0, offset, child_id.encode(), orjson.dumps(doc), f"{doc['alert']['id']}:v1", ALERTS.ce_type, ce_time)
+def message(item: AlertChanged, offset: int, ce_time: str) -> Incoming:
+    child_id = item.alert.subject.id
+    return Incoming(ALERTS.name, 0, offset, child_id.encode(), item.model_dump_json().encode(), f"{item.alert.id}:v1", ALERTS.ce_type, ce_time)
 
 
 def run(stage: ReferralsStage, messages: list[Incoming]) -> None:

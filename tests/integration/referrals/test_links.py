@@ -10,9 +10,12 @@ import orjson
 import pytest
 from sqlalchemy import Engine, select
 
+from schemas.alerts import AlertChanged
+from schemas.children import ChildLinkChanged
 from services.common.calendar import load_registry
 from services.referrals import tables
 from services.referrals.desk import ReferralDesk
+from services.referrals.inputs import Input
 from services.referrals.policy import load_policy
 from services.referrals.store import ReferralStore
 
@@ -107,7 +110,7 @@ def test_held_nas_reasons_are_released_by_consent_on_the_other_record(engine, de
     a, b = profile(**AUTISTIC), profile(**NON_SEND)
     nearing = alert(a, "suspension_days_nearing_limit")
     desk.handle([nearing], NOW)
-    assert held_of(engine, a["child_id"]) == [("nas", f"alert:{nearing[1]['alert']['id']}")]
+    assert held_of(engine, a["child_id"]) == [("nas", f"alert:{nearing.alert.id}")]
     consent = call(b, received_by="nas", concerns=("other",), share_with_nas=True, at=NOW + timedelta(hours=1))
     steps = [[consent], [link(a, b)]] if order == "consent_then_link" else [[link(a, b)], [consent]]
     released = sum(desk.handle(step, NOW + timedelta(hours=2)).released for step in steps)
@@ -132,7 +135,7 @@ def test_a_link_makes_a_send_child_and_ias_gets_the_reasons(engine, desk):
     assert found["ias"][0].reasons == [reason_of(informal)]
     # ACE and Coram were held for b without SEND (issue 11, item 7); a release re-routes on the merged
     # profile, which is SEND now, so they never receive it
-    key = f"alert:{informal[1]['alert']['id']}"
+    key = f"alert:{informal.alert.id}"
     assert sorted(held_of(engine, b["child_id"])) == [("ace", key), ("coram", key), ("nas", key)]
 
 
@@ -145,7 +148,7 @@ def test_an_undo_splits_the_referrals_back_and_is_audited(engine, desk):
     desk.handle([on_a, on_b], NOW)
     made = link(a, b, version=1)
     desk.handle([made], NOW + timedelta(hours=1))
-    undo = link(a, b, linked=False, version=2, link_id=made[1]["link_id"], at=NOW + timedelta(hours=2))
+    undo = link(a, b, linked=False, version=2, link_id=made.link_id, at=NOW + timedelta(hours=2))
     result = desk.handle([undo], NOW + timedelta(hours=2))
 
     a_open, b_open = open_by_agency(engine, a["child_id"]), open_by_agency(engine, b["child_id"])
@@ -176,7 +179,7 @@ def test_new_evidence_after_the_agency_closed_opens_a_new_referral(engine, desk,
     assert store.transition(old.row["id"], "close", "test-eo", "spoke to the school", old.row["version"] + 1, NOW)
 
     episode = 2 if how == "next_episode" else 1
-    again = alert(kid, "informal_exclusions_repeated", alert_id=first[1]["alert"]["id"], change="evidence", version=4, episode=episode,
+    again = alert(kid, "informal_exclusions_repeated", alert_id=first.alert.id, change="evidence", version=4, episode=episode,
                   at=NOW + timedelta(days=3))
     result = desk.handle([again], NOW + timedelta(days=3))
 
@@ -193,7 +196,7 @@ def test_new_evidence_on_an_open_referral_is_added_to_it(engine, desk):
     kid = profile(**NON_SEND)
     first = alert(kid, "informal_exclusions_repeated", version=1)
     desk.handle([first], NOW)
-    more = alert(kid, "informal_exclusions_repeated", alert_id=first[1]["alert"]["id"], change="evidence", version=2)
+    more = alert(kid, "informal_exclusions_repeated", alert_id=first.alert.id, change="evidence", version=2)
     result = desk.handle([more], NOW + timedelta(days=1))
     (ref,) = referrals_of(engine, kid["child_id"])["exclusions_officer"]
     assert [h["action"] for h in ref.history] == ["created", "evidence_added"]
@@ -254,24 +257,23 @@ def test_the_same_events_in_any_order_give_the_same_referrals(engine, desk):
     assert on_a == ()
 
 
-def _renamed(item: tuple[str, dict], rename: dict[str, str], a2: dict, b2: dict) -> tuple[str, dict]:
+def _renamed(item: Input, rename: dict[str, str], a2: dict, b2: dict) -> Input:
     """The same event for a fresh pair of children (new ids for alerts, calls and links too)."""
-    kind, doc = item
-    raw = orjson.dumps(doc).decode()
+    raw = item.model_dump_json()
     for old, new in rename.items():
         raw = raw.replace(old, new)
     doc = orjson.loads(raw)
     suffix = a2["child_id"][-6:]
-    if kind == "alert":
+    if isinstance(item, AlertChanged):
         doc["alert"]["id"] += suffix
-    elif kind == "link":
+    elif isinstance(item, ChildLinkChanged):
         doc["link_id"] += suffix
     else:
         doc["source_id"] += suffix
     for key in ("child", "source_child"):
         if isinstance(doc.get(key), dict) and doc[key].get("upn"):
             doc[key]["upn"] = (a2 if doc[key]["child_id"] == a2["child_id"] else b2)["upn"]
-    return kind, doc
+    return type(item).model_validate(doc)
 
 
 def test_a_reason_for_a_referral_closed_meanwhile_makes_the_batch_stale(engine, desk):
@@ -286,7 +288,7 @@ def test_a_reason_for_a_referral_closed_meanwhile_makes_the_batch_stale(engine, 
     desk.handle([alert(kid, "informal_exclusions_repeated")], NOW)
     (ref,) = referrals_of(engine, kid["child_id"])["exclusions_officer"]
     assert ReferralStore(engine).transition(ref.row["id"], "decline", "test-eo", "not ours", ref.row["version"], NOW)
-    later = from_alert_changed(alert(kid, "suspension_days_limit_exceeded")[1])
+    later = from_alert_changed(alert(kid, "suspension_days_limit_exceeded"))
     stale = Attach(ref.row["id"], "exclusions_officer", "exclusions_officer", later.key, later.reason, kid["child_id"], 1)
     with pytest.raises(StaleWrite), engine.begin() as conn:
         Writes(conn, engine, load_policy(), NOW, DeskResult(), deliver=True).apply([stale], later, frozenset(), {kid["child_id"]})

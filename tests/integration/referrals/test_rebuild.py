@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 
-from schemas.topics import ALERTS, CHILDREN
 from services.common import db
 from services.referrals import tables
+from services.referrals.inputs import Message
 from services.referrals.rebuild import rebuild
 
 from . import builders as b
@@ -20,13 +19,12 @@ pytestmark = pytest.mark.integration
 
 
 
-async def publish(settings, items: list[tuple[str, dict]]) -> None:
+async def publish(settings, items: list[Message]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
     await producer.start()
     try:
-        for kind, doc in items:
-            topic = settings.topic(ALERTS.name if kind == "alert" else CHILDREN.name)
-            await producer.send_and_wait(topic, orjson.dumps(doc), key=doc.get("child", {}).get("child_id", "x").encode() if doc.get("child") else b"x")
+        for item in items:
+            await producer.send_and_wait(settings.topic(b.topic_of(item)), item.model_dump_json().encode(), key=b.key_of(item))
     finally:
         await producer.stop()
 

@@ -18,28 +18,28 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from conftest import consume_all, serve_app
 from sqlalchemy import event, select
 
-from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN, DEAD_LETTERS, REFERRALS
+from schemas.topics import CHILDREN, DEAD_LETTERS, REFERRALS
 from services.common import kafka
 from services.referrals import tables
 from services.referrals.app import build_app
 from services.referrals.bootstrap import consumer_group
+from services.referrals.inputs import Message
 
 from . import builders as b
 
 pytestmark = pytest.mark.integration
-TOPIC = {"alert": ALERTS.name, "child": CHILDREN.name, "link": CHILD_LINKS.name}
-
-
-async def publish(settings, items: list[tuple[str, dict] | tuple[str, bytes]]) -> dict[TopicPartition, int]:
+async def publish(settings, items: list[Message | tuple[str, bytes]]) -> dict[TopicPartition, int]:
     """Send and return, per partition, the offset after the last message sent."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
     await producer.start()
     ends: dict[TopicPartition, int] = {}
     try:
-        for kind, doc in items:
-            value = doc if isinstance(doc, bytes) else orjson.dumps(doc)
-            key = (doc.get("child") or {}).get("child_id", "x").encode() if isinstance(doc, dict) else b"x"
-            meta = await producer.send_and_wait(settings.topic(TOPIC[kind]), value, key=key)
+        for item in items:
+            if isinstance(item, tuple):  # (topic, raw bytes): a message no schema reads
+                topic, value, key = *item, b"x"
+            else:
+                topic, value, key = b.topic_of(item), item.model_dump_json().encode(), b.key_of(item)
+            meta = await producer.send_and_wait(settings.topic(topic), value, key=key)
             tp = TopicPartition(meta.topic, meta.partition)
             ends[tp] = max(ends.get(tp, 0), meta.offset + 1)
     finally:
@@ -99,7 +99,7 @@ async def test_a_store_error_fails_the_batch_which_is_replayed_once_the_store_an
         assert rows(engine, tables.referrals) == [] and rows(engine, tables.triggers) == [] and rows(engine, tables.outbox) == []
 
         failures["on"] = False
-        more = await publish(settings, [("child", b"{not json")])  # a content error: dead-lettered, the rest applied
+        more = await publish(settings, [(CHILDREN.name, b"{not json")])  # a content error: dead-lettered, the rest applied
         ends = {tp: max(ends.get(tp, 0), more.get(tp, 0)) for tp in {*ends, *more}}
         await until(lambda: len(rows(engine, tables.referrals)) >= 3 and len(rows(engine, tables.reasons)) >= 4, "the referrals")
         async def all_committed() -> bool:

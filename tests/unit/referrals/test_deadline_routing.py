@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
 
-from schemas.alerts import DEADLINE_RULES
+from schemas.alerts import DEADLINE_RULES, Alert, AlertChanged, ChildSubject
+from schemas.children import ChildProfile
 from services.referrals.domain.triggers import alert_trigger
 from services.referrals.policy import load_policy
 from services.referrals.routing import route
@@ -36,9 +39,11 @@ def test_the_default_policy_routes_each_deadline_rule(rule: str, send: bool) -> 
 
 @pytest.mark.parametrize("rule", sorted(DEADLINE_RULES))
 def test_a_deadline_alert_about_a_child_is_a_trigger(rule: str) -> None:
-    alert = {"id": "al_1", "rule": rule, "subject": {"kind": "child", "child_id": "c1"}, "status": "open", "version": 1}
-    child = {"child_id": "c1", "sen_status": "N"}
-    trigger = alert_trigger({"alert": alert, "child": child, "change": "raised"})
+    at = datetime(2025, 3, 6, 10, 0, tzinfo=UTC)
+    alert = Alert(id="al_1", rule=rule, severity="warning", subject=ChildSubject(child_id="c1"), la_code="305", academic_year="2024/25",
+                  value=1, threshold=1, status="open", created_at=at, updated_at=at, version=1)  # type: ignore[arg-type]
+    child = ChildProfile(child_id="c1", la_code="305", first_name="A", last_name="B", date_of_birth=date(2014, 5, 1), sen_status="N")  # type: ignore[arg-type]
+    trigger = alert_trigger(AlertChanged(alert=alert, change="raised", child=child))
     assert trigger is not None and trigger.labels["reason"] == rule
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from schemas.intake import Consent
 from services.referrals.domain.consent import ConsentRecord, current, from_call, keeps_consent
 
 T0 = datetime(2025, 3, 6, 10, 0, tzinfo=UTC)
@@ -62,7 +63,7 @@ def test_recipients_are_independent():
 
 
 def test_from_call_records_each_ticked_box():
-    records = from_call("C-1", {"share_with_la": True, "share_with_ias": False, "share_with_nas": True}, T0)
+    records = from_call("C-1", Consent(share_with_la=True, share_with_ias=False, share_with_nas=True), T0)
     assert {(r.recipient, r.granted, r.at, r.source) for r in records} == {
         ("la", True, T0, "call:C-1"),
         ("nas", True, T0, "call:C-1"),
@@ -71,13 +72,13 @@ def test_from_call_records_each_ticked_box():
 
 def test_unticked_box_is_not_a_withdrawal():
     assert (
-        from_call("C-2", {"share_with_la": False, "share_with_ias": False, "share_with_nas": False}, T0) == []
+        from_call("C-2", Consent(share_with_la=False, share_with_ias=False, share_with_nas=False), T0) == []
     )
     assert from_call("C-3", None, T0) == []
-    assert from_call("C-4", {}, T0) == []
+    assert from_call("C-4", Consent(), T0) == []
     # a later call with the box unticked leaves an earlier grant standing
-    ledger = from_call("C-5", {"share_with_nas": True}, T0) + from_call(
-        "C-6", {"share_with_nas": False}, T0 + timedelta(days=1)
+    ledger = from_call("C-5", Consent(share_with_nas=True), T0) + from_call(
+        "C-6", Consent(share_with_nas=False), T0 + timedelta(days=1)
     )
     assert current(ledger, "nas") is True
 

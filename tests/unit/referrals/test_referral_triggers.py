@@ -43,7 +43,7 @@ def alert_doc(
     subject=None,
     kid: dict | None = None,
     alert_id: str = "al-1",
-) -> dict:
+) -> AlertChanged:
     kid = kid if kid is not None else child()
     subject = subject or ChildSubject(child_id=kid["child_id"], upn=kid.get("upn"))
     alert = Alert(
@@ -59,12 +59,10 @@ def alert_doc(
         created_at=NOW,
         updated_at=NOW,
     )
-    return AlertChanged(
-        alert=alert, change=change, child=kid if subject.kind == "child" else None
-    ).model_dump(mode="json")
+    return AlertChanged(alert=alert, change=change, child=kid if subject.kind == "child" else None)
 
 
-def child_event(source: str, source_id: str, *, kid: dict | None = None, **kw) -> dict:
+def child_event(source: str, source_id: str, *, kid: dict | None = None, **kw) -> ChildEventResolved:
     doc = {
         "event_id": f"ev-{source_id}",
         "source": source,
@@ -73,7 +71,7 @@ def child_event(source: str, source_id: str, *, kid: dict | None = None, **kw) -
         "child": kid or child(),
     }
     doc.update(kw)
-    return ChildEventResolved(**doc).model_dump(mode="json")
+    return ChildEventResolved(**doc)
 
 
 # --------------------------------------------------------------------------- labels_for
@@ -164,7 +162,7 @@ def test_status_changes_route_nothing(rule):
 
 def test_school_subject_routes_nothing():
     doc = alert_doc("suspension_days_nearing_limit", subject=SchoolSubject(school_urn="101676"))
-    assert doc["child"] is None
+    assert doc.child is None
     assert from_alert_changed(doc) is None
 
 
