@@ -12,17 +12,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
-from faust.contrib.asgi import faust_app_running
 
 from services.alerts import child_routes, overview_routes, routes, tables
 from services.alerts import subject_access as alerts_subject_access
 from services.alerts.bootstrap import Alerts, bootstrap, stage_runners
 from services.alerts.school_process import SchoolProcess
-from services.common import db, privacy_routes, secrets
+from services.common import db, generations, privacy_routes, secrets
 from services.common.auth import TokenRegistry
 from services.common.http import ReadinessCheck, create_app, store_check
 from services.common.settings import Settings
-from services.common.worker import exit_if_crashed, tune_gc_for_stream_state
+from services.common.worker import stages_running, tune_gc_for_stream_state
 
 DESCRIPTION = """Alerts an LA inclusion team acts on: the 45-day limit, repeated informal exclusions,
 end-of-term spikes. One alert per rule, subject and period, updated as evidence grows."""
@@ -35,19 +34,14 @@ def lifespan(alerts: Alerts) -> Callable[[FastAPI], AbstractAsyncContextManager[
     async def running(app: FastAPI) -> AsyncIterator[None]:
         tune_gc_for_stream_state()
         await asyncio.to_thread(db.migrate, alerts.engine, tables.metadata)
-        generation = await asyncio.to_thread(alerts.store.meta, "consumer_generation") or "1"
-        alerts.runners[:] = stage_runners(alerts, generation)
+        alerts.runners[:] = stage_runners(alerts, await generations.current(alerts.store))
         alerts.broadcaster.bind(asyncio.get_running_loop())
         alerts.live_feed.start()
         alerts.relay.start()
-        async with faust_app_running(alerts.worker):
-            watchdog = asyncio.create_task(exit_if_crashed(alerts.worker), name="exit-if-crashed")
-            for runner in alerts.runners:
-                await alerts.worker.add_runtime_dependency(runner)
+        async with stages_running(alerts.worker, alerts.runners):
             try:
                 yield
             finally:
-                watchdog.cancel()
                 await alerts.live_feed.stop()
                 await alerts.relay.stop()
         alerts.engine.dispose()

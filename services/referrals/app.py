@@ -14,13 +14,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
-from faust.contrib.asgi import faust_app_running
 
-from services.common import db, privacy_routes, secrets
+from services.common import db, generations, privacy_routes, secrets
 from services.common.auth import TokenRegistry
 from services.common.http import ReadinessCheck, create_app, store_check
 from services.common.settings import Settings
-from services.common.worker import exit_if_crashed
+from services.common.worker import stages_running
 from services.referrals import page_routes, routes, tables
 from services.referrals import subject_access as referrals_subject_access
 from services.referrals.bootstrap import Referrals, bootstrap, stage_runner
@@ -35,18 +34,11 @@ def lifespan(referrals: Referrals) -> Callable[[FastAPI], AbstractAsyncContextMa
     @asynccontextmanager
     async def running(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(db.migrate, referrals.engine, tables.metadata)
-        generation = await asyncio.to_thread(referrals.store.meta, "consumer_generation") or "1"
-        referrals.runners[:] = [stage_runner(referrals, generation)]
+        referrals.runners[:] = [stage_runner(referrals, await generations.current(referrals.store))]
         referrals.relay.start()
         try:
-            async with faust_app_running(referrals.worker):
-                watchdog = asyncio.create_task(exit_if_crashed(referrals.worker), name="exit-if-crashed")
-                for runner in referrals.runners:
-                    await referrals.worker.add_runtime_dependency(runner)
-                try:
-                    yield
-                finally:
-                    watchdog.cancel()
+            async with stages_running(referrals.worker, referrals.runners):
+                yield
         finally:
             await referrals.relay.stop()
             referrals.engine.dispose()
