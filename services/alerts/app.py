@@ -82,13 +82,12 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app = create_app("alerts", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=readiness(alerts), lifespan=lifespan(alerts),
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION, write_rate_limit=settings.write_rate_limit)
     app.state.alerts = alerts  # the routes read it through deps.py
-    app.state.store = alerts.store  # services.common.privacy_routes audits through it
     app.state.worker = alerts.worker  # the Kafka security tests read it
     app.state.health_details = health_details(alerts)  # services.common.http's GET /health
     app.include_router(child_routes.router)  # before routes: /v1/alerts/counts is not an alert id
     app.include_router(overview_routes.router)
     app.include_router(routes.router)
     engine = alerts.engine
-    app.include_router(privacy_routes.router("alerts", lambda _state, child_id, _keys: alerts_subject_access.export(engine, child_id),
-                                              alerts.handlers.erase))
+    app.include_router(privacy_routes.router("alerts", lambda child_id, _keys: alerts_subject_access.export(engine, child_id),
+                                              alerts.handlers.erase, alerts.store.audit))
     return app

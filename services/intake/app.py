@@ -73,11 +73,11 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app.state.intake = intake  # the routes read it through deps.py
     app.include_router(routes.router)
     app.include_router(proceedings.router)  # issue 11: board decisions, representations, IRP, day-six provision
-    # the intake keeps no audit trail of its own (audited=False: privacy_routes never reads app.state.store here):
-    # the export is audited by the alerts service's part
+    # the intake keeps no audit log of its own (None: no audit, no readers endpoint): the export is audited
+    # by the alerts service's part
     engine = intake.engine
-    app.include_router(privacy_routes.router("intake", lambda _state, _child_id, keys: (intake_subject_access.export(engine, keys), keys),
-                                              lambda _state, _child_id, keys: intake_subject_access.erase(engine, keys), audited=False))
+    app.include_router(privacy_routes.router("intake", lambda _child_id, keys: (intake_subject_access.export(engine, keys), keys),
+                                              lambda _child_id, keys: intake_subject_access.erase(engine, keys), None))
     app.state.body_models.update({m.__name__: m for m in (ExclusionNotice, Call, LAReturn, ExclusionCancellation)})
     app.state.body_models.update({k.model.__name__: k.model for k in proceedings.KINDS})
     return app

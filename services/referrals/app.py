@@ -66,11 +66,10 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app = create_app("referrals", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=readiness(referrals), lifespan=lifespan(referrals),
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION, write_rate_limit=settings.write_rate_limit)
     app.state.referrals = referrals  # the routes read it through deps.py
-    app.state.store = referrals.store  # services.common.privacy_routes audits through it
     app.state.worker = referrals.worker  # as the alerts app has it (the Kafka security tests read both)
     app.include_router(page_routes.router)  # before routes: /v1/referrals/counts is not a referral id
     app.include_router(routes.router)
     engine = referrals.engine
-    app.include_router(privacy_routes.router("referrals", lambda _state, child_id, _keys: (referrals_subject_access.export(engine, child_id), []),
-                                              lambda _state, child_id, _keys: referrals_subject_access.erase(engine, child_id)))
+    app.include_router(privacy_routes.router("referrals", lambda child_id, _keys: (referrals_subject_access.export(engine, child_id), []),
+                                              lambda child_id, _keys: referrals_subject_access.erase(engine, child_id), referrals.store.audit))
     return app
