@@ -19,7 +19,8 @@ from services.alerts.bootstrap import Alerts, bootstrap, stage_runners
 from services.alerts.school_process import SchoolProcess
 from services.common import db, generations, privacy_routes, secrets
 from services.common.auth import TokenRegistry
-from services.common.http import ReadinessCheck, create_app, store_check
+from services.common.http import create_app
+from services.common.readiness import ReadinessCheck, broker_check, store_check
 from services.common.settings import Settings
 from services.common.worker import stages_running, tune_gc_for_stream_state
 
@@ -56,12 +57,9 @@ def readiness(alerts: Alerts) -> list[ReadinessCheck]:
         waiting = [r.stage for r in alerts.runners if not r.ready]
         if waiting or not alerts.runners:
             return f"stage(s) not consuming: {', '.join(waiting)}"
-        if not alerts.live_feed.following:
-            return "live feed: not following the alerts topic yet"
-        relay = alerts.relay
-        return None if relay.broker_ok else f"outbox relay: broker unavailable ({relay.last_error or 'connecting'})"
+        return None if alerts.live_feed.following else "live feed: not following the alerts topic yet"
 
-    return [store_check(alerts.engine), consuming]
+    return [store_check(alerts.engine), consuming, broker_check(alerts.relay, "outbox relay: ")]
 
 
 def health_details(alerts: Alerts) -> Callable[[], dict]:

@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from schemas.intake import Call, ExclusionCancellation, ExclusionNotice, LAReturn
 from services.common import db, privacy_routes, secrets
 from services.common.auth import TokenRegistry
-from services.common.http import ReadinessCheck, create_app, store_check
+from services.common.http import create_app
+from services.common.readiness import ReadinessCheck, broker_check, store_check
 from services.common.settings import Settings
 from services.intake import proceedings, routes, tables
 from services.intake import subject_access as intake_subject_access
@@ -49,12 +50,7 @@ def lifespan(intake: Intake) -> Callable[[FastAPI], AbstractAsyncContextManager[
 
 def readiness(intake: Intake) -> list[ReadinessCheck]:
     """The store answers, the relay reaches the broker."""
-
-    async def broker_ready() -> str | None:
-        relay = intake.relay
-        return None if relay.broker_ok else f"broker unavailable ({relay.last_error or 'connecting'})"
-
-    return [store_check(intake.engine), broker_ready]
+    return [store_check(intake.engine), broker_check(intake.relay, "")]
 
 
 def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:

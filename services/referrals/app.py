@@ -17,7 +17,8 @@ from fastapi import FastAPI
 
 from services.common import db, generations, privacy_routes, secrets
 from services.common.auth import TokenRegistry
-from services.common.http import ReadinessCheck, create_app, store_check
+from services.common.http import create_app
+from services.common.readiness import ReadinessCheck, broker_check, store_check
 from services.common.settings import Settings
 from services.common.worker import stages_running
 from services.referrals import page_routes, routes, tables
@@ -53,11 +54,7 @@ def readiness(referrals: Referrals) -> list[ReadinessCheck]:
         waiting = [r.stage for r in referrals.runners if not r.ready]
         return "the referrals stage is not consuming" if waiting or not referrals.runners else None
 
-    async def publishing() -> str | None:
-        relay = referrals.relay
-        return None if relay.broker_ok else f"outbox relay: broker unavailable ({relay.last_error or 'connecting'})"
-
-    return [store_check(referrals.engine), consuming, publishing]
+    return [store_check(referrals.engine), consuming, broker_check(referrals.relay, "outbox relay: ")]
 
 
 def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
