@@ -12,7 +12,7 @@ from .test_api import Api, api  # noqa: F401 - the running app, as the API tests
 pytestmark = pytest.mark.integration
 
 
-async def test_export_readers_and_erasure_are_audited_in_the_referrals_audit_log(api: Api):  # noqa: F811
+async def test_export_readers_and_erasure_are_audited_in_the_referrals_audit_log(api: Api) -> None:  # noqa: F811
     cid = f"ch_privacy_{uuid.uuid4().hex[:8]}"
     refused = await api.request("inclusion_team", "GET", f"/v1/admin/children/{cid}/export")
     assert refused.status_code == 403
