@@ -163,6 +163,7 @@ class AlertPage(BaseModel):
     next_cursor: str | None = None
 
 
+#: A person's free text on a change (an alert's note or snooze reason, a referral's note, decline reason or outcome).
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 

@@ -118,19 +118,8 @@ class Concern(StrEnum):
     other = "other"
 
 
-#: Concerns that make a call "a call with an exclusion concern" for routing.
-EXCLUSION_CONCERNS = frozenset(
-    {
-        Concern.sent_home_informally,
-        Concern.part_time_timetable,
-        Concern.isolation,
-        Concern.suspension,
-        Concern.permanent_exclusion,
-        Concern.ehe_pressure,
-        Concern.managed_move,
-        Concern.off_rolling,
-    }
-)
+#: Concerns that make a call "a call with an exclusion concern" for routing: every concern but `other`.
+EXCLUSION_CONCERNS = frozenset(Concern) - {Concern.other}
 
 #: Concerns that report an informal (unlawful) exclusion.
 INFORMAL_CONCERNS = frozenset({Concern.sent_home_informally, Concern.off_rolling})

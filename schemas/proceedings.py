@@ -55,6 +55,12 @@ class _AboutAnExclusion(BaseModel):
             if day is not None and day < self.exclusion_start_date - _NOTICE_AHEAD:
                 raise ValueError("a date is before the exclusion could have been notified")
 
+    def _check_decision(self, decided_on: date, notified: str, notified_on: date | None) -> None:
+        """A decision's dates: as `_check`'s, and its notice (the field `notified`) not before it."""
+        self._check(decided_on, notified_on)
+        if notified_on is not None and notified_on < decided_on:
+            raise ValueError(f"{notified} is before decided_on")
+
 
 # A notice may come a few days before the exclusion starts (a suspension from Monday, notified Friday).
 _NOTICE_AHEAD = timedelta(days=14)
@@ -75,9 +81,7 @@ class GoverningBoardDecision(_AboutAnExclusion):
 
     @model_validator(mode="after")
     def _consistent(self) -> GoverningBoardDecision:
-        self._check(self.decided_on, self.parent_notified_on)
-        if self.parent_notified_on is not None and self.parent_notified_on < self.decided_on:
-            raise ValueError("parent_notified_on is before decided_on")
+        self._check_decision(self.decided_on, "parent_notified_on", self.parent_notified_on)
         return self
 
 
@@ -120,9 +124,7 @@ class IRPDecision(_AboutAnExclusion):
 
     @model_validator(mode="after")
     def _consistent(self) -> IRPDecision:
-        self._check(self.decided_on, self.board_notified_on)
-        if self.board_notified_on is not None and self.board_notified_on < self.decided_on:
-            raise ValueError("board_notified_on is before decided_on")
+        self._check_decision(self.decided_on, "board_notified_on", self.board_notified_on)
         return self
 
 

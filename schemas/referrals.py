@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.alerts import Rule
+from schemas.alerts import Note, Rule
 from schemas.codes import Agency
 
 
@@ -78,22 +78,19 @@ class ReferralPage(BaseModel):
     next_cursor: str | None = None
 
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-
-
 class AcceptRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: Text | None = None
+    note: Note | None = None
 
 
 class DeclineRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Text
+    reason: Note
 
 
 class CloseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    outcome: Text
+    outcome: Note
 
 
 class ReferralChanged(BaseModel):

@@ -90,7 +90,8 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _rebuild_referrals(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
-    from services.referrals.rebuild import ServiceRunning, rebuild
+    from services.common.generations import ServiceRunning
+    from services.referrals.rebuild import rebuild
 
     try:
         report = asyncio.run(rebuild(settings, progress=not args.quiet))

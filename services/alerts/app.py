@@ -12,17 +12,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
-from faust.contrib.asgi import faust_app_running
 
 from services.alerts import child_routes, overview_routes, routes, tables
 from services.alerts import subject_access as alerts_subject_access
 from services.alerts.bootstrap import Alerts, bootstrap, stage_runners
 from services.alerts.school_process import SchoolProcess
-from services.common import db, privacy_routes, secrets
+from services.common import db, generations, privacy_routes, secrets
 from services.common.auth import TokenRegistry
-from services.common.http import ReadinessCheck, create_app, store_check
+from services.common.http import create_app
+from services.common.readiness import ReadinessCheck, broker_check, store_check
 from services.common.settings import Settings
-from services.common.worker import exit_if_crashed, tune_gc_for_stream_state
+from services.common.worker import stages_running, tune_gc_for_stream_state
 
 DESCRIPTION = """Alerts an LA inclusion team acts on: the 45-day limit, repeated informal exclusions,
 end-of-term spikes. One alert per rule, subject and period, updated as evidence grows."""
@@ -35,19 +35,14 @@ def lifespan(alerts: Alerts) -> Callable[[FastAPI], AbstractAsyncContextManager[
     async def running(app: FastAPI) -> AsyncIterator[None]:
         tune_gc_for_stream_state()
         await asyncio.to_thread(db.migrate, alerts.engine, tables.metadata)
-        generation = await asyncio.to_thread(alerts.store.meta, "consumer_generation") or "1"
-        alerts.runners[:] = stage_runners(alerts, generation)
+        alerts.runners[:] = stage_runners(alerts, await generations.current(alerts.store))
         alerts.broadcaster.bind(asyncio.get_running_loop())
         alerts.live_feed.start()
         alerts.relay.start()
-        async with faust_app_running(alerts.worker):
-            watchdog = asyncio.create_task(exit_if_crashed(alerts.worker), name="exit-if-crashed")
-            for runner in alerts.runners:
-                await alerts.worker.add_runtime_dependency(runner)
+        async with stages_running(alerts.worker, alerts.runners):
             try:
                 yield
             finally:
-                watchdog.cancel()
                 await alerts.live_feed.stop()
                 await alerts.relay.stop()
         alerts.engine.dispose()
@@ -62,12 +57,9 @@ def readiness(alerts: Alerts) -> list[ReadinessCheck]:
         waiting = [r.stage for r in alerts.runners if not r.ready]
         if waiting or not alerts.runners:
             return f"stage(s) not consuming: {', '.join(waiting)}"
-        if not alerts.live_feed.following:
-            return "live feed: not following the alerts topic yet"
-        relay = alerts.relay
-        return None if relay.broker_ok else f"outbox relay: broker unavailable ({relay.last_error or 'connecting'})"
+        return None if alerts.live_feed.following else "live feed: not following the alerts topic yet"
 
-    return [store_check(alerts.engine), consuming]
+    return [store_check(alerts.engine), consuming, broker_check(alerts.relay, "outbox relay: ")]
 
 
 def health_details(alerts: Alerts) -> Callable[[], dict]:
@@ -88,13 +80,12 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app = create_app("alerts", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=readiness(alerts), lifespan=lifespan(alerts),
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION, write_rate_limit=settings.write_rate_limit)
     app.state.alerts = alerts  # the routes read it through deps.py
-    app.state.store = alerts.store  # services.common.privacy_routes audits through it
     app.state.worker = alerts.worker  # the Kafka security tests read it
     app.state.health_details = health_details(alerts)  # services.common.http's GET /health
     app.include_router(child_routes.router)  # before routes: /v1/alerts/counts is not an alert id
     app.include_router(overview_routes.router)
     app.include_router(routes.router)
     engine = alerts.engine
-    app.include_router(privacy_routes.router("alerts", lambda _state, child_id, _keys: alerts_subject_access.export(engine, child_id),
-                                              alerts.handlers.erase))
+    app.include_router(privacy_routes.router("alerts", lambda child_id, _keys: alerts_subject_access.export(engine, child_id),
+                                              alerts.handlers.erase, alerts.store.audit))
     return app

@@ -66,7 +66,7 @@ class Handlers:
         self.child.request_recompute()
         return status
 
-    def erase(self, _state: object, child_id: str, _keys: object) -> dict[str, int]:
+    def erase(self, child_id: str, _keys: object) -> dict[str, int]:
         """An erasure (services.common.privacy_routes): the rows go; the stage drops its caches and skips the
         child's old events from its next batch."""
         deleted = alerts_subject_access.erase(self.engine, child_id)

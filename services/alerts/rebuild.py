@@ -23,7 +23,7 @@ from schemas.topics import INTAKE_TOPICS, SCHOOL_SUSPENSIONS
 from services.alerts import tables
 from services.alerts.bootstrap import Alerts, bootstrap, consumer_groups, stage_runners
 from services.alerts.child_stage import StageResult
-from services.common import db, kafka, secrets
+from services.common import db, generations, kafka, secrets
 from services.common.broker import port_open
 from services.common.commit_gate import CommitGate
 from services.common.messages import Incoming
@@ -34,10 +34,6 @@ from services.common.worker import tune_gc_for_stream_state
 log = logging.getLogger(__name__)
 REPLAY_TICK_S = 60.0  # the child stage's deadline tick during a replay (ChildStage's default, not the setting)
 Process = Callable[[list[Incoming], datetime], StageResult]
-
-
-class ServiceRunning(RuntimeError):
-    pass
 
 
 @dataclass
@@ -90,8 +86,8 @@ async def _replay_through_runner(settings: Settings, stage: str, group: str, top
 async def rebuild(settings: Settings, *, progress: bool = True, in_service: bool = False,
                   on_progress: Callable[[str, int], None] | None = None) -> RebuildReport:
     """`in_service`: called by the running service (POST /v1/admin/rebuild), which paused its stages."""
-    if not in_service and alerts_service_answers(settings):
-        raise ServiceRunning(f"the alerts service answers on port {settings.alerts_port}: stop it first")
+    if not in_service:
+        generations.refuse_while_answering(settings.host, "alerts", settings.alerts_port)
     started = datetime.now(timezone.utc)
     if not in_service:
         secrets.configure_pseudonyms(settings)  # the CLI's process derives child ids as the service does
@@ -99,8 +95,7 @@ async def rebuild(settings: Settings, *, progress: bool = True, in_service: bool
     built = bootstrap(settings, deadline_tick_s=REPLAY_TICK_S)  # its own store and stages; only these are used
     engine, store, child, school = built.engine, built.store, built.child, built.school
     await asyncio.to_thread(db.migrate, engine, tables.metadata)
-    current: str | None = await asyncio.to_thread(store.meta, "consumer_generation")
-    generation = str(int(current or "1") + 1)
+    generation = await generations.following(store)
     child_group, school_group = consumer_groups(settings, generation)
     child.sole_owner = not in_service  # the CLI's replay is the only writer (the service is stopped); in the service, other replicas may run
     child.book.defer()
@@ -116,7 +111,7 @@ async def rebuild(settings: Settings, *, progress: bool = True, in_service: bool
     await asyncio.to_thread(child.book.finalize, final, now, child.profile_of)
     await asyncio.to_thread(school.book.finalize, final, now, lambda _: None)
     await asyncio.to_thread(store.commit, final.writes)  # the final changes go out through the outbox (the service's relay)
-    await asyncio.to_thread(store.set_meta, "consumer_generation", generation)
+    await generations.switch(store, generation)
     if not in_service:
         engine.dispose()
     seconds = (datetime.now(timezone.utc) - started).total_seconds()
@@ -140,7 +135,6 @@ async def rebuild_in_service(alerts: Alerts) -> None:
     except Exception as exc:  # noqa: BLE001 - reported on GET /v1/admin/rebuild; the stages resume on the old generation
         log.exception("rebuild failed")
         state.update(status="failed", error=type(exc).__name__)
-        current: str | None = await asyncio.to_thread(alerts.store.meta, "consumer_generation")
-        runners[:] = stage_runners(alerts, current or "1")
+        runners[:] = stage_runners(alerts, await generations.current(alerts.store))
     for runner in runners:
         await alerts.worker.add_runtime_dependency(runner)

@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
-from sqlalchemy import Engine
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common import db, problems
+from services.common import problems
 from services.common.auth import PERSON_HEADER, TokenRegistry, acting_for
 from services.common.metrics import BUILD_INFO, HTTP_LATENCY, HTTP_REQUESTS
 from services.common.metrics import RATE_LIMITED as HTTP_RATE_LIMITED
 from services.common.problems import ProblemError, problem_response
+from services.common.readiness import ReadinessCheck
 from services.common.version import build
-
-ReadinessCheck = Callable[[], Awaitable[str | None]]  # returns None when ready, else why not
-
-
-def store_check(engine: Engine) -> ReadinessCheck:
-    async def store_ready() -> str | None:
-        try:
-            await asyncio.to_thread(db.ping, engine)
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready; the class of it says why
-            return f"store unavailable ({type(exc).__name__})"
-        return None
-
-    return store_ready
 
 
 class BodyLimit:

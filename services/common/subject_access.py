@@ -20,6 +20,9 @@ from sqlalchemy import Column, Engine, Table, select
 
 from services.common.db import aware_row
 
+#: {part: (table, column, values)}: the rows of `table` whose `column` holds one of the values
+Wanted = Mapping[str, tuple[Table, Column, Iterable[Any]]]
+
 
 def due_date(received: date, holidays: Iterable[date] = ()) -> date:
     """One calendar month from receipt (ICO: the corresponding day of the next month, or that
@@ -33,7 +36,7 @@ def due_date(received: date, holidays: Iterable[date] = ()) -> date:
     return due
 
 
-def rows_about(engine: Engine, wanted: Mapping[str, tuple[Table, Column, Iterable[Any]]]) -> dict[str, list[dict]]:
+def rows_about(engine: Engine, wanted: Wanted) -> dict[str, list[dict]]:
     """{part: every row of `table` whose `column` is one of the values}, as JSON-ready dicts."""
     out: dict[str, list[dict]] = {}
     with engine.connect() as conn:
@@ -105,7 +108,7 @@ def readers(entries: Iterable[dict]) -> list[dict]:
     return sorted(seen.values(), key=lambda r: r["last"], reverse=True)
 
 
-def delete_rows(conn, wanted: Mapping[str, tuple[Table, Column, Iterable[Any]]]) -> dict[str, int]:  # noqa: ANN001 - a Connection
+def delete_rows(conn, wanted: Wanted) -> dict[str, int]:  # noqa: ANN001 - a Connection
     """Erasure: delete every row of `table` whose `column` is one of the values; counts per part."""
     from sqlalchemy import delete
 

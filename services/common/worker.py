@@ -15,9 +15,11 @@ import gc
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 
 import faust
+from faust.contrib.asgi import faust_app_running
 from mode import Service
 
 from services.common import kafka, logs
@@ -48,6 +50,20 @@ async def exit_if_crashed(worker: Service, every: float = 1.0) -> None:
         await asyncio.sleep(every)
     log.error("the faust worker crashed: stopping the process so it is restarted", extra={"error": type(worker.crash_reason).__name__})
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+@asynccontextmanager
+async def stages_running(worker: faust.App, runners: Sequence[Service]) -> AsyncIterator[None]:
+    """The faust worker running (on this loop) with the stage runners as its services, and
+    `exit_if_crashed` beside it, until the block ends."""
+    async with faust_app_running(worker):
+        watchdog = asyncio.create_task(exit_if_crashed(worker), name="exit-if-crashed")
+        for runner in runners:
+            await worker.add_runtime_dependency(runner)
+        try:
+            yield
+        finally:
+            watchdog.cancel()
 
 
 def tune_gc_for_stream_state() -> None:

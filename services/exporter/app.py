@@ -14,7 +14,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from services.common.auth import TokenRegistry
-from services.common.http import ReadinessCheck, create_app
+from services.common.http import create_app
+from services.common.readiness import ReadinessCheck
 from services.common.settings import Settings
 from services.exporter.bootstrap import Exporter, bootstrap
 

@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from schemas.intake import Call, ExclusionCancellation, ExclusionNotice, LAReturn
 from services.common import db, privacy_routes, secrets
 from services.common.auth import TokenRegistry
-from services.common.http import ReadinessCheck, create_app, store_check
+from services.common.http import create_app
+from services.common.readiness import ReadinessCheck, broker_check, store_check
 from services.common.settings import Settings
 from services.intake import proceedings, routes, tables
 from services.intake import subject_access as intake_subject_access
@@ -49,12 +50,7 @@ def lifespan(intake: Intake) -> Callable[[FastAPI], AbstractAsyncContextManager[
 
 def readiness(intake: Intake) -> list[ReadinessCheck]:
     """The store answers, the relay reaches the broker."""
-
-    async def broker_ready() -> str | None:
-        relay = intake.relay
-        return None if relay.broker_ok else f"broker unavailable ({relay.last_error or 'connecting'})"
-
-    return [store_check(intake.engine), broker_ready]
+    return [store_check(intake.engine), broker_check(intake.relay, "")]
 
 
 def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
@@ -73,11 +69,11 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app.state.intake = intake  # the routes read it through deps.py
     app.include_router(routes.router)
     app.include_router(proceedings.router)  # issue 11: board decisions, representations, IRP, day-six provision
-    # the intake keeps no audit trail of its own (audited=False: privacy_routes never reads app.state.store here):
-    # the export is audited by the alerts service's part
+    # the intake keeps no audit log of its own (None: no audit, no readers endpoint): the export is audited
+    # by the alerts service's part
     engine = intake.engine
-    app.include_router(privacy_routes.router("intake", lambda _state, _child_id, keys: (intake_subject_access.export(engine, keys), keys),
-                                              lambda _state, _child_id, keys: intake_subject_access.erase(engine, keys), audited=False))
+    app.include_router(privacy_routes.router("intake", lambda _child_id, keys: (intake_subject_access.export(engine, keys), keys),
+                                              lambda _child_id, keys: intake_subject_access.erase(engine, keys), None))
     app.state.body_models.update({m.__name__: m for m in (ExclusionNotice, Call, LAReturn, ExclusionCancellation)})
     app.state.body_models.update({k.model.__name__: k.model for k in proceedings.KINDS})
     return app

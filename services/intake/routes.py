@@ -111,29 +111,31 @@ async def _parse(request: Request, model: type[M]) -> M:
         raise validation_problem(field_errors(errors)) from None
 
 
+async def _submitted(request: Request, model: type[M]) -> M:
+    """An intake token's body, parsed, about an LA the token may submit for (every intake body names its LA)."""
+    principal = authorize(request, "intake")
+    body = await _parse(request, model)
+    _check_la(principal, getattr(body, "la_code"))  # noqa: B009 - M is any intake body
+    return body
+
+
 @router.post("/exclusion-notices", status_code=202, response_model=Accepted, responses=RESPONSES, summary="a school's exclusion or suspension notice",
              openapi_extra=json_body(ExclusionNotice))
 async def post_exclusion_notice(request: Request, intake: Service) -> JSONResponse:
-    principal = authorize(request, "intake")
-    notice = await _parse(request, ExclusionNotice)
-    _check_la(principal, notice.la_code)
+    notice = await _submitted(request, ExclusionNotice)
     return await _accept(intake, notice_submission(notice), notice.notice_id)
 
 
 @router.post("/calls", status_code=202, response_model=Accepted, responses=RESPONSES, summary="a helpline call", openapi_extra=json_body(Call))
 async def post_call(request: Request, intake: Service) -> JSONResponse:
-    principal = authorize(request, "intake")
-    call = await _parse(request, Call)
-    _check_la(principal, call.la_code)
+    call = await _submitted(request, Call)
     return await _accept(intake, call_submission(call), call.call_id)
 
 
 @router.post("/la-returns", status_code=202, response_model=Accepted, responses=RESPONSES, summary="an LA return (all or nothing)", openapi_extra=json_body(LAReturn))
 async def post_la_return(request: Request, intake: Service) -> JSONResponse:
-    principal = authorize(request, "intake")
     with gc_paused():
-        la_return = await _parse(request, LAReturn)
-    _check_la(principal, la_return.la_code)
+        la_return = await _submitted(request, LAReturn)
     return await _accept(intake, return_submission(la_return), la_return.return_id, len(la_return.records))
 
 
@@ -147,9 +149,7 @@ CANCEL_RESPONSES: dict = {**RESPONSES, 422: {"model": Problem, "description": "i
 @router.post("/exclusion-cancellations", status_code=202, response_model=Accepted, responses=CANCEL_RESPONSES,
              summary="a head's cancellation of a suspension (refused over 45 days or once the board has met)", openapi_extra=json_body(ExclusionCancellation))  # fmt: skip
 async def post_exclusion_cancellation(request: Request, intake: Service) -> JSONResponse:
-    principal = authorize(request, "intake")
-    cancellation = await _parse(request, ExclusionCancellation)
-    _check_la(principal, cancellation.la_code)
+    cancellation = await _submitted(request, ExclusionCancellation)
     refused = await asyncio.to_thread(cancellations.refusal, intake.engine, intake.calendars, cancellation)
     if refused is not None and refused.reason == "board_met":
         raise ProblemError(422, "Cancellation refused", "the governing board has already decided on this suspension: a head may not cancel it "

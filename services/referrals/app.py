@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
-from faust.contrib.asgi import faust_app_running
 
-from services.common import db, privacy_routes, secrets
+from services.common import db, generations, privacy_routes, secrets
 from services.common.auth import TokenRegistry
-from services.common.http import ReadinessCheck, create_app, store_check
+from services.common.http import create_app
+from services.common.readiness import ReadinessCheck, broker_check, store_check
 from services.common.settings import Settings
-from services.common.worker import exit_if_crashed
+from services.common.worker import stages_running
 from services.referrals import page_routes, routes, tables
 from services.referrals import subject_access as referrals_subject_access
 from services.referrals.bootstrap import Referrals, bootstrap, stage_runner
@@ -35,18 +35,11 @@ def lifespan(referrals: Referrals) -> Callable[[FastAPI], AbstractAsyncContextMa
     @asynccontextmanager
     async def running(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(db.migrate, referrals.engine, tables.metadata)
-        generation = await asyncio.to_thread(referrals.store.meta, "consumer_generation") or "1"
-        referrals.runners[:] = [stage_runner(referrals, generation)]
+        referrals.runners[:] = [stage_runner(referrals, await generations.current(referrals.store))]
         referrals.relay.start()
         try:
-            async with faust_app_running(referrals.worker):
-                watchdog = asyncio.create_task(exit_if_crashed(referrals.worker), name="exit-if-crashed")
-                for runner in referrals.runners:
-                    await referrals.worker.add_runtime_dependency(runner)
-                try:
-                    yield
-                finally:
-                    watchdog.cancel()
+            async with stages_running(referrals.worker, referrals.runners):
+                yield
         finally:
             await referrals.relay.stop()
             referrals.engine.dispose()
@@ -61,11 +54,7 @@ def readiness(referrals: Referrals) -> list[ReadinessCheck]:
         waiting = [r.stage for r in referrals.runners if not r.ready]
         return "the referrals stage is not consuming" if waiting or not referrals.runners else None
 
-    async def publishing() -> str | None:
-        relay = referrals.relay
-        return None if relay.broker_ok else f"outbox relay: broker unavailable ({relay.last_error or 'connecting'})"
-
-    return [store_check(referrals.engine), consuming, publishing]
+    return [store_check(referrals.engine), consuming, broker_check(referrals.relay, "outbox relay: ")]
 
 
 def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAPI:
@@ -74,11 +63,10 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
     app = create_app("referrals", tokens=tokens or TokenRegistry(settings.tokens_file), readiness=readiness(referrals), lifespan=lifespan(referrals),
                      max_body_bytes=settings.max_body_bytes, description=DESCRIPTION, write_rate_limit=settings.write_rate_limit)
     app.state.referrals = referrals  # the routes read it through deps.py
-    app.state.store = referrals.store  # services.common.privacy_routes audits through it
     app.state.worker = referrals.worker  # as the alerts app has it (the Kafka security tests read both)
     app.include_router(page_routes.router)  # before routes: /v1/referrals/counts is not a referral id
     app.include_router(routes.router)
     engine = referrals.engine
-    app.include_router(privacy_routes.router("referrals", lambda _state, child_id, _keys: (referrals_subject_access.export(engine, child_id), []),
-                                              lambda _state, child_id, _keys: referrals_subject_access.erase(engine, child_id)))
+    app.include_router(privacy_routes.router("referrals", lambda child_id, _keys: (referrals_subject_access.export(engine, child_id), []),
+                                              lambda child_id, _keys: referrals_subject_access.erase(engine, child_id), referrals.store.audit))
     return app

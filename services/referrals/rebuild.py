@@ -16,16 +16,11 @@ from datetime import UTC, datetime
 from tqdm import tqdm
 
 from schemas.topics import ALERTS, CHILD_LINKS, CHILDREN
-from services.common import db, kafka
-from services.common.broker import port_open
+from services.common import db, generations, kafka
 from services.common.settings import Settings
 from services.common.stream_io import to_incoming
 from services.referrals import tables
 from services.referrals.bootstrap import bootstrap, consumer_group
-
-
-class ServiceRunning(RuntimeError):
-    pass
 
 
 @dataclass
@@ -36,21 +31,15 @@ class RebuildReport:
     seconds: float
 
 
-def referrals_service_answers(settings: Settings) -> bool:
-    return port_open(settings.host, settings.referrals_port)
-
-
 async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport:
-    if referrals_service_answers(settings):
-        raise ServiceRunning(f"the referrals service answers on port {settings.referrals_port}: stop it first")
+    generations.refuse_while_answering(settings.host, "referrals", settings.referrals_port)
     started = datetime.now(UTC)
     # the service's own store, policy, desk and stage (its decoding, dead letters and transaction), with
     # delivery off; nothing else bootstrap builds (relay, timers, worker) is started
     referrals = bootstrap(settings, deliver=False)
     engine, store, stage = referrals.engine, referrals.store, referrals.stage
     await asyncio.to_thread(db.migrate, engine, tables.metadata)
-    current: str | None = await asyncio.to_thread(store.meta, "consumer_generation")
-    generation = str(int(current or "1") + 1)
+    generation = await generations.following(store)
     topics = [settings.topic(spec.name) for spec in (ALERTS, CHILDREN, CHILD_LINKS)]
     consumer = kafka.consumer(settings, *topics, group_id=consumer_group(settings, generation))
     await consumer.start()
@@ -80,6 +69,6 @@ async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport
     finally:
         bar.close()
         await consumer.stop()
-    await asyncio.to_thread(store.set_meta, "consumer_generation", generation)
+    await generations.switch(store, generation)
     engine.dispose()
     return RebuildReport(generation, applied, changed, (datetime.now(UTC) - started).total_seconds())

@@ -3,11 +3,12 @@ deliveries, consent, held triggers, the profile it routed on, links, and the aud
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, or_, select
 
-from services.common.subject_access import rows_about
+from services.common.subject_access import Wanted, rows_about
 from services.referrals import tables as t
 
 
@@ -18,20 +19,31 @@ def export(engine: Engine, child_id: str) -> dict[str, list[dict]]:
     parts = rows_about(engine, {
         "referrals": (t.referrals, t.referrals.c.child_id, ids),
         "reasons": (t.reasons, t.reasons.c.child_id, ids),
+        **_about_the_child(ids),
+        "links": (t.links, t.links.c.source_child_id, ids),
+        "audit": (t.audit, t.audit.c.child_id, ids),
+    })  # fmt: skip
+    parts |= rows_about(engine, _off_the_referrals([r["id"] for r in parts["referrals"]]))
+    return parts
+
+
+def _about_the_child(ids: Collection[str]) -> Wanted:
+    """What is kept by child beside the referrals: exported and erased alike."""
+    return {
         "consents": (t.consents, t.consents.c.child_id, ids),
         "held": (t.held, t.held.c.child_id, ids),
         "triggers": (t.triggers, t.triggers.c.child_id, ids),
         "profiles": (t.profiles, t.profiles.c.child_id, ids),
-        "links": (t.links, t.links.c.source_child_id, ids),
-        "audit": (t.audit, t.audit.c.child_id, ids),
-    })  # fmt: skip
-    referral_ids = [r["id"] for r in parts["referrals"]]
-    parts |= rows_about(engine, {
+    }
+
+
+def _off_the_referrals(referral_ids: Collection[str]) -> Wanted:
+    """What hangs off the child's referrals: exported and erased alike."""
+    return {
         "referral_history": (t.history, t.history.c.referral_id, referral_ids),
         "referral_las": (t.referral_las, t.referral_las.c.referral_id, referral_ids),
         "deliveries": (t.deliveries, t.deliveries.c.referral_id, referral_ids),
-    })  # fmt: skip
-    return parts
+    }
 
 
 def erase(engine: Engine, child_id: str) -> dict[str, int]:
@@ -48,15 +60,10 @@ def erase(engine: Engine, child_id: str) -> dict[str, int]:
         # ids) until they expire: the referrals stage skips them
         erasures.record(conn, t.erasures, ids, datetime.now(UTC))
         return delete_rows(conn, {
-            "referral_history": (t.history, t.history.c.referral_id, referral_ids),
-            "referral_las": (t.referral_las, t.referral_las.c.referral_id, referral_ids),
-            "deliveries": (t.deliveries, t.deliveries.c.referral_id, referral_ids),
+            **_off_the_referrals(referral_ids),
             "reasons": (t.reasons, t.reasons.c.referral_id, referral_ids),
             "referrals": (t.referrals, t.referrals.c.id, referral_ids),
-            "consents": (t.consents, t.consents.c.child_id, ids),
-            "held": (t.held, t.held.c.child_id, ids),
-            "triggers": (t.triggers, t.triggers.c.child_id, ids),
-            "profiles": (t.profiles, t.profiles.c.child_id, ids),
+            **_about_the_child(ids),
             "links_from": (t.links, t.links.c.source_child_id, ids),
             "links_to": (t.links, t.links.c.target_child_id, ids),
         })  # fmt: skip

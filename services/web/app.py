@@ -15,7 +15,8 @@ from fastapi.staticfiles import StaticFiles
 
 from services.common import db
 from services.common.auth import TokenRegistry
-from services.common.http import ReadinessCheck, create_app
+from services.common.http import create_app
+from services.common.readiness import ReadinessCheck
 from services.common.settings import Settings
 from services.web import (
     alerts_pages,
