@@ -3,8 +3,10 @@
 Behind the log (a catch-up batch: at least `max_records` fetched), the stage runner starts batch
 N's store commit in a worker thread and goes on to fetch and process batch N+1 beside it; SQLite
 and PostgreSQL drivers release the GIL while the database works, so the commit costs the stage
-little of its core. The order of effects is kept per batch: N's outputs before N's writes, N's
-writes before N's offsets, and N's offsets before N+1's outputs (`StageRunner._settle`).
+little of its core. The order of effects is kept per batch (outputs, then writes, then offsets),
+and across batches for the writes and the offsets: N's offsets are committed after N's writes and
+before N+1's writes start (`StageRunner._settle`). N+1's outputs may reach the broker before N's
+writes commit: they carry deterministic ids and their consumers count each once.
 
 A stage opts in by handing the runner its `CommitGate`. While a commit is in flight the gate is
 busy, and the stage must not read from the store what that commit may change: it calls `wait()`

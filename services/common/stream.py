@@ -11,7 +11,8 @@ Order of effects for one batch, which makes every failure safe to retry:
 3. the writes commit in one store transaction;
 4. the offsets commit.
 A crash anywhere replays the batch; facts are keyed naturally and outputs carry
-deterministic ids or versions, so a replay changes nothing twice.
+deterministic ids or versions, so a replay changes nothing twice. Behind the log, a stage that
+gives its commit gate has step 3 run while the next batch does steps 1-2 (commit_gate.py).
 
 Two things are retried without closing the consumer (a rejoin costs seconds on the embedded broker):
 - a `StaleWrite` from the store (a row the batch updates changed since the batch read it): the
@@ -275,15 +276,16 @@ class StageRunner(Positions, Service):
     async def _apply(self, messages: list[Incoming], *, overlap: bool = False, attempt: int = 1) -> Result:
         """Process, produce, commit the writes; on a StaleWrite, again from fresh state (same batch).
         With `overlap` the commit is left to the caller (in the background). A batch in flight settles
-        after this one is processed and before its outputs (`_settle`)."""
+        after this one's outputs and before its writes (`_settle`): outputs carry deterministic ids and
+        consumers count each once, so a batch done again only sends them again."""
         assert self.producer is not None
         prefix = self.settings.topic_prefix
         while True:
             result = await asyncio.to_thread(self._process, messages, datetime.now(UTC))
+            outputs = list(result.messages) + dead_letter_messages(result.dead_letters, self.service_name, prefix)
+            await produce_all(self.producer, prefix, outputs, self.service_name)  # (outputs are kept whatever happens next)
             if await self._settle():
                 continue  # the batch before was done again: this one's state went with the caches
-            outputs = list(result.messages) + dead_letter_messages(result.dead_letters, self.service_name, prefix)
-            await produce_all(self.producer, prefix, outputs, self.service_name)
             if overlap:
                 return result
             try:
