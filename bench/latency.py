@@ -46,6 +46,48 @@ HEAVY_POSTS = 10  # each heavy child gets ten 5-day suspensions: 50 days
 TRIGGERS_FROM = 6  # the 6th (30 days) and every later one changes an alert
 
 
+async def stage_timings(alerts: str, referrals: str) -> dict[str, dict[str, float]]:
+    """Where the time goes, from the services' own histograms: a notice's age when the child stage
+    has stored it (intake's acceptance → alerts' commit), and a batch's process + commit. Means, and
+    p99 as the upper bound of the histogram bucket that holds it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    wanted = {("signpost_event_age_seconds", "alerts"): "child stage: notice age at its commit",
+              ("signpost_processing_duration_seconds", "alerts"): "child stage: batch process + commit",
+              ("signpost_event_age_seconds", "referrals"): "referrals: alert age at its commit"}  # fmt: skip
+    out: dict[str, dict[str, float]] = {}
+    async with aiohttp.ClientSession() as session:
+        for service, url in (("alerts", alerts), ("referrals", referrals)):
+            async with session.get(f"{url}/metrics") as response:
+                text = await response.text()
+            for family in text_string_to_metric_families(text):
+                label = wanted.get((family.name, service))
+                if label is None:
+                    continue
+                series: dict[str, dict[str, float]] = {}
+                for sample in family.samples:
+                    if sample.labels.get("service") != service:
+                        continue
+                    key = sample.labels.get("topic") or sample.labels.get("stage") or ""
+                    if service == "alerts" and family.name == "signpost_event_age_seconds" and "exclusion-notices" not in key:
+                        continue
+                    if service == "referrals" and "alerts" not in key:
+                        continue
+                    bucket = series.setdefault(key, {})
+                    if sample.name.endswith("_bucket"):
+                        bucket[sample.labels["le"]] = sample.value
+                    elif sample.name.endswith("_sum"):
+                        bucket["sum"] = sample.value
+                    elif sample.name.endswith("_count"):
+                        bucket["count"] = sample.value
+                for figures in series.values():
+                    if figures.get("count"):
+                        bounds = sorted((float(le), n) for le, n in figures.items() if le not in ("sum", "count"))
+                        p99 = next((le for le, n in bounds if n >= 0.99 * figures["count"]), float("inf"))
+                        out[label] = {"mean": 1000 * figures["sum"] / figures["count"], "p99 ≤": 1000 * p99}
+    return out
+
+
 def plan(rate: int, seconds: float, seed: int) -> tuple[list[tuple[str, bytes]], set[str]]:
     """The schedule's bodies in order, and the event ids expected to change an alert."""
     gen = Generator(n_events=10_000, seed=seed + 2)
@@ -228,6 +270,7 @@ def run(bootstrap: str, workdir: Path, rate: int, seconds: float, seed: int) -> 
         asyncio.run(wait_ready(f"{alerts}/readyz"))
         say(f"latency: posting {len(bodies):,} notices at {rate}/s ({len(triggers)} should change an alert)")
         raw["signpost"] = asyncio.run(drive(intake, alerts, tokens, bodies, triggers, rate))
+        raw["stages"] = asyncio.run(stage_timings(alerts, f"http://127.0.0.1:{settings.referrals_port}"))
     except Exception as exc:  # noqa: BLE001 - reported in the table
         table.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -240,6 +283,8 @@ def run(bootstrap: str, workdir: Path, rate: int, seconds: float, seed: int) -> 
               met=sp.get("p99_ms") is not None and sp["p99_ms"] < 250 and sp.get("matched", 0) > 0, higher_is_better=False)
     table.add("p50 202 → SSE alert", sp.get("p50_ms"), "ms", "two-hop p50", base.get("p50_ms"), higher_is_better=False)
     table.add("max 202 → SSE alert", sp.get("max_ms"), "ms", "two-hop max", base.get("max_ms"), higher_is_better=False)
+    for what, figures in raw.get("stages", {}).items():
+        table.note(f"{what}: " + ", ".join(f"{k} {v:,.0f} ms" for k, v in figures.items()))
     if sp:
         table.note(f"achieved {sp['achieved_rate']:,.0f} POSTs/s; statuses {sp['statuses']}; POST p99 {sp['post_p99_ms']:.0f} ms; "
                    f"alerts matched for {sp['matched']} of {sp['triggers']} triggering POSTs")

@@ -39,6 +39,7 @@ from services.common.relay_state import Published, RelayLog, broker_lost_events
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
+SAVE_EVERY_S = 0.5  # the published position is saved at most this often (and on stop, and when idle after it)
 
 class Relay:
     def __init__(
@@ -141,15 +142,15 @@ class Relay:
         producer, probe = await self._clients()
         if self._needs_verify or time.monotonic() - self._last_verify > self.verify_every:
             await self._verify(producer, probe)
+        self.wakeup.clear()  # before the read: a commit during it wakes the wait below (not lost by a later clear)
         records = await asyncio.to_thread(self.log.read_after, self.position, self.batch_size)
         self._broker_up(True)
         if not records:
-            if self._unsaved:
+            if self._unsaved and time.monotonic() - self._last_save > SAVE_EVERY_S:
                 await self._save()
             self.backlog = 0
             RELAY_BACKLOG.labels(self.service).set(0)
             self.caught_up.set()
-            self.wakeup.clear()
             try:
                 await asyncio.wait_for(self.wakeup.wait(), timeout=min(self.verify_every, 1.0))
             except TimeoutError:
@@ -195,8 +196,9 @@ class Relay:
         self.position = records[-1].seq
         self._unsaved = True
         # Saving the position is an optimisation (a restart would publish again from the last save,
-        # and consumers skip what they applied), so under load it is saved at most every half second.
-        if time.monotonic() - self._last_save > 0.5 or len(records) < self.batch_size:
+        # and consumers skip what they applied), so it is saved at most every half second: a save is a
+        # write transaction, which the intake's appends (or the stage's commits) would queue behind.
+        if time.monotonic() - self._last_save > SAVE_EVERY_S:
             await self._save()
             await self._measure_backlog()
 

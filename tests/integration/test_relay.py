@@ -91,9 +91,14 @@ async def test_publishes_the_log_in_order_with_its_headers(settings: Settings, s
     try:
         await eventually("the relay caught up", lambda: caught_up(relay, box))
         assert await ids_on(settings, EXCLUSION_NOTICES.name) == ids
-        assert (await asyncio.to_thread(box.log.relay_state))[0] == relay.position
+        # saved at most every half second (SAVE_EVERY_S); caught up, it is saved soon after
+        await eventually("the position saved", lambda: _saved(box, relay.position))
     finally:
         await relay.stop()
+
+
+async def _saved(box: Outbox, position: int) -> bool:
+    return (await asyncio.to_thread(box.log.relay_state))[0] == position
 
 
 async def test_batches_queued_while_the_last_is_acknowledged_keep_the_logs_order(settings: Settings, sqlite_engine: Engine) -> None:
