@@ -1,4 +1,4 @@
-"""`python -m bench [intake] [pipeline] [replay] [memory] [latency]` (default: all of them).
+"""`python -m bench [intake] [pipeline] [replay] [memory] [latency] [system]` (default: all of them).
 
 Starts one embedded broker for the run, generates the synthetic year(s), runs the chosen
 benchmarks, prints a table per benchmark (Signpost beside a baseline measured in the same
@@ -20,7 +20,7 @@ from bench import generator
 from bench.common import embedded_broker, load_average, say, scratch_dir
 from bench.report import Table, machine, render, write_json
 
-BENCHMARKS = ("intake", "pipeline", "replay", "memory", "latency")
+BENCHMARKS = ("intake", "pipeline", "replay", "memory", "latency", "system")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -41,6 +41,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--csv-repeats", type=int, help="times the CSV is posted (default 3; --quick 1)")
     p.add_argument("--latency-seconds", type=float, help="seconds at the steady rate (default 30; --quick 5)")
     p.add_argument("--latency-rate", type=int, default=500, help="events/s for the latency benchmark (default %(default)s)")
+    p.add_argument("--system-notices", type=int, help="notices POSTed in the whole-system benchmark (default 8,000; --quick 2,000)")
     p.add_argument("--time-limit", type=float, help="seconds any one consumer may take before it is stopped and its partial rate reported "
                    "(default 420; --quick 90)")
     p.add_argument("--faust-limit", type=float, help="seconds the naive faust agent may take (default 45; --quick 10)")
@@ -58,6 +59,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.csv_rows = args.csv_rows or (20_000 if q else 100_000)
     args.csv_repeats = args.csv_repeats or (1 if q else 3)
     args.latency_seconds = args.latency_seconds or (5 if q else 30)
+    args.system_notices = args.system_notices or (2000 if q else 8000)
     args.time_limit = args.time_limit or (90 if q else 420)
     args.faust_limit = args.faust_limit or (10 if q else 45)
     return args
@@ -125,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import latency
 
                 tables.append(latency.run(broker.bootstrap, workdir, args.latency_rate, args.latency_seconds, args.seed))
+                print(render(tables[-1]), flush=True)  # noqa: T201
+            if "system" in wanted:
+                from bench import system
+
+                tables.append(system.run(broker.bootstrap, workdir, args.system_notices, args.seed))
                 print(render(tables[-1]), flush=True)  # noqa: T201
     finally:
         meta["load_average_end"] = load_average()

@@ -42,6 +42,7 @@ def lifespan(referrals: Referrals) -> Callable[[FastAPI], AbstractAsyncContextMa
                 yield
         finally:
             await referrals.relay.stop()
+            await referrals.timers.close()
             referrals.engine.dispose()
 
     return running

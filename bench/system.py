@@ -1,0 +1,125 @@
+"""The whole system, measured from outside: `python -m services.run` (intake, alerts, referrals) on
+the run's broker; 8,000 distinct exclusion notices POSTed as fast as 64 aiohttp connections go, while
+the pipeline consumes them. Two figures: POSTs/s (all 202), and events/s from the first POST until
+the child stage has stored the last notice (its alerts committed with it).
+
+Baseline, same broker, same bodies: an aiokafka producer (acks=all, 64 sends in flight) and a bare
+consumer reading them back; events/s from the first send to the last record read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.common import (
+    CONSUMER_TIMEOUTS,
+    PYTHON,
+    create_topics,
+    free_port,
+    new_prefix,
+    say,
+    service_env,
+    settings_for,
+    start_process,
+    stop_process,
+    write_tokens,
+)
+from bench.intake import post_load, wait_ready
+from bench.latency import plan
+from bench.report import Table
+from schemas.topics import EXCLUSION_NOTICES
+
+CONNECTIONS = 64
+
+
+async def consumed(alerts: str, topic: str) -> float:
+    """Notices the child stage has applied and committed (its consumed counter counts committed batches)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{alerts}/metrics") as response:
+        text = await response.text()
+    m = re.search(rf'^signpost_kafka_messages_consumed_total\{{service="alerts",topic="{re.escape(topic)}"\}} ([0-9.e+]+)$', text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+async def drive(intake: str, alerts: str, token: str, bodies: list[bytes], topic: str, timeout: float) -> dict:
+    started = time.perf_counter()
+    load = await post_load(intake, token, bodies, seconds=timeout, connections=CONNECTIONS)
+    deadline = time.perf_counter() + timeout
+    applied = 0.0
+    while time.perf_counter() < deadline:
+        applied = await consumed(alerts, topic)
+        if applied >= load["accepted"]:
+            break
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    return {"posts": load, "applied": applied, "seconds": elapsed, "events_per_s": applied / elapsed}
+
+
+async def baseline(bootstrap: str, topic: str, bodies: list[bytes]) -> dict:
+    await create_topics(bootstrap, [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=0)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=topic + "-bare", auto_offset_reset="earliest", fetch_max_wait_ms=50,
+                                **CONSUMER_TIMEOUTS)  # fmt: skip
+    await producer.start()
+    await consumer.start()
+    it = iter(enumerate(bodies))
+
+    async def worker() -> None:
+        for i, body in it:
+            await producer.send_and_wait(topic, value=body, key=str(i).encode())
+
+    try:
+        await consumer.getmany(timeout_ms=100)  # joined before the clock starts, as the services are
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
+        sent = time.perf_counter() - started
+        read = 0
+        while read < len(bodies) and time.perf_counter() - started < 120:
+            read += sum(len(r) for r in (await consumer.getmany(timeout_ms=200)).values())
+        elapsed = time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return {"sent_per_s": len(bodies) / sent, "events_per_s": read / elapsed, "read": read}
+
+
+def run(bootstrap: str, workdir: Path, notices: int, seed: int) -> Table:
+    table = Table("system", f"Whole system: {notices:,} notices POSTed by {CONNECTIONS} connections while the pipeline consumes (intake + alerts + referrals)")
+    prefix = new_prefix("system")
+    data_dir = workdir / prefix.rstrip(".")
+    data_dir.mkdir(parents=True)
+    tokens_file = workdir / "system-tokens.yaml"
+    tokens = write_tokens(tokens_file)
+    settings = settings_for(bootstrap, prefix, data_dir, intake_port=free_port(), alerts_port=free_port(), referrals_port=free_port())
+    bodies = [body for _, body in plan(rate=notices // 10, seconds=10, seed=seed)[0]][:notices]
+    intake, alerts = f"http://127.0.0.1:{settings.intake_port}", f"http://127.0.0.1:{settings.alerts_port}"
+    say(f"system: starting `python -m services.run`, then {len(bodies):,} notices from {CONNECTIONS} connections")
+    proc = start_process([PYTHON, "-m", "services.run"], env=service_env(settings, tokens_file), log=workdir / "system-run.log")
+    raw: dict = {}
+    try:
+        asyncio.run(wait_ready(f"{intake}/readyz"))
+        asyncio.run(wait_ready(f"{alerts}/readyz"))
+        raw["signpost"] = asyncio.run(drive(intake, alerts, tokens["intake"], bodies, settings.topic(EXCLUSION_NOTICES.name), timeout=180))
+    except Exception as exc:  # noqa: BLE001 - reported in the table
+        table.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        stop_process(proc, timeout=30)
+    say("system: baseline (aiokafka produce, 64 in flight → bare consumer)")
+    raw["baseline"] = asyncio.run(baseline(bootstrap, prefix + "system-baseline", bodies))
+    table.raw = raw
+    sp, base = raw.get("signpost", {}), raw["baseline"]
+    posts = sp.get("posts", {})
+    table.add("POSTs/s while the pipeline consumes", posts.get("rate"), "/s", "aiokafka send_and_wait, 64 in flight", base["sent_per_s"], "≥ 2,000/s",
+              met=posts.get("rate") is not None and posts["rate"] >= 2000)  # fmt: skip
+    table.add("events/s, first POST → last notice stored", sp.get("events_per_s"), "ev/s", "produce → bare consumer", base["events_per_s"], "≥ 2,000/s",
+              met=sp.get("events_per_s") is not None and sp["events_per_s"] >= 2000 and sp.get("applied", 0) >= posts.get("accepted", 1))  # fmt: skip
+    if sp:
+        table.note(f"statuses {posts.get('statuses')}; POST p50 {posts.get('p50_ms', 0):.0f} ms, p99 {posts.get('p99_ms', 0):.0f} ms; "
+                   f"{sp['applied']:,.0f} of {posts.get('accepted', 0):,} notices stored in {sp['seconds']:.1f} s; "
+                   f"the client used {posts.get('client_cpu_s', 0):.1f} CPU-s on the same 2 cores")  # fmt: skip
+    return table
