@@ -32,7 +32,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
 from services.common import kafka, logs
@@ -51,7 +51,7 @@ from services.common.stream_io import (
     record_idle_lag,
     to_incoming,
 )
-from services.common.stream_positions import Positions
+from services.common.stream_positions import Positions, Rebalance
 
 log = logging.getLogger(__name__)
 
@@ -66,26 +66,15 @@ class StaleWrite(Exception):
     committed; the runner processes the same batch again from fresh state."""
 
 
+class BatchAbandoned(Exception):
+    """A rebalance came while a batch committed in the background: neither it nor the batch after it
+    may have its offsets committed, so the runner starts again from the committed offsets."""
+
+
 class Result(Protocol):
     messages: list[Outgoing]
     dead_letters: list[DeadLetter]
     writes: Any
-
-
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, runner: StageRunner):
-        self.runner = runner
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        # Another worker may own these children next: never trust a cache across a rebalance. A
-        # commit in flight finishes first; its offsets are not committed (the batch is read again).
-        await self.runner._abandon()  # noqa: SLF001 - the runner's own listener
-        self.runner.reset()
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.runner.assigned = set(assigned)
-        if self.runner.on_assigned is not None:
-            self.runner.on_assigned(self.runner.owns_every_partition())
 
 
 class StageRunner(Positions, Service):
@@ -131,6 +120,7 @@ class StageRunner(Positions, Service):
         self._epoch_read_at = 0.0
         self.gate = gate
         self._in_flight: InFlight | None = None
+        self._abandoned = False  # a batch in flight was abandoned by a rebalance: the round in progress must not commit
 
     @Service.task
     async def _consume(self) -> None:
@@ -194,6 +184,7 @@ class StageRunner(Positions, Service):
             await self._close()
 
     async def _open(self) -> AIOKafkaConsumer:
+        self._abandoned = False  # a new consumer starts from the committed offsets
         await kafka.ensure_topics(self.settings, attempts=1)
         self.producer = kafka.producer(self.settings)
         await self.producer.start()
@@ -202,7 +193,7 @@ class StageRunner(Positions, Service):
         # Read now, whatever the cache: the broker may have restarted while this consumer was down.
         await self._watch_epoch(max_age=0.0)
         self.consumer = kafka.consumer(self.settings, group_id=self.group_id, max_poll_records=self.max_records)
-        self.consumer.subscribe(self.topic_names, listener=_Rebalance(self))
+        self.consumer.subscribe(self.topic_names, listener=Rebalance(self))
         await self.consumer.start()
         self.ready = True
         return self.consumer
@@ -266,12 +257,13 @@ class StageRunner(Positions, Service):
         await self._committed(flight.batches, flight.messages, flight.result, flight.started)
         return redone
 
-    async def _abandon(self) -> None:
+    async def _abandon(self) -> bool:
         """A failure, a rebalance or a stop: wait for the commit in flight, whatever its outcome, and
         leave its offsets uncommitted (the batch is read again; its facts count once by natural key)."""
         flight, self._in_flight = self._in_flight, None
         if flight is not None:
             await finished(flight)
+        return flight is not None
 
     async def _apply(self, messages: list[Incoming], *, overlap: bool = False, attempt: int = 1) -> Result:
         """Process, produce, commit the writes; on a StaleWrite, again from fresh state (same batch).
@@ -286,6 +278,8 @@ class StageRunner(Positions, Service):
             await produce_all(self.producer, prefix, outputs, self.service_name)  # (outputs are kept whatever happens next)
             if await self._settle():
                 continue  # the batch before was done again: this one's state went with the caches
+            if self._abandoned:
+                raise BatchAbandoned("a rebalance abandoned the batch in flight: reading again from the committed offsets")
             if overlap:
                 return result
             try:

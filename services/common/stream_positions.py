@@ -1,6 +1,6 @@
 """Where a stage runner's consumer stands in the log: catching up on a backlog, the broker epoch
-(a broker that restarted empty: read everything again), and whether this worker owns every
-partition. The base of `StageRunner` (stream.py), which declares the state these read.
+(a broker that restarted empty: read everything again), rebalances, and whether this worker owns
+every partition. The base of `StageRunner` (stream.py), which declares the state these read.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from services.common.epoch import broker_epoch
 from services.common.settings import Settings
@@ -33,7 +33,12 @@ class Positions:
     rewinds: int  # times the broker was found new and every partition read again
     _next_epoch: str | None  # a new epoch seen, not rewound to yet
     _epoch_read_at: float
+    _abandoned: bool  # a rebalance abandoned the batch in flight (stream.py)
     reset: Callable[[], None]
+    on_assigned: Callable[[bool], None] | None
+
+    async def _abandon(self) -> bool:
+        raise NotImplementedError  # StageRunner's: wait for the commit in flight, keep its offsets uncommitted
 
     async def _catch_up(self, batches: dict[TopicPartition, list]) -> dict[TopicPartition, list]:
         """Far behind the log (a backlog, a replay, a new consumer group: at least `max_records` not
@@ -88,3 +93,21 @@ class Positions:
         await self.consumer.commit(dict.fromkeys(partitions, 0))
         self.epoch, self._next_epoch = self._next_epoch, None
         self.rewinds += 1
+
+
+class Rebalance(ConsumerRebalanceListener):
+    def __init__(self, runner: Positions):
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Another worker may own these children next: never trust a cache across a rebalance. A
+        # commit in flight finishes first; its offsets are not committed, nor those of any batch after
+        # it (committing a later offset would skip it): the runner reads both again (`_abandoned`).
+        if await self.runner._abandon():  # noqa: SLF001 - the runner's own listener
+            self.runner._abandoned = True  # noqa: SLF001
+        self.runner.reset()
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.runner.assigned = set(assigned)
+        if self.runner.on_assigned is not None:
+            self.runner.on_assigned(self.runner.owns_every_partition())
