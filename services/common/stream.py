@@ -210,6 +210,7 @@ class StageRunner(Positions, Service):
             return 0  # what was fetched came from positions on the old broker
         if not batches and not self.has_pending():
             await self._settle()  # a commit in flight completes, with its offsets, before the runner idles
+            self._replay_if_abandoned()
             await record_idle_lag(self.consumer, self.service_name)
             await self._watch_epoch(max_age=EPOCH_WHEN_IDLE_S)
             return 0
@@ -257,6 +258,10 @@ class StageRunner(Positions, Service):
         await self._committed(flight.batches, flight.messages, flight.result, flight.started)
         return redone
 
+    def _replay_if_abandoned(self) -> None:
+        if self._abandoned:
+            raise BatchAbandoned("a rebalance abandoned the batch in flight: reading again from the committed offsets")
+
     async def _abandon(self) -> bool:
         """A failure, a rebalance or a stop: wait for the commit in flight, whatever its outcome, and
         leave its offsets uncommitted (the batch is read again; its facts count once by natural key)."""
@@ -278,8 +283,7 @@ class StageRunner(Positions, Service):
             await produce_all(self.producer, prefix, outputs, self.service_name)  # (outputs are kept whatever happens next)
             if await self._settle():
                 continue  # the batch before was done again: this one's state went with the caches
-            if self._abandoned:
-                raise BatchAbandoned("a rebalance abandoned the batch in flight: reading again from the committed offsets")
+            self._replay_if_abandoned()
             if overlap:
                 return result
             try:

@@ -30,6 +30,8 @@ class Calendar(Protocol):
 
 
 def detect(state: YearSuspensions, *, child_id: str, calendar_of: Callable[[str, str | None], Calendar], config: SuspensionsInTerm) -> list[Finding]:
+    if len(state.by_key) < config.count:
+        return []  # fewer suspensions in all than the count: no term reaches it (most children; no calendar lookups)
     first = {key: min(reports.values(), key=lambda r: (r.reported_at, r.event_id)).event_id for key, reports in state.by_key.items()}
     by_term: dict[tuple[str, str], list[tuple[Report, str]]] = {}
     for key, reports in state.by_key.items():
