@@ -20,9 +20,9 @@ from schemas.alerts import Alert, AlertChanged
 from schemas.children import ChildProfile
 from schemas.topics import ALERTS
 from services.alerts.domain import lifecycle
-from services.alerts.domain.findings import Finding
 from services.alerts.rows import AlertWrite, history_row, las_of
 from services.alerts.store import AlertsStore
+from services.common.exclusions.findings import Finding
 from services.common.messages import Outgoing, outgoing
 
 SOURCE = "/signpost/alerts"

@@ -28,8 +28,8 @@ from schemas.topics import (
     IRP_DECISIONS,
     REPRESENTATIONS,
 )
-from services.alerts.domain import proceedings
-from services.alerts.domain.proceedings import LONDON, Step
+from services.common.exclusions import proceedings
+from services.common.exclusions.proceedings import LONDON, Step
 from services.common.settings import Settings
 
 Clock = Callable[[], date]

@@ -15,13 +15,15 @@ from services.alerts.child_records import Records
 from services.alerts.child_state import StageResult
 from services.alerts.domain import (
     clocks,
-    grey_facts,
     informal,
-    proceedings,
-    suspension_days,
     urgency,
 )
-from services.alerts.domain.findings import Finding
+from services.common.exclusions import (
+    grey_facts,
+    proceedings,
+    suspension_days,
+)
+from services.common.exclusions.findings import Finding
 
 
 class Detection(Records):

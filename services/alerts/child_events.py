@@ -22,13 +22,13 @@ from schemas.topics import (
 )
 from services.alerts import child_clocks, child_rules
 from services.alerts.alerting import SOURCE
-from services.alerts.domain import facts as f
-from services.alerts.domain import (
+from services.alerts.domain import linking
+from services.alerts.domain.profile import Source
+from services.common.exclusions import facts as f
+from services.common.exclusions import (
     grey_facts,
-    linking,
     proceedings,
 )
-from services.alerts.domain.profile import Source
 from services.common.messages import Incoming, Outgoing, outgoing
 
 log = logging.getLogger(__name__)

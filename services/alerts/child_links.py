@@ -12,9 +12,7 @@ from services.alerts.alerting import SOURCE
 from services.alerts.child_events import Batch
 from services.alerts.child_records import Records
 from services.alerts.child_state import ChildState, StageResult
-from services.alerts.domain import (
-    linking,
-)
+from services.alerts.domain import linking
 from services.common.messages import Outgoing, outgoing
 
 

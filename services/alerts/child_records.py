@@ -13,9 +13,7 @@ import orjson
 from services.alerts import facts_codec
 from services.alerts.alerting import AlertBook
 from services.alerts.child_state import ChildState
-from services.alerts.domain import (
-    linking,
-)
+from services.alerts.domain import linking
 from services.alerts.domain.profile import merge_group
 from services.alerts.domain.rules import RuleConfig
 from services.alerts.store import AlertsStore

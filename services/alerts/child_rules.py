@@ -12,7 +12,6 @@ from typing import Any
 
 from schemas.topics import CALLS, EXCLUSION_CANCELLATIONS, EXCLUSION_NOTICES, LA_RETURN_RECORDS
 from services.alerts.domain import (
-    cancellation,
     managed_moves,
     off_rolling,
     part_time,
@@ -20,12 +19,13 @@ from services.alerts.domain import (
     protected,
     suspension_count,
 )
-from services.alerts.domain import grey_facts as g
-from services.alerts.domain.findings import Finding
-from services.alerts.domain.proceedings import Proceedings
 from services.alerts.domain.rules import RuleConfig
-from services.alerts.domain.suspension_days import YearSuspensions, combine
 from services.common.calendar import CalendarRegistry, SchoolCalendar
+from services.common.exclusions import cancellation
+from services.common.exclusions import grey_facts as g
+from services.common.exclusions.findings import Finding
+from services.common.exclusions.proceedings import Proceedings
+from services.common.exclusions.suspension_days import YearSuspensions, combine
 
 
 def facts_of(topic: str, event_id: str, doc: dict[str, Any]) -> list[g.RecordFact | g.CancellationFact]:

@@ -45,13 +45,9 @@ from services.alerts.child_detection import Detection
 from services.alerts.child_events import Batch, Event, decode
 from services.alerts.child_links import LinkWork
 from services.alerts.child_state import ChildState, StageResult
-from services.alerts.domain import facts as f
 from services.alerts.domain import (
-    grey_facts,
     informal,
     linking,
-    proceedings,
-    suspension_days,
 )
 from services.alerts.domain.profile import merge_profile
 from services.alerts.domain.rules import RuleConfig
@@ -60,6 +56,12 @@ from services.alerts.store import AlertsStore
 from services.common.calendar import CalendarRegistry
 from services.common.commit_gate import CommitGate
 from services.common.erasures import ErasureList
+from services.common.exclusions import facts as f
+from services.common.exclusions import (
+    grey_facts,
+    proceedings,
+    suspension_days,
+)
 from services.common.messages import DeadLetter, Incoming, Outgoing, outgoing
 from services.common.stream_io import dead_letter_messages
 

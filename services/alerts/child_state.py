@@ -11,13 +11,15 @@ from datetime import date
 
 from schemas.alerts import Alert
 from services.alerts.domain import (
-    grey_facts,
     informal,
     linking,
+)
+from services.alerts.rows import Writes
+from services.common.exclusions import (
+    grey_facts,
     proceedings,
     suspension_days,
 )
-from services.alerts.rows import Writes
 from services.common.messages import DeadLetter, Outgoing
 
 log = logging.getLogger(__name__)

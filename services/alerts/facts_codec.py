@@ -8,12 +8,12 @@ Flat JSON lists keep it small and fast with orjson:
 Issue 11 adds three keys, each written only when the record has some (a row written before them
 decodes as none):
     "r": [[kind, event_id, school_urn, la_code, start, end, review, behaviour, trial, intended_return, year_group], ...]
-        LA return records behind the grey-exclusion rules (domain/grey_facts.py)
+        LA return records behind the grey-exclusion rules (services/common/exclusions/grey_facts.py)
     "c": [[suspension_key, event_id, cancelled_at, school_urn, la_code, start_date], ...]
-        cancellations (domain/grey_facts.py)
+        cancellations (services/common/exclusions/grey_facts.py)
     "p": [[kind, event_id, school_urn, la_code, exclusion_start, on, until, detail, category, noticed], ...]
-        proceedings after an exclusion: board, IRP, provision (domain/proceedings.py); `noticed` was
-        added later and may be absent
+        proceedings after an exclusion: board, IRP, provision (services/common/exclusions/proceedings.py);
+        `noticed` was added later and may be absent
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from datetime import date
 
 import orjson
 
-from services.alerts.domain import grey_facts, informal, proceedings, suspension_days
-from services.alerts.domain.facts import IncidentFact
+from services.alerts.domain import informal
+from services.common.exclusions import grey_facts, proceedings, suspension_days
+from services.common.exclusions.facts import IncidentFact
 
 
 def encode(

@@ -22,10 +22,10 @@ from services.alerts import school_reports
 from services.alerts.alerting import AlertBook
 from services.alerts.child_stage import StageResult
 from services.alerts.domain import late_notice, spike
-from services.alerts.domain.findings import alert_id
 from services.alerts.domain.rules import RuleConfig
 from services.alerts.store import AlertsStore
 from services.common.calendar import CalendarRegistry
+from services.common.exclusions.findings import alert_id
 from services.common.messages import DeadLetter, Incoming
 from services.common.stream_io import dead_letter_messages
 

@@ -3,10 +3,10 @@ accepted and then ignored.
 
 The intake holds every notice and LA-return record it accepted, keyed by the child (the UPN's
 pseudonymous key), so it can total the child's suspension days in the cancelled suspension's school
-year, with the alerts service's own pure rule (`services/alerts/domain/cancellation.py`). It sees one
-UPN: a suspension reported under another UPN of the same child (a temporary one, linked later), or
-one past the intake's retention, is not in its total; the alerts child stage applies the same rule
-over every linked record, and there a void cancellation simply does not take effect.
+year, with the same pure rule as the alerts service (`services/common/exclusions/cancellation.py`).
+It sees one UPN: a suspension reported under another UPN of the same child (a temporary one, linked
+later), or one past the intake's retention, is not in its total; the alerts child stage applies the
+same rule over every linked record, and there a void cancellation simply does not take effect.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from sqlalchemy import Engine, select
 from schemas.intake import ExclusionCancellation
 from schemas.pupil import upn_key
 from schemas.topics import BOARD_DECISIONS, EXCLUSION_NOTICES, LA_RETURN_RECORDS
-from services.alerts.domain import cancellation, grey_facts, proceedings, suspension_days
-from services.alerts.domain import facts as f
 from services.common.calendar import CalendarRegistry
+from services.common.exclusions import cancellation, grey_facts, proceedings, suspension_days
+from services.common.exclusions import facts as f
 from services.intake.tables import event_log, submissions
 
 LIMIT = 45.0  # school days in a school year: the law, not a setting (SI 2012/1033 reg 4; domain.md §1.2)

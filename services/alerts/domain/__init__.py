@@ -1,1 +1,2 @@
-"""Pure domain logic of the alerts service: facts, detectors, identity matching. No I/O here."""
+"""Pure domain logic of the alerts service: detectors, identity matching. No I/O here. The facts and the
+rules the intake applies too are in `services/common/exclusions/`."""

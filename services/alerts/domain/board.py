@@ -23,10 +23,17 @@ from datetime import date, timedelta
 from schemas.alerts import Rule, Severity
 from services.alerts.domain import deadlines
 from services.alerts.domain.deadlines import CalendarOf, Outcome
-from services.alerts.domain.findings import Finding
-from services.alerts.domain.proceedings import DECISION, PERMANENT, REPRESENTATION, Proceedings, Step, uk_date
-from services.alerts.domain.suspension_days import Report, winner
 from services.common.calendar import Term
+from services.common.exclusions.findings import Finding
+from services.common.exclusions.proceedings import (
+    DECISION,
+    PERMANENT,
+    REPRESENTATION,
+    Proceedings,
+    Step,
+    uk_date,
+)
+from services.common.exclusions.suspension_days import Report, winner
 
 CONSIDER_OVER = 5.0  # school days in a term: the board is notified, and must consider representations [S1][S20]
 MEET_OVER = 15.0  # ... the board must meet and decide [S19][S20]

@@ -14,9 +14,9 @@ from datetime import date, timedelta
 from schemas.alerts import DEADLINE_RULES, Rule
 from services.alerts.domain import board, day_six, review
 from services.alerts.domain.deadlines import CalendarOf, Outcome
-from services.alerts.domain.proceedings import Proceedings
 from services.alerts.domain.rules import Deadlines
-from services.alerts.domain.suspension_days import Report, YearSuspensions, winner
+from services.common.exclusions.proceedings import Proceedings
+from services.common.exclusions.suspension_days import Report, YearSuspensions, winner
 
 #: The clocks' rules (the one list is schemas.alerts.DEADLINE_RULES; the child stage asks by this name).
 RULES = DEADLINE_RULES

@@ -22,9 +22,9 @@ from datetime import date, datetime, time, timedelta
 from schemas.alerts import Rule, Severity
 from services.alerts.domain import deadlines
 from services.alerts.domain.deadlines import CalendarOf, Outcome
-from services.alerts.domain.findings import Finding
-from services.alerts.domain.proceedings import DECISION, LONDON, PERMANENT, PROVISION, Proceedings, Step
-from services.alerts.domain.suspension_days import Report, winner
+from services.common.exclusions.findings import Finding
+from services.common.exclusions.proceedings import DECISION, LONDON, PERMANENT, PROVISION, Proceedings, Step
+from services.common.exclusions.suspension_days import Report, winner
 
 DUTY_FROM_DAY = 6  # school days: days 1-5 the school sets work; from day 6, full-time education [S7][S43]
 NOTICE_AHEAD = timedelta(hours=48)  # a later notice of the provision's details: at least 48 hours before it starts [S6]

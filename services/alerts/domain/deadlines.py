@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Protocol
 
-from services.alerts.domain.findings import Finding
 from services.common.calendar import Term
+from services.common.exclusions.findings import Finding
 
 
 class SchoolDays(Protocol):

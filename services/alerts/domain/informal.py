@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from schemas.alerts import Rule, Severity
-from services.alerts.domain.facts import IncidentFact
-from services.alerts.domain.findings import Finding
 from services.alerts.domain.rules import InformalExclusions
+from services.common.exclusions.facts import IncidentFact
+from services.common.exclusions.findings import Finding
 
 
 @dataclass(slots=True)

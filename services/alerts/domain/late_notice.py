@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.alerts import Rule, Severity
-from services.alerts.domain.findings import Finding
 from services.alerts.domain.grey_rules import LateNotifications
+from services.common.exclusions.findings import Finding
 
 
 @dataclass(slots=True)

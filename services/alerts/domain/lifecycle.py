@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.alerts import Alert, AlertStatus, ChildSubject, LASubject, SchoolSubject
-from services.alerts.domain.findings import SEVERITY_RANK, Finding
+from services.common.exclusions.findings import SEVERITY_RANK, Finding
 
 SIGNPOST = "signpost"  # `by` of the stream's own changes
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from datetime import date
 
 from schemas.alerts import Rule, Severity
-from services.alerts.domain.findings import Finding
-from services.alerts.domain.grey_facts import ChildRecords, RecordFact
+from services.common.exclusions.findings import Finding
+from services.common.exclusions.grey_facts import ChildRecords, RecordFact
 
 
 def is_trial(fact: RecordFact) -> bool:

@@ -21,10 +21,10 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from schemas.alerts import Rule, Severity
-from services.alerts.domain.findings import Finding
-from services.alerts.domain.grey_facts import LEAVING_KINDS, THREAT, ChildRecords, RecordFact
 from services.alerts.domain.grey_rules import OffRolling
-from services.alerts.domain.suspension_days import YearSuspensions
+from services.common.exclusions.findings import Finding
+from services.common.exclusions.grey_facts import LEAVING_KINDS, THREAT, ChildRecords, RecordFact
+from services.common.exclusions.suspension_days import YearSuspensions
 
 
 class Calendar(Protocol):

@@ -22,9 +22,9 @@ from datetime import date
 from typing import Protocol
 
 from schemas.alerts import Rule, Severity
-from services.alerts.domain.findings import Finding
-from services.alerts.domain.grey_facts import ChildRecords, RecordFact
 from services.alerts.domain.grey_rules import PartTimeTimetables
+from services.common.exclusions.findings import Finding
+from services.common.exclusions.grey_facts import ChildRecords, RecordFact
 
 
 class Calendar(Protocol):

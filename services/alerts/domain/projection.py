@@ -16,8 +16,8 @@ from datetime import date
 from typing import Protocol
 
 from schemas.alerts import Rule
-from services.alerts.domain.findings import Finding
-from services.alerts.domain.suspension_days import YearSuspensions
+from services.common.exclusions.findings import Finding
+from services.common.exclusions.suspension_days import YearSuspensions
 
 
 class Calendar(Protocol):

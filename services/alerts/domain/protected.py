@@ -17,9 +17,9 @@ from datetime import date
 from typing import Any
 
 from schemas.alerts import Rule, Severity
-from services.alerts.domain.findings import Finding
-from services.alerts.domain.grey_facts import PERMANENT, ChildRecords, RecordFact
-from services.alerts.domain.suspension_days import YearSuspensions
+from services.common.exclusions.findings import Finding
+from services.common.exclusions.grey_facts import PERMANENT, ChildRecords, RecordFact
+from services.common.exclusions.suspension_days import YearSuspensions
 
 
 def _by_year(pex: list[RecordFact], academic_year_of: Callable[[date], str]) -> dict[str, list[RecordFact]]:

@@ -21,8 +21,8 @@ from datetime import date, timedelta
 from schemas.alerts import Rule, Severity
 from services.alerts.domain import deadlines
 from services.alerts.domain.deadlines import CalendarOf, Outcome
-from services.alerts.domain.findings import Finding
-from services.alerts.domain.proceedings import DECISION, IRP_APPLICATION, IRP_DECISION, Proceedings, Step
+from services.common.exclusions.findings import Finding
+from services.common.exclusions.proceedings import DECISION, IRP_APPLICATION, IRP_DECISION, Proceedings, Step
 
 APPLY_WITHIN = 15  # school days from the parent's written notice of the board's decision [S5]
 POSTED_COUNTS_AFTER = 2  # working days after posting [S5]

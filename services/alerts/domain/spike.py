@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from schemas.alerts import Rule, Severity
-from services.alerts.domain.findings import Finding
 from services.alerts.domain.rules import EndOfTermSpike
+from services.common.exclusions.findings import Finding
 
 
 @dataclass(slots=True)

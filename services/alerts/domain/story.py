@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from services.alerts.domain import informal, suspension_days
+from services.alerts.domain import informal
+from services.common.exclusions import suspension_days
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from datetime import date
 from typing import Protocol
 
 from schemas.alerts import Rule, Severity
-from services.alerts.domain.findings import Finding
 from services.alerts.domain.grey_rules import SuspensionsInTerm
-from services.alerts.domain.suspension_days import Report, YearSuspensions
+from services.common.exclusions.findings import Finding
+from services.common.exclusions.suspension_days import Report, YearSuspensions
 
 
 class Term(Protocol):

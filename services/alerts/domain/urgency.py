@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from services.alerts.domain import informal, suspension_days
+from services.alerts.domain import informal
 from services.alerts.domain.rules import RuleConfig
+from services.common.exclusions import suspension_days
 
 
 @dataclass(slots=True)

@@ -10,8 +10,8 @@ import pytest
 from schemas.alerts import AlertStatus, Rule, Severity
 from schemas.topics import ALERTS, CHILDREN, EXCLUSION_NOTICES, SCHOOL_SUSPENSIONS
 from services.alerts import tables
-from services.alerts.domain.findings import alert_id
 from services.alerts.domain.linking import child_id_for_upn
+from services.common.exclusions.findings import alert_id
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ from schemas.pupil import child_key
 from schemas.topics import BOARD_DECISIONS, EDUCATION_PROVISIONS, IRP_APPLICATIONS, TopicSpec
 from services.alerts import facts_codec, tables
 from services.alerts.child_stage import ChildStage
-from services.alerts.domain.findings import alert_id
 from services.alerts.domain.linking import child_id_for_upn
 from services.alerts.domain.rules import RuleConfig
+from services.common.exclusions.findings import alert_id
 from services.common.messages import Incoming
 
 pytestmark = pytest.mark.integration

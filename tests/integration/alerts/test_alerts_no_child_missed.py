@@ -14,8 +14,8 @@ from schemas.upn import check_letter
 from services.alerts import tables
 from services.alerts.alerting import change_message
 from services.alerts.domain import lifecycle
-from services.alerts.domain.findings import alert_id
 from services.alerts.domain.linking import child_id_for_upn
+from services.common.exclusions.findings import alert_id
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2025, 3, 20, 12, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 from schemas.alerts import AlertStatus, Rule, Severity
 from schemas.topics import ALERTS, SCHOOL_SUSPENSIONS
 from services.alerts import tables
-from services.alerts.domain.findings import alert_id
+from services.common.exclusions.findings import alert_id
 
 pytestmark = pytest.mark.integration
 

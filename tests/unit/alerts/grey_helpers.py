@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.alerts.domain import grey_facts as g
-from services.alerts.domain import suspension_days
-from services.alerts.domain.facts import SuspensionFact, suspension_key
 from services.common.calendar import CalendarRegistry, load_registry
+from services.common.exclusions import grey_facts as g
+from services.common.exclusions import suspension_days
+from services.common.exclusions.facts import SuspensionFact, suspension_key
 
 BROMLEY, SOLIHULL = ("305", "101676"), ("334", "104119")
 UPN = "B801200005001"

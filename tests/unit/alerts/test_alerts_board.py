@@ -8,9 +8,16 @@ import pytest
 
 from schemas.alerts import Rule, Severity
 from services.alerts.domain import board
-from services.alerts.domain.proceedings import DECISION, PERMANENT, REPRESENTATION, Proceedings, Step, record
-from services.alerts.domain.suspension_days import Report
 from services.common.calendar import CalendarRegistry, load_registry
+from services.common.exclusions.proceedings import (
+    DECISION,
+    PERMANENT,
+    REPRESENTATION,
+    Proceedings,
+    Step,
+    record,
+)
+from services.common.exclusions.suspension_days import Report
 
 URN, LA = "101676", "305"  # a Bromley school: autumn half term 21 Oct - 1 Nov 2024
 

@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.alerts.domain import clocks
-from services.alerts.domain.proceedings import (
+from services.alerts.domain.rules import Deadlines
+from services.common.calendar import load_registry
+from services.common.exclusions.proceedings import (
     DECISION,
     IRP_APPLICATION,
     IRP_DECISION,
@@ -21,9 +23,7 @@ from services.alerts.domain.proceedings import (
     Step,
     record,
 )
-from services.alerts.domain.rules import Deadlines
-from services.alerts.domain.suspension_days import Report, YearSuspensions
-from services.common.calendar import load_registry
+from services.common.exclusions.suspension_days import Report, YearSuspensions
 
 REGISTRY = load_registry()
 SCHOOLS = [("101676", "305"), ("104119", "334")]  # Bromley, Solihull

@@ -9,9 +9,9 @@ import pytest
 from schemas.alerts import Rule, Severity
 from services.alerts.domain import day_six
 from services.alerts.domain.deadlines import Outcome
-from services.alerts.domain.proceedings import DECISION, PERMANENT, PROVISION, Proceedings, Step, record
-from services.alerts.domain.suspension_days import Report
 from services.common.calendar import CalendarRegistry, load_registry
+from services.common.exclusions.proceedings import DECISION, PERMANENT, PROVISION, Proceedings, Step, record
+from services.common.exclusions.suspension_days import Report
 
 BROMLEY, SOLIHULL = ("101676", "305"), ("104119", "334")
 

@@ -7,8 +7,8 @@ from datetime import date
 import orjson
 
 from services.alerts import child_rules, facts_codec
-from services.alerts.domain import grey_facts as g
 from services.alerts.domain import informal
+from services.common.exclusions import grey_facts as g
 from tests.unit.alerts.grey_helpers import UPN, fact, records
 
 PUPIL = {"upn": UPN, "first_name": "A", "last_name": "B", "date_of_birth": "2012-01-01", "year_group": "10"}

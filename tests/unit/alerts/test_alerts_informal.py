@@ -8,9 +8,9 @@ import pytest
 
 from schemas.alerts import Rule, Severity
 from services.alerts.domain import informal
-from services.alerts.domain.facts import IncidentFact
 from services.alerts.domain.rules import InformalExclusions
 from services.common.calendar import SchoolCalendar, load_registry
+from services.common.exclusions.facts import IncidentFact
 
 
 @pytest.fixture(scope="module")

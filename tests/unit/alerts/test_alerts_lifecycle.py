@@ -9,7 +9,7 @@ import pytest
 
 from schemas.alerts import AlertStatus, Rule, Severity
 from services.alerts.domain import lifecycle
-from services.alerts.domain.findings import Finding
+from services.common.exclusions.findings import Finding
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)

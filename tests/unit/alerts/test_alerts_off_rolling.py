@@ -9,8 +9,8 @@ import pytest
 
 from schemas.alerts import Rule, Severity
 from services.alerts.domain import off_rolling
-from services.alerts.domain.grey_facts import THREAT
 from services.alerts.domain.grey_rules import OffRolling
+from services.common.exclusions.grey_facts import THREAT
 from tests.unit.alerts.grey_helpers import BROMLEY, SOLIHULL, calendar_of, fact, records, suspensions
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 from services.alerts import facts_codec
-from services.alerts.domain import informal, proceedings
-from services.alerts.domain.proceedings import Proceedings, Step
+from services.alerts.domain import informal
+from services.common.exclusions import proceedings
+from services.common.exclusions.proceedings import Proceedings, Step
 
 
 def test_a_permanent_exclusion_notice_is_dated_by_its_uk_notification_day() -> None:

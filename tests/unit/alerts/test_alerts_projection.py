@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 from schemas.alerts import Rule, Severity
-from services.alerts.domain import projection, suspension_count, suspension_days
+from services.alerts.domain import projection, suspension_count
 from services.alerts.domain.grey_rules import SuspensionsInTerm
-from services.alerts.domain.rules import SuspensionDays
+from services.common.exclusions import suspension_days
+from services.common.exclusions.thresholds import SuspensionDays
 from tests.unit.alerts.grey_helpers import BROMLEY, SOLIHULL, calendar_of, suspensions
 
 SOL, BROM = calendar_of(*SOLIHULL), calendar_of(*BROMLEY)

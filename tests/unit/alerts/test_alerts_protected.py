@@ -8,7 +8,7 @@ import pytest
 
 from schemas.alerts import Rule, Severity
 from services.alerts.domain import protected
-from services.alerts.domain.grey_facts import PERMANENT
+from services.common.exclusions.grey_facts import PERMANENT
 from tests.unit.alerts.grey_helpers import BROMLEY, calendar_of, fact, records, suspensions
 
 SOL = calendar_of("334", "104119")

@@ -9,7 +9,8 @@ import pytest
 from schemas.alerts import Rule, Severity
 from services.alerts.domain import review
 from services.alerts.domain.deadlines import Outcome, working_days_after
-from services.alerts.domain.proceedings import (
+from services.common.calendar import CalendarRegistry, load_registry
+from services.common.exclusions.proceedings import (
     DECISION,
     IRP_APPLICATION,
     IRP_DECISION,
@@ -17,7 +18,6 @@ from services.alerts.domain.proceedings import (
     Step,
     record,
 )
-from services.common.calendar import CalendarRegistry, load_registry
 
 BROMLEY, SOLIHULL = ("101676", "305"), ("104119", "334")
 PEX_START = date(2025, 3, 10)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from services.alerts.domain import informal, story, suspension_days
-from services.alerts.domain.facts import IncidentFact
+from services.alerts.domain import informal, story
+from services.common.exclusions import suspension_days
+from services.common.exclusions.facts import IncidentFact
 
 
 def weekdays_between(a: date, b: date) -> int:

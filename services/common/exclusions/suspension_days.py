@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from schemas.alerts import Rule, Severity
-from services.alerts.domain.facts import SuspensionFact
-from services.alerts.domain.findings import Finding
-from services.alerts.domain.rules import SuspensionDays
+from services.common.exclusions.facts import SuspensionFact
+from services.common.exclusions.findings import Finding
+from services.common.exclusions.thresholds import SuspensionDays
 
 
 @dataclass(frozen=True, slots=True)

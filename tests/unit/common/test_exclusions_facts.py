@@ -9,7 +9,7 @@ import factories as fx
 import pytest
 
 from schemas.intake import Call, ExclusionNotice, LAReturnRecordSubmitted
-from services.alerts.domain import facts
+from services.common.exclusions import facts
 
 UPN = fx.valid_upn("305200000001")
 

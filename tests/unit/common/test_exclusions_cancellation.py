@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.alerts.domain import cancellation
-from services.alerts.domain.facts import suspension_key
-from services.alerts.domain.grey_facts import CancellationFact
-from services.alerts.domain.proceedings import DECISION, Proceedings, Step, record
+from services.common.exclusions import cancellation
+from services.common.exclusions.facts import suspension_key
+from services.common.exclusions.grey_facts import CancellationFact
+from services.common.exclusions.proceedings import DECISION, Proceedings, Step, record
 from tests.unit.alerts.grey_helpers import SOLIHULL, UPN, suspensions
 
 URN = SOLIHULL[1]

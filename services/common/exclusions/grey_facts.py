@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from services.alerts.domain.facts import LONDON, suspension_key, utc_iso
+from services.common.exclusions.facts import LONDON, suspension_key, utc_iso
 
 PERMANENT = "permanent_exclusion"
 THREAT = "exclusion_threat"  # a call raising a permanent exclusion (a threat, or one done informally)

@@ -9,7 +9,7 @@ The rule is read on the facts, never on arrival order: a cancellation is void wh
 that school year reported at or before it (the cancelled one included) total more than 45 days, or
 when `board_met` says the governing board has met on that suspension by then: `boards_met(steps)`
 reads that from the record's proceedings (a board decision about the suspension, decided on or
-before the day of the cancellation; domain/proceedings.py).
+before the day of the cancellation; proceedings.py).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from services.alerts.domain.grey_facts import CancellationFact
-from services.alerts.domain.proceedings import DECISION, Proceedings
-from services.alerts.domain.suspension_days import Report, YearSuspensions, winner
+from services.common.exclusions.grey_facts import CancellationFact
+from services.common.exclusions.proceedings import DECISION, Proceedings
+from services.common.exclusions.suspension_days import Report, YearSuspensions, winner
 
 #: has the governing board met on the cancelled suspension by the time of the cancellation?
 BoardMet = Callable[[CancellationFact], bool]

@@ -8,9 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.alerts import Rule, Severity
-from services.alerts.domain import suspension_days
-from services.alerts.domain.facts import SuspensionFact, suspension_key
-from services.alerts.domain.rules import SuspensionDays
+from services.common.exclusions import suspension_days
+from services.common.exclusions.facts import SuspensionFact, suspension_key
+from services.common.exclusions.thresholds import SuspensionDays
 
 UPN = "A305200000001"
 YEAR = "2024/25"
