@@ -6,6 +6,7 @@ the event survived a power cut, not just a process crash. Group commit keeps tha
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -79,8 +80,14 @@ def ping(engine: Engine) -> None:
 
 
 def insert_ignore(engine: Engine, table):  # noqa: ANN001, ANN201 - a Table; returns an Insert
-    """INSERT that skips rows whose key exists: facts are idempotent by natural key."""
-    if is_sqlite(engine):
+    """INSERT that skips rows whose key exists: facts are idempotent by natural key. Built once per
+    dialect and table (statements are immutable: `.returning()` and friends return a new one)."""
+    return _insert_ignore(is_sqlite(engine), table)
+
+
+@functools.lru_cache(maxsize=512)
+def _insert_ignore(sqlite: bool, table):  # noqa: ANN001, ANN202
+    if sqlite:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         return sqlite_insert(table).on_conflict_do_nothing()
@@ -90,13 +97,19 @@ def insert_ignore(engine: Engine, table):  # noqa: ANN001, ANN201 - a Table; ret
 
 
 def upsert(engine: Engine, table, keys: list[str], columns: list[str]):  # noqa: ANN001, ANN201
-    """INSERT ... ON CONFLICT (keys) DO UPDATE SET columns = excluded.columns."""
-    if is_sqlite(engine):
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET columns = excluded.columns. Built once per dialect,
+    table, keys and columns (several per alert change in the referrals desk)."""
+    return _upsert(is_sqlite(engine), table, tuple(keys), tuple(columns))
+
+
+@functools.lru_cache(maxsize=512)
+def _upsert(sqlite: bool, table, keys: tuple[str, ...], columns: tuple[str, ...]):  # noqa: ANN001, ANN202
+    if sqlite:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     else:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
     stmt = dialect_insert(table)
-    return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in columns})
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})
 
 
 @overload

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 
 from schemas.alerts import AlertChanged
 from schemas.children import ChildEventResolved, ChildLinkChanged
@@ -34,6 +34,7 @@ from services.referrals.policy import Policy
 from services.referrals.writes import Change, DeskResult, Writes, referral_changed
 
 __all__ = ["Change", "DeskResult", "ReferralDesk", "referral_changed"]
+_PROFILE_AT = select(t.profiles.c.at).where(t.profiles.c.child_id == bindparam("child_id"))  # built once
 log = logging.getLogger(__name__)
 
 
@@ -186,8 +187,7 @@ class _Run:
             self.conn.execute(delete(t.held).where(t.held.c.reason_key == trigger.key))
 
     def _save_profile(self, child: dict, at: datetime) -> None:
-        p = t.profiles.c
-        held = self.conn.execute(select(p.at).where(p.child_id == child["child_id"])).scalar()
+        held = self.conn.execute(_PROFILE_AT, {"child_id": child["child_id"]}).scalar()
         if held is None or db.aware(held) <= at:
             self.conn.execute(upsert(self.engine, t.profiles, ["child_id"], ["profile", "at"]),
                               [{"child_id": child["child_id"], "profile": orjson.dumps(child).decode(), "at": at}])

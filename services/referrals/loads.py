@@ -1,11 +1,15 @@
-"""The desk's reads inside its transaction: the store's rows turned into the domain's plain data."""
+"""The desk's reads inside its transaction: the store's rows turned into the domain's plain data.
+
+The statements are built once, at import, with bind parameters (lists expand): building a
+SQLAlchemy statement per call cost about 60 of the 80 µs of a small read, several per alert change.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from services.common.db import aware
 from services.referrals import tables as t
@@ -16,16 +20,27 @@ from services.referrals.domain.lifecycle import OPEN
 from services.referrals.domain.merge import GroupReferral
 from services.referrals.domain.triggers import Trigger, labels_for
 
+_lk, _r, _rs = t.links.c, t.referrals.c, t.reasons.c
+_LINKS_AROUND = select(t.links).where(_lk.linked.is_(True), _lk.source_child_id.in_(bindparam("sources", expanding=True))
+                                      | _lk.target_child_id.in_(bindparam("targets", expanding=True)))  # fmt: skip
+_LINK_VERSION = select(_lk.version).where(_lk.link_id == bindparam("link_id"))
+_LEDGER = select(t.consents).where(t.consents.c.child_id.in_(bindparam("members", expanding=True)))
+_PROFILES = select(t.profiles.c.child_id, t.profiles.c.profile).where(t.profiles.c.child_id.in_(bindparam("members", expanding=True)))
+_OPEN = select(_r.id, _r.agency, _r.version).where(_r.child_id == bindparam("child_id"), _r.status.in_(sorted(OPEN)))
+_SEEN = (select(_rs.agency, _rs.referral_id, _r.status, _rs.version).join(t.referrals, _r.id == _rs.referral_id)
+         .where(_rs.reason_key == bindparam("key")).order_by(_r.created_at, _r.id))  # fmt: skip
+_TRIGGER_VERSION = select(t.triggers.c.version).where(t.triggers.c.child_id == bindparam("child_id"), t.triggers.c.reason_key == bindparam("key"))
+_HELD = select(t.held.c.agency).where(t.held.c.reason_key == bindparam("key"), t.held.c.child_id.in_(bindparam("members", expanding=True)))
+
 
 def component(conn: Connection, child_id: str) -> dict[str, str]:
     """The active links around a record (its whole linked component), as source → target."""
     seen: set[str] = set()
     frontier = {child_id}
     found: list[links.Link] = []
-    lk = t.links.c
     while frontier:
         seen |= frontier
-        rows = conn.execute(select(t.links).where(lk.linked.is_(True), (lk.source_child_id.in_(sorted(frontier))) | (lk.target_child_id.in_(sorted(frontier)))))
+        rows = conn.execute(_LINKS_AROUND, {"sources": sorted(frontier), "targets": sorted(frontier)})
         nxt: set[str] = set()
         for r in rows:
             link = links.Link(r.link_id, r.source_child_id, r.target_child_id, r.linked, r.version, aware(r.at))
@@ -37,16 +52,16 @@ def component(conn: Connection, child_id: str) -> dict[str, str]:
 
 
 def link_version(conn: Connection, link_id: str) -> int | None:
-    return conn.execute(select(t.links.c.version).where(t.links.c.link_id == link_id)).scalar()
+    return conn.execute(_LINK_VERSION, {"link_id": link_id}).scalar()
 
 
 def ledger(conn: Connection, members: Iterable[str]) -> list[consent.ConsentRecord]:
-    rows = conn.execute(select(t.consents).where(t.consents.c.child_id.in_(sorted(members))))
+    rows = conn.execute(_LEDGER, {"members": sorted(members)})
     return [consent.ConsentRecord(r.recipient, r.granted, aware(r.at), r.source) for r in rows]
 
 
 def stored_profiles(conn: Connection, members: Iterable[str]) -> dict[str, dict]:
-    rows = conn.execute(select(t.profiles.c.child_id, t.profiles.c.profile).where(t.profiles.c.child_id.in_(sorted(members))))
+    rows = conn.execute(_PROFILES, {"members": sorted(members)})
     return {r.child_id: orjson.loads(r.profile) for r in rows}
 
 
@@ -67,8 +82,7 @@ def group_profile(conn: Connection, effective: str, members: set[str], fresh: di
 
 
 def open_referrals(conn: Connection, effective: str) -> dict[str, OpenReferral]:
-    r = t.referrals.c
-    rows = conn.execute(select(r.id, r.agency, r.version).where(r.child_id == effective, r.status.in_(sorted(OPEN))))
+    rows = conn.execute(_OPEN, {"child_id": effective})
     return {row.agency: OpenReferral(row.id, row.agency, row.version) for row in rows}
 
 
@@ -84,21 +98,17 @@ def group_referrals(conn: Connection, effective: str) -> dict[str, GroupReferral
 
 
 def seen(conn: Connection, trigger_child: str, key: str, members: Iterable[str]) -> SeenReasons:
-    rs, r = t.reasons.c, t.referrals.c
-    rows = conn.execute(
-        select(rs.agency, rs.referral_id, r.status, rs.version).join(t.referrals, r.id == rs.referral_id)
-        .where(rs.reason_key == key).order_by(r.created_at, r.id)
-    )
+    rows = conn.execute(_SEEN, {"key": key})
     by_agency: dict[str, Holder] = {}
     versions: list[int] = []
     for row in rows:
         by_agency[row.agency] = Holder(row.referral_id, row.status)
         if row.version is not None:
             versions.append(row.version)
-    version = conn.execute(select(t.triggers.c.version).where(t.triggers.c.child_id == trigger_child, t.triggers.c.reason_key == key)).scalar()
+    version = conn.execute(_TRIGGER_VERSION, {"child_id": trigger_child, "key": key}).scalar()
     if version is None and versions:  # routed before triggers were stored (migrated data)
         version = max(versions)
-    held = conn.execute(select(t.held.c.agency).where(t.held.c.reason_key == key, t.held.c.child_id.in_(sorted(members))))
+    held = conn.execute(_HELD, {"key": key, "members": sorted(members)})
     return SeenReasons(version, by_agency, frozenset(h.agency for h in held))
 
 

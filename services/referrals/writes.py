@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from schemas.referrals import ReferralChanged
@@ -62,15 +62,25 @@ def referral_changed(row: dict, change: str, now: datetime) -> Outgoing:
     return outgoing(REFERRALS, row["child_id"], f"{row['id']}:v{row['version']}", payload, SOURCE, subject=row["id"])
 
 
+# Built once with bind parameters (a statement built per call was most of a small write's cost).
+_r, _rs, _rl = t.referrals.c, t.reasons.c, t.referral_las.c
+_CHANGED = select(_r.id, _r.agency, _r.child_id, _r.status, _r.version).where(_r.id == bindparam("ref_id"))
+_HISTORY = insert(t.history)
+_LAS_OF = select(_rl.la_code).where(_rl.referral_id == bindparam("ref_id"))
+_NEXT_POSITION = select(func.coalesce(func.max(_rs.position), 0)).where(_rs.referral_id == bindparam("ref_id"))
+_BUMP = update(t.referrals).where(_r.id == bindparam("ref_id"), _r.status.in_(sorted(OPEN))).values(
+    version=_r.version + 1, updated_at=bindparam("b_now"), child=bindparam("b_child"), la_code=bindparam("b_la"), upn=bindparam("b_upn"))
+_VERSION = select(_r.version).where(_r.id == bindparam("ref_id"))
+
+
 def record_change(conn: Connection, ref_id: str, change: str, now: datetime, result: DeskResult) -> None:
-    row = conn.execute(select(t.referrals.c.id, t.referrals.c.agency, t.referrals.c.child_id, t.referrals.c.status, t.referrals.c.version)
-                       .where(t.referrals.c.id == ref_id)).one()._asdict()
+    row = conn.execute(_CHANGED, {"ref_id": ref_id}).one()._asdict()
     result.messages.append(referral_changed(row, change, now))
     result.changes.append(Change(row["id"], row["agency"], row["child_id"], row["status"], change))
 
 
 def history(conn: Connection, ref_id: str, at: datetime, by: str, action: str, detail: str | None) -> None:
-    conn.execute(insert(t.history), [{"referral_id": ref_id, "at": at, "by": by, "action": action, "detail": detail}])
+    conn.execute(_HISTORY, [{"referral_id": ref_id, "at": at, "by": by, "action": action, "detail": detail}])
 
 
 
@@ -151,8 +161,7 @@ class Writes:
         self.conn.execute(insert(t.referrals), rows)  # the unique open-referral index may refuse it
 
     def _add_reason(self, ref_id: str, agency: str, key: str, reason: dict, child_id: str, version: int) -> None:
-        rs = t.reasons.c
-        position = self.conn.execute(select(func.coalesce(func.max(rs.position), 0)).where(rs.referral_id == ref_id)).scalar_one() + 1
+        position = self.conn.execute(_NEXT_POSITION, {"ref_id": ref_id}).scalar_one() + 1
         self.conn.execute(insert_ignore(self.engine, t.reasons), [{"referral_id": ref_id, "reason_key": key, "agency": agency, "child_id": child_id,
                                                                   "reason": orjson.dumps(reason).decode(), "added_at": self.now, "version": version,
                                                                   "position": position}])
@@ -161,9 +170,8 @@ class Writes:
         """A new version of an open referral. If an agency closed or declined it since this batch read
         it (another transaction, another replica), the batch is stale: nothing of it is committed and
         the runner applies it again from fresh state."""
-        r = t.referrals.c
-        done = self.conn.execute(update(t.referrals).where(r.id == ref_id, r.status.in_(sorted(OPEN))).values(
-            version=r.version + 1, updated_at=self.now, child=orjson.dumps(child).decode(), la_code=child.get("la_code") or "", upn=child.get("upn")))
+        done = self.conn.execute(_BUMP, {"ref_id": ref_id, "b_now": self.now, "b_child": orjson.dumps(child).decode(), "b_la": child.get("la_code") or "",
+                                         "b_upn": child.get("upn")})  # fmt: skip
         if done.rowcount != 1:
             raise StaleWrite(f"referral {ref_id} is no longer open")
         self._set_las(ref_id, child)
@@ -179,14 +187,14 @@ class Writes:
         """Exactly the LAs of the child's (group's) profile see the referral."""
         las = visible_las(child)
         rl = t.referral_las.c
-        held = {r.la_code for r in self.conn.execute(select(rl.la_code).where(rl.referral_id == ref_id))}
+        held = {r.la_code for r in self.conn.execute(_LAS_OF, {"ref_id": ref_id})}
         if held - set(las):
             self.conn.execute(delete(t.referral_las).where(rl.referral_id == ref_id, rl.la_code.in_(sorted(held - set(las)))))
         if set(las) - held:
             self.conn.execute(insert(t.referral_las), [{"referral_id": ref_id, "la_code": la} for la in las if la not in held])
 
     def _deliver(self, ref_id: str, agency: str, receiver: str) -> None:
-        version = self.conn.execute(select(t.referrals.c.version).where(t.referrals.c.id == ref_id)).scalar_one()
+        version = self.conn.execute(_VERSION, {"ref_id": ref_id}).scalar_one()
         self.conn.execute(insert_ignore(self.engine, t.deliveries), [{"key": f"{ref_id}:v{version}", "referral_id": ref_id, "agency": agency,
                                                                      "receiver": receiver, "status": "pending" if self.deliver else "skipped",
                                                                      "attempts": 0, "next_attempt_at": self.now, "created_at": self.now}])
