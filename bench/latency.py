@@ -25,20 +25,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import (
     CONSUMER_TIMEOUTS,
-    PYTHON,
     create_topics,
-    free_port,
     new_prefix,
     say,
-    service_env,
-    settings_for,
-    start_process,
-    stop_process,
-    write_tokens,
 )
 from bench.generator import Generator
-from bench.intake import percentile, wait_ready
+from bench.intake import percentile
 from bench.report import Table
+from bench.running import services_running
 from schemas.intake import ExclusionNotice
 
 HEAVY_EVERY = 10  # one POST in ten is about a heavy child
@@ -254,29 +248,17 @@ def _ms(seconds: float | None) -> float | None:
 
 def run(bootstrap: str, workdir: Path, rate: int, seconds: float, seed: int) -> Table:
     table = Table("latency", f"Latency: {rate} events/s for {seconds:.0f} s, intake 202 → alert on the SSE stream (intake + alerts + referrals running)")
-    prefix = new_prefix("latency")
-    data_dir = workdir / prefix.rstrip(".")
-    data_dir.mkdir(parents=True)
-    tokens_file = workdir / "latency-tokens.yaml"
-    tokens = write_tokens(tokens_file)
-    settings = settings_for(bootstrap, prefix, data_dir, intake_port=free_port(), alerts_port=free_port(), referrals_port=free_port())
     bodies, triggers = plan(rate, seconds, seed)
-    intake, alerts = f"http://127.0.0.1:{settings.intake_port}", f"http://127.0.0.1:{settings.alerts_port}"
-    say(f"latency: starting `python -m services.run` (intake {intake}, alerts {alerts})")
-    proc = start_process([PYTHON, "-m", "services.run"], env=service_env(settings, tokens_file), log=workdir / "services-run.log")
     raw: dict = {}
     try:
-        asyncio.run(wait_ready(f"{intake}/readyz"))
-        asyncio.run(wait_ready(f"{alerts}/readyz"))
-        say(f"latency: posting {len(bodies):,} notices at {rate}/s ({len(triggers)} should change an alert)")
-        raw["signpost"] = asyncio.run(drive(intake, alerts, tokens, bodies, triggers, rate))
-        raw["stages"] = asyncio.run(stage_timings(alerts, f"http://127.0.0.1:{settings.referrals_port}"))
+        with services_running(bootstrap, workdir, "latency") as system:
+            say(f"latency: posting {len(bodies):,} notices at {rate}/s ({len(triggers)} should change an alert)")
+            raw["signpost"] = asyncio.run(drive(system.intake, system.alerts, system.tokens, bodies, triggers, rate))
+            raw["stages"] = asyncio.run(stage_timings(system.alerts, system.referrals))
     except Exception as exc:  # noqa: BLE001 - reported in the table
         table.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        stop_process(proc, timeout=30)
     say("latency: baseline (produce → bare loop → consume)")
-    raw["baseline"] = asyncio.run(baseline(bootstrap, prefix, rate, min(seconds, 20)))
+    raw["baseline"] = asyncio.run(baseline(bootstrap, new_prefix("latency-baseline"), rate, min(seconds, 20)))
     table.raw = raw
     sp, base = raw.get("signpost", {}), raw["baseline"]
     table.add("p99 202 → SSE alert", sp.get("p99_ms"), "ms", "produce → bare loop → consume p99", base.get("p99_ms"), "< 250 ms",

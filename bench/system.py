@@ -19,20 +19,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import (
     CONSUMER_TIMEOUTS,
-    PYTHON,
     create_topics,
-    free_port,
     new_prefix,
     say,
-    service_env,
-    settings_for,
-    start_process,
-    stop_process,
-    write_tokens,
 )
-from bench.intake import post_load, wait_ready
+from bench.intake import post_load
 from bench.latency import plan
 from bench.report import Table
+from bench.running import services_running
 from schemas.topics import EXCLUSION_NOTICES
 
 CONNECTIONS = 64
@@ -90,27 +84,17 @@ async def baseline(bootstrap: str, topic: str, bodies: list[bytes]) -> dict:
 
 def run(bootstrap: str, workdir: Path, notices: int, seed: int) -> Table:
     table = Table("system", f"Whole system: {notices:,} notices POSTed by {CONNECTIONS} connections while the pipeline consumes (intake + alerts + referrals)")
-    prefix = new_prefix("system")
-    data_dir = workdir / prefix.rstrip(".")
-    data_dir.mkdir(parents=True)
-    tokens_file = workdir / "system-tokens.yaml"
-    tokens = write_tokens(tokens_file)
-    settings = settings_for(bootstrap, prefix, data_dir, intake_port=free_port(), alerts_port=free_port(), referrals_port=free_port())
     bodies = [body for _, body in plan(rate=notices // 10, seconds=10, seed=seed)[0]][:notices]
-    intake, alerts = f"http://127.0.0.1:{settings.intake_port}", f"http://127.0.0.1:{settings.alerts_port}"
-    say(f"system: starting `python -m services.run`, then {len(bodies):,} notices from {CONNECTIONS} connections")
-    proc = start_process([PYTHON, "-m", "services.run"], env=service_env(settings, tokens_file), log=workdir / "system-run.log")
     raw: dict = {}
     try:
-        asyncio.run(wait_ready(f"{intake}/readyz"))
-        asyncio.run(wait_ready(f"{alerts}/readyz"))
-        raw["signpost"] = asyncio.run(drive(intake, alerts, tokens["intake"], bodies, settings.topic(EXCLUSION_NOTICES.name), timeout=180))
+        with services_running(bootstrap, workdir, "system") as system:
+            say(f"system: {len(bodies):,} notices from {CONNECTIONS} connections")
+            raw["signpost"] = asyncio.run(drive(system.intake, system.alerts, system.tokens["intake"], bodies,
+                                                system.settings.topic(EXCLUSION_NOTICES.name), timeout=180))  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - reported in the table
         table.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        stop_process(proc, timeout=30)
     say("system: baseline (aiokafka produce, 64 in flight → bare consumer)")
-    raw["baseline"] = asyncio.run(baseline(bootstrap, prefix + "system-baseline", bodies))
+    raw["baseline"] = asyncio.run(baseline(bootstrap, new_prefix("system-baseline") + "notices", bodies))
     table.raw = raw
     sp, base = raw.get("signpost", {}), raw["baseline"]
     posts = sp.get("posts", {})

@@ -22,6 +22,12 @@ class Background:
         self._task = asyncio.create_task(self.run(), name=self.name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        task = self._task
+        if task is None:
+            return
+        # Cancelled again until it ends: on Python 3.11 a cancel that lands just as an awaited
+        # `asyncio.wait_for` completes is swallowed (gh-86296), and the loop would carry on for ever.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
+        await asyncio.gather(task, return_exceptions=True)

@@ -33,3 +33,26 @@ async def test_stopping_one_never_started_or_that_failed_raises_nothing() -> Non
     task.start()
     await asyncio.sleep(0)
     await task.stop()
+
+
+async def test_a_loop_that_swallows_a_cancel_is_cancelled_again_until_it_ends() -> None:
+    """On Python 3.11 `asyncio.wait_for` swallows a cancel that lands as its inner future completes
+    (gh-86296): a relay's idle wait for its wakeup could do so, and `stop()` then waited for ever."""
+    cancels = 0
+
+    async def run() -> None:
+        nonlocal cancels
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancels += 1
+                if cancels > 1:
+                    raise
+                # swallowed, as wait_for does: the loop carries on
+
+    task = Background("stubborn", run)
+    task.start()
+    await asyncio.sleep(0)
+    await asyncio.wait_for(task.stop(), timeout=30)  # a hang fails here, not at the suite's timeout
+    assert cancels == 2
