@@ -11,6 +11,7 @@ the end, so each alert changes at most once and nobody sees a replay's churn (or
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -65,6 +66,21 @@ class AlertBook:
     def reset(self) -> None:
         self.cache.clear()
         self._subjects.clear()
+
+    def shrink(self) -> None:
+        """Over its bound: forget the half of the subjects loaded longest ago, with their alerts (and the
+        alerts read by id alone). What is forgotten is read again from the store when next needed."""
+        for subject in list(itertools.islice(self._subjects, len(self._subjects) // 2)):
+            for alert_id in self._subjects.pop(subject):
+                self.cache.pop(alert_id, None)
+        kept = {alert_id for ids in self._subjects.values() for alert_id in ids}
+        for alert_id in [a for a in self.cache if a not in kept]:
+            del self.cache[alert_id]
+
+    def none_yet(self, subject_ids: Iterable[str]) -> None:
+        """Subjects just created by the only writer of their alerts: they have none, no need to ask the store."""
+        for subject in subject_ids:
+            self._subjects.setdefault(subject, set())
 
     def changed_elsewhere(self, alert_id: str) -> None:
         """A person changed this alert (committed): the stage reads it again before its next change.

@@ -42,6 +42,8 @@ class Records:
             row = rows.get(cid)
             if row is None:
                 self.absent.add(cid)
+                if self.sole_owner:  # the only writer of child alerts: a record not stored yet has none
+                    self.book.none_yet((cid,))
                 continue
             link = linking.Link(row["merged_into"], row["link_kind"] if row["merged_into"] else None)
             years, incidents = facts_codec.decode(row["facts"])

@@ -116,7 +116,15 @@ class ChildStage(LinkWork, Detection):
             for cid in list(itertools.islice(self.children, len(self.children) // 2)):
                 del self.children[cid]
         if len(self.book.cache) > self.max_children:
-            self.book.reset()
+            self.book.shrink()
+
+    def _recently_used(self, touched: set[str]) -> None:
+        """Records this batch touched go to the end of the cache: eviction drops the oldest half, so the
+        records a replay keeps coming back to (a child with a long history) stay, not just the newest."""
+        for cid in touched:
+            state = self.children.pop(cid, None)
+            if state is not None:
+                self.children[cid] = state
 
     # ---------------------------------------------------------------- the batch
     def process(self, batch: list[Incoming], now: datetime) -> StageResult:
@@ -153,6 +161,7 @@ class ChildStage(LinkWork, Detection):
         link_messages = self._finish_links(b, result)
         self._detect(b, result)
         self._proposals(b, result)
+        self._recently_used(b.touched)
         child_messages = [self._child_event(ev, cid) for ev, cid in b.child_events]
         self._write_children(result, now)
         alert_messages = result.writes.outbox
