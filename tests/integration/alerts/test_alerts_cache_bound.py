@@ -8,10 +8,11 @@ import random
 from datetime import UTC, date, datetime, timedelta
 
 import factories as fx
-from .conftest import AlertsHarness
 from sqlalchemy import select
 
 from services.alerts import tables
+
+from .conftest import AlertsHarness
 
 START = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 
