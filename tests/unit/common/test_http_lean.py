@@ -8,7 +8,7 @@ import httpx
 import pytest
 import yaml
 from conftest import TestTokens
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import REGISTRY
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import Message
@@ -73,9 +73,18 @@ def test_a_lean_route_refuses_an_endpoint_that_needs_more_than_the_request() -> 
     async def depends(request: Request, name: Annotated[str, Depends(lambda: "x")]) -> JSONResponse:
         return JSONResponse(name)
 
-    for endpoint in (needs, depends):
+    async def answers(request: Request, response: Response) -> JSONResponse:
+        return JSONResponse(None)
+
+    async def guarded(request: Request) -> JSONResponse:
+        return JSONResponse(None)
+
+    for endpoint in (needs, depends, answers):
         with pytest.raises(TypeError, match="takes the Request and nothing else"):
             APIRouter().add_api_route("/x", endpoint, methods=["POST"], route_class_override=LeanRoute)
+    with pytest.raises(TypeError, match="takes the Request and nothing else"):
+        APIRouter(dependencies=[Depends(lambda: None)]).add_api_route("/x", guarded, methods=["POST"], route_class_override=LeanRoute)
+    APIRouter().add_api_route("/x", guarded, methods=["POST"], route_class_override=LeanRoute)
 
 
 @pytest.fixture
