@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -26,7 +26,7 @@ from schemas.intake import (
 from schemas.problem import Problem
 from schemas.pupil import LACode
 from services.common.auth import Principal, authorize, require
-from services.common.http import json_body
+from services.common.http import LeanRoute, json_body
 from services.common.problems import (
     ProblemError,
     field_errors,
@@ -37,7 +37,7 @@ from services.common.problems import (
 )
 from services.intake import cancellations, csv_columns, csv_returns
 from services.intake.bootstrap import Intake as IntakeService
-from services.intake.deps import Service
+from services.intake.deps import Service, intake_of
 from services.intake.eventlog import Submission
 from services.intake.submissions import (
     ReturnHeader,
@@ -50,6 +50,7 @@ from services.intake.submissions import (
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+Endpoint = Callable[[Request], Awaitable[JSONResponse]]
 router = APIRouter(prefix="/v1", tags=["intake"])
 Intake = Annotated[Principal, Depends(require("intake"))]
 
@@ -80,6 +81,13 @@ def _check_la(principal: Principal, la_code: str) -> None:
         raise ProblemError(403, "Forbidden", "this token may not submit events for that LA")
 
 
+class _Answer(JSONResponse):
+    """The bytes JSONResponse writes for an answer here (compact UTF-8; ids and counts, no floats), by orjson: a tenth of the cost."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 async def _accept(intake: IntakeService, submission: Submission, source_id: str, records: int | None = None) -> JSONResponse:
     if not intake.relay.broker_ok:
         raise unavailable("the broker is unavailable; the event was not accepted", retry_after=5)
@@ -93,7 +101,7 @@ async def _accept(intake: IntakeService, submission: Submission, source_id: str,
     body: dict = {"id": source_id, "status": "accepted" if outcome == "accepted" else "duplicate"}
     if records is not None:
         body["records"] = records
-    return JSONResponse(body, status_code=202 if outcome == "accepted" else 200)
+    return _Answer(body, status_code=202 if outcome == "accepted" else 200)
 
 
 # The hot path: the body is validated straight from its bytes by pydantic-core (no decode to dicts
@@ -119,24 +127,33 @@ async def _submitted(request: Request, model: type[M]) -> M:
     return body
 
 
-@router.post("/exclusion-notices", status_code=202, response_model=Accepted, responses=RESPONSES, summary="a school's exclusion or suspension notice",
-             openapi_extra=json_body(ExclusionNotice))
-async def post_exclusion_notice(request: Request, intake: Service) -> JSONResponse:
+def _write(path: str, **kwargs: Any) -> Callable[[Endpoint], Endpoint]:
+    """A hot single-event POST: a LeanRoute, so the endpoint takes only the Request (no dependency solving)."""
+
+    def add(endpoint: Endpoint) -> Endpoint:
+        router.add_api_route(path, endpoint, methods=["POST"], status_code=202, response_model=Accepted, route_class_override=LeanRoute, **kwargs)
+        return endpoint
+
+    return add
+
+
+@_write("/exclusion-notices", responses=RESPONSES, summary="a school's exclusion or suspension notice", openapi_extra=json_body(ExclusionNotice))
+async def post_exclusion_notice(request: Request) -> JSONResponse:
     notice = await _submitted(request, ExclusionNotice)
-    return await _accept(intake, notice_submission(notice), notice.notice_id)
+    return await _accept(intake_of(request), notice_submission(notice), notice.notice_id)
 
 
-@router.post("/calls", status_code=202, response_model=Accepted, responses=RESPONSES, summary="a helpline call", openapi_extra=json_body(Call))
-async def post_call(request: Request, intake: Service) -> JSONResponse:
+@_write("/calls", responses=RESPONSES, summary="a helpline call", openapi_extra=json_body(Call))
+async def post_call(request: Request) -> JSONResponse:
     call = await _submitted(request, Call)
-    return await _accept(intake, call_submission(call), call.call_id)
+    return await _accept(intake_of(request), call_submission(call), call.call_id)
 
 
-@router.post("/la-returns", status_code=202, response_model=Accepted, responses=RESPONSES, summary="an LA return (all or nothing)", openapi_extra=json_body(LAReturn))
-async def post_la_return(request: Request, intake: Service) -> JSONResponse:
+@_write("/la-returns", responses=RESPONSES, summary="an LA return (all or nothing)", openapi_extra=json_body(LAReturn))
+async def post_la_return(request: Request) -> JSONResponse:
     with gc_paused():
         la_return = await _submitted(request, LAReturn)
-    return await _accept(intake, return_submission(la_return), la_return.return_id, len(la_return.records))
+    return await _accept(intake_of(request), return_submission(la_return), la_return.return_id, len(la_return.records))
 
 
 # ---------------------------------------------------------------- issue 11, item 6 (R-CANCEL)
@@ -146,10 +163,11 @@ CANCEL_RESPONSES: dict = {**RESPONSES, 422: {"model": Problem, "description": "i
                                              "(type .../cancellation-refused)"}}  # fmt: skip
 
 
-@router.post("/exclusion-cancellations", status_code=202, response_model=Accepted, responses=CANCEL_RESPONSES,
-             summary="a head's cancellation of a suspension (refused over 45 days or once the board has met)", openapi_extra=json_body(ExclusionCancellation))  # fmt: skip
-async def post_exclusion_cancellation(request: Request, intake: Service) -> JSONResponse:
+@_write("/exclusion-cancellations", responses=CANCEL_RESPONSES,
+        summary="a head's cancellation of a suspension (refused over 45 days or once the board has met)", openapi_extra=json_body(ExclusionCancellation))  # fmt: skip
+async def post_exclusion_cancellation(request: Request) -> JSONResponse:
     cancellation = await _submitted(request, ExclusionCancellation)
+    intake = intake_of(request)
     refused = await asyncio.to_thread(cancellations.refusal, intake.engine, intake.calendars, cancellation)
     if refused is not None and refused.reason == "board_met":
         raise ProblemError(422, "Cancellation refused", "the governing board has already decided on this suspension: a head may not cancel it "
