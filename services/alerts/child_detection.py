@@ -86,7 +86,8 @@ class Detection(Records):
     def _set_next_check(self, cid: str, day: date | None) -> None:
         state = self._state(cid)
         if state is not None and state.next_check != day:
-            state.next_check, state.dirty = day, True
+            state.next_check = day
+            self._changed(state)
 
     # ---------------------------------------------------------------- proposals and their urgency
     def _facts(self, cid: str) -> urgency.Facts:

@@ -31,7 +31,7 @@ class LinkWork(Records):
             b.touched.add(self._root(old.child_id))
             old.sources.discard(change.source)
         source.link = linking.Link(change.target, change.kind if change.target else None)
-        source.dirty = True
+        self._changed(source)
         if new is not None:
             new.sources.add(change.source)
         b.touched.add(change.source)

@@ -29,6 +29,7 @@ class Records:
     today: date
     children: dict[str, ChildState]
     absent: set[str]
+    changed: set[str]
     sole_owner: bool
     gate: CommitGate
 
@@ -51,6 +52,10 @@ class Records:
                                             set(sources.get(cid, ())), years, incidents, records=facts_codec.decode_records(row["facts"]),
                                             steps=facts_codec.decode_proceedings(row["facts"]), next_check=row.get("next_check"),
                                             version=row["version"])  # fmt: skip
+
+    def _changed(self, state: ChildState) -> None:
+        """The record is to be written at the end of the batch."""
+        self.changed.add(state.child_id)
 
     def _state(self, cid: str) -> ChildState | None:
         if cid not in self.children:

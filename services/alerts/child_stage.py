@@ -99,6 +99,7 @@ class ChildStage(LinkWork, Detection):
         """Forget every cache (after a failure or a rebalance): the store is the truth."""
         self.children: dict[str, ChildState] = {}
         self.absent: set[str] = set()
+        self.changed: set[str] = set()  # records to write at the end of the batch
         self.identity: linking.Snapshot | None = None  # kept between batches by a sole owner
         self.book.reset()
         self._decisions_due = True  # a decision recorded before a crash is applied on the way back
@@ -177,7 +178,8 @@ class ChildStage(LinkWork, Detection):
         return self.identity
 
     def _create(self, sighting: linking.Sighting) -> ChildState:
-        state = ChildState(sighting.child_id, {}, {}, linking.Link(), set(), dirty=True)
+        state = ChildState(sighting.child_id, {}, {}, linking.Link(), set())
+        self._changed(state)
         state.identity = (sighting.la_code, sighting.person_key, sighting.date_of_birth, sighting.first, sighting.last)
         self.children[sighting.child_id] = state
         self.absent.discard(sighting.child_id)
@@ -195,7 +197,8 @@ class ChildStage(LinkWork, Detection):
             b.proposals.setdefault(proposal.id, proposal)
         profile, times, changed = merge_profile(state.profile, state.times, child_id=cid, source=ev.source)
         if changed or times != state.times:
-            state.profile, state.times, state.dirty = profile, times, True
+            state.profile, state.times = profile, times
+            self._changed(state)
             b.touched.add(cid)
         topic = ev.msg.topic
         if ev.suspension is not None:
@@ -206,7 +209,7 @@ class ChildStage(LinkWork, Detection):
         recorded += [proceedings.record(state.steps, step) for step in ev.steps]
         if any(recorded):
             b.touched.add(cid)
-            state.dirty = True
+            self._changed(state)
         if not all(recorded):
             result.duplicates[topic] = result.duplicates.get(topic, 0) + recorded.count(False)
         if ev.resolved is not None:
@@ -233,7 +236,7 @@ class ChildStage(LinkWork, Detection):
             result.duplicates[topic] = result.duplicates.get(topic, 0) + 1
             return  # this very report again (a redelivery or a replay)
         b.touched.add(state.child_id)
-        state.dirty = True
+        self._changed(state)
 
     # ---------------------------------------------------------------- outputs
     def _child_event(self, ev: Event, cid: str) -> Outgoing:
@@ -245,9 +248,9 @@ class ChildStage(LinkWork, Detection):
         return outgoing(CHILDREN, root, "resolved:" + ev.msg.event_id, resolved, SOURCE, subject=root)
 
     def _write_children(self, result: StageResult, now: datetime) -> None:
-        for cid, state in self.children.items():
-            if not state.dirty:
-                continue
+        changed, self.changed = self.changed, set()
+        for cid in sorted(changed):  # not the whole cache: a live batch changes a few of its ~100k records
+            state = self.children[cid]
             version = (state.version or 0) + 1
             row = {"child_id": cid, "upn": state.profile.get("upn"), "merged_into": state.link.target, "link_kind": state.link.kind,
                    "profile": orjson.dumps(state.profile).decode(), "profile_times": orjson.dumps(state.times).decode(),
@@ -257,4 +260,4 @@ class ChildStage(LinkWork, Detection):
                 la, key, dob, first, last = state.identity or (state.profile["la_code"], "", date.fromisoformat(state.profile["date_of_birth"]), "", "")
                 row.update(la_code=la, person_key=key, date_of_birth=dob, first_norm=first, last_norm=last)
             result.writes.children[cid] = (row, state.version)
-            state.version, state.dirty = version, False
+            state.version = version

@@ -39,7 +39,6 @@ class ChildState:
     next_check: date | None = None  # issue 11: the day its deadline clocks change (the tick looks again)
     version: int | None = None  # as stored; None: not stored yet
     identity: tuple[str, str, date, str, str] | None = None  # la, person key, dob, first, last: the first alias (new records)
-    dirty: bool = False
 
 
 
