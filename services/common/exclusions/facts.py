@@ -56,7 +56,13 @@ def suspension_key(upn: str, school_urn: str, start: date) -> str:
 @lru_cache(maxsize=16)  # an event's timestamp is read for its source and again for its fact
 def utc_iso(timestamp: str) -> str:
     """One comparable form for the timestamps events carry."""
+    if len(timestamp) in (20, 25) and timestamp[10] == "T" and timestamp.endswith(_WHOLE_UTC_SECONDS[len(timestamp)]):
+        datetime.fromisoformat(timestamp[:19])  # still checked; the usual form needs no conversion (a million a year)
+        return timestamp[:19] + ".000000+00:00"
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).astimezone(UTC).isoformat(timespec="microseconds")
+
+
+_WHOLE_UTC_SECONDS = {20: "Z", 25: "+00:00"}  # "2025-03-03T09:00:00Z", "2025-03-03T09:00:00+00:00"
 
 
 def suspension_from_notice(event_id: str, notice: dict[str, Any]) -> SuspensionFact | None:

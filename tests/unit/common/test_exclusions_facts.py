@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import factories as fx
 import pytest
@@ -148,3 +148,16 @@ def test_a_sent_home_return_record_is_an_incident():
 
 def test_a_suspension_return_record_is_not_an_incident():
     assert facts.incident_from_return("e", record_json()) is None
+
+
+@pytest.mark.parametrize("timestamp", ["2025-03-03T09:00:00Z", "2025-03-03T09:00:00+00:00", "2025-03-03T09:00:00.5Z", "2025-03-03T09:00:00.123456Z",
+                                       "2025-03-03T09:00:00+01:00", "2025-03-03T09:00:00-00:00", "2025-03-03 09:00:00Z", "2025-03-03T09:00+00:00",
+                                       "2025-10-26T01:30:00+01:00"])  # fmt: skip
+def test_every_form_of_a_timestamp_gives_the_one_comparable_utc_form(timestamp):
+    assert facts.utc_iso(timestamp) == datetime.fromisoformat(timestamp.replace("Z", "+00:00")).astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@pytest.mark.parametrize("timestamp", ["2025-13-03T09:00:00Z", "2025-03-03T09:00:0xZ", "2025-03-03T25:00:00+00:00", "2025-03-03T09:00:00+0x:00"])
+def test_a_timestamp_that_is_not_one_is_refused_whatever_its_form(timestamp):
+    with pytest.raises(ValueError):
+        facts.utc_iso(timestamp)
