@@ -41,6 +41,13 @@ class LogRecord(NamedTuple):
     value: bytes
 
 
+class Appended(list[Outcome]):
+    """`EventLog.append`'s answer: each submission's outcome, in order, and the records the batch
+    wrote with their seqs, for the relay's hand-over (None when it wrote none)."""
+
+    committed: Committed | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Submission:
     """One POST: its idempotency key, the hash of its canonical body, and its log records."""
@@ -69,13 +76,9 @@ class EventLog:
         self._insert_sql = f"INSERT INTO {event_log.name} (topic, event_id, msg_key, ce_type, ce_time, value) VALUES ({', '.join([mark] * 6)})"
         self._read_sql = f"SELECT seq, topic, event_id, msg_key, ce_type, ce_time, value FROM {event_log.name} WHERE seq > {mark} ORDER BY seq LIMIT {mark}"
 
-    def append(self, batch: Sequence[Submission]) -> list[Outcome]:
-        """Write a batch of submissions in one transaction; return each one's outcome."""
-        return self.append_committed(batch)[0]
-
-    def append_committed(self, batch: Sequence[Submission]) -> tuple[list[Outcome], Committed | None]:
-        """`append`, and the records it wrote with their seqs, for the relay (None when it wrote none)."""
-        outcomes: list[Outcome] = []
+    def append(self, batch: Sequence[Submission]) -> Appended:
+        """Write a batch of submissions in one transaction; return each one's outcome (and what it wrote)."""
+        outcomes = Appended()
         now = datetime.now(UTC)
         with db.write(self.engine) as conn:
             if not is_sqlite(self.engine):
@@ -111,9 +114,9 @@ class EventLog:
                 # The driver's own executemany: an LA return can add 100,000 rows in one go.
                 conn.exec_driver_sql(self._insert_sql, rows)
                 seqs = self._seqs_after(conn, before, len(rows))
-        if not rows:
-            return outcomes, None
-        return outcomes, Committed(seqs, partial(self._stored, seqs, rows))
+        if rows:
+            outcomes.committed = Committed(seqs, partial(self._stored, seqs, rows))
+        return outcomes
 
     def _seqs_after(self, conn: Connection, before: int, count: int) -> Sequence[int]:
         """The seqs of the rows just inserted, in insert order. This transaction holds the log's write
@@ -208,7 +211,7 @@ class GroupCommitter:
                 batch.append(item)
                 size += len(item[0].records)
             try:
-                outcomes, committed = await asyncio.to_thread(self.eventlog.append_committed, [s for s, _ in batch])
+                outcomes = await asyncio.to_thread(self.eventlog.append, [s for s, _ in batch])
             except Exception as exc:  # the store is down: every waiting request gets a 503
                 log.warning("event log append failed", extra={"error": type(exc).__name__, "batch": len(batch)})
                 for _, fut in batch:
@@ -218,8 +221,8 @@ class GroupCommitter:
             for (_, fut), outcome in zip(batch, outcomes, strict=True):
                 if not fut.done():
                     fut.set_result(outcome)
-            if committed is not None:
+            if outcomes.committed is not None:
                 for hand_over in self.on_records:
-                    hand_over(committed)
+                    hand_over(outcomes.committed)
             for callback in self.on_commit:
                 callback()
