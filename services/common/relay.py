@@ -92,7 +92,7 @@ class Relay:
     def hand_over(self, committed: Committed) -> None:
         """Records just committed to the log: published from here when the relay reaches them."""
         if not self.leading or self._handed_count + len(committed.seqs) > HANDED_MAX:
-            return  # read from the log when this replica leads, or once the relay has caught up
+            return  # read from the log instead: by this replica once it leads, or after the ones waiting
         self._handed.append(committed)
         self._handed_count += len(committed.seqs)
         self.wakeup.set()
