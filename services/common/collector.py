@@ -3,7 +3,8 @@
 A relay's batch of 20,000 records is ~300,000 new containers: they set off collections that
 re-scan everything the process holds (an LA return's 100,000 records too), for nothing, as the
 records hold no cycles. Measured on 100,000 records: building the relay's records 0.44 → 0.13
-CPU-s, queueing them in the producer 0.65 → 0.36.
+CPU-s, batching them for the producer 0.65 → 0.42 (the first time its keys are met). Resumed, the
+collector still scans them once, at its first young collection (~12 ms per 20,000 records).
 """
 
 from __future__ import annotations
