@@ -17,8 +17,10 @@ from functools import lru_cache
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from schemas.topics import ALL_TOPICS, BROKER_EPOCH, DEAD_LETTERS, INTAKE_TOPICS
+from services.common import collector
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -111,23 +113,10 @@ async def queue_batched(producer: AIOKafkaProducer, messages: Sequence[tuple[str
     partitions: dict[str, tuple[int, ...]] = {}
     for topic in {m[0] for m in messages}:
         partitions[topic] = tuple(sorted(await producer.partitions_for(topic)))
-    by_tp: dict[tuple[str, int], list[int]] = {}
-    keyed = {(topic, key): _partition_of(key, partitions[topic]) for topic, key in {(m[0], m[1]) for m in messages} if key is not None}
-    for i, (topic, key, _value, _headers) in enumerate(messages):
-        tp = (topic, keyed[topic, key]) if key is not None else (topic, partitions[topic][i % len(partitions[topic])])
-        by_tp.setdefault(tp, []).append(i)
+    with collector.paused():  # services/common/collector.py says why; no await while paused
+        built = _build_batches(producer, messages, partitions)
     sent: list[tuple[asyncio.Future, list[int]]] = []
-    for (topic, partition), indexes in by_tp.items():
-        batch = producer.create_batch()
-        members: list[int] = []
-        for i in indexes:
-            _, key, value, headers = messages[i]
-            if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:  # full: send it, start another
-                sent.append((await producer.send_batch(batch, topic, partition=partition), members))
-                batch, members = producer.create_batch(), []  # a new list: the one sent is kept with its batch
-                if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
-                    raise ValueError("a message is larger than the producer's max_batch_size")
-            members.append(i)
+    for topic, partition, batch, members in built:
         sent.append((await producer.send_batch(batch, topic, partition=partition), members))
 
     async def acknowledged() -> list[tuple[str, int, int]]:
@@ -138,6 +127,30 @@ async def queue_batched(producer: AIOKafkaProducer, messages: Sequence[tuple[str
         return out
 
     return asyncio.ensure_future(acknowledged())
+
+
+def _build_batches(producer: AIOKafkaProducer, messages: Sequence[tuple[str, bytes | None, bytes, list]],
+                   partitions: dict[str, tuple[int, ...]]) -> list[tuple[str, int, BatchBuilder, list[int]]]:
+    """The messages in batches per partition, in order: (topic, partition, batch, the batch's message indexes)."""
+    by_tp: dict[tuple[str, int], list[int]] = {}
+    keyed = {(topic, key): _partition_of(key, partitions[topic]) for topic, key in {(m[0], m[1]) for m in messages} if key is not None}
+    for i, (topic, key, _value, _headers) in enumerate(messages):
+        tp = (topic, keyed[topic, key]) if key is not None else (topic, partitions[topic][i % len(partitions[topic])])
+        by_tp.setdefault(tp, []).append(i)
+    built: list[tuple[str, int, BatchBuilder, list[int]]] = []
+    for (topic, partition), indexes in by_tp.items():
+        batch = producer.create_batch()
+        members: list[int] = []
+        for i in indexes:
+            _, key, value, headers = messages[i]
+            if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:  # full: start another
+                built.append((topic, partition, batch, members))
+                batch, members = producer.create_batch(), []
+                if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
+                    raise ValueError("a message is larger than the producer's max_batch_size")
+            members.append(i)
+        built.append((topic, partition, batch, members))
+    return built
 
 
 @lru_cache(maxsize=262_144)  # keys repeat (one per child); murmur2 is pure Python

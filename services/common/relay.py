@@ -14,6 +14,12 @@ natural key or event id.
 It also remembers, per partition, the offset and event id of the last message acknowledged, and
 fetches them back at each check: one missing means a single topic was lost (Apache Kafka).
 
+A writer may hand the relay the records it has just committed (`hand_over`): when the first record
+after the position is among them, the relay publishes them as handed instead of reading them back
+(an LA return's 100,000 records). They are the log's own records, committed, so the position and
+everything above holds; whatever was not handed, or was dropped (a replica that doesn't lead, a
+restart, more than `HANDED_MAX` waiting), is read from the log as before.
+
 Replicas: on PostgreSQL only the holder of the relay's advisory lock publishes
 (`services/common/leadership.py`); the others watch the broker and take over when it goes.
 On SQLite there is one process per database file, so it always publishes.
@@ -22,24 +28,26 @@ On SQLite there is one process per database file, so it always publishes.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import Engine
 
-from services.common import kafka
+from services.common import collector, kafka
 from services.common.background import Background
 from services.common.epoch import broker_epoch
 from services.common.leadership import Leadership
 from services.common.metrics import BROKER_UP, EVENTS_PRODUCED, RELAY_BACKLOG, RELAY_REPUBLISHED
 from services.common.outbox import StoredRecord
-from services.common.relay_state import Published, RelayLog, broker_lost_events
+from services.common.relay_state import Committed, Published, RelayLog, broker_lost_events
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
 SAVE_EVERY_S = 0.5  # the published position is saved at most this often (and on stop, and when idle after it)
+HANDED_MAX = 250_000  # records handed over and not yet published, at most (past it they are read from the log)
 
 class Relay:
     def __init__(
@@ -50,10 +58,12 @@ class Relay:
         service: str,
         engine: Engine | None = None,
         batch_size: int = 5000,
+        max_batch_bytes: int | None = None,
         verify_every: float = 2.0,
     ) -> None:
         self.settings, self.log, self.service = settings, log, service
         self.batch_size, self.verify_every = batch_size, verify_every
+        self.max_batch_bytes = max_batch_bytes  # the producer's batches (kafka.producer's default when None)
         self.leadership = Leadership(engine, f"{service}_relay")
         self.leading = False
         self.wakeup = asyncio.Event()
@@ -70,12 +80,43 @@ class Relay:
         self._last_lead_check = 0.0
         self._last_save = 0.0
         self._unsaved = False
+        self._handed: deque[Committed] = deque()
+        self._handed_count = 0
         self._producer: AIOKafkaProducer | None = None
         self._probe: AIOKafkaConsumer | None = None
         self._background = Background(f"{service}-relay", self._run)
 
     def notify(self) -> None:
         self.wakeup.set()
+
+    def hand_over(self, committed: Committed) -> None:
+        """Records just committed to the log: published from here when the relay reaches them."""
+        if not self.leading or self._handed_count + len(committed.seqs) > HANDED_MAX:
+            return  # read from the log instead: by this replica once it leads, or after the ones waiting
+        self._handed.append(committed)
+        self._handed_count += len(committed.seqs)
+        self.wakeup.set()
+
+    def _drop_handed(self) -> None:
+        self._handed.clear()
+        self._handed_count = 0
+
+    async def _read_after(self, position: int) -> list[StoredRecord]:
+        """The records after `position`, at most a batch: handed over when the next one was, else read."""
+        while self._handed:
+            committed = self._handed[0]
+            seqs = committed.seqs
+            if seqs[-1] <= position:  # published (or read from the log) already
+                self._handed.popleft()
+                self._handed_count -= len(seqs)
+                continue
+            start = bisect.bisect_right(seqs, position)
+            # No record lies between handed ones, so seqs[start] is next unless it is the first and the
+            # log may hold others before it (not handed: another writer's batch, or dropped).
+            if start == 0 and seqs[0] != position + 1:
+                break
+            return await asyncio.to_thread(collector.call_paused, committed.stored, start, min(start + self.batch_size, len(seqs)))
+        return await asyncio.to_thread(collector.call_paused, self.log.read_after, position, self.batch_size)
 
     def start(self) -> None:
         self._background.start()
@@ -88,6 +129,7 @@ class Relay:
             except Exception as exc:  # noqa: BLE001 - only costs publishing a little again
                 log.warning("relay position not saved on stop", extra={"service": self.service, "error": type(exc).__name__})
         self.leading = False
+        self._drop_handed()
         await asyncio.to_thread(self.leadership.dispose)
         await self._close_clients()
 
@@ -126,6 +168,7 @@ class Relay:
             self._needs_verify, self._unsaved = True, False
         elif not held and self.leading:
             self.caught_up.clear()
+            self._drop_handed()
         self.leading = held
         return held
 
@@ -143,7 +186,7 @@ class Relay:
         if self._needs_verify or time.monotonic() - self._last_verify > self.verify_every:
             await self._verify(producer, probe)
         self.wakeup.clear()  # before the read: a commit during it wakes the wait below (not lost by a later clear)
-        records = await asyncio.to_thread(self.log.read_after, self.position, self.batch_size)
+        records = await self._read_after(self.position)
         self._broker_up(True)
         if not records:
             if self._unsaved and time.monotonic() - self._last_save > SAVE_EVERY_S:
@@ -167,7 +210,7 @@ class Relay:
         queued = pending
         try:
             while len(pending[0]) == self.batch_size and time.monotonic() - self._last_verify <= self.verify_every:
-                following = await asyncio.to_thread(self.log.read_after, pending[0][-1].seq, self.batch_size)
+                following = await self._read_after(pending[0][-1].seq)
                 if not following:
                     break
                 queued = (following, await self._queue(producer, following))  # after batch N in every partition
@@ -184,7 +227,9 @@ class Relay:
     async def _queue(self, producer: AIOKafkaProducer, records: list[StoredRecord]) -> asyncio.Future[list[tuple[str, int, int]]]:
         prefix = self.settings.topic_prefix
         topics = {topic: prefix + topic for topic in {r.topic for r in records}}
-        return await kafka.queue_batched(producer, [(topics[r.topic], r.key.encode(), r.value, r.headers) for r in records])
+        with collector.paused():  # services/common/collector.py says why
+            messages = [(topics[r.topic], r.key.encode(), r.value, r.headers) for r in records]
+        return await kafka.queue_batched(producer, messages)
 
     async def _acknowledged(self, records: list[StoredRecord], queued: asyncio.Future[list[tuple[str, int, int]]]) -> None:
         # every message acknowledged (acks=all) before the position moves
@@ -240,7 +285,7 @@ class Relay:
     async def _clients(self) -> tuple[AIOKafkaProducer, AIOKafkaConsumer]:
         if self._producer is None or self._probe is None:
             await kafka.ensure_topics(self.settings, attempts=1)
-            producer = kafka.producer(self.settings)
+            producer = kafka.producer(self.settings, **({"max_batch_size": self.max_batch_bytes} if self.max_batch_bytes else {}))
             probe = kafka.consumer(self.settings, group_id=None)
             try:
                 await producer.start()

@@ -1,7 +1,7 @@
 """The intake service's composition root: the one place its objects are built.
 
 `bootstrap(settings)` builds the event log (its store, SQLite with synchronous=FULL or PostgreSQL),
-the group committer that batches submissions into it, the outbox relay the committer wakes, the
+the group committer that batches submissions into it, the relay the committer wakes and hands what it wrote, the
 calendars (R-CANCEL: the school year of a cancelled suspension) and the retention timer; nothing
 connects until the app's lifespan starts them. A test may call it with its own event log, relay or clock.
 """
@@ -47,8 +47,11 @@ def bootstrap(settings: Settings, *, store: EventLog | None = None, relay: Relay
     engine = store.engine
     committer = GroupCommitter(store)
     if relay is None:
-        # batches of 20,000: an LA return of 100,000 records in five reads and five rounds of acknowledgements
-        relay = Relay(settings, store, service="intake", engine=engine, batch_size=20_000)
+        # batches of 20,000: an LA return of 100,000 records in five reads and five rounds of acknowledgements.
+        # Producer batches of 1 MiB (a quarter of the requests of 256 KiB): within the 1,048,588 bytes of
+        # Kafka's default message.max.bytes (a batch's size counts its header), and the embedded broker takes them.
+        relay = Relay(settings, store, service="intake", engine=engine, batch_size=20_000, max_batch_bytes=1 << 20)
+    committer.on_records.append(relay.hand_over)  # an LA return's records published without reading them back
     committer.on_commit.append(relay.notify)
     calendars = load_registry(settings.calendars_dir)
     timers = Timers(settings, engine, clock or partial(datetime.now, UTC))

@@ -10,18 +10,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import NamedTuple
 
-from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
 
 from services.common import db
 from services.common.background import Background
 from services.common.db import is_sqlite
 from services.common.messages import ce_headers
 from services.common.outbox import StoredRecord
+from services.common.relay_state import Committed
 from services.intake.idempotency import Outcome, idempotency_outcome
 from services.intake.tables import event_log, relay_state, submissions
 
@@ -37,6 +39,13 @@ class LogRecord(NamedTuple):
     ce_type: str
     ce_time: str
     value: bytes
+
+
+class Appended(list[Outcome]):
+    """`EventLog.append`'s answer: each submission's outcome, in order, and the records the batch
+    wrote with their seqs, for the relay's hand-over (None when it wrote none)."""
+
+    committed: Committed | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +70,15 @@ class EventLog:
     def __init__(self, engine: Engine):
         self.engine = engine
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._last_seq = select(func.coalesce(func.max(event_log.c.seq), 0))
+        seq = event_log.c.seq
+        self._range_after = select(func.min(seq), func.max(seq), func.count()).where(seq > bindparam("before"))
         self._insert_sql = f"INSERT INTO {event_log.name} (topic, event_id, msg_key, ce_type, ce_time, value) VALUES ({', '.join([mark] * 6)})"
         self._read_sql = f"SELECT seq, topic, event_id, msg_key, ce_type, ce_time, value FROM {event_log.name} WHERE seq > {mark} ORDER BY seq LIMIT {mark}"
 
-    def append(self, batch: Sequence[Submission]) -> list[Outcome]:
-        """Write a batch of submissions in one transaction; return each one's outcome."""
-        outcomes: list[Outcome] = []
+    def append(self, batch: Sequence[Submission]) -> Appended:
+        """Write a batch of submissions in one transaction; return each one's outcome (and what it wrote)."""
+        outcomes = Appended()
         now = datetime.now(UTC)
         with db.write(self.engine) as conn:
             if not is_sqlite(self.engine):
@@ -96,10 +108,32 @@ class EventLog:
                 rows.extend(sub.records)
             if subs:
                 conn.execute(insert(submissions), subs)
+            seqs: Sequence[int] = ()
             if rows:
+                before = conn.execute(self._last_seq).scalar_one()
                 # The driver's own executemany: an LA return can add 100,000 rows in one go.
                 conn.exec_driver_sql(self._insert_sql, rows)
+                seqs = self._seqs_after(conn, before, len(rows))
+        if rows:
+            outcomes.committed = Committed(seqs, partial(self._stored, seqs, rows))
         return outcomes
+
+    def _seqs_after(self, conn: Connection, before: int, count: int) -> Sequence[int]:
+        """The seqs of the rows just inserted, in insert order. This transaction holds the log's write
+        lock (SQLite's, or the advisory lock), so every row past `before` is one of them; a single
+        statement numbers them one after the other (SQLite always, a PostgreSQL sequence unless it
+        skipped), else they are read."""
+        first, last, n = conn.execute(self._range_after, {"before": before}).one()
+        if n != count:
+            raise RuntimeError(f"event log: {n} rows after seq {before}, {count} inserted")  # another writer: never expected
+        if last - first + 1 == count:
+            return range(first, last + 1)
+        return conn.execute(select(event_log.c.seq).where(event_log.c.seq > before).order_by(event_log.c.seq)).scalars().all()
+
+    @staticmethod
+    def _stored(seqs: Sequence[int], rows: Sequence[tuple], start: int, stop: int) -> list[StoredRecord]:
+        """The relay's records of rows[start:stop], built as `read_after` builds them from the log."""
+        return _stored_records((seq, *row) for seq, row in zip(seqs[start:stop], rows[start:stop], strict=True))
 
     def read_after(self, position: int, limit: int) -> list[StoredRecord]:
         # The driver's own cursor and tuples: the relay reads an LA return's 100,000 rows this way,
@@ -111,12 +145,7 @@ class EventLog:
                 rows = cursor.fetchall()
             finally:
                 cursor.close()
-        fixed: dict[tuple[str, str], tuple[bytes, bytes]] = {}  # the records of one submission share type and time
-        out = []
-        for seq, topic, event_id, key, ce_type, ce_time, value in rows:
-            type_time = fixed.get((ce_type, ce_time)) or fixed.setdefault((ce_type, ce_time), (ce_type.encode(), ce_time.encode()))
-            out.append(StoredRecord(seq, topic, event_id, key, bytes(value), ce_headers(event_id, SOURCE, *type_time)))
-        return out
+        return _stored_records(rows)
 
     def last_seq(self) -> int:
         with self.engine.connect() as conn:
@@ -136,6 +165,16 @@ class EventLog:
             conn.execute(update(relay_state).where(relay_state.c.id == 1).values(position=position, published=json.dumps(published), epoch=epoch))
 
 
+def _stored_records(rows: Iterable[tuple]) -> list[StoredRecord]:
+    """The relay's records of (seq, topic, event_id, key, ce_type, ce_time, value) rows."""
+    fixed: dict[tuple[str, str], tuple[bytes, bytes]] = {}  # the records of one submission share type and time
+    out = []
+    for seq, topic, event_id, key, ce_type, ce_time, value in rows:
+        type_time = fixed.get((ce_type, ce_time)) or fixed.setdefault((ce_type, ce_time), (ce_type.encode(), ce_time.encode()))
+        out.append(StoredRecord(seq, topic, event_id, key, bytes(value), ce_headers(event_id, SOURCE, *type_time)))
+    return out
+
+
 class GroupCommitter:
     """Funnels concurrent appends into batches, written one transaction at a time.
 
@@ -149,6 +188,7 @@ class GroupCommitter:
         self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Outcome]]] = asyncio.Queue()
         self._background = Background("intake-group-commit", self._run)
         self.on_commit: list = []  # callbacks after each committed batch (wake the relay)
+        self.on_records: list[Callable[[Committed], None]] = []  # given the records each batch wrote (the relay's hand-over)
 
     def start(self) -> None:
         self._background.start()
@@ -181,5 +221,8 @@ class GroupCommitter:
             for (_, fut), outcome in zip(batch, outcomes, strict=True):
                 if not fut.done():
                     fut.set_result(outcome)
+            if outcomes.committed is not None:
+                for hand_over in self.on_records:
+                    hand_over(outcomes.committed)
             for callback in self.on_commit:
                 callback()

@@ -127,6 +127,38 @@ def test_seq_follows_append_order_and_read_after_pages(eventlog: EventLog) -> No
     assert eventlog.read_after(seqs[-1], 10) == []
 
 
+def test_append_hands_over_the_records_it_wrote_as_read_after_reads_them(eventlog: EventLog) -> None:
+    """The relay publishes what `append` hands it instead of reading it back: same seqs,
+    same records; a duplicate or a conflict in the batch writes (and hands over) nothing."""
+    eventlog.append([sub(n=4)])
+    first = sub("R-1", n=50)
+    outcomes = eventlog.append([first, sub("R-1", n=50), sub(n=3)])
+    assert outcomes == ["accepted", "duplicate", "accepted"]
+    committed = outcomes.committed
+    assert committed is not None and len(committed.seqs) == 53
+    assert list(committed.seqs) == list(range(5, 58))
+    assert committed.stored(0, 53) == eventlog.read_after(4, 100)
+    assert committed.stored(20, 30) == eventlog.read_after(24, 10)
+    assert eventlog.append([first]).committed is None  # a duplicate
+
+
+def test_handed_seqs_are_the_logs_after_a_gap(eventlog: EventLog, engine: Engine) -> None:
+    """The newest rows deleted (an erasure) or numbers skipped (a PostgreSQL sequence after a
+    rollback): the seqs handed over are still the ones the rows got."""
+    eventlog.append([sub(n=5)])
+    with db.write(engine) as conn:
+        conn.execute(tables.event_log.delete().where(tables.event_log.c.seq > 3))
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('intake_event_log', 'seq'), 40)")
+            conn.exec_driver_sql("ALTER SEQUENCE intake_event_log_seq_seq INCREMENT BY 3")  # gaps inside the statement: read back
+    committed = eventlog.append([sub(n=6)]).committed
+    assert committed is not None
+    stored = eventlog.read_after(3, 100)
+    assert [r.seq for r in stored][0] > 4  # past the gap
+    assert list(committed.seqs) == [r.seq for r in stored]
+    assert committed.stored(0, 6) == stored
+
+
 def test_empty_log(eventlog: EventLog) -> None:
     assert eventlog.last_seq() == 0
     assert eventlog.read_after(0, 10) == []

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -21,8 +22,12 @@ from schemas.topics import CALLS, EXCLUSION_NOTICES
 from services.common import db, kafka, outbox
 from services.common.messages import Outgoing
 from services.common.metrics import RELAY_REPUBLISHED
+from services.common.outbox import StoredRecord
 from services.common.relay import Relay
+from services.common.relay_state import Committed
 from services.common.settings import Settings
+from services.intake import tables as intake_tables
+from services.intake.eventlog import EventLog, LogRecord, Submission
 
 pytestmark = pytest.mark.integration
 
@@ -180,6 +185,101 @@ async def test_a_lost_topic_is_published_again(settings: Settings, sqlite_engine
 
         await eventually("the lost topic's records published again", calls_back)
         assert republished(box.service) == before + 1
+    finally:
+        await relay.stop()
+
+
+# --------------------------------------------------------------------------- records handed over (the intake)
+
+
+class Spied:
+    """The intake's event log, noting the seqs the relay reads back from it."""
+
+    def __init__(self, eventlog: EventLog):
+        self.eventlog = eventlog
+        self.read: list[int] = []
+
+    def read_after(self, position: int, limit: int) -> list[StoredRecord]:
+        records = self.eventlog.read_after(position, limit)
+        self.read += [r.seq for r in records]
+        return records
+
+    def __getattr__(self, name: str) -> Any:  # last_seq, relay_state, save_relay_state
+        return getattr(self.eventlog, name)
+
+
+def _submission(n: int) -> Submission:
+    source_id = uuid.uuid4().hex
+    records = [LogRecord(EXCLUSION_NOTICES.name, f"return:{source_id}:{i}", "one-child", "uk.signpost.test.v1", "2025-03-03T09:00:00Z", b"{}")
+               for i in range(n)]  # fmt: skip
+    return Submission("la_return", source_id, "hash", records)
+
+
+@pytest.fixture
+def intake_log(sqlite_engine: Engine) -> Spied:
+    db.migrate(sqlite_engine, intake_tables.metadata)
+    return Spied(EventLog(sqlite_engine))
+
+
+async def _started(settings: Settings, log: Spied, engine: Engine) -> Relay:
+    relay = Relay(settings, log, service=f"r{uuid.uuid4().hex[:6]}", engine=engine, batch_size=10)
+    relay.start()
+    await eventually("the relay leads, caught up", _true(lambda: relay.caught_up.is_set()))
+    return relay
+
+
+async def _append(log: Spied, n: int) -> tuple[list[str], Committed]:
+    submission = _submission(n)
+    outcomes = await asyncio.to_thread(log.eventlog.append, [submission])
+    assert outcomes == ["accepted"] and outcomes.committed is not None
+    return [r.event_id for r in submission.records], outcomes.committed
+
+
+async def _published(settings: Settings, relay: Relay, log: Spied) -> list[str]:
+    await eventually("the relay caught up", lambda: _at(relay, log))
+    return await ids_on(settings, EXCLUSION_NOTICES.name)
+
+
+async def _at(relay: Relay, log: Spied) -> bool:
+    return relay.position >= await asyncio.to_thread(log.last_seq)
+
+
+async def test_records_handed_over_are_published_once_in_order_without_reading_them_back(settings: Settings, sqlite_engine: Engine, intake_log: Spied) -> None:
+    relay = await _started(settings, intake_log, sqlite_engine)
+    try:
+        ids: list[str] = []
+        for n in (25, 7, 13):  # more than a batch, less, and across batches
+            appended, committed = await _append(intake_log, n)
+            ids += appended
+            relay.hand_over(committed)
+        assert await _published(settings, relay, intake_log) == ids
+        assert intake_log.read == []
+    finally:
+        await relay.stop()
+
+
+async def test_records_committed_but_not_handed_over_are_read_from_the_log(settings: Settings, sqlite_engine: Engine, intake_log: Spied) -> None:
+    """A hand-over lost (the intake stopped between the commit and it, or a relay that did not lead
+    then): those records are read from the log, and the records handed after them follow them."""
+    relay = await _started(settings, intake_log, sqlite_engine)
+    try:
+        lost, lost_committed = await _append(intake_log, 10)  # a batch: a read of the log ends where the handed ones begin
+        handed, committed = await _append(intake_log, 15)
+        relay.hand_over(committed)
+        assert await _published(settings, relay, intake_log) == lost + handed
+        assert intake_log.read == list(lost_committed.seqs)  # the handed ones are not read back
+    finally:
+        await relay.stop()
+
+
+async def test_records_handed_to_a_relay_that_does_not_lead_are_read_when_it_does(settings: Settings, sqlite_engine: Engine, intake_log: Spied) -> None:
+    relay = Relay(settings, intake_log, service=f"r{uuid.uuid4().hex[:6]}", engine=sqlite_engine, batch_size=10)
+    ids, committed = await _append(intake_log, 12)
+    relay.hand_over(committed)  # not started: not leading, so dropped
+    relay.start()
+    try:
+        assert await _published(settings, relay, intake_log) == ids
+        assert intake_log.read == list(committed.seqs)
     finally:
         await relay.stop()
 
