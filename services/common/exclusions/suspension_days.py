@@ -54,9 +54,15 @@ class YearSuspensions:
     """One child's suspensions in one academic year: natural key -> event id -> report."""
 
     by_key: dict[str, dict[str, Report]] = field(default_factory=dict)
+    # what the rules read of the year, worked out once per change (`record` forgets them): a child's
+    # every rule reads them, for each of its suspensions (the k-th report of a year would cost O(k) each time)
+    _counted: tuple[Report, ...] | None = field(default=None, compare=False, repr=False)
+    _evidence: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
-    def counted(self) -> list[Report]:
-        return [winner(reports) for reports in self.by_key.values()]
+    def counted(self) -> tuple[Report, ...]:
+        if self._counted is None:
+            self._counted = tuple(winner(reports) for reports in self.by_key.values())
+        return self._counted
 
     @property
     def days(self) -> float:
@@ -65,14 +71,16 @@ class YearSuspensions:
     def evidence(self) -> tuple[str, ...]:
         """One event per suspension: the first report of it (a confirming return or a correction
         changes its days, not what the alert cites, so it is not mistaken for a new suspension)."""
-        return tuple(sorted(min(reports.values(), key=lambda r: (r.reported_at, r.event_id)).event_id for reports in self.by_key.values()))
+        if self._evidence is None:
+            self._evidence = tuple(sorted(min(reports.values(), key=lambda r: (r.reported_at, r.event_id)).event_id for reports in self.by_key.values()))
+        return self._evidence
 
     def latest(self) -> Report | None:
         """The counted suspension that started last: its school and LA are the alert's."""
         return _latest(self.counted())
 
 
-def _latest(counted: list[Report]) -> Report | None:
+def _latest(counted: Iterable[Report]) -> Report | None:
     return max(counted, key=lambda r: (r.start_date, r.reported_at, r.event_id), default=None)
 
 
@@ -82,6 +90,7 @@ def record(state: YearSuspensions, fact: SuspensionFact) -> bool:
     if fact.event_id in reports:
         return False
     reports[fact.event_id] = report_of(fact)
+    state._counted = state._evidence = None
     return True
 
 

@@ -164,3 +164,15 @@ def test_thresholds_come_from_the_config():
 def test_thresholds_out_of_order_are_rejected(values):
     with pytest.raises(ValidationError, match="warning_at <= high_at <= limit"):
         SuspensionDays(**values)
+
+
+def test_what_the_rules_read_of_a_year_follows_every_report_recorded_after_it_was_read():
+    state = state_with(20, 20)
+    assert (state.days, len(state.evidence())) == (20, 2)
+    correction = make_fact(30, start=date(2024, 9, 2), reported_at="2024-10-02T09:00:00")  # the first suspension, corrected later
+    assert suspension_days.record(state, correction)
+    assert (state.days, len(state.evidence())) == (25, 2)
+    assert suspension_days.record(state, make_fact(40, start=date(2024, 11, 4)))
+    assert (state.days, len(state.evidence()), len(state.counted())) == (45, 3, 3)
+    assert not suspension_days.record(state, correction)  # the same report again changes nothing
+    assert state.days == 45
