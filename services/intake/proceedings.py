@@ -33,8 +33,8 @@ from schemas.topics import (
     REPRESENTATIONS,
     TopicSpec,
 )
-from services.common.http import json_body
-from services.intake.deps import Service
+from services.common.http import LeanRoute, json_body
+from services.intake.deps import intake_of
 from services.intake.eventlog import LogRecord, Submission
 from services.intake.routes import RESPONSES, _accept, _submitted
 
@@ -74,13 +74,13 @@ router = APIRouter(prefix="/v1", tags=["intake"])
 
 
 def _endpoint(kind: Kind) -> None:
-    async def post(request: Request, intake: Service) -> JSONResponse:
+    async def post(request: Request) -> JSONResponse:  # a LeanRoute, as the intake's other single-event POSTs
         event = await _submitted(request, kind.model)
-        return await _accept(intake, submission(kind, event), getattr(event, kind.id_field))
+        return await _accept(intake_of(request), submission(kind, event), getattr(event, kind.id_field))
 
     post.__name__ = "post_" + kind.prefix.replace("-", "_")
     router.add_api_route(kind.path, post, methods=["POST"], status_code=202, response_model=Accepted, responses=RESPONSES,
-                         summary=kind.summary, openapi_extra=json_body(kind.model))  # fmt: skip
+                         summary=kind.summary, openapi_extra=json_body(kind.model), route_class_override=LeanRoute)  # fmt: skip
 
 
 for _kind in KINDS:
