@@ -15,6 +15,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import generator
 from bench.common import embedded_broker, load_average, say, scratch_dir
@@ -81,7 +82,7 @@ def code_version() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     started = time.time()
-    meta = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "machine": machine(), "code": code_version(),
+    meta: dict[str, Any] = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "machine": machine(), "code": code_version(),
             "load_average_start": load_average(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     workdir = scratch_dir()
     tables: list[Table] = []
@@ -103,11 +104,13 @@ def main(argv: list[str] | None = None) -> int:
             if "intake" in wanted:
                 from bench import intake
 
+                assert small is not None
                 tables.append(intake.run(broker.bootstrap, small, workdir, args.intake_seconds, args.connections, args.csv_rows, args.csv_repeats, args.seed))
                 print(render(tables[-1]), flush=True)  # noqa: T201
             if "pipeline" in wanted:
                 from bench import pipeline
 
+                assert small is not None
                 tables.append(pipeline.run(broker.bootstrap, small, workdir, args.time_limit, args.faust_limit))
                 print(render(tables[-1]), flush=True)  # noqa: T201
             small = None

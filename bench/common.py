@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ def new_prefix(name: str) -> str:
 
 # ---------------------------------------------------------------------------- broker and settings
 @contextmanager
-def embedded_broker(workdir: Path) -> Iterable[EmbeddedBroker]:
+def embedded_broker(workdir: Path) -> Iterator[EmbeddedBroker]:
     broker = EmbeddedBroker(free_port(), log_file=workdir / "broker.log")
     broker.start()
     try:

@@ -379,8 +379,9 @@ class Generator:
                 school, start = child.school, rng.choice(self.school_days(child.la_code))
                 record = {"kind": kind, "school_urn": school.urn, "start_date": start}
                 if kind == "suspension":  # never notified: new days for the child
-                    record |= {"sessions": self._pick_sessions(), "reason_codes": self.reasons()}
-                    child.suspensions.append((start, record["sessions"], school, False))
+                    sessions = self._pick_sessions()
+                    record |= {"sessions": sessions, "reason_codes": self.reasons()}
+                    child.suspensions.append((start, sessions, school, False))
                 elif kind == "permanent_exclusion":
                     record["reason_codes"] = self.reasons()
             record |= {"record_id": f"REC-{n + 1}", "pupil": child.pupil}
@@ -487,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
     year = generate(args.events, args.seed)
-    per_child = Counter()
+    per_child: Counter[str] = Counter()
     for r in year.records:
         per_child[r.key] += 1
     repeat = Counter(min(v, 10) for v in per_child.values())

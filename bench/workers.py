@@ -324,7 +324,7 @@ def quix(cfg: dict) -> dict:
     )
     topics = [app.topic(name, value_deserializer="json", key_deserializer="bytes") for name in cfg["topics"]]
     output = app.topic(cfg["output"], value_serializer="bytes", key_serializer="bytes")
-    marks = {"first": None, "last": None, "processed": 0, "emitted": 0}
+    marks: dict[str, Any] = {"first": None, "last": None, "processed": 0, "emitted": 0}
     expect = cfg["expect"]
 
     def detect(value: dict, key: bytes, _timestamp: int, headers: Any, state: State) -> bytes | None:
@@ -375,7 +375,7 @@ def faust_naive(cfg: dict, out: Path) -> None:
     output = app.topic(cfg["output"], key_serializer="raw", value_serializer="raw")
     days = app.Table("days", default=float, partitions=3)
     seen: set[str] = set()  # suspensions counted (a plain set: one Table update per event is naive enough)
-    marks = {"first": None, "processed": 0, "emitted": 0}
+    marks: dict[str, Any] = {"first": None, "processed": 0, "emitted": 0}
     expect = cfg["expect"]
 
     @app.agent(source)
