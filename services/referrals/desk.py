@@ -11,7 +11,7 @@ a ReferralChanged (`<referral id>:v<version>`) to the outbox in the same transac
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 import orjson
@@ -23,11 +23,12 @@ from services.common import db, outbox
 from services.common.calendar import CalendarRegistry, SchoolCalendar
 from services.common.db import insert_ignore, upsert
 from services.common.messages import Outgoing
-from services.referrals import loads
+from services.referrals import batch_reads, loads
 from services.referrals import tables as t
+from services.referrals.batch_reads import RunReads
 from services.referrals.domain import consent as consent_ledger
 from services.referrals.domain import links, merge
-from services.referrals.domain.decide import decide
+from services.referrals.domain.decide import Action, decide
 from services.referrals.domain.triggers import Trigger, alert_trigger, from_child_event
 from services.referrals.inputs import ConsentRecorded, Input
 from services.referrals.policy import Policy
@@ -53,18 +54,29 @@ class ReferralDesk:
     def apply(self, conn: Connection, items: Sequence[Input], now: datetime) -> DeskResult:
         result = DeskResult()
         run = _Run(self, conn, self.policy(), now, result)
-        for item in items:
-            if isinstance(item, AlertChanged):
-                run.alert(item)
-            elif isinstance(item, ChildEventResolved):
-                run.child_event(item)
-            elif isinstance(item, ChildLinkChanged):
-                run.link(item)
-            elif isinstance(item, ConsentRecorded):
-                run.consent(item)
+        for alerts, other in _runs(items):
+            if alerts:
+                run.alerts(alerts)
             else:
-                raise TypeError(f"not a desk input: {type(item).__name__}")
+                run.writes.deferred.flush()  # a link, event or consent reads the store live
+                run.one(other)
+        run.writes.deferred.flush()
         return result
+
+
+def _runs(items: Sequence[Input]) -> Iterator[tuple[list[AlertChanged], Input | None]]:
+    """The batch in order: each run of consecutive alert changes together, any other input alone."""
+    alerts: list[AlertChanged] = []
+    for item in items:
+        if isinstance(item, AlertChanged):
+            alerts.append(item)
+            continue
+        if alerts:
+            yield alerts, None
+            alerts = []
+        yield [], item
+    if alerts:
+        yield alerts, None
 
 
 class _Run:
@@ -76,12 +88,44 @@ class _Run:
         self.writes = Writes(conn, desk.engine, policy, now, result, deliver=desk.deliver)
 
     # ------------------------------------------------------------------ inputs
-    def alert(self, changed: AlertChanged) -> None:
-        trigger = alert_trigger(changed)
-        if trigger is None:
-            return
-        self._save_profile(trigger.child, db.aware(changed.alert.updated_at))
-        self._trigger(trigger)
+    def one(self, item: Input | None) -> None:
+        if isinstance(item, ChildEventResolved):
+            self.child_event(item)
+        elif isinstance(item, ChildLinkChanged):
+            self.link(item)
+        elif isinstance(item, ConsentRecorded):
+            self.consent(item)
+        else:
+            raise TypeError(f"not a desk input: {type(item).__name__}")
+
+    def alerts(self, changes: list[AlertChanged]) -> None:
+        """A run of alert changes, read set-wise (batch_reads.py); each decided and applied in order."""
+        triggers = [(trigger, db.aware(changed.alert.updated_at)) for changed in changes if (trigger := alert_trigger(changed)) is not None]
+        reads = RunReads.load(self.conn, [trigger for trigger, _ in triggers])
+        for trigger, at in triggers:
+            if reads.answers(trigger):
+                actions = self._snapshot_trigger(reads, trigger, at)
+            else:
+                self.writes.deferred.flush()  # the live reads see the run's writes
+                self._save_profile(trigger.child, at)
+                actions = self._trigger(trigger)
+            reads.touched(batch_reads.records_of(trigger), [trigger.key, *(a.reason_key for a in actions if hasattr(a, "reason_key"))])
+
+    def _snapshot_trigger(self, reads: RunReads, trigger: Trigger, at: datetime) -> list[Action]:
+        """`_save_profile` and `_trigger` for an unlinked record, from the run's snapshot; its profile
+        and trigger rows are deferred (Writes.deferred)."""
+        child_id = trigger.child["child_id"]
+        held_at = reads.profile_at(child_id)
+        if held_at is None or held_at <= at:
+            self.writes.deferred.add("profiles", {"child_id": child_id, "profile": orjson.dumps(trigger.child).decode(), "at": at})
+        child = reads.group_profile(trigger.child_id, trigger.child) or trigger.child
+        routed = trigger.with_child(child)
+        seen = reads.seen(trigger.child_id, trigger.key)
+        actions = decide(routed, self.policy, reads.ledger(trigger.child_id), reads.open_referrals(trigger.child_id), seen,
+                         self.now.date(), self._calendar(child))
+        self.writes.apply(actions, routed, seen.held, {trigger.child_id})
+        self._store_trigger(trigger, seen.version, deferred=True)
+        return actions
 
     def child_event(self, event: ChildEventResolved) -> None:
         if event.record_child_id:  # the event's own record, which counts as child.child_id (children.links.v1 says so):
@@ -145,7 +189,7 @@ class _Run:
             self.reevaluate(side, after)
 
     # ------------------------------------------------------------------ routing
-    def _trigger(self, trigger: Trigger) -> None:
+    def _trigger(self, trigger: Trigger) -> list[Action]:
         out = loads.component(self.conn, trigger.child_id)
         effective = links.effective(trigger.child_id, out)
         members = links.group(trigger.child_id, out)
@@ -156,6 +200,7 @@ class _Run:
                          self.now.date(), self._calendar(child))
         self.writes.apply(actions, routed, seen.held, members)
         self._store_trigger(trigger, seen.version)
+        return actions
 
     def reevaluate(self, effective: str, out: dict[str, str]) -> None:
         """Route the group's stored triggers again (a link, an undo, a consent): never new harm."""
@@ -175,14 +220,17 @@ class _Run:
             for ref in loads.open_referrals(self.conn, effective).values():
                 self.writes.refresh(ref.id, child)
 
-    def _store_trigger(self, trigger: Trigger, held_version: int | None) -> None:
+    def _store_trigger(self, trigger: Trigger, held_version: int | None, *, deferred: bool = False) -> None:
         if held_version is not None and trigger.version < held_version:
             return  # older than what we hold: keep the newer state
         if held_version is not None and trigger.version == held_version and trigger.change != "event":
             return
-        self.conn.execute(upsert(self.engine, t.triggers, ["child_id", "reason_key"], ["version", "stands", "doc", "updated_at"]),
-                          [{"child_id": trigger.child_id, "reason_key": trigger.key, "version": trigger.version, "stands": trigger.stands,
-                            "doc": loads.trigger_doc(trigger), "updated_at": self.now}])
+        row = {"child_id": trigger.child_id, "reason_key": trigger.key, "version": trigger.version, "stands": trigger.stands,
+               "doc": loads.trigger_doc(trigger), "updated_at": self.now}
+        if deferred:
+            self.writes.deferred.add("triggers", row)
+        else:
+            self.conn.execute(upsert(self.engine, t.triggers, ["child_id", "reason_key"], ["version", "stands", "doc", "updated_at"]), [row])
         if not trigger.stands:  # a resolved alert: nothing waits for consent on its behalf
             self.conn.execute(delete(t.held).where(t.held.c.reason_key == trigger.key))
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Executable, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from schemas.referrals import ReferralChanged
 from schemas.topics import REFERRALS
-from services.common.db import insert_ignore
+from services.common.db import insert_ignore, upsert
 from services.common.messages import Outgoing, outgoing
 from services.common.stream import StaleWrite
 from services.referrals import tables as t
@@ -84,12 +84,40 @@ def history(conn: Connection, ref_id: str, at: datetime, by: str, action: str, d
 
 
 
+class Deferred:
+    """Rows written with one executemany per table when the batch ends, or before the desk reads the
+    store live again: history (never read back by the desk), and the profiles and triggers of the
+    changes it decided from a run's snapshot (batch_reads.py: none of them twice between flushes)."""
+
+    def __init__(self, conn: Connection, engine: Engine) -> None:
+        self.conn = conn
+        self.statements: dict[str, Executable] = {
+            "history": _HISTORY,
+            "profiles": upsert(engine, t.profiles, ["child_id"], ["profile", "at"]),
+            "triggers": upsert(engine, t.triggers, ["child_id", "reason_key"], ["version", "stands", "doc", "updated_at"]),
+        }
+        self.rows: dict[str, list[dict]] = {name: [] for name in self.statements}
+
+    def add(self, table: str, row: dict) -> None:
+        self.rows[table].append(row)
+
+    def flush(self) -> None:
+        for table, rows in self.rows.items():
+            if rows:
+                self.conn.execute(self.statements[table], rows)
+                self.rows[table] = []
+
+
 class Writes:
     """Applies actions for one batch (one connection, one transaction, one `now`)."""
 
     def __init__(self, conn: Connection, engine: Engine, policy: Policy, now: datetime, result: DeskResult, *, deliver: bool) -> None:
         self.conn, self.engine, self.policy, self.now, self.result, self.deliver = conn, engine, policy, now, result, deliver
         self.renamed: dict[str, str] = {}  # an Open's id → the id it got (see _open)
+        self.deferred = Deferred(conn, engine)
+
+    def _history(self, ref_id: str, by: str, action: str, detail: str | None) -> None:
+        self.deferred.add("history", {"referral_id": ref_id, "at": self.now, "by": by, "action": action, "detail": detail})
 
     def apply(self, actions: list[Action], trigger: Trigger, held: frozenset[str], members: set[str]) -> None:
         child_json = orjson.dumps(trigger.child).decode()
@@ -103,14 +131,14 @@ class Writes:
             elif isinstance(action, Attach):
                 self._bump(action.referral_id, trigger.child)
                 self._add_reason(action.referral_id, action.agency, action.reason_key, action.reason, action.child_id, action.version)
-                history(self.conn, action.referral_id, self.now, "signpost", "reason_added", action.reason_key.split(":")[0])
+                self._history(action.referral_id, "signpost", "reason_added", action.reason_key.split(":")[0])
                 record_change(self.conn, action.referral_id, "reason_added", self.now, self.result)
             elif isinstance(action, AddEvidence):
                 self._bump(action.referral_id, trigger.child)
                 rs = t.reasons.c
                 self.conn.execute(update(t.reasons).where(rs.referral_id == action.referral_id, rs.reason_key == action.reason_key)
                                   .values(reason=orjson.dumps(action.reason).decode(), version=action.version))
-                history(self.conn, action.referral_id, self.now, "signpost", "evidence_added", action.reason_key.split(":")[0])
+                self._history(action.referral_id, "signpost", "evidence_added", action.reason_key.split(":")[0])
                 record_change(self.conn, action.referral_id, "evidence_added", self.now, self.result)
             elif isinstance(action, Refresh):
                 self.refresh(action.referral_id, trigger.child)
@@ -139,21 +167,21 @@ class Writes:
             raise StaleWrite(f"an open {action.agency} referral appeared meanwhile") from exc
         self._set_las(ref_id, trigger.child)
         self._add_reason(ref_id, action.agency, action.reason_key, action.reason, action.child_id, action.version)
-        history(self.conn, ref_id, self.now, "signpost", "created", f"routed to {action.receiver}")
+        self._history(ref_id, "signpost", "created", f"routed to {action.receiver}")
         record_change(self.conn, ref_id, "created", self.now, self.result)
 
     def _withdraw(self, action: Withdraw, child: dict) -> None:
         rs, r = t.reasons.c, t.referrals.c
         self._bump(action.referral_id, child)
         self.conn.execute(delete(t.reasons).where(rs.referral_id == action.referral_id, rs.reason_key == action.reason_key))
-        history(self.conn, action.referral_id, self.now, "signpost", "reason_withdrawn",
+        self._history(action.referral_id, "signpost", "reason_withdrawn",
                 f"{action.reason_key.split(':')[0]}: no longer holds for this child (a correction, or the evidence was another record's)")
         left = self.conn.execute(select(func.count()).select_from(t.reasons).where(rs.referral_id == action.referral_id)).scalar_one()
         status = self.conn.execute(select(r.status).where(r.id == action.referral_id)).scalar_one()
         change = "reason_withdrawn"
         if not left and status == "new":  # nobody acted on it, and nothing is left to act on
             self.conn.execute(update(t.referrals).where(r.id == action.referral_id).values(status="closed", outcome="withdrawn by Signpost: its reasons no longer hold"))
-            history(self.conn, action.referral_id, self.now, "signpost", "closed", "withdrawn: its reasons no longer hold")
+            self._history(action.referral_id, "signpost", "closed", "withdrawn: its reasons no longer hold")
             change = "withdrawn"
         record_change(self.conn, action.referral_id, change, self.now, self.result)
 
@@ -206,21 +234,21 @@ class Writes:
         for action in actions:
             if isinstance(action, merge.CloseMerged):
                 self._next_version(action.referral_id, status="closed", outcome=f"merged into {action.into_id}")
-                history(self.conn, action.referral_id, self.now, by, "merged", f"merged into {action.into_id}")
+                self._history(action.referral_id, by, "merged", f"merged into {action.into_id}")
                 record_change(self.conn, action.referral_id, "merged", self.now, self.result)
             elif isinstance(action, merge.MoveReasons):
                 self._move(action)
                 self._next_version(action.to_id)
-                history(self.conn, action.to_id, self.now, by, action.action, f"{len(action.keys)} reason(s) from {action.from_id}")
+                self._history(action.to_id, by, action.action, f"{len(action.keys)} reason(s) from {action.from_id}")
                 record_change(self.conn, action.to_id, action.action, self.now, self.result)
                 touched.append(action.to_id)
                 if action.action == "split":  # the referral they left changed too
                     self._next_version(action.from_id)
-                    history(self.conn, action.from_id, self.now, by, "split", f"{len(action.keys)} reason(s) to {action.to_id}")
+                    self._history(action.from_id, by, "split", f"{len(action.keys)} reason(s) to {action.to_id}")
                     record_change(self.conn, action.from_id, "split", self.now, self.result)
             elif isinstance(action, merge.Repoint):
                 self._next_version(action.referral_id, child_id=action.child_id)
-                history(self.conn, action.referral_id, self.now, by, action.action, action.detail)
+                self._history(action.referral_id, by, action.action, action.detail)
                 record_change(self.conn, action.referral_id, action.action, self.now, self.result)
                 touched.append(action.referral_id)
             elif isinstance(action, merge.OpenSplit):
@@ -228,7 +256,7 @@ class Writes:
                 self.conn.execute(insert(t.referrals), [{**src, "id": action.referral_id, "child_id": action.child_id, "status": "new", "created_at": self.now,
                                                          "updated_at": self.now, "due_by": action.due_by, "version": 1, "escalated_at": None,
                                                          "outcome": None, "decline_reason": None}])
-                history(self.conn, action.referral_id, self.now, by, "split", f"split from {action.from_id}")
+                self._history(action.referral_id, by, "split", f"split from {action.from_id}")
                 record_change(self.conn, action.referral_id, "split", self.now, self.result)
         for ref_id in dict.fromkeys(touched):  # an agency with a webhook hears of the change
             row = self.conn.execute(select(r.agency, r.status).where(r.id == ref_id)).one()

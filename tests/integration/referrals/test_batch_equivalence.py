@@ -1,5 +1,5 @@
 """A batch through the desk changes exactly what its messages applied one at a time change: every
-table, every outbox message, in the same order. The desk reads a batch set-wise (desk_batch.py), so
+table, every outbox message, in the same order. The desk reads a batch set-wise (batch_reads.py), so
 this is the net under it: a mixed history with duplicates, replays, several changes of one child in a
 batch, links, an undo, consents by call and by a person, applied in batches of 1, 7 and all."""
 
@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, delete, select
 
 from services.common.calendar import load_registry
+from services.referrals import batch_reads
 from services.referrals import tables as t
 from services.referrals.desk import DeskResult, ReferralDesk
 from services.referrals.inputs import ConsentRecorded, Input
@@ -51,6 +52,9 @@ def mixed_history(seed: int) -> list[Input]:
     items.insert(len(items) // 3, call(a, received_by="nas", concerns=("other",), share_with_nas=True, at=NOW + timedelta(hours=1)))
     items.insert(len(items) // 2, link(a, b, link_id="cand-ab", at=NOW + timedelta(hours=2)))
     items.insert(len(items) // 2 + 1, link(a, b, link_id="cand-ab", at=NOW + timedelta(hours=2)))  # a replayed link
+    linked_at = len(items) // 2 + 2  # alerts of linked records: the group's profile, ledger and referrals decide
+    items[linked_at:linked_at] = [alert(a, "informal_exclusions_repeated", severity="high", alert_id=f"al-{a['child_id']}-linked", at=NOW + timedelta(hours=2)),
+                                  alert(b, "suspension_days_nearing_limit", alert_id=f"al-{b['child_id']}-linked", at=NOW + timedelta(hours=2))]
     items.insert(2 * len(items) // 3, ConsentRecorded(c["child_id"], "nas", "consent", "test-inclusion_team", NOW + timedelta(hours=3)))
     items.insert(3 * len(items) // 4, link(a, b, link_id="cand-ab", linked=False, version=2, at=NOW + timedelta(hours=4)))
     items.append(alert(c, "informal_exclusions_repeated", severity="high", at=NOW + timedelta(hours=5)))  # after c's consent
@@ -115,3 +119,11 @@ def test_a_redelivered_batch_changes_nothing_and_sends_nothing_twice(engine: Eng
         assert again.messages == [] and again.changes == []
     after = snapshot(engine)
     assert after == before
+
+
+def test_reads_in_small_chunks_decide_the_same(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's IN lists are chunked (SQLite's parameter limit): chunks of 2 read what one list reads."""
+    items = mixed_history(5)
+    one_by_one = run(engine, items, 1)
+    monkeypatch.setattr(batch_reads, "CHUNK", 2)
+    assert run(engine, items, len(items)) == one_by_one
