@@ -71,6 +71,15 @@ _NEXT_POSITION = select(func.coalesce(func.max(_rs.position), 0)).where(_rs.refe
 _BUMP = update(t.referrals).where(_r.id == bindparam("ref_id"), _r.status.in_(sorted(OPEN))).values(
     version=_r.version + 1, updated_at=bindparam("b_now"), child=bindparam("b_child"), la_code=bindparam("b_la"), upn=bindparam("b_upn"))
 _VERSION = select(_r.version).where(_r.id == bindparam("ref_id"))
+_ID_TAKEN = select(_r.id).where(_r.id == bindparam("ref_id"))
+_INSERT_REFERRAL = insert(t.referrals)
+_EVIDENCE = (update(t.reasons).where(_rs.referral_id == bindparam("ref_id"), _rs.reason_key == bindparam("key"))
+             .values(reason=bindparam("e_reason"), version=bindparam("e_version")))  # fmt: skip
+_REFRESH = update(t.referrals).where(_r.id == bindparam("ref_id")).values(child=bindparam("f_child"), la_code=bindparam("f_la"), upn=bindparam("f_upn"))
+_LAS_DROP = delete(t.referral_las).where(_rl.referral_id == bindparam("ref_id"), _rl.la_code.in_(bindparam("las", expanding=True)))
+_LAS_ADD = insert(t.referral_las)
+_RELEASE = delete(t.held).where(t.held.c.agency == bindparam("agency"), t.held.c.reason_key == bindparam("key"),
+                                t.held.c.child_id.in_(bindparam("members", expanding=True)))
 
 
 def record_change(conn: Connection, ref_id: str, change: str, now: datetime, result: DeskResult) -> None:
@@ -135,9 +144,8 @@ class Writes:
                 record_change(self.conn, action.referral_id, "reason_added", self.now, self.result)
             elif isinstance(action, AddEvidence):
                 self._bump(action.referral_id, trigger.child)
-                rs = t.reasons.c
-                self.conn.execute(update(t.reasons).where(rs.referral_id == action.referral_id, rs.reason_key == action.reason_key)
-                                  .values(reason=orjson.dumps(action.reason).decode(), version=action.version))
+                self.conn.execute(_EVIDENCE, {"ref_id": action.referral_id, "key": action.reason_key, "e_reason": orjson.dumps(action.reason).decode(),
+                                              "e_version": action.version})
                 self._history(action.referral_id, "signpost", "evidence_added", action.reason_key.split(":")[0])
                 record_change(self.conn, action.referral_id, "evidence_added", self.now, self.result)
             elif isinstance(action, Refresh):
@@ -147,15 +155,14 @@ class Writes:
             elif isinstance(action, Withdraw):
                 self._withdraw(action, trigger.child)
             if isinstance(action, Open | Attach):
-                gone = self.conn.execute(delete(t.held).where(t.held.c.agency == action.agency, t.held.c.reason_key == action.reason_key,
-                                                              t.held.c.child_id.in_(sorted(members))))
+                gone = self.conn.execute(_RELEASE, {"agency": action.agency, "key": action.reason_key, "members": sorted(members)})
                 if action.agency in held and gone.rowcount:
                     self.result.released += 1
 
     def _open(self, action: Open, trigger: Trigger, child_json: str) -> None:
         ref_id = action.referral_id
         n = 0
-        while self.conn.execute(select(t.referrals.c.id).where(t.referrals.c.id == ref_id)).first() is not None:
+        while self.conn.execute(_ID_TAKEN, {"ref_id": ref_id}).first() is not None:
             n += 1  # the id is taken (a referral emptied by a merge once had it): the next deterministic one
             ref_id = referral_id(action.referral_id, "again", str(n))
         self.renamed[action.referral_id] = ref_id
@@ -186,7 +193,7 @@ class Writes:
         record_change(self.conn, action.referral_id, change, self.now, self.result)
 
     def _insert_referral(self, rows: list[dict]) -> None:
-        self.conn.execute(insert(t.referrals), rows)  # the unique open-referral index may refuse it
+        self.conn.execute(_INSERT_REFERRAL, rows)  # the unique open-referral index may refuse it
 
     def _add_reason(self, ref_id: str, agency: str, key: str, reason: dict, child_id: str, version: int) -> None:
         position = self.conn.execute(_NEXT_POSITION, {"ref_id": ref_id}).scalar_one() + 1
@@ -206,20 +213,17 @@ class Writes:
 
     def refresh(self, ref_id: str, child: dict) -> None:
         """The child's details only: no new version, nobody notified."""
-        r = t.referrals.c
-        self.conn.execute(update(t.referrals).where(r.id == ref_id).values(child=orjson.dumps(child).decode(), la_code=child.get("la_code") or "",
-                                                                           upn=child.get("upn")))
+        self.conn.execute(_REFRESH, {"ref_id": ref_id, "f_child": orjson.dumps(child).decode(), "f_la": child.get("la_code") or "", "f_upn": child.get("upn")})
         self._set_las(ref_id, child)
 
     def _set_las(self, ref_id: str, child: dict) -> None:
         """Exactly the LAs of the child's (group's) profile see the referral."""
         las = visible_las(child)
-        rl = t.referral_las.c
         held = {r.la_code for r in self.conn.execute(_LAS_OF, {"ref_id": ref_id})}
         if held - set(las):
-            self.conn.execute(delete(t.referral_las).where(rl.referral_id == ref_id, rl.la_code.in_(sorted(held - set(las)))))
+            self.conn.execute(_LAS_DROP, {"ref_id": ref_id, "las": sorted(held - set(las))})
         if set(las) - held:
-            self.conn.execute(insert(t.referral_las), [{"referral_id": ref_id, "la_code": la} for la in las if la not in held])
+            self.conn.execute(_LAS_ADD, [{"referral_id": ref_id, "la_code": la} for la in las if la not in held])
 
     def _deliver(self, ref_id: str, agency: str, receiver: str) -> None:
         version = self.conn.execute(_VERSION, {"ref_id": ref_id}).scalar_one()
