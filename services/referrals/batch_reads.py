@@ -1,21 +1,23 @@
-"""A run of alert changes read set-wise: one query per table for the whole run, not ~8 per change.
+"""A run of alert changes read set-wise: one query per table for a segment of changes, not ~8 per change.
 
-The desk reads, before the run, everything `_trigger` reads for each change's record and reason
-(profiles, links, the reason's referrals, the trigger's stored version, held reasons, the ledger,
-open referrals), with IN lists chunked under SQLite's parameter limit. A change is answered from
-that snapshot only while nothing the run applied could have changed its answer: its record is not
-linked (a group's reads span records; links are rare), and no earlier change of the run touched its
-record or its reason. Any other change reads the store live, after the run's deferred writes are
-flushed, exactly as one applied alone: so a batch decides what its messages decided one at a time.
+The desk splits a run of alert changes into segments of changes of distinct records and reasons
+(`distinct_prefix`) and reads, before each segment and after every write before it, everything
+`_trigger` reads for each change's record and reason (profiles, links, the reason's referrals, the
+trigger's stored version, held reasons, the ledger, open referrals), with IN lists chunked under
+SQLite's parameter limit. A change is answered from that snapshot only while nothing the segment
+applied could have changed its answer: its record is not linked (a group's reads span records;
+links are rare: those read live), and no earlier change touched its record or its reason (an
+action on another reason starts a new segment). So a batch decides what its messages decided one
+at a time.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, bindparam, select
@@ -28,6 +30,7 @@ from services.referrals.domain.decide import OpenReferral, SeenReasons
 from services.referrals.domain.lifecycle import OPEN
 from services.referrals.domain.triggers import Trigger
 
+T = TypeVar("T")
 CHUNK = 400  # ids per IN list (twice in one statement for links): under the 999 bound parameters of old SQLite builds
 _lk, _r, _rs, _tr, _h, _p, _c = t.links.c, t.referrals.c, t.reasons.c, t.triggers.c, t.held.c, t.profiles.c, t.consents.c
 _LINKED = select(_lk.source_child_id, _lk.target_child_id).where(
@@ -55,6 +58,22 @@ def _rows(conn: Connection, statement: Any, ids: Iterable[str]) -> Iterator[Any]
 def records_of(trigger: Trigger) -> set[str]:
     """The records a change reads and writes per record: its subject, and the child whose profile it carries."""
     return {trigger.child_id, trigger.child["child_id"]}
+
+
+def distinct_prefix(items: Sequence[T], key: Callable[[T], Trigger]) -> list[T]:
+    """The longest prefix (one item at least) whose changes are of distinct records and reasons."""
+    records: set[str] = set()
+    keys: set[str] = set()
+    out: list[T] = []
+    for item in items:
+        trigger = key(item)
+        mine = records_of(trigger)
+        if out and (mine & records or trigger.key in keys):
+            break
+        records |= mine
+        keys.add(trigger.key)
+        out.append(item)
+    return out
 
 
 @dataclass

@@ -99,17 +99,26 @@ class _Run:
             raise TypeError(f"not a desk input: {type(item).__name__}")
 
     def alerts(self, changes: list[AlertChanged]) -> None:
-        """A run of alert changes, read set-wise (batch_reads.py); each decided and applied in order."""
+        """A run of alert changes, read set-wise (batch_reads.py); each decided and applied in order.
+        A snapshot answers a segment of changes of distinct records and reasons; the change that
+        repeats one starts the next segment, read after the segment's writes."""
         triggers = [(trigger, db.aware(changed.alert.updated_at)) for changed in changes if (trigger := alert_trigger(changed)) is not None]
-        reads = RunReads.load(self.conn, [trigger for trigger, _ in triggers])
-        for trigger, at in triggers:
-            if reads.answers(trigger):
-                actions = self._snapshot_trigger(reads, trigger, at)
-            else:
-                self.writes.deferred.flush()  # the live reads see the run's writes
-                self._save_profile(trigger.child, at)
-                actions = self._trigger(trigger)
-            reads.touched(batch_reads.records_of(trigger), [trigger.key, *(a.reason_key for a in actions if hasattr(a, "reason_key"))])
+        i = 0
+        while i < len(triggers):
+            self.writes.deferred.flush()  # the snapshot sees every write before it
+            segment = batch_reads.distinct_prefix(triggers[i:], key=lambda item: item[0])
+            reads = RunReads.load(self.conn, [trigger for trigger, _ in segment])
+            for trigger, at in segment:
+                if batch_reads.records_of(trigger) & reads.linked:  # a group: read live, as one applied alone
+                    self.writes.deferred.flush()
+                    self._save_profile(trigger.child, at)
+                    actions = self._trigger(trigger)
+                elif reads.answers(trigger):
+                    actions = self._snapshot_trigger(reads, trigger, at)
+                else:
+                    break  # an earlier change's action touched its reason: read again from here
+                reads.touched(batch_reads.records_of(trigger), [trigger.key, *(a.reason_key for a in actions if hasattr(a, "reason_key"))])
+                i += 1
 
     def _snapshot_trigger(self, reads: RunReads, trigger: Trigger, at: datetime) -> list[Action]:
         """`_save_profile` and `_trigger` for an unlinked record, from the run's snapshot; its profile
