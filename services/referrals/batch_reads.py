@@ -1,6 +1,7 @@
-"""A run of alert changes read set-wise: one query per table for a segment of changes, not ~8 per change.
+"""A run of triggers read set-wise: one query per table for a segment of them, not ~8 per trigger.
 
-The desk splits a run of alert changes into segments of changes of distinct records and reasons
+The desk splits a run of triggers (alert changes, and child events other than calls, in arrival
+order) into segments of triggers of distinct records and reasons
 (`distinct_prefix`) and reads, before each segment and after every write before it, everything
 `_trigger` reads for each change's record and reason (profiles, links, the reason's referrals, the
 trigger's stored version, held reasons, the ledger, open referrals), with IN lists chunked under
@@ -78,7 +79,7 @@ def distinct_prefix(items: Sequence[T], key: Callable[[T], Trigger]) -> list[T]:
 
 @dataclass
 class RunReads:
-    """The store as it was before a run of alert changes, for the records and reasons of the run."""
+    """The store as it was before a segment of triggers, for the records and reasons of the segment."""
 
     profiles: dict[str, tuple[str, datetime]]  # child → (profile JSON, at)
     linked: set[str]

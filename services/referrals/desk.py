@@ -54,29 +54,54 @@ class ReferralDesk:
     def apply(self, conn: Connection, items: Sequence[Input], now: datetime) -> DeskResult:
         result = DeskResult()
         run = _Run(self, conn, self.policy(), now, result)
-        for alerts, other in _runs(items):
-            if alerts:
-                run.alerts(alerts)
+        for routable, other in _runs(items):
+            if routable:
+                run.triggers(routable)
             else:
-                run.writes.deferred.flush()  # a link, event or consent reads the store live
+                run.writes.deferred.flush()  # a call, a link or a consent reads the store live
                 run.one(other)
         run.writes.deferred.flush()
         return result
 
 
-def _runs(items: Sequence[Input]) -> Iterator[tuple[list[AlertChanged], Input | None]]:
-    """The batch in order: each run of consecutive alert changes together, any other input alone."""
-    alerts: list[AlertChanged] = []
+Routable = tuple[Trigger, datetime]  # a trigger, and when its profile was reported
+
+
+def _routable(item: Input) -> list[Routable] | None:
+    """An alert change, or a child event other than a call, is applied as its trigger alone (the
+    record's profile, then routing): [] when it has none (every suspension). None for the others: a
+    call records consent, a link or a person's consent re-routes a group."""
+    if isinstance(item, AlertChanged):
+        trigger = alert_trigger(item)
+        return [] if trigger is None else [(trigger, db.aware(item.alert.updated_at))]
+    if isinstance(item, ChildEventResolved) and item.source != "call":
+        trigger = from_child_event(_as_record(item))
+        return [] if trigger is None else [(trigger, db.aware(item.occurred_at))]
+    return None
+
+
+def _runs(items: Sequence[Input]) -> Iterator[tuple[list[Routable], Input | None]]:
+    """The batch in order: each run of consecutive routable inputs together, any other input alone."""
+    run: list[Routable] = []
     for item in items:
-        if isinstance(item, AlertChanged):
-            alerts.append(item)
+        routable = _routable(item)
+        if routable is not None:
+            run.extend(routable)
             continue
-        if alerts:
-            yield alerts, None
-            alerts = []
+        if run:
+            yield run, None
+            run = []
         yield [], item
-    if alerts:
-        yield alerts, None
+    if run:
+        yield run, None
+
+
+def _as_record(event: ChildEventResolved) -> ChildEventResolved:
+    """The event about its own record, which counts as child.child_id (children.links.v1 says so): kept
+    per record, so an undo can split it back."""
+    if not event.record_child_id:
+        return event
+    return event.model_copy(update={"child": event.child.model_copy(update={"child_id": event.record_child_id})})
 
 
 class _Run:
@@ -98,11 +123,10 @@ class _Run:
         else:
             raise TypeError(f"not a desk input: {type(item).__name__}")
 
-    def alerts(self, changes: list[AlertChanged]) -> None:
-        """A run of alert changes, read set-wise (batch_reads.py); each decided and applied in order.
-        A snapshot answers a segment of changes of distinct records and reasons; the change that
-        repeats one starts the next segment, read after the segment's writes."""
-        triggers = [(trigger, db.aware(changed.alert.updated_at)) for changed in changes if (trigger := alert_trigger(changed)) is not None]
+    def triggers(self, triggers: list[Routable]) -> None:
+        """A run of triggers (alert changes, child events), read set-wise (batch_reads.py); each decided
+        and applied in order. A snapshot answers a segment of triggers of distinct records and reasons;
+        the one that repeats one starts the next segment, read after the segment's writes."""
         i = 0
         while i < len(triggers):
             self.writes.deferred.flush()  # the snapshot sees every write before it
@@ -137,8 +161,7 @@ class _Run:
         return actions
 
     def child_event(self, event: ChildEventResolved) -> None:
-        if event.record_child_id:  # the event's own record, which counts as child.child_id (children.links.v1 says so):
-            event = event.model_copy(update={"child": event.child.model_copy(update={"child_id": event.record_child_id})})  # kept per record, so an undo can split it back
+        event = _as_record(event)
         child_id = event.child.child_id
         granted = self._record_consent(event)
         trigger = from_child_event(event)

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import orjson
 import pytest
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, event, select
 
 from services.common.calendar import load_registry
 from services.referrals import batch_reads
@@ -127,3 +127,25 @@ def test_reads_in_small_chunks_decide_the_same(engine: Engine, monkeypatch: pyte
     one_by_one = run(engine, items, 1)
     monkeypatch.setattr(batch_reads, "CHUNK", 2)
     assert run(engine, items, len(items)) == one_by_one
+
+
+def test_a_batch_reads_each_table_once_not_once_per_message(engine: Engine) -> None:
+    """40 children's alerts, then their permanent exclusions, with suspensions between them (they route
+    nothing): the profiles, triggers, held reasons, consents and links are read once per segment of
+    distinct records, twice for the batch, not once per message."""
+    kids = [profile(**SEND) for _ in range(40)]
+    items: list[Input] = []
+    for kid in kids:
+        items += [alert(kid, "suspension_days_nearing_limit"), notice(kid, category="suspension")]
+    items += [notice(kid) for kid in kids]
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        result = ReferralDesk(engine, lambda: load_policy(), CALENDARS).handle(items, NOW)
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert len(result.changes) >= 80  # every child's alert and notice routed
+    for table in (t.profiles, t.triggers, t.held, t.consents, t.links):
+        reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and f"FROM {table.name}" in s]
+        assert len(reads) == 2, (table.name, len(reads))
