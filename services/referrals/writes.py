@@ -69,7 +69,8 @@ _HISTORY = insert(t.history)
 _LAS_OF = select(_rl.la_code).where(_rl.referral_id == bindparam("ref_id"))
 _NEXT_POSITION = select(func.coalesce(func.max(_rs.position), 0)).where(_rs.referral_id == bindparam("ref_id"))
 _BUMP = update(t.referrals).where(_r.id == bindparam("ref_id"), _r.status.in_(sorted(OPEN))).values(
-    version=_r.version + 1, updated_at=bindparam("b_now"), child=bindparam("b_child"), la_code=bindparam("b_la"), upn=bindparam("b_upn"))
+    version=_r.version + 1, updated_at=bindparam("b_now"), child=bindparam("b_child"), la_code=bindparam("b_la"), upn=bindparam("b_upn")
+).returning(_r.id, _r.agency, _r.child_id, _r.status, _r.version)  # the changed row, for its outbox message
 _VERSION = select(_r.version).where(_r.id == bindparam("ref_id"))
 _ID_TAKEN = select(_r.id).where(_r.id == bindparam("ref_id"))
 _INSERT_REFERRAL = insert(t.referrals)
@@ -82,8 +83,9 @@ _RELEASE = delete(t.held).where(t.held.c.agency == bindparam("agency"), t.held.c
                                 t.held.c.child_id.in_(bindparam("members", expanding=True)))
 
 
-def record_change(conn: Connection, ref_id: str, change: str, now: datetime, result: DeskResult) -> None:
-    row = conn.execute(_CHANGED, {"ref_id": ref_id}).one()._asdict()
+def record_change(conn: Connection, ref_id: str, change: str, now: datetime, result: DeskResult, row: dict | None = None) -> None:
+    """The change's outbox message and outcome; `row` (id, agency, child_id, status, version) if the writer knows it, else read."""
+    row = row or conn.execute(_CHANGED, {"ref_id": ref_id}).one()._asdict()
     result.messages.append(referral_changed(row, change, now))
     result.changes.append(Change(row["id"], row["agency"], row["child_id"], row["status"], change))
 
@@ -138,16 +140,16 @@ class Writes:
             elif isinstance(action, Open):
                 self._open(action, trigger, child_json)
             elif isinstance(action, Attach):
-                self._bump(action.referral_id, trigger.child)
+                row = self._bump(action.referral_id, trigger.child)
                 self._add_reason(action.referral_id, action.agency, action.reason_key, action.reason, action.child_id, action.version)
                 self._history(action.referral_id, "signpost", "reason_added", action.reason_key.split(":")[0])
-                record_change(self.conn, action.referral_id, "reason_added", self.now, self.result)
+                record_change(self.conn, action.referral_id, "reason_added", self.now, self.result, row)
             elif isinstance(action, AddEvidence):
-                self._bump(action.referral_id, trigger.child)
+                row = self._bump(action.referral_id, trigger.child)
                 self.conn.execute(_EVIDENCE, {"ref_id": action.referral_id, "key": action.reason_key, "e_reason": orjson.dumps(action.reason).decode(),
                                               "e_version": action.version})
                 self._history(action.referral_id, "signpost", "evidence_added", action.reason_key.split(":")[0])
-                record_change(self.conn, action.referral_id, "evidence_added", self.now, self.result)
+                record_change(self.conn, action.referral_id, "evidence_added", self.now, self.result, row)
             elif isinstance(action, Refresh):
                 self.refresh(action.referral_id, trigger.child)
             elif isinstance(action, Deliver):
@@ -175,7 +177,8 @@ class Writes:
         self._set_las(ref_id, trigger.child)
         self._add_reason(ref_id, action.agency, action.reason_key, action.reason, action.child_id, action.version)
         self._history(ref_id, "signpost", "created", f"routed to {action.receiver}")
-        record_change(self.conn, ref_id, "created", self.now, self.result)
+        created = {"id": ref_id, "agency": action.agency, "child_id": trigger.child["child_id"], "status": "new", "version": 1}  # as inserted
+        record_change(self.conn, ref_id, "created", self.now, self.result, created)
 
     def _withdraw(self, action: Withdraw, child: dict) -> None:
         rs, r = t.reasons.c, t.referrals.c
@@ -201,15 +204,16 @@ class Writes:
                                                                   "reason": orjson.dumps(reason).decode(), "added_at": self.now, "version": version,
                                                                   "position": position}])
 
-    def _bump(self, ref_id: str, child: dict) -> None:
+    def _bump(self, ref_id: str, child: dict) -> dict:
         """A new version of an open referral. If an agency closed or declined it since this batch read
         it (another transaction, another replica), the batch is stale: nothing of it is committed and
         the runner applies it again from fresh state."""
         done = self.conn.execute(_BUMP, {"ref_id": ref_id, "b_now": self.now, "b_child": orjson.dumps(child).decode(), "b_la": child.get("la_code") or "",
-                                         "b_upn": child.get("upn")})  # fmt: skip
-        if done.rowcount != 1:
+                                         "b_upn": child.get("upn")}).all()  # fmt: skip
+        if len(done) != 1:
             raise StaleWrite(f"referral {ref_id} is no longer open")
         self._set_las(ref_id, child)
+        return done[0]._asdict()
 
     def refresh(self, ref_id: str, child: dict) -> None:
         """The child's details only: no new version, nobody notified."""
