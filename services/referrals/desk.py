@@ -6,6 +6,10 @@ models the consumer decoded once, and the ConsentRecorded a person gave over HTT
 the group's stored triggers are decided again with the group's merged profile and ledger, so held
 reasons are released when any record of the group has the consent. Every referral change appends
 a ReferralChanged (`<referral id>:v<version>`) to the outbox in the same transaction.
+
+Alert changes and child events other than calls are read set-wise, a segment at a time
+(`batch_reads.py`), and decide exactly what they would one at a time; calls, links and consents
+re-route groups and read the store live.
 """
 
 from __future__ import annotations
