@@ -6,12 +6,16 @@ models the consumer decoded once, and the ConsentRecorded a person gave over HTT
 the group's stored triggers are decided again with the group's merged profile and ledger, so held
 reasons are released when any record of the group has the consent. Every referral change appends
 a ReferralChanged (`<referral id>:v<version>`) to the outbox in the same transaction.
+
+Alert changes and child events other than calls are read set-wise, a segment at a time
+(`batch_reads.py`), and decide exactly what they would one at a time; calls, links and consents
+re-route groups and read the store live.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 import orjson
@@ -23,11 +27,12 @@ from services.common import db, outbox
 from services.common.calendar import CalendarRegistry, SchoolCalendar
 from services.common.db import insert_ignore, upsert
 from services.common.messages import Outgoing
-from services.referrals import loads
+from services.referrals import batch_reads, loads
 from services.referrals import tables as t
+from services.referrals.batch_reads import RunReads
 from services.referrals.domain import consent as consent_ledger
 from services.referrals.domain import links, merge
-from services.referrals.domain.decide import decide
+from services.referrals.domain.decide import Action, decide
 from services.referrals.domain.triggers import Trigger, alert_trigger, from_child_event
 from services.referrals.inputs import ConsentRecorded, Input
 from services.referrals.policy import Policy
@@ -53,18 +58,54 @@ class ReferralDesk:
     def apply(self, conn: Connection, items: Sequence[Input], now: datetime) -> DeskResult:
         result = DeskResult()
         run = _Run(self, conn, self.policy(), now, result)
-        for item in items:
-            if isinstance(item, AlertChanged):
-                run.alert(item)
-            elif isinstance(item, ChildEventResolved):
-                run.child_event(item)
-            elif isinstance(item, ChildLinkChanged):
-                run.link(item)
-            elif isinstance(item, ConsentRecorded):
-                run.consent(item)
+        for routable, other in _runs(items):
+            if routable:
+                run.triggers(routable)
             else:
-                raise TypeError(f"not a desk input: {type(item).__name__}")
+                run.writes.deferred.flush()  # a call, a link or a consent reads the store live
+                run.one(other)
+        run.writes.deferred.flush()
         return result
+
+
+Routable = tuple[Trigger, datetime]  # a trigger, and when its profile was reported
+
+
+def _routable(item: Input) -> list[Routable] | None:
+    """An alert change, or a child event other than a call, is applied as its trigger alone (the
+    record's profile, then routing): [] when it has none (every suspension). None for the others: a
+    call records consent, a link or a person's consent re-routes a group."""
+    if isinstance(item, AlertChanged):
+        trigger = alert_trigger(item)
+        return [] if trigger is None else [(trigger, db.aware(item.alert.updated_at))]
+    if isinstance(item, ChildEventResolved) and item.source != "call":
+        trigger = from_child_event(_as_record(item))
+        return [] if trigger is None else [(trigger, db.aware(item.occurred_at))]
+    return None
+
+
+def _runs(items: Sequence[Input]) -> Iterator[tuple[list[Routable], Input | None]]:
+    """The batch in order: each run of consecutive routable inputs together, any other input alone."""
+    run: list[Routable] = []
+    for item in items:
+        routable = _routable(item)
+        if routable is not None:
+            run.extend(routable)
+            continue
+        if run:
+            yield run, None
+            run = []
+        yield [], item
+    if run:
+        yield run, None
+
+
+def _as_record(event: ChildEventResolved) -> ChildEventResolved:
+    """The event about its own record, which counts as child.child_id (children.links.v1 says so): kept
+    per record, so an undo can split it back."""
+    if not event.record_child_id:
+        return event
+    return event.model_copy(update={"child": event.child.model_copy(update={"child_id": event.record_child_id})})
 
 
 class _Run:
@@ -76,16 +117,55 @@ class _Run:
         self.writes = Writes(conn, desk.engine, policy, now, result, deliver=desk.deliver)
 
     # ------------------------------------------------------------------ inputs
-    def alert(self, changed: AlertChanged) -> None:
-        trigger = alert_trigger(changed)
-        if trigger is None:
-            return
-        self._save_profile(trigger.child, db.aware(changed.alert.updated_at))
-        self._trigger(trigger)
+    def one(self, item: Input | None) -> None:
+        if isinstance(item, ChildEventResolved):
+            self.child_event(item)
+        elif isinstance(item, ChildLinkChanged):
+            self.link(item)
+        elif isinstance(item, ConsentRecorded):
+            self.consent(item)
+        else:
+            raise TypeError(f"not a desk input: {type(item).__name__}")
+
+    def triggers(self, triggers: list[Routable]) -> None:
+        """A run of triggers (alert changes, child events), read set-wise (batch_reads.py); each decided
+        and applied in order. A snapshot answers a segment of triggers of distinct records and reasons;
+        the one that repeats one starts the next segment, read after the segment's writes."""
+        i = 0
+        while i < len(triggers):
+            self.writes.deferred.flush()  # the snapshot sees every write before it
+            segment = batch_reads.distinct_prefix(triggers[i:], key=lambda item: item[0])
+            reads = RunReads.load(self.conn, [trigger for trigger, _ in segment])
+            for trigger, at in segment:
+                if batch_reads.records_of(trigger) & reads.linked:  # a group: read live, as one applied alone
+                    self.writes.deferred.flush()
+                    self._save_profile(trigger.child, at)
+                    actions = self._trigger(trigger)
+                elif reads.answers(trigger):
+                    actions = self._snapshot_trigger(reads, trigger, at)
+                else:
+                    break  # an earlier change's action touched its reason: read again from here
+                reads.touched(batch_reads.records_of(trigger), [trigger.key, *(a.reason_key for a in actions if hasattr(a, "reason_key"))])
+                i += 1
+
+    def _snapshot_trigger(self, reads: RunReads, trigger: Trigger, at: datetime) -> list[Action]:
+        """`_save_profile` and `_trigger` for an unlinked record, from the run's snapshot; its profile
+        and trigger rows are deferred (Writes.deferred)."""
+        child_id = trigger.child["child_id"]
+        held_at = reads.profile_at(child_id)
+        if held_at is None or held_at <= at:
+            self.writes.deferred.add("profiles", {"child_id": child_id, "profile": orjson.dumps(trigger.child).decode(), "at": at})
+        child = reads.group_profile(trigger.child_id, trigger.child) or trigger.child
+        routed = trigger.with_child(child)
+        seen = reads.seen(trigger.child_id, trigger.key)
+        actions = decide(routed, self.policy, reads.ledger(trigger.child_id), reads.open_referrals(trigger.child_id), seen,
+                         self.now.date(), self._calendar(child))
+        self.writes.apply(actions, routed, seen.held, {trigger.child_id})
+        self._store_trigger(trigger, seen.version, deferred=True)
+        return actions
 
     def child_event(self, event: ChildEventResolved) -> None:
-        if event.record_child_id:  # the event's own record, which counts as child.child_id (children.links.v1 says so):
-            event = event.model_copy(update={"child": event.child.model_copy(update={"child_id": event.record_child_id})})  # kept per record, so an undo can split it back
+        event = _as_record(event)
         child_id = event.child.child_id
         granted = self._record_consent(event)
         trigger = from_child_event(event)
@@ -145,7 +225,7 @@ class _Run:
             self.reevaluate(side, after)
 
     # ------------------------------------------------------------------ routing
-    def _trigger(self, trigger: Trigger) -> None:
+    def _trigger(self, trigger: Trigger) -> list[Action]:
         out = loads.component(self.conn, trigger.child_id)
         effective = links.effective(trigger.child_id, out)
         members = links.group(trigger.child_id, out)
@@ -156,6 +236,7 @@ class _Run:
                          self.now.date(), self._calendar(child))
         self.writes.apply(actions, routed, seen.held, members)
         self._store_trigger(trigger, seen.version)
+        return actions
 
     def reevaluate(self, effective: str, out: dict[str, str]) -> None:
         """Route the group's stored triggers again (a link, an undo, a consent): never new harm."""
@@ -175,14 +256,17 @@ class _Run:
             for ref in loads.open_referrals(self.conn, effective).values():
                 self.writes.refresh(ref.id, child)
 
-    def _store_trigger(self, trigger: Trigger, held_version: int | None) -> None:
+    def _store_trigger(self, trigger: Trigger, held_version: int | None, *, deferred: bool = False) -> None:
         if held_version is not None and trigger.version < held_version:
             return  # older than what we hold: keep the newer state
         if held_version is not None and trigger.version == held_version and trigger.change != "event":
             return
-        self.conn.execute(upsert(self.engine, t.triggers, ["child_id", "reason_key"], ["version", "stands", "doc", "updated_at"]),
-                          [{"child_id": trigger.child_id, "reason_key": trigger.key, "version": trigger.version, "stands": trigger.stands,
-                            "doc": loads.trigger_doc(trigger), "updated_at": self.now}])
+        row = {"child_id": trigger.child_id, "reason_key": trigger.key, "version": trigger.version, "stands": trigger.stands,
+               "doc": loads.trigger_doc(trigger), "updated_at": self.now}
+        if deferred:
+            self.writes.deferred.add("triggers", row)
+        else:
+            self.conn.execute(upsert(self.engine, t.triggers, ["child_id", "reason_key"], ["version", "stands", "doc", "updated_at"]), [row])
         if not trigger.stands:  # a resolved alert: nothing waits for consent on its behalf
             self.conn.execute(delete(t.held).where(t.held.c.reason_key == trigger.key))
 

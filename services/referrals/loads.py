@@ -7,6 +7,7 @@ SQLAlchemy statement per call cost about 60 of the 80 µs of a small read, sever
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, bindparam, select
@@ -56,8 +57,11 @@ def link_version(conn: Connection, link_id: str) -> int | None:
 
 
 def ledger(conn: Connection, members: Iterable[str]) -> list[consent.ConsentRecord]:
-    rows = conn.execute(_LEDGER, {"members": sorted(members)})
-    return [consent.ConsentRecord(r.recipient, r.granted, aware(r.at), r.source) for r in rows]
+    return [consent_record(r) for r in conn.execute(_LEDGER, {"members": sorted(members)})]
+
+
+def consent_record(row: Any) -> consent.ConsentRecord:
+    return consent.ConsentRecord(row.recipient, row.granted, aware(row.at), row.source)
 
 
 def stored_profiles(conn: Connection, members: Iterable[str]) -> dict[str, dict]:
@@ -67,7 +71,11 @@ def stored_profiles(conn: Connection, members: Iterable[str]) -> dict[str, dict]
 
 def group_profile(conn: Connection, effective: str, members: set[str], fresh: dict | None = None) -> dict | None:
     """The group's profile (domain/profile.py); a record on its own keeps the profile it came with."""
-    known = stored_profiles(conn, members)
+    return merged_profile(stored_profiles(conn, members), effective, fresh)
+
+
+def merged_profile(known: dict[str, dict], effective: str, fresh: dict | None = None) -> dict | None:
+    """`group_profile` over the stored profiles of the group's records (a dict of its own: popped here)."""
     if fresh is not None:
         known[fresh["child_id"]] = fresh
     if not known:
@@ -99,17 +107,23 @@ def group_referrals(conn: Connection, effective: str) -> dict[str, GroupReferral
 
 def seen(conn: Connection, trigger_child: str, key: str, members: Iterable[str]) -> SeenReasons:
     rows = conn.execute(_SEEN, {"key": key})
+    version = conn.execute(_TRIGGER_VERSION, {"child_id": trigger_child, "key": key}).scalar()
+    held = conn.execute(_HELD, {"key": key, "members": sorted(members)})
+    return seen_from(rows, version, frozenset(h.agency for h in held))
+
+
+def seen_from(rows: Iterable[Any], version: int | None, held: frozenset[str]) -> SeenReasons:
+    """What was done for a reason: its referrals' rows (agency, referral_id, status, version; oldest
+    first), the trigger version stored for the record, and the agencies it is held for."""
     by_agency: dict[str, Holder] = {}
     versions: list[int] = []
     for row in rows:
         by_agency[row.agency] = Holder(row.referral_id, row.status)
         if row.version is not None:
             versions.append(row.version)
-    version = conn.execute(_TRIGGER_VERSION, {"child_id": trigger_child, "key": key}).scalar()
     if version is None and versions:  # routed before triggers were stored (migrated data)
         version = max(versions)
-    held = conn.execute(_HELD, {"key": key, "members": sorted(members)})
-    return SeenReasons(version, by_agency, frozenset(h.agency for h in held))
+    return SeenReasons(version, by_agency, held)
 
 
 def trigger_doc(trigger: Trigger) -> str:

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Executable, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from schemas.referrals import ReferralChanged
 from schemas.topics import REFERRALS
-from services.common.db import insert_ignore
+from services.common.db import insert_ignore, upsert
 from services.common.messages import Outgoing, outgoing
 from services.common.stream import StaleWrite
 from services.referrals import tables as t
@@ -69,12 +69,23 @@ _HISTORY = insert(t.history)
 _LAS_OF = select(_rl.la_code).where(_rl.referral_id == bindparam("ref_id"))
 _NEXT_POSITION = select(func.coalesce(func.max(_rs.position), 0)).where(_rs.referral_id == bindparam("ref_id"))
 _BUMP = update(t.referrals).where(_r.id == bindparam("ref_id"), _r.status.in_(sorted(OPEN))).values(
-    version=_r.version + 1, updated_at=bindparam("b_now"), child=bindparam("b_child"), la_code=bindparam("b_la"), upn=bindparam("b_upn"))
+    version=_r.version + 1, updated_at=bindparam("b_now"), child=bindparam("b_child"), la_code=bindparam("b_la"), upn=bindparam("b_upn")
+).returning(_r.id, _r.agency, _r.child_id, _r.status, _r.version)  # the changed row, for its outbox message
 _VERSION = select(_r.version).where(_r.id == bindparam("ref_id"))
+_ID_TAKEN = select(_r.id).where(_r.id == bindparam("ref_id"))
+_INSERT_REFERRAL = insert(t.referrals)
+_EVIDENCE = (update(t.reasons).where(_rs.referral_id == bindparam("ref_id"), _rs.reason_key == bindparam("key"))
+             .values(reason=bindparam("e_reason"), version=bindparam("e_version")))  # fmt: skip
+_REFRESH = update(t.referrals).where(_r.id == bindparam("ref_id")).values(child=bindparam("f_child"), la_code=bindparam("f_la"), upn=bindparam("f_upn"))
+_LAS_DROP = delete(t.referral_las).where(_rl.referral_id == bindparam("ref_id"), _rl.la_code.in_(bindparam("las", expanding=True)))
+_LAS_ADD = insert(t.referral_las)
+_RELEASE = delete(t.held).where(t.held.c.agency == bindparam("agency"), t.held.c.reason_key == bindparam("key"),
+                                t.held.c.child_id.in_(bindparam("members", expanding=True)))
 
 
-def record_change(conn: Connection, ref_id: str, change: str, now: datetime, result: DeskResult) -> None:
-    row = conn.execute(_CHANGED, {"ref_id": ref_id}).one()._asdict()
+def record_change(conn: Connection, ref_id: str, change: str, now: datetime, result: DeskResult, row: dict | None = None) -> None:
+    """The change's outbox message and outcome; `row` (id, agency, child_id, status, version) if the writer knows it, else read."""
+    row = row or conn.execute(_CHANGED, {"ref_id": ref_id}).one()._asdict()
     result.messages.append(referral_changed(row, change, now))
     result.changes.append(Change(row["id"], row["agency"], row["child_id"], row["status"], change))
 
@@ -84,12 +95,40 @@ def history(conn: Connection, ref_id: str, at: datetime, by: str, action: str, d
 
 
 
+class Deferred:
+    """Rows written with one executemany per table when the batch ends, or before the desk reads the
+    store live again: history (never read back by the desk), and the profiles and triggers of the
+    changes it decided from a run's snapshot (batch_reads.py: none of them twice between flushes)."""
+
+    def __init__(self, conn: Connection, engine: Engine) -> None:
+        self.conn = conn
+        self.statements: dict[str, Executable] = {
+            "history": _HISTORY,
+            "profiles": upsert(engine, t.profiles, ["child_id"], ["profile", "at"]),
+            "triggers": upsert(engine, t.triggers, ["child_id", "reason_key"], ["version", "stands", "doc", "updated_at"]),
+        }
+        self.rows: dict[str, list[dict]] = {name: [] for name in self.statements}
+
+    def add(self, table: str, row: dict) -> None:
+        self.rows[table].append(row)
+
+    def flush(self) -> None:
+        for table, rows in self.rows.items():
+            if rows:
+                self.conn.execute(self.statements[table], rows)
+                self.rows[table] = []
+
+
 class Writes:
     """Applies actions for one batch (one connection, one transaction, one `now`)."""
 
     def __init__(self, conn: Connection, engine: Engine, policy: Policy, now: datetime, result: DeskResult, *, deliver: bool) -> None:
         self.conn, self.engine, self.policy, self.now, self.result, self.deliver = conn, engine, policy, now, result, deliver
         self.renamed: dict[str, str] = {}  # an Open's id → the id it got (see _open)
+        self.deferred = Deferred(conn, engine)
+
+    def _history(self, ref_id: str, by: str, action: str, detail: str | None) -> None:
+        self.deferred.add("history", {"referral_id": ref_id, "at": self.now, "by": by, "action": action, "detail": detail})
 
     def apply(self, actions: list[Action], trigger: Trigger, held: frozenset[str], members: set[str]) -> None:
         child_json = orjson.dumps(trigger.child).decode()
@@ -101,17 +140,16 @@ class Writes:
             elif isinstance(action, Open):
                 self._open(action, trigger, child_json)
             elif isinstance(action, Attach):
-                self._bump(action.referral_id, trigger.child)
+                row = self._bump(action.referral_id, trigger.child)
                 self._add_reason(action.referral_id, action.agency, action.reason_key, action.reason, action.child_id, action.version)
-                history(self.conn, action.referral_id, self.now, "signpost", "reason_added", action.reason_key.split(":")[0])
-                record_change(self.conn, action.referral_id, "reason_added", self.now, self.result)
+                self._history(action.referral_id, "signpost", "reason_added", action.reason_key.split(":")[0])
+                record_change(self.conn, action.referral_id, "reason_added", self.now, self.result, row)
             elif isinstance(action, AddEvidence):
-                self._bump(action.referral_id, trigger.child)
-                rs = t.reasons.c
-                self.conn.execute(update(t.reasons).where(rs.referral_id == action.referral_id, rs.reason_key == action.reason_key)
-                                  .values(reason=orjson.dumps(action.reason).decode(), version=action.version))
-                history(self.conn, action.referral_id, self.now, "signpost", "evidence_added", action.reason_key.split(":")[0])
-                record_change(self.conn, action.referral_id, "evidence_added", self.now, self.result)
+                row = self._bump(action.referral_id, trigger.child)
+                self.conn.execute(_EVIDENCE, {"ref_id": action.referral_id, "key": action.reason_key, "e_reason": orjson.dumps(action.reason).decode(),
+                                              "e_version": action.version})
+                self._history(action.referral_id, "signpost", "evidence_added", action.reason_key.split(":")[0])
+                record_change(self.conn, action.referral_id, "evidence_added", self.now, self.result, row)
             elif isinstance(action, Refresh):
                 self.refresh(action.referral_id, trigger.child)
             elif isinstance(action, Deliver):
@@ -119,15 +157,14 @@ class Writes:
             elif isinstance(action, Withdraw):
                 self._withdraw(action, trigger.child)
             if isinstance(action, Open | Attach):
-                gone = self.conn.execute(delete(t.held).where(t.held.c.agency == action.agency, t.held.c.reason_key == action.reason_key,
-                                                              t.held.c.child_id.in_(sorted(members))))
+                gone = self.conn.execute(_RELEASE, {"agency": action.agency, "key": action.reason_key, "members": sorted(members)})
                 if action.agency in held and gone.rowcount:
                     self.result.released += 1
 
     def _open(self, action: Open, trigger: Trigger, child_json: str) -> None:
         ref_id = action.referral_id
         n = 0
-        while self.conn.execute(select(t.referrals.c.id).where(t.referrals.c.id == ref_id)).first() is not None:
+        while self.conn.execute(_ID_TAKEN, {"ref_id": ref_id}).first() is not None:
             n += 1  # the id is taken (a referral emptied by a merge once had it): the next deterministic one
             ref_id = referral_id(action.referral_id, "again", str(n))
         self.renamed[action.referral_id] = ref_id
@@ -139,26 +176,27 @@ class Writes:
             raise StaleWrite(f"an open {action.agency} referral appeared meanwhile") from exc
         self._set_las(ref_id, trigger.child)
         self._add_reason(ref_id, action.agency, action.reason_key, action.reason, action.child_id, action.version)
-        history(self.conn, ref_id, self.now, "signpost", "created", f"routed to {action.receiver}")
-        record_change(self.conn, ref_id, "created", self.now, self.result)
+        self._history(ref_id, "signpost", "created", f"routed to {action.receiver}")
+        created = {"id": ref_id, "agency": action.agency, "child_id": trigger.child["child_id"], "status": "new", "version": 1}  # as inserted
+        record_change(self.conn, ref_id, "created", self.now, self.result, created)
 
     def _withdraw(self, action: Withdraw, child: dict) -> None:
         rs, r = t.reasons.c, t.referrals.c
         self._bump(action.referral_id, child)
         self.conn.execute(delete(t.reasons).where(rs.referral_id == action.referral_id, rs.reason_key == action.reason_key))
-        history(self.conn, action.referral_id, self.now, "signpost", "reason_withdrawn",
+        self._history(action.referral_id, "signpost", "reason_withdrawn",
                 f"{action.reason_key.split(':')[0]}: no longer holds for this child (a correction, or the evidence was another record's)")
         left = self.conn.execute(select(func.count()).select_from(t.reasons).where(rs.referral_id == action.referral_id)).scalar_one()
         status = self.conn.execute(select(r.status).where(r.id == action.referral_id)).scalar_one()
         change = "reason_withdrawn"
         if not left and status == "new":  # nobody acted on it, and nothing is left to act on
             self.conn.execute(update(t.referrals).where(r.id == action.referral_id).values(status="closed", outcome="withdrawn by Signpost: its reasons no longer hold"))
-            history(self.conn, action.referral_id, self.now, "signpost", "closed", "withdrawn: its reasons no longer hold")
+            self._history(action.referral_id, "signpost", "closed", "withdrawn: its reasons no longer hold")
             change = "withdrawn"
         record_change(self.conn, action.referral_id, change, self.now, self.result)
 
     def _insert_referral(self, rows: list[dict]) -> None:
-        self.conn.execute(insert(t.referrals), rows)  # the unique open-referral index may refuse it
+        self.conn.execute(_INSERT_REFERRAL, rows)  # the unique open-referral index may refuse it
 
     def _add_reason(self, ref_id: str, agency: str, key: str, reason: dict, child_id: str, version: int) -> None:
         position = self.conn.execute(_NEXT_POSITION, {"ref_id": ref_id}).scalar_one() + 1
@@ -166,32 +204,30 @@ class Writes:
                                                                   "reason": orjson.dumps(reason).decode(), "added_at": self.now, "version": version,
                                                                   "position": position}])
 
-    def _bump(self, ref_id: str, child: dict) -> None:
+    def _bump(self, ref_id: str, child: dict) -> dict:
         """A new version of an open referral. If an agency closed or declined it since this batch read
         it (another transaction, another replica), the batch is stale: nothing of it is committed and
         the runner applies it again from fresh state."""
         done = self.conn.execute(_BUMP, {"ref_id": ref_id, "b_now": self.now, "b_child": orjson.dumps(child).decode(), "b_la": child.get("la_code") or "",
-                                         "b_upn": child.get("upn")})  # fmt: skip
-        if done.rowcount != 1:
+                                         "b_upn": child.get("upn")}).all()  # fmt: skip
+        if len(done) != 1:
             raise StaleWrite(f"referral {ref_id} is no longer open")
         self._set_las(ref_id, child)
+        return done[0]._asdict()
 
     def refresh(self, ref_id: str, child: dict) -> None:
         """The child's details only: no new version, nobody notified."""
-        r = t.referrals.c
-        self.conn.execute(update(t.referrals).where(r.id == ref_id).values(child=orjson.dumps(child).decode(), la_code=child.get("la_code") or "",
-                                                                           upn=child.get("upn")))
+        self.conn.execute(_REFRESH, {"ref_id": ref_id, "f_child": orjson.dumps(child).decode(), "f_la": child.get("la_code") or "", "f_upn": child.get("upn")})
         self._set_las(ref_id, child)
 
     def _set_las(self, ref_id: str, child: dict) -> None:
         """Exactly the LAs of the child's (group's) profile see the referral."""
         las = visible_las(child)
-        rl = t.referral_las.c
         held = {r.la_code for r in self.conn.execute(_LAS_OF, {"ref_id": ref_id})}
         if held - set(las):
-            self.conn.execute(delete(t.referral_las).where(rl.referral_id == ref_id, rl.la_code.in_(sorted(held - set(las)))))
+            self.conn.execute(_LAS_DROP, {"ref_id": ref_id, "las": sorted(held - set(las))})
         if set(las) - held:
-            self.conn.execute(insert(t.referral_las), [{"referral_id": ref_id, "la_code": la} for la in las if la not in held])
+            self.conn.execute(_LAS_ADD, [{"referral_id": ref_id, "la_code": la} for la in las if la not in held])
 
     def _deliver(self, ref_id: str, agency: str, receiver: str) -> None:
         version = self.conn.execute(_VERSION, {"ref_id": ref_id}).scalar_one()
@@ -206,21 +242,21 @@ class Writes:
         for action in actions:
             if isinstance(action, merge.CloseMerged):
                 self._next_version(action.referral_id, status="closed", outcome=f"merged into {action.into_id}")
-                history(self.conn, action.referral_id, self.now, by, "merged", f"merged into {action.into_id}")
+                self._history(action.referral_id, by, "merged", f"merged into {action.into_id}")
                 record_change(self.conn, action.referral_id, "merged", self.now, self.result)
             elif isinstance(action, merge.MoveReasons):
                 self._move(action)
                 self._next_version(action.to_id)
-                history(self.conn, action.to_id, self.now, by, action.action, f"{len(action.keys)} reason(s) from {action.from_id}")
+                self._history(action.to_id, by, action.action, f"{len(action.keys)} reason(s) from {action.from_id}")
                 record_change(self.conn, action.to_id, action.action, self.now, self.result)
                 touched.append(action.to_id)
                 if action.action == "split":  # the referral they left changed too
                     self._next_version(action.from_id)
-                    history(self.conn, action.from_id, self.now, by, "split", f"{len(action.keys)} reason(s) to {action.to_id}")
+                    self._history(action.from_id, by, "split", f"{len(action.keys)} reason(s) to {action.to_id}")
                     record_change(self.conn, action.from_id, "split", self.now, self.result)
             elif isinstance(action, merge.Repoint):
                 self._next_version(action.referral_id, child_id=action.child_id)
-                history(self.conn, action.referral_id, self.now, by, action.action, action.detail)
+                self._history(action.referral_id, by, action.action, action.detail)
                 record_change(self.conn, action.referral_id, action.action, self.now, self.result)
                 touched.append(action.referral_id)
             elif isinstance(action, merge.OpenSplit):
@@ -228,7 +264,7 @@ class Writes:
                 self.conn.execute(insert(t.referrals), [{**src, "id": action.referral_id, "child_id": action.child_id, "status": "new", "created_at": self.now,
                                                          "updated_at": self.now, "due_by": action.due_by, "version": 1, "escalated_at": None,
                                                          "outcome": None, "decline_reason": None}])
-                history(self.conn, action.referral_id, self.now, by, "split", f"split from {action.from_id}")
+                self._history(action.referral_id, by, "split", f"split from {action.from_id}")
                 record_change(self.conn, action.referral_id, "split", self.now, self.result)
         for ref_id in dict.fromkeys(touched):  # an agency with a webhook hears of the change
             row = self.conn.execute(select(r.agency, r.status).where(r.id == ref_id)).one()
