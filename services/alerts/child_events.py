@@ -29,7 +29,7 @@ from services.common.exclusions import (
     grey_facts,
     proceedings,
 )
-from services.common.messages import Incoming, Outgoing, outgoing
+from services.common.messages import Incoming, Outgoing, held_json, outgoing
 
 log = logging.getLogger(__name__)
 @dataclass(slots=True)
@@ -63,7 +63,7 @@ class Batch:
         through the outbox: a national replay makes a million of them). Built as bytes, with
         headers shared across the batch."""
         suspension_id = hashlib.sha256(fact.key.encode()).hexdigest()[:24]
-        counted = orjson.dumps({"suspension_id": suspension_id, "event_id": fact.event_id, "school_urn": fact.school_urn,
+        counted = held_json({"suspension_id": suspension_id, "event_id": fact.event_id, "school_urn": fact.school_urn,
                                 "la_code": fact.la_code, "start_date": fact.start_date, "sessions": fact.sessions,
                                 "via": "notice" if fact.event_id.startswith("notice:") else "return", "reported_at": fact.reported_at})  # fmt: skip
         if not self.school_headers:

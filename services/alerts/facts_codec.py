@@ -25,6 +25,7 @@ import orjson
 from services.alerts.domain import informal
 from services.common.exclusions import grey_facts, proceedings, suspension_days
 from services.common.exclusions.facts import IncidentFact
+from services.common.messages import held_json
 
 
 def encode(
@@ -45,7 +46,7 @@ def encode(
     if steps:
         doc["p"] = [[p.kind, p.event_id, p.school_urn, p.la_code, p.exclusion_start, p.on, p.until, p.detail, p.category, p.noticed]
                     for p in steps.by_event.values()]  # fmt: skip
-    return orjson.dumps(doc)
+    return held_json(doc)  # in the batch's children rows until the commit
 
 
 def decode(value: bytes | str | None) -> tuple[dict[str, suspension_days.YearSuspensions], informal.Incidents]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import orjson
 from pydantic import BaseModel
 
 from schemas.topics import CONTENT_TYPE, SPEC_VERSION, TopicSpec
@@ -57,3 +58,10 @@ def outgoing(spec: TopicSpec, key: str, event_id: str, payload: BaseModel | byte
     """A CloudEvents binary-mode message: the JSON payload as the value, the attributes as ce_* headers."""
     value = payload if isinstance(payload, bytes) else payload.model_dump_json().encode()
     return Outgoing(spec.name, key, value, ce_headers(event_id, source.encode(), spec.ce_type.encode(), (time or now_iso()).encode(), subject))
+
+
+def held_json(value: object) -> bytes:
+    """JSON bytes to hold for a while (until a batch is produced or committed), at their own size:
+    orjson's result keeps a ~4 KiB buffer whatever its length (tracemalloc: 4,098 B for 214 bytes
+    of JSON), which for a batch's 20,000 SuspensionCounted values and facts columns was ~130 MiB."""
+    return bytes(memoryview(orjson.dumps(value)))
