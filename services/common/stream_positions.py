@@ -103,8 +103,11 @@ class Rebalance(ConsumerRebalanceListener):
         # Another worker may own these children next: never trust a cache across a rebalance. A
         # commit in flight finishes first; its offsets are not committed, nor those of any batch after
         # it (committing a later offset would skip it): the runner reads both again (`_abandoned`).
-        if await self.runner._abandon():  # noqa: SLF001 - the runner's own listener
+        # Marked before waiting for the commit in flight: the round in progress runs meanwhile, and must
+        # not put the next batch in flight (its offsets would be committed past the abandoned one).
+        if self.runner._in_flight is not None:  # noqa: SLF001 - the runner's own listener
             self.runner._abandoned = True  # noqa: SLF001
+        await self.runner._abandon()  # noqa: SLF001
         self.runner.reset()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
