@@ -103,20 +103,34 @@ class Relay:
 
     async def _read_after(self, position: int) -> list[StoredRecord]:
         """The records after `position`, at most a batch: handed over when the next one was, else read."""
-        while self._handed:
-            committed = self._handed[0]
-            seqs = committed.seqs
-            if seqs[-1] <= position:  # published (or read from the log) already
-                self._handed.popleft()
-                self._handed_count -= len(seqs)
-                continue
-            start = bisect.bisect_right(seqs, position)
-            # No record lies between handed ones, so seqs[start] is next unless it is the first and the
-            # log may hold others before it (not handed: another writer's batch, or dropped).
-            if start == 0 and seqs[0] != position + 1:
-                break
-            return await asyncio.to_thread(collector.call_paused, committed.stored, start, min(start + self.batch_size, len(seqs)))
+        while self._handed and self._handed[0].seqs[-1] <= position:  # published (or read from the log) already
+            self._handed_count -= len(self._handed.popleft().seqs)
+        parts = self._handed_after(position)
+        if parts:
+            return await asyncio.to_thread(collector.call_paused, _records_of, parts)
         return await asyncio.to_thread(collector.call_paused, self.log.read_after, position, self.batch_size)
+
+    def _handed_after(self, position: int) -> list[tuple[Committed, int, int]]:
+        """(commit, start, stop) of the handed records that follow `position` one after the other, across
+        as many commits as a batch holds: at a steady rate each group commit hands over a few records,
+        and a relay that took one commit per round trip to the broker would fall behind."""
+        parts: list[tuple[Committed, int, int]] = []
+        taken, last = 0, position
+        for committed in self._handed:
+            seqs = committed.seqs
+            start = bisect.bisect_right(seqs, last)
+            # No record lies between one commit's seqs, so seqs[start] is next unless it is the commit's
+            # first and the log may hold others before it (not handed: another writer's, or dropped).
+            if start == len(seqs):
+                continue  # published already
+            if start == 0 and seqs[0] != last + 1:
+                break
+            stop = min(start + self.batch_size - taken, len(seqs))
+            parts.append((committed, start, stop))
+            taken, last = taken + stop - start, seqs[stop - 1]
+            if taken == self.batch_size:
+                break
+        return parts
 
     def start(self) -> None:
         self._background.start()
@@ -334,3 +348,7 @@ async def fetch_last(probe: AIOKafkaConsumer, expected: dict[str, tuple[int, str
     finally:
         probe.unsubscribe()
     return found
+
+
+def _records_of(parts: list[tuple[Committed, int, int]]) -> list[StoredRecord]:
+    return [record for committed, start, stop in parts for record in committed.stored(start, stop)]
