@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
+from services.common.commit_gate import InFlight
 from services.common.epoch import broker_epoch
 from services.common.settings import Settings
 from services.common.stream_io import unfetched
@@ -34,6 +35,7 @@ class Positions:
     _next_epoch: str | None  # a new epoch seen, not rewound to yet
     _epoch_read_at: float
     _abandoned: bool  # a rebalance abandoned the batch in flight (stream.py)
+    _in_flight: InFlight | None  # the batch whose store commit runs while the next is processed
     reset: Callable[[], None]
     on_assigned: Callable[[bool], None] | None
 
