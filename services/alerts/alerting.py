@@ -113,22 +113,24 @@ class AlertBook:
         """New or changed alerts for these findings; returns the ids of the alerts found."""
         if not findings:
             return set()
+        ids = [f.alert_id for f in findings]  # a hash each: worked out once
         if self.deferred is not None:
-            for finding in findings:
-                self.deferred[finding.alert_id] = finding
-            return {f.alert_id for f in findings}
+            for alert_id, finding in zip(ids, findings, strict=True):
+                self.deferred[alert_id] = finding
+            return set(ids)
         # an alert of a subject loaded whole (alerts_of) that isn't cached doesn't exist yet: no need to ask
-        missing = [f.alert_id for f in findings if f.alert_id not in self.cache and f.subject_id not in self._subjects]
+        missing = [i for i, f in zip(ids, findings, strict=True) if i not in self.cache and f.subject_id not in self._subjects]
         if missing:
             self.cache.update(self.store.alerts_by_ids(missing))
-        for finding in findings:
-            if finding.quiet and finding.alert_id not in self.cache:
+        for alert_id, finding in zip(ids, findings, strict=True):
+            existing = self.cache.get(alert_id)
+            if finding.quiet and existing is None:
                 continue  # a deadline long past: it updates an alert that exists, raises none (domain/rules.py Deadlines)
             profile = profile_of(finding.subject_id) if finding.subject_kind == "child" else None
-            change = lifecycle.apply_finding(self.cache.get(finding.alert_id), finding, upn=(profile or {}).get("upn"), now=now)
+            change = lifecycle.apply_finding(existing, finding, upn=(profile or {}).get("upn"), now=now)
             if change is not None:
                 self.save(change.alert, finding.school_urn, result, change.kind, profile, note=change.note)
-        return {f.alert_id for f in findings}
+        return set(ids)
 
     def settle(self, subject_ids: Iterable[str], found: set[str], why: Callable[[Alert], str], result: Any, now: datetime, profile_of: ProfileOf) -> None:
         """Alerts of these subjects that no finding upheld no longer hold: Signpost resolves them, saying why."""

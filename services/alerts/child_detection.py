@@ -5,7 +5,6 @@ changes that follow, the statutory clocks' next check, and whether near-match pr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date
 
 from schemas.alerts import Alert
@@ -67,7 +66,11 @@ class Detection(Records):
                                         config=rules.informal_exclusions)  # fmt: skip
         findings += self._clock_findings(root, list(standing.values()), steps)
         las = set(profile.get("la_codes") or ())
-        return [replace(finding, la_codes=tuple(sorted(las | {finding.la_code}))) for finding in findings]
+        la_codes: dict[str, tuple[str, ...]] = {}  # per finding's LA (mostly one): the child's LAs and it
+        for finding in findings:
+            if finding.la_code not in la_codes:
+                la_codes[finding.la_code] = tuple(sorted(las | {finding.la_code}))
+        return [finding.with_la_codes(la_codes[finding.la_code]) for finding in findings]
 
     def _clock_findings(self, root: str, years: list[suspension_days.YearSuspensions], steps: proceedings.Proceedings) -> list[Finding]:
         """Issue 11: the statutory clocks over every linked record's facts, as of today; the day they next

@@ -47,6 +47,22 @@ def _la_codes(finding: Finding) -> list[str]:
     return sorted({finding.la_code, *finding.la_codes})
 
 
+def _same(existing: Alert, finding: Finding, evidence: list[str], la_codes: list[str], upn: str | None) -> bool:
+    """Whether the finding would change none of the alert's fields (the subject compared last: it is a model)."""
+    return (
+        existing.value == finding.value
+        and existing.severity == finding.severity
+        and existing.threshold == finding.threshold
+        and existing.evidence == evidence
+        and existing.la_code == finding.la_code
+        and existing.la_codes == la_codes
+        and existing.limit_reached == finding.limit_reached
+        and existing.projected_limit_date == finding.projected_limit_date
+        and existing.due_on == finding.due_on
+        and existing.subject == _subject(finding, upn)
+    )
+
+
 def new_evidence(existing: Alert, finding: Finding) -> bool:
     """More harm (a further suspension adds days), or evidence the alert did not cite without less harm
     (a second wave of informal exclusions, another call). A downward correction is not new harm."""
@@ -65,21 +81,22 @@ def apply_finding(existing: Alert | None, finding: Finding, *, upn: str | None, 
             status=AlertStatus.open, created_at=now, updated_at=now, version=1, episode=1,
         )  # fmt: skip
         return Change(alert, "raised")
+    evidence, la_codes = list(finding.evidence), _la_codes(finding)
+    held_again = existing.status == AlertStatus.resolved and existing.resolved_by == SIGNPOST
+    if not held_again and _same(existing, finding, evidence, la_codes, upn):
+        return None
     changes: dict[str, Any] = {
         "severity": finding.severity,
         "value": finding.value,
         "threshold": finding.threshold,
-        "evidence": list(finding.evidence),
+        "evidence": evidence,
         "subject": _subject(finding, upn),
         "la_code": finding.la_code,
-        "la_codes": _la_codes(finding),
+        "la_codes": la_codes,
         "limit_reached": finding.limit_reached,
         "projected_limit_date": finding.projected_limit_date,
         "due_on": finding.due_on,
     }
-    held_again = existing.status == AlertStatus.resolved and existing.resolved_by == SIGNPOST
-    if not held_again and all(getattr(existing, k) == v for k, v in changes.items()):
-        return None
     fresh = new_evidence(existing, finding)
     worse = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[existing.severity]
     kind, note = ("evidence" if fresh else "updated"), None

@@ -31,6 +31,13 @@ class Finding:
     # but raises none (rules.Deadlines.watch_school_days), so loading old data alerts nobody.
     quiet: bool = False
 
+    def with_la_codes(self, la_codes: tuple[str, ...]) -> Finding:
+        """This finding with every LA that has a duty (`dataclasses.replace`, without its per-field work: the
+        stage does this for every finding of every detection)."""
+        return Finding(self.rule, self.subject_kind, self.subject_id, self.la_code, self.academic_year, self.term, self.severity, self.value,
+                       self.threshold, self.evidence, self.school_urn, self.limit_reached, la_codes, self.projected_limit_date, self.due_on,
+                       self.quiet)  # fmt: skip
+
     @property
     def alert_id(self) -> str:
         """Deterministic: a rebuild finds the same alert again instead of making a second one."""

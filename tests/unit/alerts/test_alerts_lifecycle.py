@@ -237,3 +237,35 @@ def test_a_snoozed_alert_wakes_at_its_time():
 def test_only_snoozed_alerts_wake():
     assert lifecycle.wake(raised(), T2) is None
     assert lifecycle.wake(lifecycle.acknowledge(raised(), None, T1), T2) is None
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"value": 34.0},
+        {"severity": Severity.high},
+        {"threshold": 40.0},
+        {"evidence": ("notice:a", "notice:b", "notice:c")},
+        {"evidence": ("notice:b", "notice:a")},
+        {"la_code": "306"},
+        {"la_codes": ("305", "306")},
+        {"limit_reached": True},
+        {"projected_limit_date": T2.date()},
+        {"due_on": T2.date()},
+    ],
+)
+def test_a_change_to_any_field_the_alert_shows_updates_it(changes):
+    """The quick 'nothing changed' check compares every field a finding sets, not just the value."""
+    updated = apply(raised(), make_finding(**changes))
+    assert updated is not None and updated.version == 2
+
+
+def test_a_changed_upn_alone_updates_the_subject():
+    assert apply(raised(), make_finding(), upn=None).subject.upn is None
+
+
+def test_with_la_codes_is_replace_for_every_field():
+    """`Finding.with_la_codes` builds the finding field by field: a field added later must not be dropped."""
+    every = Finding(Rule.suspension_days_nearing_limit, "child", "ch_1", "305", "2024/25", "autumn", Severity.high, 41.0, 40.0, ("e1",), "101676",
+                    limit_reached=True, la_codes=("305",), projected_limit_date=T2.date(), due_on=T1.date(), quiet=True)  # fmt: skip
+    assert every.with_la_codes(("305", "306")) == replace(every, la_codes=("305", "306"))
