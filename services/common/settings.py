@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     oidc_groups_file: Path | None = Field(default=None, description="YAML: the provider's groups → roles, agency, LA codes; default services/web/groups.dev.yaml")
     dev_oidc_port: int = Field(default=9400, description="the development OpenID provider `make run` starts when SIGNPOST_OIDC_ISSUER is unset")
     stage_catch_up_records: int = Field(
-        default=40_000, ge=1, description="behind the log, a stream stage's batch grows to this many records, each child detected and written once per batch"
+        default=80_000, ge=1, description="behind the log, a stream stage's batch grows to this many records, each child detected and written once per batch"
     )
     stage_overlap_commit: bool = Field(
         default=True, description="behind the log, the child stage processes a batch while the one before commits (false: one after the other)"
