@@ -84,7 +84,30 @@ def process_cpu() -> dict[str, float]:
     return out
 
 
-async def drive(intake: str, alerts: str, token: str, bodies: list[bytes], topic: str, timeout: float) -> dict:
+async def batches(service_url: str, service: str) -> tuple[float, float]:
+    """(messages consumed, batches applied) of a service, from its metrics."""
+    async with aiohttp.ClientSession() as session, session.get(f"{service_url}/metrics") as response:
+        text = await response.text()
+    consumed = sum(float(v) for v in re.findall(rf'^signpost_kafka_messages_consumed_total\{{service="{service}",[^}}]*\}} ([0-9.e+]+)$', text, re.M))
+    applied = sum(float(v) for v in re.findall(rf'^signpost_processing_duration_seconds_count\{{service="{service}",[^}}]*\}} ([0-9.e+]+)$', text, re.M))
+    return consumed, applied
+
+
+async def settled(limit: float = 20.0) -> dict[str, float]:
+    """Each process's CPU-s once all are idle (under 0.05 CPU-s each in 0.5 s; the referrals service works on
+    after the last notice is stored), at most `limit` seconds on."""
+    deadline = time.perf_counter() + limit
+    before = process_cpu()
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(0.5)
+        now = process_cpu()
+        if all(now[name] - before.get(name, 0.0) < 0.05 for name in now if "tansu" not in name):
+            return now
+        before = now
+    return before
+
+
+async def drive(intake: str, alerts: str, referrals: str, token: str, bodies: list[bytes], topic: str, timeout: float) -> dict:
     cpu0 = process_cpu()
     started = time.perf_counter()
     load = await post_load(intake, token, bodies, seconds=timeout, connections=CONNECTIONS)
@@ -96,9 +119,11 @@ async def drive(intake: str, alerts: str, token: str, bodies: list[bytes], topic
             break
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - started
-    cpu1 = process_cpu()
-    cpu = {name: round(cpu1[name] - cpu0.get(name, 0.0), 2) for name in cpu1}  # over the load, start-up excluded
-    return {"posts": load, "applied": applied, "seconds": elapsed, "events_per_s": applied / elapsed, "process_cpu_s": cpu}
+    cpu1 = await settled()
+    cpu = {name: round(cpu1[name] - cpu0.get(name, 0.0), 2) for name in cpu1}  # over the load and its tail, start-up excluded
+    referrals_messages, applied_batches = await batches(referrals, "referrals")
+    return {"posts": load, "applied": applied, "seconds": elapsed, "events_per_s": applied / elapsed, "process_cpu_s": cpu,
+            "referrals_messages": referrals_messages, "referrals_batches": applied_batches}
 
 
 async def baseline(bootstrap: str, topic: str, bodies: list[bytes]) -> dict:
@@ -136,7 +161,7 @@ def run(bootstrap: str, workdir: Path, notices: int, seed: int) -> Table:
     try:
         with services_running(bootstrap, workdir, "system") as system:
             say(f"system: {len(bodies):,} notices from {CONNECTIONS} connections")
-            raw["signpost"] = asyncio.run(drive(system.intake, system.alerts, system.tokens["intake"], bodies,
+            raw["signpost"] = asyncio.run(drive(system.intake, system.alerts, system.referrals, system.tokens["intake"], bodies,
                                                 system.settings.topic(EXCLUSION_NOTICES.name), timeout=180))  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - reported in the table
         table.error = f"{type(exc).__name__}: {exc}"
@@ -159,5 +184,8 @@ def run(bootstrap: str, workdir: Path, notices: int, seed: int) -> Table:
                 per[name.split("[")[0]] = per.get(name.split("[")[0], 0.0) + cpu / sp["applied"] * 1e6
             table.note("CPU per notice stored, each process over the load (/proc): "
                        + ", ".join(f"{name} {us:,.0f} µs" for name, us in sorted(per.items(), key=lambda kv: -kv[1]))
-                       + f"; {sum(per.values()):,.0f} µs in all")  # fmt: skip
+                       + f"; {sum(per.values()):,.0f} µs in all (until every process was idle)")  # fmt: skip
+        if sp.get("referrals_batches"):
+            table.note(f"referrals: {sp['referrals_messages']:,.0f} messages in {sp['referrals_batches']:,.0f} batches "
+                       f"({sp['referrals_messages'] / sp['referrals_batches']:.1f} a batch)")  # fmt: skip
     return table
