@@ -219,6 +219,8 @@ class Writes:
         rs, r = t.reasons.c, t.referrals.c
         self._bump(action.referral_id, child)
         self.conn.execute(delete(t.reasons).where(rs.referral_id == action.referral_id, rs.reason_key == action.reason_key))
+        if self.positions is not None:  # its last position may have gone: a reason added after this reads it again
+            self.positions.pop(action.referral_id, None)
         self._history(action.referral_id, "signpost", "reason_withdrawn",
                 f"{action.reason_key.split(':')[0]}: no longer holds for this child (a correction, or the evidence was another record's)")
         left = self.conn.execute(select(func.count()).select_from(t.reasons).where(rs.referral_id == action.referral_id)).scalar_one()
