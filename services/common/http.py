@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -234,6 +235,64 @@ class LeanRoute(APIRoute):
         return self.endpoint
 
 
+LeanRoutes = dict[tuple[str, str], LeanRoute]  # (method, path) → the route
+
+
+class LeanDispatch:
+    """Calls the LeanRoutes `include_lean` registered straight from the middleware stack, innermost (after
+    the bearer check and the write rate limit, which stay as they are for every request): an exact
+    (method, path) match, so FastAPI's routing, which matches a route of an included router twice (the
+    app's router, then the included one's), its exception and exit-stack middlewares and Starlette's
+    request/response wrapper are skipped. What those did for such a route is done here: the scope gets
+    the route (HttpMetrics' template), the endpoint and empty path parameters; an exception the app has a
+    handler for (ProblemError, validation, HTTPException) is answered by that same handler, looked up as
+    Starlette's ExceptionMiddleware does; any other goes up to the server-error middleware as before.
+    Every other request (another method on the same path too) goes through the router."""
+
+    def __init__(self, app: ASGIApp, routes: LeanRoutes) -> None:
+        self.app, self.routes = app, routes
+        self.handlers: dict[Any, Callable[..., Any]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.routes.get((scope.get("method", ""), scope.get("path", ""))) if scope["type"] == "http" and not scope.get("root_path") else None
+        if route is None:
+            return await self.app(scope, receive, send)
+        scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, {}
+        request = Request(scope, receive, send)
+        try:
+            response = await route.endpoint(request)
+        except Exception as exc:
+            handler = self._handler(scope, exc)
+            if handler is None:
+                raise
+            response = handler(request, exc)
+            if inspect.isawaitable(response):
+                response = await response
+        await response(scope, receive, send)
+
+    def _handler(self, scope: Scope, exc: Exception) -> Callable[..., Any] | None:
+        """The app's handler for `exc`, as ExceptionMiddleware finds it: an HTTPException's status first, then the class and its bases."""
+        if self.handlers is None:  # all registered by the first request; 500 and Exception are the server-error middleware's
+            self.handlers = {key: value for key, value in scope["app"].exception_handlers.items() if key not in (500, Exception)}
+        if isinstance(exc, HTTPException) and exc.status_code in self.handlers:
+            return self.handlers[exc.status_code]
+        for cls in type(exc).__mro__:
+            if cls in self.handlers:
+                return self.handlers[cls]
+        return None
+
+
+def include_lean(app: FastAPI, router: APIRouter) -> None:
+    """`app.include_router(router)` (no prefix of its own: its routes' paths are full), and its LeanRoutes
+    registered for LeanDispatch. Include it before any router with a path parameter that could match its paths."""
+    app.include_router(router)
+    lean: LeanRoutes = app.state.lean_routes
+    for route in router.routes:
+        if isinstance(route, LeanRoute) and not route.param_convertors:
+            for method in route.methods or ():
+                lean.setdefault((method, route.path), route)
+
+
 def json_body(model: type[BaseModel]) -> dict:
     """openapi_extra for a route that reads its body itself: the body's schema, by reference."""
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
@@ -337,6 +396,8 @@ def create_app(
 
     app.state.body_models = {}
     _honest_openapi(app, app.state.body_models)
+    app.state.lean_routes = {}  # include_lean fills it
+    app.add_middleware(LeanDispatch, routes=app.state.lean_routes)  # the innermost of ours
     if write_rate_limit:
         app.add_middleware(WriteRateLimit, service=service, limit=write_rate_limit)
     app.add_middleware(RequireBearer, tokens=tokens)

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from schemas.intake import Call, ExclusionCancellation, ExclusionNotice, LAReturn
 from services.common import db, privacy_routes, secrets
 from services.common.auth import TokenRegistry
-from services.common.http import create_app
+from services.common.http import create_app, include_lean
 from services.common.readiness import ReadinessCheck, broker_check, store_check
 from services.common.settings import Settings
 from services.intake import proceedings, routes, tables
@@ -67,7 +67,7 @@ def build_app(settings: Settings, tokens: TokenRegistry | None = None) -> FastAP
         write_rate_limit=settings.write_rate_limit,
     )
     app.state.intake = intake  # the routes read it through deps.py
-    app.include_router(routes.router)
+    include_lean(app, routes.router)  # its single-event POSTs are called without FastAPI's routing (LeanDispatch)
     app.include_router(proceedings.router)  # issue 11: board decisions, representations, IRP, day-six provision
     # the intake keeps no audit log of its own (None: no audit, no readers endpoint): the export is audited
     # by the alerts service's part

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from services.common.db import aware
 from services.referrals import loads
@@ -42,7 +42,16 @@ _SEEN = (select(_rs.reason_key, _rs.agency, _rs.referral_id, _r.status, _rs.vers
 _VERSIONS = select(_tr.child_id, _tr.reason_key, _tr.version).where(_tr.reason_key.in_(bindparam("ids", expanding=True)))
 _HELD = select(_h.child_id, _h.reason_key, _h.agency).where(_h.reason_key.in_(bindparam("ids", expanding=True)))
 _LEDGERS = select(t.consents).where(_c.child_id.in_(bindparam("ids", expanding=True)))
-_OPENS = select(_r.child_id, _r.id, _r.agency, _r.version).where(_r.child_id.in_(bindparam("ids", expanding=True)), _r.status.in_(sorted(OPEN)))
+_rl = t.referral_las.c
+# Open referrals with their LA rows (a row per LA; one with None for a referral without any) and their
+# reasons' last position. `status || ''`, not `status`: beside `child_id IN (...)` SQLite's planner
+# (no statistics) took the status index and scanned every open referral for each segment (~5 ms with
+# 10,000 open); an expression is not indexable, so the child's index is used. PostgreSQL plans by its
+# statistics either way.
+_LAST_POSITION = select(func.coalesce(func.max(_rs.position), 0)).where(_rs.referral_id == _r.id).scalar_subquery()
+_OPENS = (select(_r.child_id, _r.id, _r.agency, _r.version, _rl.la_code, _LAST_POSITION.label("last_position"))
+          .select_from(t.referrals.outerjoin(t.referral_las, _rl.referral_id == _r.id))
+          .where(_r.child_id.in_(bindparam("ids", expanding=True)), _r.status.concat("").in_(sorted(OPEN))))  # fmt: skip
 
 
 def chunks(ids: Iterable[str]) -> Iterator[list[str]]:
@@ -88,6 +97,8 @@ class RunReads:
     held: dict[tuple[str, str], set[str]]  # (child, reason key) → agencies it is held for
     ledgers: dict[str, list[ConsentRecord]]
     opens: dict[str, dict[str, OpenReferral]]  # child → agency → open referral
+    las: dict[str, set[str]]  # open referral → the LAs that see it (its referral_las rows)
+    positions: dict[str, int]  # open referral → its reasons' last position (0: none)
     touched_records: set[str] = field(default_factory=set)
     touched_keys: set[str] = field(default_factory=set)
 
@@ -106,11 +117,17 @@ class RunReads:
         for row in _rows(conn, _LEDGERS, ids):
             ledgers[row.child_id].append(loads.consent_record(row))
         opens: dict[str, dict[str, OpenReferral]] = defaultdict(dict)
-        for row in _rows(conn, _OPENS, ids):
+        las: dict[str, set[str]] = {}
+        positions: dict[str, int] = {}
+        for row in _rows(conn, _OPENS, ids):  # a row per LA row (one with None for a referral without)
             opens[row.child_id][row.agency] = OpenReferral(row.id, row.agency, row.version)
+            positions[row.id] = row.last_position
+            mine = las.setdefault(row.id, set())
+            if row.la_code is not None:
+                mine.add(row.la_code)
         return cls(profiles={row.child_id: (row.profile, aware(row.at)) for row in _rows(conn, _PROFILES, ids)}, linked=linked,
                    seen_rows=seen_rows, versions={(row.child_id, row.reason_key): row.version for row in _rows(conn, _VERSIONS, keys)},
-                   held=held, ledgers=ledgers, opens=opens)
+                   held=held, ledgers=ledgers, opens=opens, las=las, positions=positions)
 
     def answers(self, trigger: Trigger) -> bool:
         """Whether the snapshot still answers this change's reads (see the module's docstring)."""
@@ -139,3 +156,11 @@ class RunReads:
 
     def open_referrals(self, child_id: str) -> dict[str, OpenReferral]:
         return dict(self.opens.get(child_id, {}))
+
+    def referral_las(self, child_id: str) -> dict[str, set[str]]:
+        """The child's open referrals' LA rows, a copy the change's writes keep as they write them."""
+        return {ref.id: set(self.las.get(ref.id, ())) for ref in self.opens.get(child_id, {}).values()}
+
+    def referral_positions(self, child_id: str) -> dict[str, int]:
+        """The child's open referrals' last reason positions, a copy the change's writes keep."""
+        return {ref.id: self.positions.get(ref.id, 0) for ref in self.opens.get(child_id, {}).values()}

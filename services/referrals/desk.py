@@ -160,7 +160,8 @@ class _Run:
         seen = reads.seen(trigger.child_id, trigger.key)
         actions = decide(routed, self.policy, reads.ledger(trigger.child_id), reads.open_referrals(trigger.child_id), seen,
                          self.now.date(), self._calendar(child))
-        self.writes.apply(actions, routed, seen.held, {trigger.child_id})
+        self.writes.apply(actions, routed, seen.held, {trigger.child_id}, las=reads.referral_las(trigger.child_id),
+                          positions=reads.referral_positions(trigger.child_id))
         self._store_trigger(trigger, seen.version, deferred=True)
         return actions
 

@@ -112,6 +112,9 @@ held = Table(
     Column("child", Text, nullable=False),
     Column("held_at", DateTime(timezone=True), nullable=False),
 )
+# By reason: a segment's snapshot reads the held rows of its reasons, a resolved alert's trigger drops
+# its reason's (the primary key leads with the child: both scanned the whole table).
+Index("ix_referrals_held_key", held.c.reason_key)
 
 deliveries = Table(
     "referrals_deliveries",

@@ -98,7 +98,10 @@ def history(conn: Connection, ref_id: str, at: datetime, by: str, action: str, d
 class Deferred:
     """Rows written with one executemany per table when the batch ends, or before the desk reads the
     store live again: history (never read back by the desk), and the profiles and triggers of the
-    changes it decided from a run's snapshot (batch_reads.py: none of them twice between flushes)."""
+    changes it decided from a run's snapshot (batch_reads.py: none of them twice between flushes),
+    and for those changes, a new referral's LA rows and reason and the deliveries. Before the next
+    snapshot or live read all are written: within a segment nothing reads them (its changes are of
+    distinct records and reasons, so of distinct referrals)."""
 
     def __init__(self, conn: Connection, engine: Engine) -> None:
         self.conn = conn
@@ -106,6 +109,9 @@ class Deferred:
             "history": _HISTORY,
             "profiles": upsert(engine, t.profiles, ["child_id"], ["profile", "at"]),
             "triggers": upsert(engine, t.triggers, ["child_id", "reason_key"], ["version", "stands", "doc", "updated_at"]),
+            "referral_las": _LAS_ADD,
+            "reasons": insert_ignore(engine, t.reasons),
+            "deliveries": insert_ignore(engine, t.deliveries),
         }
         self.rows: dict[str, list[dict]] = {name: [] for name in self.statements}
 
@@ -126,14 +132,34 @@ class Writes:
         self.conn, self.engine, self.policy, self.now, self.result, self.deliver = conn, engine, policy, now, result, deliver
         self.renamed: dict[str, str] = {}  # an Open's id → the id it got (see _open)
         self.deferred = Deferred(conn, engine)
+        # Set for one change decided from a run's snapshot (apply's `las`): each open referral's LA rows
+        # as the snapshot read them (kept as they are written), the versions the writes made.
+        self.las: dict[str, set[str]] | None = None
+        self.positions: dict[str, int] | None = None
+        self.versions: dict[str, int] = {}
+        self.opened: set[str] = set()  # referrals this change opened (their LA rows and reason deferred)
 
     def _history(self, ref_id: str, by: str, action: str, detail: str | None) -> None:
         self.deferred.add("history", {"referral_id": ref_id, "at": self.now, "by": by, "action": action, "detail": detail})
 
-    def apply(self, actions: list[Action], trigger: Trigger, held: frozenset[str], members: set[str]) -> None:
+    def apply(self, actions: list[Action], trigger: Trigger, held: frozenset[str], members: set[str], las: dict[str, set[str]] | None = None,
+              positions: dict[str, int] | None = None) -> None:
+        """`las` and `positions` for a change decided from a run's snapshot (desk._snapshot_trigger): its
+        open referrals' LA rows and last reason positions as read there. Then what the snapshot answers
+        is not read again (those; a new referral's: none; a held reason the snapshot did not hold is not
+        released), and a new referral's LA rows, the reasons added and the deliveries are deferred."""
+        self.las, self.positions, self.versions, self.opened = las, positions, {}, set()
+        try:
+            self._apply(actions, trigger, held, members)
+        finally:
+            self.las, self.positions, self.versions, self.opened = None, None, {}, set()
+
+    def _apply(self, actions: list[Action], trigger: Trigger, held: frozenset[str], members: set[str]) -> None:
         child_json = orjson.dumps(trigger.child).decode()
+        holds: set[tuple[str, str]] = set()
         for action in actions:
             if isinstance(action, Hold):
+                holds.add((action.agency, action.reason_key))
                 self.conn.execute(insert_ignore(self.engine, t.held), [{"child_id": action.child_id, "agency": action.agency, "reason_key": action.reason_key,
                                                                        "reason": orjson.dumps(trigger.reason).decode(), "child": child_json, "held_at": self.now}])
                 self.result.held.append(action.agency)
@@ -157,6 +183,9 @@ class Writes:
             elif isinstance(action, Withdraw):
                 self._withdraw(action, trigger.child)
             if isinstance(action, Open | Attach):
+                if (self.las is not None and action.reason_key == trigger.key and members == {trigger.child_id} and action.agency not in held
+                        and (action.agency, action.reason_key) not in holds):
+                    continue  # the snapshot holds nothing to release: the delete would find no row
                 gone = self.conn.execute(_RELEASE, {"agency": action.agency, "key": action.reason_key, "members": sorted(members)})
                 if action.agency in held and gone.rowcount:
                     self.result.released += 1
@@ -174,6 +203,12 @@ class Writes:
                                                  "status": "new", "created_at": self.now, "updated_at": self.now, "due_by": action.due_by, "version": 1}])
         except IntegrityError as exc:  # another transaction opened one for this child and agency first
             raise StaleWrite(f"an open {action.agency} referral appeared meanwhile") from exc
+        if self.las is not None:  # a referral's LA rows and reasons go with it (retention, erasure): a new id has none
+            self.las[ref_id] = set()
+            self.versions[ref_id] = 1
+            self.opened.add(ref_id)
+            if self.positions is not None:
+                self.positions[ref_id] = 0
         self._set_las(ref_id, trigger.child)
         self._add_reason(ref_id, action.agency, action.reason_key, action.reason, action.child_id, action.version)
         self._history(ref_id, "signpost", "created", f"routed to {action.receiver}")
@@ -184,6 +219,8 @@ class Writes:
         rs, r = t.reasons.c, t.referrals.c
         self._bump(action.referral_id, child)
         self.conn.execute(delete(t.reasons).where(rs.referral_id == action.referral_id, rs.reason_key == action.reason_key))
+        if self.positions is not None:  # its last position may have gone: a reason added after this reads it again
+            self.positions.pop(action.referral_id, None)
         self._history(action.referral_id, "signpost", "reason_withdrawn",
                 f"{action.reason_key.split(':')[0]}: no longer holds for this child (a correction, or the evidence was another record's)")
         left = self.conn.execute(select(func.count()).select_from(t.reasons).where(rs.referral_id == action.referral_id)).scalar_one()
@@ -199,10 +236,16 @@ class Writes:
         self.conn.execute(_INSERT_REFERRAL, rows)  # the unique open-referral index may refuse it
 
     def _add_reason(self, ref_id: str, agency: str, key: str, reason: dict, child_id: str, version: int) -> None:
-        position = self.conn.execute(_NEXT_POSITION, {"ref_id": ref_id}).scalar_one() + 1
-        self.conn.execute(insert_ignore(self.engine, t.reasons), [{"referral_id": ref_id, "reason_key": key, "agency": agency, "child_id": child_id,
-                                                                  "reason": orjson.dumps(reason).decode(), "added_at": self.now, "version": version,
-                                                                  "position": position}])
+        """A referral the snapshot read (or this change opened): its next position known, the row deferred."""
+        known = self.positions.get(ref_id) if self.positions is not None else None
+        position = (known if known is not None else self.conn.execute(_NEXT_POSITION, {"ref_id": ref_id}).scalar_one()) + 1
+        row = {"referral_id": ref_id, "reason_key": key, "agency": agency, "child_id": child_id, "reason": orjson.dumps(reason).decode(),
+               "added_at": self.now, "version": version, "position": position}
+        if self.positions is not None and known is not None:
+            self.positions[ref_id] = position
+            self.deferred.add("reasons", row)
+        else:
+            self.conn.execute(insert_ignore(self.engine, t.reasons), [row])
 
     def _bump(self, ref_id: str, child: dict) -> dict:
         """A new version of an open referral. If an agency closed or declined it since this batch read
@@ -212,8 +255,11 @@ class Writes:
                                          "b_upn": child.get("upn")}).all()  # fmt: skip
         if len(done) != 1:
             raise StaleWrite(f"referral {ref_id} is no longer open")
+        row = done[0]._asdict()
+        if self.las is not None:
+            self.versions[ref_id] = row["version"]
         self._set_las(ref_id, child)
-        return done[0]._asdict()
+        return row
 
     def refresh(self, ref_id: str, child: dict) -> None:
         """The child's details only: no new version, nobody notified."""
@@ -223,17 +269,29 @@ class Writes:
     def _set_las(self, ref_id: str, child: dict) -> None:
         """Exactly the LAs of the child's (group's) profile see the referral."""
         las = visible_las(child)
-        held = {r.la_code for r in self.conn.execute(_LAS_OF, {"ref_id": ref_id})}
+        known = self.las is not None and ref_id in self.las
+        held = self.las[ref_id] if self.las is not None and known else {r.la_code for r in self.conn.execute(_LAS_OF, {"ref_id": ref_id})}
         if held - set(las):
             self.conn.execute(_LAS_DROP, {"ref_id": ref_id, "las": sorted(held - set(las))})
         if set(las) - held:
-            self.conn.execute(_LAS_ADD, [{"referral_id": ref_id, "la_code": la} for la in las if la not in held])
+            rows = [{"referral_id": ref_id, "la_code": la} for la in las if la not in held]
+            if ref_id in self.opened and not held:  # a referral this change opened: deferred with its reason
+                for row in rows:
+                    self.deferred.add("referral_las", row)
+            else:
+                self.conn.execute(_LAS_ADD, rows)
+        if self.las is not None:
+            self.las[ref_id] = set(las)
 
     def _deliver(self, ref_id: str, agency: str, receiver: str) -> None:
-        version = self.conn.execute(_VERSION, {"ref_id": ref_id}).scalar_one()
-        self.conn.execute(insert_ignore(self.engine, t.deliveries), [{"key": f"{ref_id}:v{version}", "referral_id": ref_id, "agency": agency,
-                                                                     "receiver": receiver, "status": "pending" if self.deliver else "skipped",
-                                                                     "attempts": 0, "next_attempt_at": self.now, "created_at": self.now}])
+        known = self.versions.get(ref_id)  # this change's own write made it (a snapshot's change)
+        version = known if known is not None else self.conn.execute(_VERSION, {"ref_id": ref_id}).scalar_one()
+        row = {"key": f"{ref_id}:v{version}", "referral_id": ref_id, "agency": agency, "receiver": receiver, "status": "pending" if self.deliver else "skipped",
+               "attempts": 0, "next_attempt_at": self.now, "created_at": self.now}
+        if known is not None:
+            self.deferred.add("deliveries", row)
+        else:
+            self.conn.execute(insert_ignore(self.engine, t.deliveries), [row])
 
     # ------------------------------------------------------------------ merges and splits
     def apply_merge(self, actions: list[merge.MergeAction], by: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -17,7 +18,7 @@ from services.referrals import batch_reads
 from services.referrals import tables as t
 from services.referrals.desk import DeskResult, ReferralDesk
 from services.referrals.inputs import ConsentRecorded, Input
-from services.referrals.policy import load_policy
+from services.referrals.policy import Policy, load_policy
 
 from .builders import AUTISTIC, NON_SEND, NOW, SEND, alert, call, link, notice, profile, return_record
 
@@ -88,9 +89,9 @@ def wipe(engine: Engine) -> None:
             conn.execute(delete(table))
 
 
-def run(engine: Engine, items: list[Input], size: int) -> tuple[dict, list]:
+def run(engine: Engine, items: list[Input], size: int, policy: Policy | None = None) -> tuple[dict, list]:
     wipe(engine)
-    desk = ReferralDesk(engine, lambda: load_policy(), CALENDARS)
+    desk = ReferralDesk(engine, lambda: policy or load_policy(), CALENDARS)
     outcomes: list[DeskResult] = []
     for start in range(0, len(items), size):
         outcomes.append(desk.handle(items[start : start + size], NOW + timedelta(days=1)))
@@ -106,6 +107,23 @@ def test_batches_of_any_size_change_what_one_at_a_time_changes(engine: Engine, s
     assert len(one_by_one[t.outbox.name]) > 10 and one_by_one[t.held.name] and one_by_one[t.links.name]  # the history exercises the desk
     for size in (7, len(items)):
         assert run(engine, items, size) == (one_by_one, outcome), f"batches of {size}"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_with_webhooks_the_deliveries_too_are_what_one_at_a_time_makes(engine: Engine, seed: int, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every receiver with a webhook: a change decided from a batch's snapshot defers its delivery (its
+    version known from its own write), and a new referral's LA rows and reason; the same rows result."""
+    monkeypatch.setenv("SIGNPOST_TEST_HOOK_SECRET", "whsec_" + "c2lnbnBvc3QtdGVzdHMtb25seS0zMi1ieXRlcy1rZXkh")  # tests only
+    text = (Path(t.__file__).parent / "policy.default.yaml").read_text()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text.replace("    webhook: null", "    webhook: {url: http://127.0.0.1:9/hook, secret_env: SIGNPOST_TEST_HOOK_SECRET, max_attempts: 3}"))
+    hooks = load_policy(policy)
+    items = mixed_history(seed)
+    one_by_one, outcome = run(engine, items, 1, hooks)
+    assert len(one_by_one[t.deliveries.name]) > 5 and one_by_one[t.reasons.name] and one_by_one[t.referral_las.name]
+    for size in (7, len(items)):
+        assert run(engine, items, size, hooks) == (one_by_one, outcome), f"batches of {size}"
 
 
 def test_a_redelivered_batch_changes_nothing_and_sends_nothing_twice(engine: Engine) -> None:
@@ -149,3 +167,10 @@ def test_a_batch_reads_each_table_once_not_once_per_message(engine: Engine) -> N
     for table in (t.profiles, t.triggers, t.held, t.consents, t.links):
         reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and f"FROM {table.name}" in s]
         assert len(reads) == 2, (table.name, len(reads))
+    # the writes: a new referral's LA rows and reason position are known (none), an open one's LA rows
+    # come with the snapshot's open referrals; a release the snapshot holds nothing for is not tried
+    las_reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and f"FROM {t.referral_las.name}" in s]
+    position_reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "max(" in s.lower() and f"FROM {t.reasons.name}" in s
+                      and t.referrals.name + "." not in s]  # not the snapshot's subquery (correlated with the open referrals)
+    releases = [s for s in statements if s.lstrip().upper().startswith("DELETE FROM") and t.held.name in s]
+    assert (las_reads, position_reads, releases) == ([], [], [])

@@ -10,11 +10,12 @@ import yaml
 from conftest import TestTokens
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import REGISTRY
+from pydantic import BaseModel
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import Message
 
 from services.common.auth import authorize, person_header
-from services.common.http import BodyLimit, LeanRoute, create_app
+from services.common.http import BodyLimit, LeanRoute, create_app, include_lean
 from services.common.problems import ProblemError
 from services.common.ratelimit import MovingWindow
 
@@ -140,6 +141,77 @@ async def test_metrics_count_by_route_template_and_status_request_after_request(
     assert (requests_counted("lean-metrics", "202"), requests_counted("lean-metrics", "409")) == (3.0, 1.0)
     seconds = {"service": "lean-metrics", "method": "POST", "route": "/v1/lean/{kind}"}
     assert REGISTRY.get_sample_value("signpost_http_request_duration_seconds_count", seconds) == 4.0
+
+
+# ---------------------------------------------------------------- LeanDispatch (include_lean)
+class Body(BaseModel):
+    n: int
+
+
+def dispatched_app(tokens: TestTokens, service: str, rate: str = "1000/second", *, lean: bool = True) -> object:
+    app = create_app(service, tokens=tokens, readiness=[], write_rate_limit=rate)
+    router = APIRouter(prefix="/v1")
+
+    async def direct(request: Request) -> JSONResponse:
+        principal = authorize(request, "intake")
+        how = request.query_params.get("how")
+        if how == "problem":
+            raise ProblemError(409, "Conflict", "as asked")
+        if how == "invalid":
+            Body.model_validate_json(await request.body())
+        if how == "crash":
+            raise RuntimeError("a bug")
+        return JSONResponse({"principal": principal.name, "route": request.scope["route"].path}, status_code=202)
+
+    router.add_api_route("/direct", direct, methods=["POST"], route_class_override=LeanRoute)
+    if lean:
+        include_lean(app, router)
+    else:
+        app.include_router(router)
+    return app
+
+
+async def answers(app: object, tokens: TestTokens) -> list[tuple[int, str, bytes]]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
+    intake = tokens.headers("intake")
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        responses = [await client.post("/v1/direct", content=b"{}", headers=intake),
+                     await client.post("/v1/direct?how=problem", content=b"{}", headers=intake),
+                     await client.post("/v1/direct?how=invalid", content=b'{"n": "x"}', headers=intake),
+                     await client.post("/v1/direct?how=invalid", content=b"{", headers=intake),
+                     await client.post("/v1/direct?how=crash", content=b"{}", headers=intake),
+                     await client.post("/v1/direct", content=b"{}"),
+                     await client.post("/v1/direct", content=b"{}", headers=tokens.headers("ias")),
+                     await client.get("/v1/direct", headers=intake),
+                     await client.post("/v1/direct/", content=b"{}", headers=intake)]  # fmt: skip
+    return [(r.status_code, r.headers.get("content-type", ""), r.content) for r in responses]
+
+
+async def test_an_included_lean_route_is_called_without_the_router_and_answers_as_through_it(tokens: TestTokens) -> None:
+    app = dispatched_app(tokens, "lean-dispatch")
+    seen: list[bool] = []
+    router_app = app.router.middleware_stack  # type: ignore[attr-defined]
+
+    async def watched(scope, receive, send) -> None:  # noqa: ANN001 - a bare ASGI app
+        seen.append(scope["path"] == "/v1/direct" and scope["method"] == "POST")
+        await router_app(scope, receive, send)
+
+    app.router.middleware_stack = watched  # type: ignore[attr-defined]
+    dispatched = await answers(app, tokens)
+    assert dispatched == await answers(dispatched_app(tokens, "lean-routed", lean=False), tokens), "every answer byte for byte as through the router"
+    assert len(seen) == 2 and not any(seen), "the GET and the other path were routed; no POST to the lean path reached the router"
+    assert [status for status, _, _ in dispatched] == [202, 409, 422, 422, 500, 401, 403, 405, 307]
+    assert all(ctype == "application/problem+json" for status, ctype, _ in dispatched if 400 <= status < 500)
+    labels = {"service": "lean-dispatch", "method": "POST", "route": "/v1/direct"}
+    assert REGISTRY.get_sample_value("signpost_http_requests_total", {**labels, "status": "202"}) == 1.0
+    assert REGISTRY.get_sample_value("signpost_http_requests_total", {**labels, "status": "409"}) == 1.0
+
+
+async def test_an_included_lean_route_stays_rate_limited(tokens: TestTokens) -> None:
+    app = dispatched_app(tokens, "lean-dispatch-limit", rate="2/minute")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:  # type: ignore[arg-type]
+        statuses = [(await client.post("/v1/direct", content=b"{}", headers=tokens.headers("intake"))).status_code for _ in range(3)]
+    assert statuses == [202, 202, 429]
 
 
 # ---------------------------------------------------------------- BodyLimit and the body's framing
