@@ -8,6 +8,7 @@ The relay (`services/common/relay.py`) publishes it; `EventLog` is its `RelayLog
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -28,6 +29,7 @@ from services.intake.idempotency import Outcome, idempotency_outcome
 from services.intake.tables import event_log, relay_state, submissions
 
 log = logging.getLogger(__name__)
+ROWS_PER_INSERT = 100  # rows per INSERT statement (600 parameters: SQLite takes 32,766, PostgreSQL 65,535)
 
 class LogRecord(NamedTuple):
     """One future Kafka message: a tuple in the event log's column order, so a batch of them is
@@ -73,7 +75,10 @@ class EventLog:
         self._last_seq = select(func.coalesce(func.max(event_log.c.seq), 0))
         seq = event_log.c.seq
         self._range_after = select(func.min(seq), func.max(seq), func.count()).where(seq > bindparam("before"))
-        self._insert_sql = f"INSERT INTO {event_log.name} (topic, event_id, msg_key, ce_type, ce_time, value) VALUES ({', '.join([mark] * 6)})"
+        insert_into = f"INSERT INTO {event_log.name} (topic, event_id, msg_key, ce_type, ce_time, value) VALUES "
+        row = f"({', '.join([mark] * 6)})"
+        self._insert_sql = insert_into + row
+        self._insert_many_sql = insert_into + ", ".join([row] * ROWS_PER_INSERT)
         self._read_sql = f"SELECT seq, topic, event_id, msg_key, ce_type, ce_time, value FROM {event_log.name} WHERE seq > {mark} ORDER BY seq LIMIT {mark}"
 
     def append(self, batch: Sequence[Submission]) -> Appended:
@@ -111,12 +116,23 @@ class EventLog:
             seqs: Sequence[int] = ()
             if rows:
                 before = conn.execute(self._last_seq).scalar_one()
-                # The driver's own executemany: an LA return can add 100,000 rows in one go.
-                conn.exec_driver_sql(self._insert_sql, rows)
+                self._insert(conn, rows)
                 seqs = self._seqs_after(conn, before, len(rows))
         if rows:
             outcomes.committed = Committed(seqs, partial(self._stored, seqs, rows))
         return outcomes
+
+    def _insert(self, conn: Connection, rows: Sequence[tuple]) -> None:
+        """The rows in insert order, through the driver's own executemany (an LA return adds 100,000
+        rows in one go), ROWS_PER_INSERT rows a statement: a statement's step, reset and bindings cost
+        the driver more than its rows' values (SQLite, 100,000 LA-return rows: 0.63-0.95 → 0.49-0.71 s).
+        A multi-row VALUES numbers its rows in order, as one row a statement does."""
+        whole = len(rows) - len(rows) % ROWS_PER_INSERT
+        if whole:
+            chain = itertools.chain.from_iterable
+            conn.exec_driver_sql(self._insert_many_sql, [tuple(chain(rows[i : i + ROWS_PER_INSERT])) for i in range(0, whole, ROWS_PER_INSERT)])
+        if whole < len(rows):
+            conn.exec_driver_sql(self._insert_sql, rows[whole:])
 
     def _seqs_after(self, conn: Connection, before: int, count: int) -> Sequence[int]:
         """The seqs of the rows just inserted, in insert order. This transaction holds the log's write

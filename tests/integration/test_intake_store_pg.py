@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.common import db
 from services.intake import tables
-from services.intake.eventlog import EventLog, LogRecord, Submission
+from services.intake.eventlog import ROWS_PER_INSERT, EventLog, LogRecord, Submission
 
 pytestmark = pytest.mark.integration
 
@@ -140,6 +140,22 @@ def test_append_hands_over_the_records_it_wrote_as_read_after_reads_them(eventlo
     assert committed.stored(0, 53) == eventlog.read_after(4, 100)
     assert committed.stored(20, 30) == eventlog.read_after(24, 10)
     assert eventlog.append([first]).committed is None  # a duplicate
+
+
+def test_many_rows_a_statement_keep_the_batchs_order_and_seqs(eventlog: EventLog) -> None:
+    """Rows go in ROWS_PER_INSERT a statement, the rest one a statement: a batch of two whole
+    statements and a remainder, across submissions, is logged and handed over in its order."""
+    eventlog.append([sub(n=2)])
+    batch = [sub(n=ROWS_PER_INSERT + 7), sub(n=1), sub(n=ROWS_PER_INSERT - 3)]
+    appended = eventlog.append(batch)
+    assert appended == ["accepted"] * 3
+    expected = [r.event_id for s in batch for r in s.records]
+    stored = eventlog.read_after(2, 1000)
+    assert [r.event_id for r in stored] == expected
+    assert [r.value for r in stored] == [r.value for s in batch for r in s.records]
+    assert appended.committed is not None
+    assert list(appended.committed.seqs) == [r.seq for r in stored] == list(range(3, 3 + len(expected)))
+    assert appended.committed.stored(0, len(expected)) == stored
 
 
 def test_handed_seqs_are_the_logs_after_a_gap(eventlog: EventLog, engine: Engine) -> None:
