@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import date, datetime
@@ -440,5 +441,41 @@ async def test_one_bad_row_in_100000_rejects_the_return_naming_it_and_nothing_is
     problem = problem_of(await post_csv(client, tokens, body))
     assert [e["loc"] for e in problem["errors"]] == [["records", 76_543, "pupil", "upn"]]
     assert problem["errors"][0]["line"] == 76_545
+    await wait_relayed(app)
+    assert await count_messages(settings, RECORDS) == 0
+
+
+def _rows_of_one_template(n: int, **cells: str) -> list[str]:
+    template = to_csv([csv_row(record_id="REC-0", **cells)]).split("\r\n")[1]
+    return [template.replace("REC-0", f"REC-{i}", 1) for i in range(n)]
+
+
+async def test_a_return_over_a_relay_batch_is_published_once_each_in_row_order(intake, settings, tokens):
+    """25,000 rows, more than one relay batch: every record published once, each child's in row order."""
+    app, client = intake
+    templates = [to_csv([csv_row(record_id="REC-0")]).split("\r\n")[1] for _ in range(7)]  # seven children
+    rows = [templates[i % 7].replace("REC-0", f"REC-{i}", 1) for i in range(25_000)]
+    return_id = new_id("R")
+    response = await post_csv(client, tokens, (CSV_HEADER + "\r\n" + "\r\n".join(rows) + "\r\n").encode(), return_id=return_id)
+    assert response.status_code == 202, response.text[:500]
+    await wait_relayed(app, timeout=60)
+    messages = await consume_all(settings, RECORDS, expected=25_000, timeout=60)
+    ids = [m.headers["ce_id"] for m in messages]
+    assert len(ids) == 25_000 and set(ids) == {f"la-return:{return_id}|REC-{i}" for i in range(25_000)}
+    by_key: dict[str | None, list[int]] = {}
+    for m in messages:
+        by_key.setdefault(m.key, []).append(int(m.headers["ce_id"].rsplit("-", 1)[1]))
+    assert len(by_key) == 7
+    assert all(rows_of_child == sorted(rows_of_child) for rows_of_child in by_key.values())
+
+
+async def test_a_bad_last_row_of_25000_rejects_the_return_and_nothing_is_logged_or_published(intake, settings, tokens):
+    app, client = intake
+    rows = _rows_of_one_template(25_000)
+    rows[-1] = to_csv([csv_row(record_id="REC-24999", upn=invalid_upn(csv_row()["upn"]))]).split("\r\n")[1]
+    last_seq = await asyncio.to_thread(app.state.intake.eventlog.last_seq)
+    problem = problem_of(await post_csv(client, tokens, (CSV_HEADER + "\r\n" + "\r\n".join(rows) + "\r\n").encode()))
+    assert [e["loc"] for e in problem["errors"]] == [["records", 24_999, "pupil", "upn"]]
+    assert await asyncio.to_thread(app.state.intake.eventlog.last_seq) == last_seq
     await wait_relayed(app)
     assert await count_messages(settings, RECORDS) == 0
