@@ -102,7 +102,7 @@ def stage_runners(alerts: Alerts, generation: str) -> list[StageRunner | SchoolP
     school_runner = (
         SchoolProcess(settings, school_group, handlers.alerts_committed)
         if settings.alerts_school_process
-        else StageRunner(settings=settings, service="alerts", stage="school", group_id=school_group, topics=[SCHOOL_SUSPENSIONS.name],
+        else StageRunner(settings=settings, service="alerts", stage="school", group_id=school_group, topics=[SCHOOL_SUSPENSIONS.name], linger_s=settings.school_stage_linger_s,
                          process=school.process, commit=store.commit, reset=school.reset, on_committed=handlers.on_committed)
     )  # fmt: skip
     return [

@@ -70,7 +70,7 @@ async def _child(settings: Settings, group_id: str, conn: Connection) -> None:
     def on_committed(result: Any) -> None:  # noqa: ANN401 - a StageResult
         conn.send({"alerts": [a.model_dump_json() for a in result.changed_alerts], "applied": runner.applied, "ready": runner.ready})
 
-    runner = StageRunner(settings=settings, service="alerts", stage="school", group_id=group_id, topics=[SCHOOL_SUSPENSIONS.name],
+    runner = StageRunner(settings=settings, service="alerts", stage="school", group_id=group_id, topics=[SCHOOL_SUSPENSIONS.name], linger_s=settings.school_stage_linger_s,
                          process=stage.process, commit=stage.store.commit, reset=stage.reset, on_committed=on_committed)  # fmt: skip
     await runner.start()
     conn.send({"metrics_port": port})

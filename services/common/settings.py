@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     stage_catch_up_records: int = Field(
         default=80_000, ge=1, description="behind the log, a stream stage's batch grows to this many records, each child detected and written once per batch"
     )
+    school_stage_linger_s: float = Field(
+        default=0.5, ge=0, le=10,
+        description="near the end of the log, seconds the alerts service's school stage waits after a batch before the next: fewer commits to the store the child stage writes",
+    )
     stage_overlap_commit: bool = Field(
         default=True, description="behind the log, the child stage processes a batch while the one before commits (false: one after the other)"
     )

@@ -95,6 +95,7 @@ class StageRunner(Positions, Service):
         max_records: int = 5000,
         catch_up_records: int | None = None,
         gate: CommitGate | None = None,  # given: catch-up batches commit while the next is processed (commit_gate.py)
+        linger_s: float = 0.0,  # near the end of the log, the wait after a batch before the next fetch
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -119,6 +120,10 @@ class StageRunner(Positions, Service):
         self._next_epoch: str | None = None  # a new epoch seen, not rewound to yet
         self._epoch_read_at = 0.0
         self.gate = gate
+        # A stage whose findings are not urgent (the school stage) commits a few times a second instead
+        # of after every poll, so it does not take the SQLite file the child stage commits to after
+        # every few notices (docs/benchmarks.md, latency). Not behind the log: a backlog is taken at once.
+        self.linger_s = linger_s
         self._in_flight: InFlight | None = None
         self._abandoned = False  # a batch in flight was abandoned by a rebalance: the round in progress must not commit
 
@@ -225,6 +230,8 @@ class StageRunner(Positions, Service):
             self._in_flight = InFlight(batches, messages, result, started, commit_in_background(self.gate, self._commit, result.writes))
         else:
             await self._committed(batches, messages, result, started)
+            if self.linger_s and len(messages) < self.max_records:
+                await asyncio.sleep(self.linger_s)
         return len(messages)
 
     async def _committed(self, batches: dict[TopicPartition, list], messages: list[Incoming], result: Result, started: float) -> None:

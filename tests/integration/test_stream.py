@@ -245,3 +245,36 @@ async def test_run_until_caught_up_consumes_to_the_end_commits_and_stops(setting
     assert heard == sorted(heard) and heard[-1] == len(backlog) and len(heard) == len(stage.processed)
     assert runner.consumer is None and runner.producer is None  # closed
     assert await committed_offset(runner) == len(backlog)
+
+
+async def test_a_lingering_stage_takes_what_arrived_meanwhile_in_one_batch(settings: Settings) -> None:
+    """`linger_s` (the school stage's): near the end of the log the runner waits after a batch, so the
+    messages that arrive one by one meanwhile are taken in a batch or two (the consumer's prefetch may
+    hold the first alone), each once, in order. A runner that does not linger takes each alone: the
+    same test with 0 fails."""
+    await kafka.ensure_topics(settings)
+    stage = FakeStage()
+    runner = StageRunner(settings=settings, service="test", stage="fake", group_id=settings.topic("linger"), topics=[EXCLUSION_NOTICES.name],
+                         process=stage.process, commit=stage.commit, reset=stage.reset, max_records=200, linger_s=4.0)  # fmt: skip
+    producer = kafka.producer(settings)
+    await producer.start()  # before the first batch: the sends below take milliseconds, not a start-up
+
+    async def send() -> str:
+        event_id = f"notice:{uuid.uuid4().hex}"
+        await producer.send_and_wait(settings.topic(EXCLUSION_NOTICES.name), b"{}", key=b"k", partition=0, headers=[("ce_id", event_id.encode())])
+        return event_id
+
+    await runner.start()
+    try:
+        first = [await send()]
+        await eventually("the first message committed", lambda: stage.committed == first)
+        later = []
+        for _ in range(5):  # one by one, a fetch's wait apart, while the runner lingers after the first batch
+            later.append(await send())
+            await asyncio.sleep(0.3)
+        await eventually("the later messages committed", lambda: len(stage.committed) == 6)
+        assert len(stage.processed) <= 3  # the first message's batch, then at most two for the five
+        assert stage.committed == first + later
+    finally:
+        await runner.stop()
+        await producer.stop()
