@@ -14,12 +14,13 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any, get_args
 
 import orjson
 
-from schemas.alerts import Alert, AlertChanged
+from schemas.alerts import Alert, AlertChanged, Subject
 from schemas.children import ChildProfile
 from schemas.topics import ALERTS
 from services.alerts.domain import lifecycle
@@ -54,12 +55,30 @@ def child_json(profile: dict) -> bytes:
     return orjson.dumps({name: profile[name] if name in profile or default is _REQUIRED else default for name, default in _CHILD_FIELDS})
 
 
+# pydantic keeps, per model instance, the set of the fields it was given (`model_fields_set`, read only by
+# `exclude_unset`, which Signpost never uses): a set of 20-odd names, ~2.2 KB, a third of what a cached alert
+# holds (docs/benchmarks.md, sixth session). The book's alerts share one set of every name per model instead;
+# pydantic's assignment adds the assigned name to it, which changes nothing.
+_FIELDS_SETS = {model: set(model.model_fields) for model in (Alert, *(get_args(get_args(Subject)[0])))}
+
+
+def lean(alert: Alert) -> Alert:
+    """The alert, holding the shared sets of field names (it and its subject): what the book caches."""
+    for model in (alert, alert.subject):
+        object.__setattr__(model, "__pydantic_fields_set__", _FIELDS_SETS[type(model)])
+    return alert
+
+
+NO_ALERTS: frozenset[str] = frozenset()  # an empty set of its own would be 216 bytes a child
+
+
 class AlertBook:
     def __init__(self, store: AlertsStore, rules: Iterable[str]):
         self.store = store
         self.rules = frozenset(rules)  # the rules this book's stage owns
         self.cache: dict[str, Alert] = {}
-        self._subjects: dict[str, set[str]] = {}  # subject id -> ids of its alerts (for subjects loaded whole)
+        # subject id -> ids of its alerts (for subjects loaded whole); most have none: the one shared NO_ALERTS
+        self._subjects: dict[str, AbstractSet[str]] = {}
         self.deferred: dict[str, Finding] | None = None
         self._changed_elsewhere: deque[str] = deque()  # thread-safe: the API appends, the stage drains
 
@@ -77,10 +96,13 @@ class AlertBook:
         for alert_id in [a for a in self.cache if a not in kept]:
             del self.cache[alert_id]
 
+    def _known(self, subject: str, alert_id: str) -> None:
+        self._subjects[subject] = self._subjects[subject] | {alert_id}  # a new set: NO_ALERTS is shared
+
     def none_yet(self, subject_ids: Iterable[str]) -> None:
         """Subjects just created by the only writer of their alerts: they have none, no need to ask the store."""
         for subject in subject_ids:
-            self._subjects.setdefault(subject, set())
+            self._subjects.setdefault(subject, NO_ALERTS)
 
     def changed_elsewhere(self, alert_id: str) -> None:
         """A person changed this alert (committed): the stage reads it again before its next change.
@@ -102,11 +124,11 @@ class AlertBook:
         wanted = [s for s in subject_ids if s not in self._subjects]
         if wanted:
             for s in wanted:
-                self._subjects[s] = set()
+                self._subjects[s] = NO_ALERTS
             for alert in self.store.alerts_of_subjects(wanted):
                 if alert.rule in self.rules:
-                    self.cache.setdefault(alert.id, alert)
-                    self._subjects[alert.subject.id].add(alert.id)
+                    self.cache.setdefault(alert.id, lean(alert))
+                    self._known(alert.subject.id, alert.id)
         return [self.cache[i] for s in subject_ids for i in sorted(self._subjects[s]) if i in self.cache]
 
     def apply(self, findings: list[Finding], result: Any, now: datetime, profile_of: ProfileOf) -> set[str]:
@@ -121,7 +143,7 @@ class AlertBook:
         # an alert of a subject loaded whole (alerts_of) that isn't cached doesn't exist yet: no need to ask
         missing = [i for i, f in zip(ids, findings, strict=True) if i not in self.cache and f.subject_id not in self._subjects]
         if missing:
-            self.cache.update(self.store.alerts_by_ids(missing))
+            self.cache.update((i, lean(a)) for i, a in self.store.alerts_by_ids(missing).items())
         for alert_id, finding in zip(ids, findings, strict=True):
             existing = self.cache.get(alert_id)
             if finding.quiet and existing is None:
@@ -147,10 +169,10 @@ class AlertBook:
     def save(self, alert: Alert, school_urn: str | None, result: Any, change: str, profile: dict | None, *,
              by: str = lifecycle.SIGNPOST, note: str | None = None) -> None:  # fmt: skip
         previous = self.cache.get(alert.id)
-        self.cache[alert.id] = alert
+        self.cache[alert.id] = lean(alert)
         subject = alert.subject.id
         if subject in self._subjects:
-            self._subjects[subject].add(alert.id)
+            self._known(subject, alert.id)
         written = result.writes.alerts.get(alert.id)
         base = written.base_version if written is not None else (previous.version if previous is not None else None)
         las_changed = base is None or previous is None or (written is not None and written.las_changed) or las_of(previous) != las_of(alert)
@@ -166,8 +188,9 @@ class AlertBook:
         self.apply(list(deferred.values()), result, now, profile_of)
         for alert in self.store.alerts_of_rules(sorted(self.rules)):
             if alert.id not in deferred:
-                current = self.cache.get(alert.id, alert)
-                self.cache[alert.id] = current
+                current = self.cache.get(alert.id)
+                if current is None:
+                    current = self.cache[alert.id] = lean(alert)
                 resolved = lifecycle.no_longer_holds(current, "no longer holds after the rebuild (rules or data changed)", now)
                 if resolved is not None:
                     subject = getattr(alert.subject, "child_id", None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -73,8 +74,31 @@ class Batch:
         self.school.append(Outgoing(SCHOOL_SUSPENSIONS.name, fact.school_urn, counted, headers))
 
 
+_SHARED_PUPIL_FIELDS = ("year_group", "sen_status", "sen_primary_need")
+
+
+def _share(d: dict, keys: tuple[str, ...]) -> None:
+    """Codes that repeat across children (LA, school, year group, SEN), as one string object each: the cached
+    records' profiles and reports hold them, and orjson makes a new string per event (~300 bytes a child)."""
+    for key in keys:
+        if type(value := d.get(key)) is str:
+            d[key] = sys.intern(value)
+
+
+def _share_codes(doc: dict) -> None:
+    _share(doc, ("la_code", "school_urn"))
+    record = doc.get("record")
+    if type(record) is dict:
+        _share(record, ("school_urn",))
+    pupil = doc.get("pupil") or (record.get("pupil") if type(record) is dict else None)
+    if type(pupil) is dict:
+        _share(pupil, _SHARED_PUPIL_FIELDS)
+
+
 def decode(msg: Incoming) -> Event:
     doc = orjson.loads(msg.value)
+    if type(doc) is dict:  # anything else fails below, as malformed
+        _share_codes(doc)
     if msg.topic == EXCLUSION_NOTICES.name:
         kind, la, pupil, urn, at, from_school = "notice", doc["la_code"], doc["pupil"], doc["school_urn"], doc["notified_at"], True
     elif msg.topic == CALLS.name:

@@ -29,11 +29,11 @@ class LinkWork(Records):
         new = self._state(change.target) if change.target else None
         if old is not None:
             b.touched.add(self._root(old.child_id))
-            old.sources.discard(change.source)
+            old.sources = old.sources - {change.source}
         source.link = linking.Link(change.target, change.kind if change.target else None)
         self._changed(source)
         if new is not None:
-            new.sources.add(change.source)
+            new.sources = new.sources | {change.source}
         b.touched.add(change.source)
         b.links.append((change, decision_id))
 

@@ -6,13 +6,14 @@ child_detection.py): what they read of the stage is declared here.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from datetime import date
 
 import orjson
 
 from services.alerts import facts_codec
 from services.alerts.alerting import AlertBook
-from services.alerts.child_state import ChildState
+from services.alerts.child_state import NO_SOURCES, ChildState
 from services.alerts.domain import linking
 from services.alerts.domain.profile import merge_group
 from services.alerts.domain.rules import RuleConfig
@@ -33,7 +34,7 @@ class Records:
     sole_owner: bool
     gate: CommitGate
 
-    def _load(self, ids: set[str]) -> None:
+    def _load(self, ids: AbstractSet[str]) -> None:
         missing = [c for c in ids if c not in self.children and c not in self.absent]
         if not missing:
             return
@@ -49,7 +50,7 @@ class Records:
             link = linking.Link(row["merged_into"], row["link_kind"] if row["merged_into"] else None)
             years, incidents = facts_codec.decode(row["facts"])
             self.children[cid] = ChildState(cid, orjson.loads(row["profile"]), orjson.loads(row["profile_times"] or "{}"), link,
-                                            set(sources.get(cid, ())), years, incidents, records=facts_codec.decode_records(row["facts"]),
+                                            frozenset(sources[cid]) if cid in sources else NO_SOURCES, years, incidents, records=facts_codec.decode_records(row["facts"]),
                                             steps=facts_codec.decode_proceedings(row["facts"]), next_check=row.get("next_check"),
                                             version=row["version"])  # fmt: skip
 

@@ -44,7 +44,7 @@ from services.alerts.alerting import SOURCE, AlertBook
 from services.alerts.child_detection import Detection
 from services.alerts.child_events import Batch, Event, decode
 from services.alerts.child_links import LinkWork
-from services.alerts.child_state import ChildState, StageResult
+from services.alerts.child_state import NO_SOURCES, ChildState, StageResult
 from services.alerts.domain import (
     informal,
     linking,
@@ -178,7 +178,7 @@ class ChildStage(LinkWork, Detection):
         return self.identity
 
     def _create(self, sighting: linking.Sighting) -> ChildState:
-        state = ChildState(sighting.child_id, {}, {}, linking.Link(), set())
+        state = ChildState(sighting.child_id, {}, {}, linking.Link(), NO_SOURCES)
         self._changed(state)
         state.identity = (sighting.la_code, sighting.person_key, sighting.date_of_birth, sighting.first, sighting.last)
         self.children[sighting.child_id] = state

@@ -23,6 +23,9 @@ from services.common.exclusions import (
 from services.common.messages import DeadLetter, Outgoing
 
 log = logging.getLogger(__name__)
+NO_SOURCES: frozenset[str] = frozenset()  # shared: an empty set of its own would be 216 bytes a record
+
+
 @dataclass(slots=True)
 class ChildState:
     """One record of a child (a UPN, or exact details without one): its own sources and facts."""
@@ -31,7 +34,7 @@ class ChildState:
     profile: dict
     times: dict
     link: linking.Link
-    sources: set[str]  # records linked directly into this one
+    sources: frozenset[str]  # records linked directly into this one (most have none: the one NO_SOURCES)
     years: dict[str, suspension_days.YearSuspensions] = field(default_factory=dict)
     incidents: informal.Incidents = field(default_factory=informal.Incidents)
     records: grey_facts.ChildRecords = field(default_factory=grey_facts.ChildRecords)  # issue 11: grey-exclusion records, cancellations

@@ -39,7 +39,8 @@ def reason_for(a: Alias, b: Alias) -> str | None:
 
 
 def proposals_for(alias: Alias, snapshot: Snapshot) -> list[Proposal]:
-    others: dict[tuple[str, str], Alias] = dict(snapshot.by_names.get((alias.date_of_birth, alias.first, alias.last), {}))
+    same = snapshot.by_names.get((alias.date_of_birth, alias.first, alias.last), ())
+    others: dict[tuple[str, str], Alias] = {(a.child_id, a.person_key): a for a in same}
     # two UPNs are two children unless their details are identical (found by names above): a record
     # with a UPN is compared for near matches with records without one only
     near = snapshot.near(alias.la_code, alias.date_of_birth, alias.first, alias.last, without_upn=alias.upn is not None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Protocol
@@ -17,12 +18,14 @@ class Snapshot:
     def __init__(self, aliases: Iterable[Alias] = (), links: dict[str, Link] | None = None, vetoes: Iterable[tuple[str, str]] = ()) -> None:
         self.children: set[str] = set()
         self.by_key: dict[str, dict[str, Alias]] = {}
-        self.by_names: dict[tuple[date, str, str], dict[tuple[str, str], Alias]] = {}
-        self.by_la_dob: dict[tuple[str, date], dict[tuple[str, str], Alias]] = {}
-        self.by_la_names: dict[tuple[str, str, str], dict[tuple[str, str], Alias]] = {}
+        # indexes of the aliases by details, each alias once (`add` learns an alias once): lists, in the order
+        # learnt, because most keys have one alias and a one-entry dict is 224 bytes against a list's 64
+        self.by_names: dict[tuple[date, str, str], list[Alias]] = {}
+        self.by_la_dob: dict[tuple[str, date], list[Alias]] = {}
+        self.by_la_names: dict[tuple[str, str, str], list[Alias]] = {}
         # the same two indexes for records without a UPN only: what a sighting with a UPN is compared with
-        self.upnless_by_la_dob: dict[tuple[str, date], dict[tuple[str, str], Alias]] = {}
-        self.upnless_by_la_names: dict[tuple[str, str, str], dict[tuple[str, str], Alias]] = {}
+        self.upnless_by_la_dob: dict[tuple[str, date], list[Alias]] = {}
+        self.upnless_by_la_names: dict[tuple[str, str, str], list[Alias]] = {}
         self.links: dict[str, Link] = dict(links or {})
         self.vetoes: set[frozenset[str]] = {frozenset(v) for v in vetoes}
         for alias in aliases:
@@ -35,13 +38,12 @@ class Snapshot:
         if alias.child_id in at_key:
             return False
         at_key[alias.child_id] = alias
-        ref = (alias.child_id, alias.person_key)
-        self.by_names.setdefault((alias.date_of_birth, alias.first, alias.last), {})[ref] = alias
-        self.by_la_dob.setdefault((alias.la_code, alias.date_of_birth), {})[ref] = alias
-        self.by_la_names.setdefault((alias.la_code, alias.first, alias.last), {})[ref] = alias
+        self.by_names.setdefault((alias.date_of_birth, alias.first, alias.last), []).append(alias)
+        self.by_la_dob.setdefault((alias.la_code, alias.date_of_birth), []).append(alias)
+        self.by_la_names.setdefault((alias.la_code, alias.first, alias.last), []).append(alias)
         if alias.upn is None:
-            self.upnless_by_la_dob.setdefault((alias.la_code, alias.date_of_birth), {})[ref] = alias
-            self.upnless_by_la_names.setdefault((alias.la_code, alias.first, alias.last), {})[ref] = alias
+            self.upnless_by_la_dob.setdefault((alias.la_code, alias.date_of_birth), []).append(alias)
+            self.upnless_by_la_names.setdefault((alias.la_code, alias.first, alias.last), []).append(alias)
         return True
 
     def link(self, child_id: str) -> Link:
@@ -60,7 +62,8 @@ class Snapshot:
     def near(self, la_code: str, dob: date, first: str, last: str, *, without_upn: bool = False) -> list[Alias]:
         """Aliases in the LA with the same date of birth or the same names (`without_upn`: only records without one)."""
         by_dob, by_names = (self.upnless_by_la_dob, self.upnless_by_la_names) if without_upn else (self.by_la_dob, self.by_la_names)
-        return list({**by_dob.get((la_code, dob), {}), **by_names.get((la_code, first, last), {})}.values())
+        both = itertools.chain(by_dob.get((la_code, dob), ()), by_names.get((la_code, first, last), ()))
+        return list({(a.child_id, a.person_key): a for a in both}.values())  # an alias in both indexes once
 
 
 class ChildRepo(Protocol):
