@@ -179,7 +179,7 @@ def deep_size_of_children(children: dict) -> int:
             for ys in entry.years.values():
                 size += getsizeof(ys) + getsizeof(ys.by_key)
                 for k, reports in ys.by_key.items():
-                    size += getsizeof(k) + getsizeof(reports) + sum(getsizeof(e) + generic(r) for e, r in reports.items())
+                    size += getsizeof(k) + getsizeof(reports) + sum(generic(r) for r in reports)
         size += generic(entry.incidents) + generic(entry.sources)
     return size
 

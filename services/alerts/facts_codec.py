@@ -35,7 +35,7 @@ def encode(
     steps: proceedings.Proceedings | None = None,
 ) -> bytes:
     s = [[year, key, r.event_id, r.sessions, r.reported_at, r.school_urn, r.la_code, r.start_date]
-         for year, ys in years.items() for key, reports in ys.by_key.items() for r in reports.values()]  # fmt: skip
+         for year, ys in years.items() for key, reports in ys.by_key.items() for r in reports]  # fmt: skip
     i = [[day, event_id, urn, la] for day, reports in incidents.by_day.items() for event_id, (urn, la) in reports.items()]
     doc: dict[str, list] = {"s": s, "i": i}
     if records is not None and records.records:
@@ -57,7 +57,8 @@ def decode(value: bytes | str | None) -> tuple[dict[str, suspension_days.YearSus
     doc = orjson.loads(value)
     for year, key, event_id, sessions, reported_at, urn, la, start in doc.get("s", ()):
         report = suspension_days.Report(event_id, sessions, reported_at, urn, la, date.fromisoformat(start))
-        years.setdefault(year, suspension_days.YearSuspensions()).by_key.setdefault(key, {})[event_id] = report
+        by_key = years.setdefault(year, suspension_days.YearSuspensions()).by_key
+        by_key[key] = (*by_key.get(key, ()), report)  # each event once: encoded from the reports
     for day, event_id, urn, la in doc.get("i", ()):
         informal.record(incidents, IncidentFact(date.fromisoformat(day), event_id, urn, la))
     return years, incidents

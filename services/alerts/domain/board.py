@@ -33,7 +33,7 @@ from services.common.exclusions.proceedings import (
     Step,
     uk_date,
 )
-from services.common.exclusions.suspension_days import Report, winner
+from services.common.exclusions.suspension_days import Report, Reports, winner
 
 CONSIDER_OVER = 5.0  # school days in a term: the board is notified, and must consider representations [S1][S20]
 MEET_OVER = 15.0  # ... the board must meet and decide [S19][S20]
@@ -46,18 +46,18 @@ class _Case:
     school_urn: str
     la_code: str
     term: Term
-    suspensions: list[tuple[Report, dict[str, Report]]] = field(default_factory=list)  # the counted report, and every report of it
+    suspensions: list[tuple[Report, Reports]] = field(default_factory=list)  # the counted report, and every report of it
     permanents: list[Step] = field(default_factory=list)
 
 
-def notified_on(reports: dict[str, Report]) -> date:
+def notified_on(reports: Reports) -> date:
     """When the board heard of a suspension: the school's first notice (sent to the board as to the LA,
     without delay), else its start date (an LA return names no notification)."""
-    notices = [uk_date(r.reported_at) for e, r in reports.items() if e.startswith("notice:") and r.reported_at]
-    return min(notices) if notices else min(r.start_date for r in reports.values())
+    notices = [uk_date(r.reported_at) for r in reports if r.event_id.startswith("notice:") and r.reported_at]
+    return min(notices) if notices else min(r.start_date for r in reports)
 
 
-def detect(suspensions: dict[str, dict[str, Report]], steps: Proceedings, *, child_id: str, calendar_of: CalendarOf, today: date,
+def detect(suspensions: dict[str, Reports], steps: Proceedings, *, child_id: str, calendar_of: CalendarOf, today: date,
            watch_school_days: int) -> Outcome:  # fmt: skip
     """The board's clocks of every (school, term) in which the child was excluded."""
     cases: dict[tuple[str, str], _Case] = {}
@@ -112,7 +112,7 @@ def _clock(c: _Case, decisions: list[Step], representations: list[Step], child_i
     evidence = tuple(sorted({r.event_id for r, _ in c.suspensions} | {p.event_id for p in c.permanents} | {r.event_id for r in representations}))
     threshold = MEET_OVER if clock and clock[1] == DECIDE_WITHIN else CONSIDER_OVER
     year, term = c.term.academic_year, c.term.name
-    noticed = max((r.reported_at for _, reports in c.suspensions for e, r in reports.items() if e.startswith("notice:") and r.reported_at), default="")
+    noticed = max((r.reported_at for _, reports in c.suspensions for r in reports if r.event_id.startswith("notice:") and r.reported_at), default="")
     latest = max([*notified, *(r.start_date for r, _ in c.suspensions), *(p.on for p in c.permanents), *(r.on for r in representations),
                   *([uk_date(noticed)] if noticed else [])])  # every fact's date: more facts never make the case older
 

@@ -16,7 +16,7 @@ from services.alerts.domain import board, day_six, review
 from services.alerts.domain.deadlines import CalendarOf, Outcome
 from services.alerts.domain.rules import Deadlines
 from services.common.exclusions.proceedings import Proceedings
-from services.common.exclusions.suspension_days import Report, YearSuspensions, winner
+from services.common.exclusions.suspension_days import Reports, YearSuspensions, merged, winner
 
 #: The clocks' rules (the one list is schemas.alerts.DEADLINE_RULES; the child stage asks by this name).
 RULES = DEADLINE_RULES
@@ -49,7 +49,7 @@ def history(years: Iterable[YearSuspensions], steps: Proceedings, *, today: date
     cutoff_iso = (cutoff - timedelta(days=1)).isoformat()  # a UTC time's date is at most a day before its UK date
     for ys in years:
         for reports in ys.by_key.values():
-            for r in reports.values():
+            for r in reports:
                 if r.start_date >= cutoff or r.reported_at >= cutoff_iso:
                     return False
     for step in steps.by_event.values():
@@ -62,10 +62,10 @@ def history(years: Iterable[YearSuspensions], steps: Proceedings, *, today: date
 
 def detect(years: Iterable[YearSuspensions], steps: Proceedings, *, child_id: str, calendar_of: CalendarOf, bank_holidays: frozenset[date],
            today: date, config: Deadlines) -> Outcome:  # fmt: skip
-    suspensions: dict[str, dict[str, Report]] = {}
+    suspensions: dict[str, Reports] = {}
     for ys in years:
         for key, reports in ys.by_key.items():
-            suspensions.setdefault(key, {}).update(reports)
+            suspensions[key] = merged(suspensions.get(key, ()), reports)
     out = Outcome()
     if not steps and sum(winner(r).sessions for r in suspensions.values()) <= 2 * board.CONSIDER_OVER:
         return out  # most children: no clock can run (none is over 5 days, at a school or in a run) and nothing followed

@@ -24,7 +24,7 @@ from services.alerts.domain import deadlines
 from services.alerts.domain.deadlines import CalendarOf, Outcome
 from services.common.exclusions.findings import Finding
 from services.common.exclusions.proceedings import DECISION, LONDON, PERMANENT, PROVISION, Proceedings, Step
-from services.common.exclusions.suspension_days import Report, winner
+from services.common.exclusions.suspension_days import Report, Reports, winner
 
 DUTY_FROM_DAY = 6  # school days: days 1-5 the school sets work; from day 6, full-time education [S7][S43]
 NOTICE_AHEAD = timedelta(hours=48)  # a later notice of the provision's details: at least 48 hours before it starts [S6]
@@ -79,7 +79,7 @@ def notice_hours(provision: Step, first_day: date) -> float | None:
     return round((starts - noticed).total_seconds() / 3600, 1)
 
 
-def detect(suspensions: dict[str, dict[str, Report]], steps: Proceedings, *, child_id: str, calendar_of: CalendarOf, today: date,
+def detect(suspensions: dict[str, Reports], steps: Proceedings, *, child_id: str, calendar_of: CalendarOf, today: date,
            watch_school_days: int) -> Outcome:  # fmt: skip
     out = Outcome()
     provisions = steps.of(PROVISION)

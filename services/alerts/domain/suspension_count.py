@@ -15,7 +15,7 @@ from typing import Protocol
 from schemas.alerts import Rule, Severity
 from services.alerts.domain.grey_rules import SuspensionsInTerm
 from services.common.exclusions.findings import Finding
-from services.common.exclusions.suspension_days import Report, YearSuspensions
+from services.common.exclusions.suspension_days import Report, YearSuspensions, first_reported, winner
 
 
 class Term(Protocol):
@@ -32,10 +32,10 @@ class Calendar(Protocol):
 def detect(state: YearSuspensions, *, child_id: str, calendar_of: Callable[[str, str | None], Calendar], config: SuspensionsInTerm) -> list[Finding]:
     if len(state.by_key) < config.count:
         return []  # fewer suspensions in all than the count: no term reaches it (most children; no calendar lookups)
-    first = {key: min(reports.values(), key=lambda r: (r.reported_at, r.event_id)).event_id for key, reports in state.by_key.items()}
+    first = {key: first_reported(reports).event_id for key, reports in state.by_key.items()}
     by_term: dict[tuple[str, str], list[tuple[Report, str]]] = {}
     for key, reports in state.by_key.items():
-        report = max(reports.values(), key=lambda r: (r.reported_at, r.event_id))
+        report = winner(reports)
         term = calendar_of(report.la_code, report.school_urn).term_for(report.start_date)
         by_term.setdefault((term.academic_year, term.name), []).append((report, first[key]))
     findings = []

@@ -59,7 +59,7 @@ def refusal(state: YearSuspensions, cancellation: CancellationFact, *, limit: fl
     """Why this cancellation may not take effect (None: it may)."""
     reported: list[Report] = []
     for reports in state.by_key.values():
-        known = {e: r for e, r in reports.items() if r.reported_at <= cancellation.cancelled_at}
+        known = tuple(r for r in reports if r.reported_at <= cancellation.cancelled_at)
         if known:
             reported.append(winner(known))
     days = sum(r.sessions for r in reported) / 2

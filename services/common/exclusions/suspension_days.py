@@ -42,18 +42,35 @@ def report_of(fact: SuspensionFact) -> Report:
     return Report(fact.event_id, fact.sessions, fact.reported_at, fact.school_urn, fact.la_code, fact.start_date)
 
 
-def winner(reports: dict[str, Report]) -> Report:
+# Every report of one suspension, each event once, in the order recorded. A tuple, not a dict by event id:
+# most suspensions have one report, and a one-entry dict is 224 bytes against a 1-tuple's 48 (a national
+# year caches millions of them).
+Reports = tuple[Report, ...]
+
+
+def winner(reports: Reports) -> Report:
     """The report that counts: the latest reported (ties: the greater event id), whatever the arrival order."""
     if len(reports) == 1:  # most suspensions have one report
-        return next(iter(reports.values()))
-    return max(reports.values(), key=lambda r: (r.reported_at, r.event_id))
+        return reports[0]
+    return max(reports, key=lambda r: (r.reported_at, r.event_id))
+
+
+def first_reported(reports: Reports) -> Report:
+    """The report the alert cites as evidence: the earliest reported (ties: the smaller event id)."""
+    return min(reports, key=lambda r: (r.reported_at, r.event_id))
+
+
+def merged(reports: Reports, more: Iterable[Report]) -> Reports:
+    """Both sets of reports, each event once (one event's report is the same fact wherever it was recorded)."""
+    known = {r.event_id for r in reports}
+    return reports + tuple(r for r in more if r.event_id not in known)
 
 
 @dataclass(slots=True)
 class YearSuspensions:
-    """One child's suspensions in one academic year: natural key -> event id -> report."""
+    """One child's suspensions in one academic year: natural key -> its reports."""
 
-    by_key: dict[str, dict[str, Report]] = field(default_factory=dict)
+    by_key: dict[str, Reports] = field(default_factory=dict)
     # what the rules read of the year, worked out once per change (`record` forgets them): a child's
     # every rule reads them, for each of its suspensions (the k-th report of a year would cost O(k) each time)
     _counted: tuple[Report, ...] | None = field(default=None, compare=False, repr=False)
@@ -72,7 +89,7 @@ class YearSuspensions:
         """One event per suspension: the first report of it (a confirming return or a correction
         changes its days, not what the alert cites, so it is not mistaken for a new suspension)."""
         if self._evidence is None:
-            self._evidence = tuple(sorted(min(reports.values(), key=lambda r: (r.reported_at, r.event_id)).event_id for reports in self.by_key.values()))
+            self._evidence = tuple(sorted(first_reported(reports).event_id for reports in self.by_key.values()))
         return self._evidence
 
     def latest(self) -> Report | None:
@@ -86,10 +103,10 @@ def _latest(counted: Iterable[Report]) -> Report | None:
 
 def record(state: YearSuspensions, fact: SuspensionFact) -> bool:
     """Add a report; False when this event was already recorded (a redelivery or a replay)."""
-    reports = state.by_key.setdefault(fact.key, {})
-    if fact.event_id in reports:
+    reports = state.by_key.get(fact.key, ())
+    if any(r.event_id == fact.event_id for r in reports):
         return False
-    reports[fact.event_id] = report_of(fact)
+    state.by_key[fact.key] = (*reports, report_of(fact))
     state._counted = state._evidence = None
     return True
 
@@ -103,7 +120,7 @@ def combine(states: Iterable[YearSuspensions]) -> YearSuspensions:
     out = YearSuspensions()
     for state in states:
         for key, reports in state.by_key.items():
-            out.by_key.setdefault(key, {}).update(reports)
+            out.by_key[key] = merged(out.by_key.get(key, ()), reports)
     return out
 
 

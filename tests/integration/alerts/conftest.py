@@ -162,7 +162,7 @@ class AlertsHarness:
         for row in self.rows(tables.children):
             years, _ = facts_codec.decode(row["facts"])
             out += [{"child_id": row["child_id"], "academic_year": year, "key": key, "event_id": r.event_id, "sessions": r.sessions}
-                    for year, ys in years.items() for key, reports in ys.by_key.items() for r in reports.values()]  # fmt: skip
+                    for year, ys in years.items() for key, reports in ys.by_key.items() for r in reports]  # fmt: skip
         return out
 
     def alert(self, alert_id: str) -> Alert | None:

@@ -27,12 +27,12 @@ def registry() -> CalendarRegistry:
     return load_registry()
 
 
-def suspensions(*items: tuple[date, int]) -> dict[str, dict[str, Report]]:
+def suspensions(*items: tuple[date, int]) -> dict[str, tuple[Report, ...]]:
     """(start date, sessions) notified on their start date."""
     out = {}
     for i, (start, sessions) in enumerate(items):
         event = f"notice:N{i}"
-        out[f"U|{URN}|{start}"] = {event: Report(event, sessions, f"{start}T08:00:00+00:00", URN, LA, start)}
+        out[f"U|{URN}|{start}"] = (Report(event, sessions, f"{start}T08:00:00+00:00", URN, LA, start),)
     return out
 
 
@@ -120,7 +120,7 @@ SOLIHULL = ("104119", "334")  # autumn half term 28 Oct - 1 Nov 2024; bank holid
 
 def test_solihull_half_term_moves_the_fifteen_day_deadline(registry):
     """Over 15 days in the autumn term, notified Mon 7 Oct 2024: day 15 would be 28 Oct, in the half term: 4 Nov."""
-    s = {f"U|{SOLIHULL[0]}|2024-10-07": {"notice:S": Report("notice:S", 32, "2024-10-07T08:00:00+00:00", *SOLIHULL, date(2024, 10, 7))}}
+    s = {f"U|{SOLIHULL[0]}|2024-10-07": (Report("notice:S", 32, "2024-10-07T08:00:00+00:00", *SOLIHULL, date(2024, 10, 7)),)}
     assert detect(registry, s, today=date(2024, 11, 4)).wake_on == date(2024, 11, 5)
     assert rules(detect(registry, s, today=date(2024, 11, 5)))[Rule.governing_board_decision_overdue][3] == date(2024, 11, 4)
 

@@ -39,7 +39,8 @@ def child(draw: st.DrawFn) -> tuple[list[YearSuspensions], Proceedings]:
         urn, la = draw(st.sampled_from(SCHOOLS))
         start = FIRST + timedelta(days=draw(days))
         reported = start + timedelta(days=draw(st.integers(0, 5)))
-        year.by_key.setdefault(f"U|{urn}|{start}", {})[f"notice:N{i}"] = Report(f"notice:N{i}", draw(st.integers(1, 30)), f"{reported}T08:00:00+00:00", urn, la, start)
+        key = f"U|{urn}|{start}"
+        year.by_key[key] = (*year.by_key.get(key, ()), Report(f"notice:N{i}", draw(st.integers(1, 30)), f"{reported}T08:00:00+00:00", urn, la, start))
     steps = Proceedings()
     for i in range(draw(st.integers(0, 6))):
         urn, la = draw(st.sampled_from(SCHOOLS))
@@ -68,7 +69,7 @@ def test_recent_facts_are_not_history() -> None:
     """The skip must not hide a live case: a suspension of last month keeps its clocks running."""
     year = YearSuspensions()
     today = date(2025, 3, 10)
-    year.by_key["U|101676|2025-02-03"] = {"notice:N": Report("notice:N", 20, "2025-02-03T08:00:00+00:00", "101676", "305", date(2025, 2, 3))}
+    year.by_key["U|101676|2025-02-03"] = (Report("notice:N", 20, "2025-02-03T08:00:00+00:00", "101676", "305", date(2025, 2, 3)),)
     assert not clocks.history([year], Proceedings(), today=today, config=Deadlines())
     assert clocks.history([year], Proceedings(), today=today + timedelta(days=800), config=Deadlines())
     assert not clocks.history([year], Proceedings(), today=today + timedelta(days=800), config=Deadlines(watch_school_days=400))

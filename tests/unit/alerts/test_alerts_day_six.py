@@ -21,8 +21,8 @@ def registry() -> CalendarRegistry:
     return load_registry()
 
 
-def suspensions(school: tuple[str, str], *items: tuple[date, int]) -> dict[str, dict[str, Report]]:
-    return {f"U|{school[0]}|{start}": {f"notice:{start}": Report(f"notice:{start}", sessions, f"{start}T08:00:00+00:00", school[0], school[1], start)}
+def suspensions(school: tuple[str, str], *items: tuple[date, int]) -> dict[str, tuple[Report, ...]]:
+    return {f"U|{school[0]}|{start}": (Report(f"notice:{start}", sessions, f"{start}T08:00:00+00:00", school[0], school[1], start),)
             for start, sessions in items}  # fmt: skip
 
 

@@ -23,7 +23,8 @@ def add_weekdays(d: date, n: int) -> date:
 def facts(*reports: tuple[str, str, date, int], year: str = "2024/25") -> story.Facts:
     ys = suspension_days.YearSuspensions()
     for event_id, urn, start, sessions in reports:
-        ys.by_key.setdefault(f"{urn}:{start}", {})[event_id] = suspension_days.Report(event_id, sessions, "2024-01-01T00:00:00Z", urn, "305", start)
+        key = f"{urn}:{start}"
+        ys.by_key[key] = (*ys.by_key.get(key, ()), suspension_days.Report(event_id, sessions, "2024-01-01T00:00:00Z", urn, "305", start))
     return {year: ys}, informal.Incidents()
 
 
