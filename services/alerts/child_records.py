@@ -52,7 +52,7 @@ class Records:
             self.children[cid] = ChildState(cid, orjson.loads(row["profile"]), orjson.loads(row["profile_times"] or "{}"), link,
                                             frozenset(sources[cid]) if cid in sources else NO_SOURCES, years, incidents, records=facts_codec.decode_records(row["facts"]),
                                             steps=facts_codec.decode_proceedings(row["facts"]), next_check=row.get("next_check"),
-                                            version=row["version"])  # fmt: skip
+                                            version=row["version"]).share_empty_facts()  # fmt: skip
 
     def _changed(self, state: ChildState) -> None:
         """The record is to be written at the end of the batch."""

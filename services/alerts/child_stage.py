@@ -204,6 +204,7 @@ class ChildStage(LinkWork, Detection):
         if ev.suspension is not None:
             self._suspension(state, ev.suspension, b, result, topic)
         # each fact once by its natural key: a new one changes the child, a known one is a duplicate
+        state.own_facts(bool(ev.incidents), bool(ev.grey), bool(ev.steps))
         recorded = [informal.record(state.incidents, incident) for incident in ev.incidents]
         recorded += [grey_facts.record(state.records, fact) for fact in ev.grey]
         recorded += [proceedings.record(state.steps, step) for step in ev.steps]

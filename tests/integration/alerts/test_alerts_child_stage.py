@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import factories as fx
 import pytest
@@ -10,7 +10,10 @@ import pytest
 from schemas.alerts import AlertStatus, Rule, Severity
 from schemas.topics import ALERTS, CHILDREN, EXCLUSION_NOTICES, SCHOOL_SUSPENSIONS
 from services.alerts import tables
+from services.alerts.child_state import NO_INCIDENTS, NO_RECORDS, NO_STEPS
+from services.alerts.domain import informal
 from services.alerts.domain.linking import child_id_for_upn
+from services.common.exclusions.facts import IncidentFact
 from services.common.exclusions.findings import alert_id
 
 pytestmark = pytest.mark.integration
@@ -387,6 +390,21 @@ def test_confirming_a_near_match_counts_its_incidents_for_the_upn_child(alerts):
     assert typo_event in informal.evidence
     assert alerts.store.candidate(candidate_id)["status"] == "confirmed"
     assert alerts.alert(informal.id).value == 2
+
+
+def test_records_without_incidents_share_one_empty_set_of_facts_and_a_record_that_gets_one_has_its_own(alerts):
+    """Most records have no incidents, LA-return records or proceedings: they share read-only empty ones
+    (memory), so an incident recorded for one child must reach that child alone, before and after a reload."""
+    told, quiet = fx.valid_upn(), fx.valid_upn()
+    alerts.run([alerts.notice(zoe_notice(quiet)), alerts.notice(fx.make_notice({**ZOE, "first_name": "Ann", "upn": told}))], NOW)
+    alerts.run([alerts.call(zoe_call("2025-03-10", upn=told, first_name="Ann"))], NOW)
+    for stage in (alerts.child, alerts.another_worker()):  # as cached, then as read back from the store
+        told_state, quiet_state = stage._state(child_id_for_upn(told)), stage._state(child_id_for_upn(quiet))
+        assert [*told_state.incidents.by_day] == [date(2025, 3, 10)]
+        assert quiet_state.incidents.by_day == {} and quiet_state.incidents is NO_INCIDENTS
+        assert quiet_state.records is NO_RECORDS and quiet_state.steps is NO_STEPS
+    with pytest.raises((TypeError, AttributeError)):  # read-only: a write that bypassed own_facts fails loudly
+        informal.record(NO_INCIDENTS, IncidentFact(date(2025, 3, 11), "call:x", None, "305"))
 
 
 def test_undoing_a_confirmed_match_separates_the_children_again(alerts):
