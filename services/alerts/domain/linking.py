@@ -74,12 +74,12 @@ def relink(person_key: str, snapshot: Snapshot) -> tuple[list[LinkChange], list[
     pid = child_id_for_person(person_key)
     if pid not in snapshot.children or snapshot.link(pid).kind == "person":
         return [], []
-    me = snapshot.by_key[person_key][pid]
-    with_upn = sorted(a.child_id for a in snapshot.by_key.get(person_key, {}).values() if a.upn)
+    me = snapshot.alias(person_key, pid)
+    with_upn = sorted(a.child_id for a in snapshot.by_key.get(person_key, ()) if a.upn)
     allowed = [c for c in with_upn if not snapshot.vetoed(pid, c)]
     proposals = []
     if len(with_upn) > 1:
-        proposals = [proposal(me, snapshot.by_key[person_key][c], AMBIGUOUS) for c in allowed]
+        proposals = [proposal(me, snapshot.alias(person_key, c), AMBIGUOUS) for c in allowed]
     target = allowed[0] if len(with_upn) == 1 and allowed else None
     current = snapshot.link(pid)
     if target == current.target:

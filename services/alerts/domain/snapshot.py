@@ -17,7 +17,7 @@ class Snapshot:
 
     def __init__(self, aliases: Iterable[Alias] = (), links: dict[str, Link] | None = None, vetoes: Iterable[tuple[str, str]] = ()) -> None:
         self.children: set[str] = set()
-        self.by_key: dict[str, dict[str, Alias]] = {}
+        self.by_key: dict[str, list[Alias]] = {}  # person key -> the aliases with it (one per child; most keys have one)
         # indexes of the aliases by details, each alias once (`add` learns an alias once): lists, in the order
         # learnt, because most keys have one alias and a one-entry dict is 224 bytes against a list's 64
         self.by_names: dict[tuple[date, str, str], list[Alias]] = {}
@@ -34,10 +34,10 @@ class Snapshot:
     def add(self, alias: Alias) -> bool:
         """Learn an alias; False if it was known."""
         self.children.add(alias.child_id)
-        at_key = self.by_key.setdefault(alias.person_key, {})
-        if alias.child_id in at_key:
+        at_key = self.by_key.setdefault(alias.person_key, [])
+        if any(a.child_id == alias.child_id for a in at_key):
             return False
-        at_key[alias.child_id] = alias
+        at_key.append(alias)
         self.by_names.setdefault((alias.date_of_birth, alias.first, alias.last), []).append(alias)
         self.by_la_dob.setdefault((alias.la_code, alias.date_of_birth), []).append(alias)
         self.by_la_names.setdefault((alias.la_code, alias.first, alias.last), []).append(alias)
@@ -45,6 +45,10 @@ class Snapshot:
             self.upnless_by_la_dob.setdefault((alias.la_code, alias.date_of_birth), []).append(alias)
             self.upnless_by_la_names.setdefault((alias.la_code, alias.first, alias.last), []).append(alias)
         return True
+
+    def alias(self, person_key: str, child_id: str) -> Alias:
+        """The child's alias with this person key (it must have one)."""
+        return next(a for a in self.by_key[person_key] if a.child_id == child_id)
 
     def link(self, child_id: str) -> Link:
         return self.links.get(child_id, Link())
