@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     items = history(args.children, args.changes, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        engine = db.make_engine(f"sqlite:///{args.db or Path(tmp) / 'referrals.db'}")
+        engine = db.make_engine(f"sqlite:///{args.db or Path(tmp) / 'referrals.db'}", checkpoint_s=db.CHECKPOINT_S)  # as the service's
         db.migrate(engine, tables.metadata)
         policy = load_policy()  # read once, as the service's PolicyHolder does (parsing it per batch was ~7% of the harness)
         desk = ReferralDesk(engine, lambda: policy, load_registry())

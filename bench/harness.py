@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                 for i, r in enumerate(year.records)]  # fmt: skip
     tune_gc_for_stream_state()
     with tempfile.TemporaryDirectory() as tmp:
-        engine = db.make_engine(f"sqlite:///{args.db or Path(tmp) / 'alerts.sqlite3'}")
+        engine = db.make_engine(f"sqlite:///{args.db or Path(tmp) / 'alerts.sqlite3'}", checkpoint_s=db.CHECKPOINT_S)  # as the service's
         db.migrate(engine, tables.metadata)
         store = AlertsStore(engine)
         calendars, rules = load_registry(None), load_rules(None)

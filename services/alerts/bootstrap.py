@@ -71,7 +71,7 @@ def bootstrap(settings: Settings, *, store: AlertsStore | None = None, relay: Re
     """Build the service. `clock` is the child stage's today (default: the settings' clock file or the
     UK date); `deadline_tick_s` its tick (default: the setting)."""
     if store is None:
-        store = AlertsStore(db.make_engine(settings.database_url_for("alerts")))
+        store = AlertsStore(db.make_engine(settings.database_url_for("alerts"), checkpoint_s=settings.sqlite_checkpoint_s))
     engine = store.engine
     calendars = load_registry(settings.calendars_dir)
     rules = load_rules(settings.rules_file)

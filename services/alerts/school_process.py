@@ -62,7 +62,7 @@ async def _child(settings: Settings, group_id: str, conn: Connection) -> None:
     from services.common.calendar import load_registry
     from services.common.stream import StageRunner
 
-    engine = db.make_engine(settings.database_url_for("alerts"))
+    engine = db.make_engine(settings.database_url_for("alerts"), checkpoint_s=settings.sqlite_checkpoint_s)
     stage = SchoolStage(AlertsStore(engine), load_registry(settings.calendars_dir), load_rules(settings.rules_file))
     server, _thread = start_http_server(settings.alerts_school_metrics_port, addr=settings.host)
     port = server.server_address[1]

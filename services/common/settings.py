@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     stage_overlap_commit: bool = Field(
         default=True, description="behind the log, the child stage processes a batch while the one before commits (false: one after the other)"
     )
+    sqlite_checkpoint_s: float = Field(
+        default=1.0, ge=0, le=60,
+        description="SQLite: seconds between a background thread's WAL checkpoints of the intake, alerts and referrals stores "
+                    "(their commits then skip them up to a 10,000-page WAL); 0: the commit past 1,000 pages checkpoints, SQLite's default",
+    )
     exporter_interval: float = Field(default=15.0, gt=0, description="seconds between the exporter's reads of the broker and the stores")
     data_dir: Path = Path("var")
     database_url: str | None = None

@@ -43,7 +43,7 @@ class Intake:
 def bootstrap(settings: Settings, *, store: EventLog | None = None, relay: Relay | None = None, clock: Clock | None = None) -> Intake:
     """Build the service. `store` is the event log; `clock` is the retention timer's now (default: UTC now)."""
     if store is None:
-        store = EventLog(db.make_engine(settings.database_url_for("intake"), synchronous="FULL"))
+        store = EventLog(db.make_engine(settings.database_url_for("intake"), synchronous="FULL", checkpoint_s=settings.sqlite_checkpoint_s))
     engine = store.engine
     committer = GroupCommitter(store)
     if relay is None:

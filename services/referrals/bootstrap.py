@@ -75,7 +75,7 @@ def bootstrap(settings: Settings, *, store: ReferralStore | None = None, relay: 
     publishes, so `relay` is what a test replaces to keep the broker out."""
     clock = clock or utc_now
     if store is None:
-        store = ReferralStore(db.make_engine(settings.database_url_for("referrals")))
+        store = ReferralStore(db.make_engine(settings.database_url_for("referrals"), checkpoint_s=settings.sqlite_checkpoint_s))
     engine = store.engine
     policy = PolicyHolder(settings.routing_policy_file)  # a bad policy stops the service here, naming the line
     calendars = load_registry(settings.calendars_dir)
