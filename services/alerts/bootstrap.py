@@ -75,7 +75,7 @@ def bootstrap(settings: Settings, *, store: AlertsStore | None = None, relay: Re
     engine = store.engine
     calendars = load_registry(settings.calendars_dir)
     rules = load_rules(settings.rules_file)
-    child = ChildStage(store, calendars, rules, clock=clock or child_clocks.clock_of(settings),
+    child = ChildStage(store, calendars, rules, max_children=settings.alerts_cached_children, clock=clock or child_clocks.clock_of(settings),
                        tick_s=settings.deadline_tick_s if deadline_tick_s is None else deadline_tick_s)
     school = SchoolStage(store, calendars, rules)
     broadcaster = Broadcaster()

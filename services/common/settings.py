@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     stage_catch_up_records: int = Field(
         default=80_000, ge=1, description="behind the log, a stream stage's batch grows to this many records, each child detected and written once per batch"
     )
+    alerts_cached_children: int = Field(
+        default=100_000, ge=1_000,
+        description="the most child records the alerts service's child stage keeps in memory (and as many alerts); past it the oldest half "
+                    "is dropped between batches and read back from the store when next needed. Size the alerts memory limit from it: "
+                    "docs/deploy.md",
+    )
     school_stage_linger_s: float = Field(
         default=0.5, ge=0, le=10,
         description="near the end of the log, seconds the alerts service's school stage waits after a batch before the next: fewer commits to the store the child stage writes",

@@ -8,9 +8,13 @@ import random
 from datetime import UTC, date, datetime, timedelta
 
 import factories as fx
+import pytest
+from conftest import build_settings
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from services.alerts import tables
+from services.alerts.app import build_app
 
 from .conftest import AlertsHarness
 
@@ -68,3 +72,13 @@ def test_a_stage_that_keeps_evicting_decides_what_one_that_never_does_decides(tm
     assert tight.stale_writes == 0  # nothing it read again was stale (a write on a stale alert is refused and redone)
     assert len(roomy.child.children) > 2 * tight.child.max_children  # the tight stage did evict
     assert any(c.endswith(":evidence") for c in changes) and any(":v1:raised" in c for c in changes)  # alerts rose and changed
+
+
+def test_the_bound_is_the_operators_setting(tmp_path) -> None:  # noqa: ANN001
+    """SIGNPOST_ALERTS_CACHED_CHILDREN sizes the child stage's caches (and so the alerts service's memory)."""
+    default = build_app(build_settings(None, tmp_path / "default"))
+    small = build_app(build_settings(None, tmp_path / "small", alerts_cached_children=5_000))
+    assert default.state.alerts.child.max_children == 100_000
+    assert small.state.alerts.child.max_children == 5_000
+    with pytest.raises(ValidationError):
+        build_settings(None, tmp_path, alerts_cached_children=10)  # below 1,000: it would evict nearly every batch
