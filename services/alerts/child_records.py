@@ -22,6 +22,19 @@ from services.common.calendar import CalendarRegistry
 from services.common.commit_gate import CommitGate
 
 
+def _shared_stamps(times: dict) -> dict:
+    """A record's field times as read back, equal stamps as one list and equal strings as one string: most
+    fields were last set by the same event, and orjson makes a new list and strings for each (~700 bytes a
+    record). Safe to share: times are replaced, never changed in place (domain/profile.py)."""
+    lists: dict[tuple, list] = {}
+    strings: dict[str, str] = {}
+    out = {}
+    for field, stamp in times.items():
+        stamp = [strings.setdefault(x, x) if type(x) is str else x for x in stamp]
+        out[field] = lists.setdefault(tuple(stamp), stamp)
+    return out
+
+
 class Records:
     store: AlertsStore
     calendars: CalendarRegistry
@@ -49,7 +62,7 @@ class Records:
                 continue
             link = linking.Link(row["merged_into"], row["link_kind"] if row["merged_into"] else None)
             years, incidents = facts_codec.decode(row["facts"])
-            self.children[cid] = ChildState(cid, orjson.loads(row["profile"]), orjson.loads(row["profile_times"] or "{}"), link,
+            self.children[cid] = ChildState(cid, orjson.loads(row["profile"]), _shared_stamps(orjson.loads(row["profile_times"] or "{}")), link,
                                             frozenset(sources[cid]) if cid in sources else NO_SOURCES, years, incidents, records=facts_codec.decode_records(row["facts"]),
                                             steps=facts_codec.decode_proceedings(row["facts"]), next_check=row.get("next_check"),
                                             version=row["version"]).share_empty_facts()  # fmt: skip

@@ -260,5 +260,6 @@ class ChildStage(LinkWork, Detection):
             if state.version is None:
                 la, key, dob, first, last = state.identity or (state.profile["la_code"], "", date.fromisoformat(state.profile["date_of_birth"]), "", "")
                 row.update(la_code=la, person_key=key, date_of_birth=dob, first_norm=first, last_norm=last)
+                state.identity = None  # written with the record's first version: not needed again
             result.writes.children[cid] = (row, state.version)
             state.version = version
