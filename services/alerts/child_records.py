@@ -6,6 +6,7 @@ child_detection.py): what they read of the stage is declared here.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Set as AbstractSet
 from datetime import date
 
@@ -20,6 +21,20 @@ from services.alerts.domain.rules import RuleConfig
 from services.alerts.store import AlertsStore
 from services.common.calendar import CalendarRegistry
 from services.common.commit_gate import CommitGate
+
+_CODES = ("la_code", "school_urn", "year_group", "sen_status")
+
+
+def _shared_codes(profile: dict) -> dict:
+    """A profile as read back, its codes (LA, school, year group, SEN) as the one string each that
+    decoding events gives them (child_events._share)."""
+    for field in _CODES:
+        if type(value := profile.get(field)) is str:
+            profile[field] = sys.intern(value)
+    for field in ("la_codes", "sen_needs"):
+        if type(values := profile.get(field)) is list:
+            profile[field] = [sys.intern(v) if type(v) is str else v for v in values]
+    return profile
 
 
 def _shared_stamps(times: dict) -> dict:
@@ -62,7 +77,7 @@ class Records:
                 continue
             link = linking.Link(row["merged_into"], row["link_kind"] if row["merged_into"] else None)
             years, incidents = facts_codec.decode(row["facts"])
-            self.children[cid] = ChildState(cid, orjson.loads(row["profile"]), _shared_stamps(orjson.loads(row["profile_times"] or "{}")), link,
+            self.children[cid] = ChildState(cid, _shared_codes(orjson.loads(row["profile"])), _shared_stamps(orjson.loads(row["profile_times"] or "{}")), link,
                                             frozenset(sources[cid]) if cid in sources else NO_SOURCES, years, incidents, records=facts_codec.decode_records(row["facts"]),
                                             steps=facts_codec.decode_proceedings(row["facts"]), next_check=row.get("next_check"),
                                             version=row["version"]).share_empty_facts()  # fmt: skip

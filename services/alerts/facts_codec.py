@@ -18,6 +18,7 @@ decodes as none):
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 
 import orjson
@@ -49,6 +50,11 @@ def encode(
     return held_json(doc)  # in the batch's children rows until the commit
 
 
+def _code(value: str) -> str:
+    """A school or LA code as one string object (they repeat across every record: memory of the cache)."""
+    return sys.intern(value) if type(value) is str else value
+
+
 def decode(value: bytes | str | None) -> tuple[dict[str, suspension_days.YearSuspensions], informal.Incidents]:
     years: dict[str, suspension_days.YearSuspensions] = {}
     incidents = informal.Incidents()
@@ -56,7 +62,7 @@ def decode(value: bytes | str | None) -> tuple[dict[str, suspension_days.YearSus
         return years, incidents
     doc = orjson.loads(value)
     for year, key, event_id, sessions, reported_at, urn, la, start in doc.get("s", ()):
-        report = suspension_days.Report(event_id, sessions, reported_at, urn, la, date.fromisoformat(start))
+        report = suspension_days.Report(event_id, sessions, reported_at, _code(urn), _code(la), date.fromisoformat(start))
         by_key = years.setdefault(year, suspension_days.YearSuspensions()).by_key
         by_key[key] = (*by_key.get(key, ()), report)  # each event once: encoded from the reports
     for day, event_id, urn, la in doc.get("i", ()):
