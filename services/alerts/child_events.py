@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -25,6 +24,7 @@ from services.alerts import child_clocks, child_rules
 from services.alerts.alerting import SOURCE
 from services.alerts.domain import linking
 from services.alerts.domain.profile import Source
+from services.alerts.facts_codec import shared_code
 from services.common.exclusions import facts as f
 from services.common.exclusions import (
     grey_facts,
@@ -78,11 +78,10 @@ _SHARED_PUPIL_FIELDS = ("year_group", "sen_status", "sen_primary_need")
 
 
 def _share(d: dict, keys: tuple[str, ...]) -> None:
-    """Codes that repeat across children (LA, school, year group, SEN), as one string object each: the cached
-    records' profiles and reports hold them, and orjson makes a new string per event (~300 bytes a child)."""
+    """The event's codes as shared strings (facts_codec.shared_code: ~300 bytes a cached child)."""
     for key in keys:
-        if type(value := d.get(key)) is str:
-            d[key] = sys.intern(value)
+        if key in d:
+            d[key] = shared_code(d[key])
 
 
 def _share_codes(doc: dict) -> None:

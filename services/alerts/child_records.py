@@ -6,7 +6,6 @@ child_detection.py): what they read of the stage is declared here.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Set as AbstractSet
 from datetime import date
 
@@ -26,14 +25,13 @@ _CODES = ("la_code", "school_urn", "year_group", "sen_status")
 
 
 def _shared_codes(profile: dict) -> dict:
-    """A profile as read back, its codes (LA, school, year group, SEN) as the one string each that
-    decoding events gives them (child_events._share)."""
+    """A profile as read back, its codes as shared strings (facts_codec.shared_code), as events give them."""
     for field in _CODES:
-        if type(value := profile.get(field)) is str:
-            profile[field] = sys.intern(value)
+        if field in profile:
+            profile[field] = facts_codec.shared_code(profile[field])
     for field in ("la_codes", "sen_needs"):
         if type(values := profile.get(field)) is list:
-            profile[field] = [sys.intern(v) if type(v) is str else v for v in values]
+            profile[field] = [facts_codec.shared_code(v) for v in values]
     return profile
 
 

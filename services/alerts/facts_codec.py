@@ -50,8 +50,10 @@ def encode(
     return held_json(doc)  # in the batch's children rows until the commit
 
 
-def _code(value: str) -> str:
-    """A school or LA code as one string object (they repeat across every record: memory of the cache)."""
+def shared_code(value: str) -> str:
+    """A code that repeats across children (LA, school, year group, SEN) as one string object: cached
+    records hold it, and orjson makes a new string each time it decodes one. The child stage's one
+    place for this: events (child_events), records read back (child_records) and their facts (here)."""
     return sys.intern(value) if type(value) is str else value
 
 
@@ -62,7 +64,7 @@ def decode(value: bytes | str | None) -> tuple[dict[str, suspension_days.YearSus
         return years, incidents
     doc = orjson.loads(value)
     for year, key, event_id, sessions, reported_at, urn, la, start in doc.get("s", ()):
-        report = suspension_days.Report(event_id, sessions, reported_at, _code(urn), _code(la), date.fromisoformat(start))
+        report = suspension_days.Report(event_id, sessions, reported_at, shared_code(urn), shared_code(la), date.fromisoformat(start))
         by_key = years.setdefault(year, suspension_days.YearSuspensions()).by_key
         by_key[key] = (*by_key.get(key, ()), report)  # each event once: encoded from the reports
     for day, event_id, urn, la in doc.get("i", ()):
