@@ -3,7 +3,7 @@
 A fresh SQLite store and a new consumer group read the whole preloaded year; the clock runs
 from the start of the service's lifespan (so the group join is included: a rebuild pays
 it too) until the child stage has applied every event. The same process then reports its
-RSS and the deep size of ChildStage.children: the state a million children would need.
+RSS and the deep size of the child stage's cached records (hot and cold): the state a million children would need.
 The bare loop replays the same topics first, as the baseline.
 """
 
@@ -61,7 +61,7 @@ def run(bootstrap: str, year: Year, workdir: Path, time_limit: float) -> tuple[T
     deep_per_child = (deep / children) if deep and children else None
     bare_children = bare.get("children") or 0
     bare_per_child = (bare["rss_growth_bytes"] / bare_children) if bare.get("rss_growth_bytes") and bare_children else None
-    memory.add("children in ChildStage.children", children, "", "bare loop: children in its dict", bare_children)
+    memory.add("children cached by ChildStage (hot + cold)", children, "", "bare loop: children in its dict", bare_children)
     memory.add("RSS growth during the replay", _m(sp.get("rss_growth_bytes")), "MiB", "bare aiokafka loop", _m(bare.get("rss_growth_bytes")), "",
                higher_is_better=False)
     memory.add("RSS freed by dropping the stage caches", _m(held), "MiB", "", None, "", higher_is_better=False)
@@ -78,7 +78,8 @@ def run(bootstrap: str, year: Year, workdir: Path, time_limit: float) -> tuple[T
                 "tracemalloc and sqlite3_memory_used) Python objects or SQLite memory; docs/benchmarks.md.")
     stored = sp.get("stored_children") or 0
     if children and stored > children:
-        memory.note(f"ChildStage keeps at most max_children children cached (it drops the oldest half between batches): {children:,} of the "
+        memory.note(f"ChildStage keeps at most max_children children cached, hot or cold (it freezes all but the most recently touched, and drops "
+                    f"the oldest half of the cold ones when over): {children:,} of the "
                     f"{stored:,} children in the store were cached at the end; the others are reloaded from SQLite when their next event comes.")
     memory.note("the getsizeof walk undercounts: orjson.dumps returns bytes that keep a ~4 KiB buffer whatever their length "
                 "(tracemalloc: 4,098 B allocated for a 294-byte profile), and ChildEntry.profile is such a bytes object.")

@@ -149,11 +149,11 @@ def _malloc_trim() -> None:
         pass
 
 
-def deep_size_of_children(children: dict) -> int:
-    """Bytes ChildStage.children refers to by sys.getsizeof: the dict, its keys, each entry and what
-    only it refers to. An undercount: orjson.dumps returns bytes whose buffer keeps its ~4 KiB
+def deep_size_of_children(children: dict, cold: dict[str, bytes]) -> int:
+    """Bytes ChildStage.children (hot records) and ChildStage.cold (frozen ones) refer to by sys.getsizeof:
+    the dicts, their keys, each entry and what only it refers to. An undercount: orjson.dumps returns bytes whose buffer keeps its ~4 KiB
     initial capacity while getsizeof reports only the used length (measured with tracemalloc)."""
-    size = sys.getsizeof(children)
+    size = sys.getsizeof(children) + sys.getsizeof(cold) + sum(sys.getsizeof(cid) + sys.getsizeof(value) for cid, value in cold.items())
     seen: set[int] = set()
 
     def generic(obj: Any) -> int:  # for the rare nested objects (incidents, sources)
@@ -282,8 +282,8 @@ async def signpost(cfg: dict) -> dict:
             stored_children = conn.execute(select(func.count()).select_from(tables.children)).scalar()
         gc.collect()
         rss1, peak = rss_bytes()
-        cache_bytes = deep_size_of_children(child.children) if cfg.get("memory") else None
-        n_children = len(child.children)
+        cache_bytes = deep_size_of_children(child.children, child.cold) if cfg.get("memory") else None
+        n_children = len(child.children) + len(child.cold)  # hot and cold (frozen) records
         school_terms = len(app.state.alerts.school.terms)
         rss_without_caches = None
         if cfg.get("memory"):

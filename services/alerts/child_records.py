@@ -2,10 +2,17 @@
 truth and a miss loads from it; a record linked into another counts as the root of its links.
 `Records` is the base of the stage and of its link and detection halves (child_links.py,
 child_detection.py): what they read of the stage is declared here.
+
+A cached record is hot (a `ChildState`, ~3 KB of objects) or cold: its store row's values, compressed
+into one bytes object (~0.4 KB; `freeze`/`thaw`). The stage keeps the records its recent batches
+touched hot and freezes the rest between batches; an event about a cold record thaws it (~30 µs,
+where a store read is a query), decoded as a row loaded from the store is.
 """
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from datetime import date
 
@@ -21,6 +28,8 @@ from services.alerts.store import AlertsStore
 from services.common.calendar import CalendarRegistry
 from services.common.commit_gate import CommitGate
 
+_SEP = b"\x1e"  # between a cold record's JSON values: JSON text never holds a raw control character
+_WBITS = -12  # raw deflate, 4 KiB window: a record's row is ~1 KB; level 1 is the quickest (~20 µs)
 _CODES = ("la_code", "school_urn", "year_group", "sen_status")
 
 
@@ -48,13 +57,44 @@ def _shared_stamps(times: dict) -> dict:
     return out
 
 
+def row_values(state: ChildState) -> tuple[str, str, bytes]:
+    """A record's profile, field times and facts as its store row holds them."""
+    facts = facts_codec.encode(state.years, state.incidents, state.records, state.steps)
+    return orjson.dumps(state.profile).decode(), orjson.dumps(state.times).decode(), facts
+
+
+def state_of_row(cid: str, row: dict, sources: Iterable[str]) -> ChildState:
+    """A record as its store row (or its cold copy) gives it."""
+    link = linking.Link(row["merged_into"], row["link_kind"] if row["merged_into"] else None)
+    years, incidents, records, steps = facts_codec.decode_all(row["facts"])
+    return ChildState(cid, _shared_codes(orjson.loads(row["profile"])), _shared_stamps(orjson.loads(row["profile_times"] or "{}")), link,
+                      frozenset(sources) if sources else NO_SOURCES, years, incidents, records, steps, next_check=row.get("next_check"),
+                      version=row["version"]).share_empty_facts()  # fmt: skip
+
+
+def freeze(state: ChildState) -> bytes:
+    """A stored record (not changed since its last write) as one compressed bytes object."""
+    profile, times, facts = row_values(state)
+    meta = orjson.dumps([state.link.target, state.link.kind, sorted(state.sources), state.next_check, state.version])
+    return zlib.compress(_SEP.join((profile.encode(), times.encode(), facts, meta)), 1, _WBITS)
+
+
+def thaw(cid: str, cold: bytes) -> ChildState:
+    profile, times, facts, meta = zlib.decompress(cold, _WBITS).split(_SEP)
+    target, kind, sources, next_check, version = orjson.loads(meta)
+    row = {"profile": profile, "profile_times": times, "facts": facts, "merged_into": target, "link_kind": kind,
+           "next_check": date.fromisoformat(next_check) if next_check else None, "version": version}  # fmt: skip
+    return state_of_row(cid, row, sources)
+
+
 class Records:
     store: AlertsStore
     calendars: CalendarRegistry
     rules: RuleConfig
     book: AlertBook
     today: date
-    children: dict[str, ChildState]
+    children: dict[str, ChildState]  # hot: in the order last touched
+    cold: dict[str, bytes]  # frozen (`freeze`), in the order frozen
     absent: set[str]
     changed: set[str]
     sole_owner: bool
@@ -64,6 +104,13 @@ class Records:
         missing = [c for c in ids if c not in self.children and c not in self.absent]
         if not missing:
             return
+        if self.cold:
+            for cid in missing:
+                if (cold := self.cold.pop(cid, None)) is not None:
+                    self.children[cid] = thaw(cid, cold)
+            missing = [c for c in missing if c not in self.children]
+            if not missing:
+                return
         rows = self.store.children(missing)
         sources = self.store.sources_of(list(rows))
         for cid in missing:
@@ -73,12 +120,7 @@ class Records:
                 if self.sole_owner:  # the only writer of child alerts: a record not stored yet has none
                     self.book.none_yet((cid,))
                 continue
-            link = linking.Link(row["merged_into"], row["link_kind"] if row["merged_into"] else None)
-            years, incidents = facts_codec.decode(row["facts"])
-            self.children[cid] = ChildState(cid, _shared_codes(orjson.loads(row["profile"])), _shared_stamps(orjson.loads(row["profile_times"] or "{}")), link,
-                                            frozenset(sources[cid]) if cid in sources else NO_SOURCES, years, incidents, records=facts_codec.decode_records(row["facts"]),
-                                            steps=facts_codec.decode_proceedings(row["facts"]), next_check=row.get("next_check"),
-                                            version=row["version"]).share_empty_facts()  # fmt: skip
+            self.children[cid] = state_of_row(cid, row, sources.get(cid, NO_SOURCES))
 
     def _changed(self, state: ChildState) -> None:
         """The record is to be written at the end of the batch."""

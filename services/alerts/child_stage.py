@@ -34,16 +34,15 @@ from __future__ import annotations
 import itertools
 from datetime import date, datetime
 
-import orjson
-
 from schemas.alerts import CHILD_RULES
 from schemas.children import ChildEventResolved, ChildProfile
 from schemas.topics import CHILDREN
-from services.alerts import child_clocks, facts_codec, tables
+from services.alerts import child_clocks, tables
 from services.alerts.alerting import SOURCE, AlertBook
 from services.alerts.child_detection import Detection
 from services.alerts.child_events import Batch, Event, decode
 from services.alerts.child_links import LinkWork
+from services.alerts.child_records import freeze, row_values
 from services.alerts.child_state import NO_SOURCES, ChildState, StageResult
 from services.alerts.domain import (
     informal,
@@ -67,6 +66,7 @@ from services.common.stream_io import dead_letter_messages
 
 __all__ = ["ChildStage", "ChildState", "StageResult"]
 TICK_CHILDREN = 5000  # children a tick detects again per batch (their next_check has come)
+HOT_CHILDREN = 20_000  # records kept hot between batches (the rest of the cache is cold: child_records.py)
 
 
 class ChildStage(LinkWork, Detection):
@@ -74,7 +74,8 @@ class ChildStage(LinkWork, Detection):
                  clock: child_clocks.Clock = child_clocks.uk_today, tick_s: float = 60.0) -> None:  # fmt: skip
         self.store, self.calendars, self.rules = store, calendars, rules
         self.clock, self.ticker, self.today = clock, child_clocks.Ticker(clock, tick_s), clock()
-        self.max_children = max_children
+        self.max_children = max_children  # records cached, hot and cold
+        self.hot_children = min(HOT_CHILDREN, max_children // 2)
         self.sole_owner = False
         self.erasures = ErasureList(store.engine, tables.erasures)  # events of erased children, read again, are skipped
         self.book = AlertBook(store, CHILD_RULES)
@@ -98,6 +99,7 @@ class ChildStage(LinkWork, Detection):
     def reset(self) -> None:
         """Forget every cache (after a failure or a rebalance): the store is the truth."""
         self.children: dict[str, ChildState] = {}
+        self.cold: dict[str, bytes] = {}
         self.absent: set[str] = set()
         self.changed: set[str] = set()  # records to write at the end of the batch
         self.identity: linking.Snapshot | None = None  # kept between batches by a sole owner
@@ -107,15 +109,20 @@ class ChildStage(LinkWork, Detection):
 
     # ---------------------------------------------------------------- records
     def _bound_caches(self) -> None:
-        """Between batches every cached record is stored: drop the oldest half when over the bound.
-        Records known absent stay so only while no other worker can create them."""
+        """Between batches every cached record is written (stored, or in the batch in flight): the least
+        recently touched beyond the hot bound are frozen, and the oldest half of the cold ones dropped when
+        the cache is over its bound. Records known absent stay so only while no other worker can create them."""
         if not self.sole_owner:
             self.absent.clear()
-        if len(self.children) > self.max_children or len(self.book.cache) > self.max_children:
+        if len(self.children) > self.hot_children:  # a frozen record is the same record: nothing to wait for
+            for cid in list(itertools.islice(self.children, len(self.children) - self.hot_children)):
+                self.cold[cid] = freeze(self.children.pop(cid))
+        over = len(self.children) + len(self.cold) > self.max_children
+        if over or len(self.book.cache) > self.max_children:
             self.gate.wait()  # what the batch in flight writes stays cached until it is stored
-        if len(self.children) > self.max_children:
-            for cid in list(itertools.islice(self.children, len(self.children) // 2)):
-                del self.children[cid]
+        if over:
+            for cid in list(itertools.islice(self.cold, (len(self.children) + len(self.cold)) // 2)):
+                del self.cold[cid]
         if len(self.book.cache) > self.max_children:
             self.book.shrink()
 
@@ -253,9 +260,9 @@ class ChildStage(LinkWork, Detection):
         for cid in sorted(changed):  # not the whole cache: a live batch changes a few of its ~100k records
             state = self.children[cid]
             version = (state.version or 0) + 1
+            profile, times, facts = row_values(state)
             row = {"child_id": cid, "upn": state.profile.get("upn"), "merged_into": state.link.target, "link_kind": state.link.kind,
-                   "profile": orjson.dumps(state.profile).decode(), "profile_times": orjson.dumps(state.times).decode(),
-                   "facts": facts_codec.encode(state.years, state.incidents, state.records, state.steps), "updated_at": now, "version": version,
+                   "profile": profile, "profile_times": times, "facts": facts, "updated_at": now, "version": version,
                    "next_check": state.next_check}  # fmt: skip
             if state.version is None:
                 la, key, dob, first, last = state.identity or (state.profile["la_code"], "", date.fromisoformat(state.profile["date_of_birth"]), "", "")

@@ -57,50 +57,69 @@ def shared_code(value: str) -> str:
     return sys.intern(value) if type(value) is str else value
 
 
-def decode(value: bytes | str | None) -> tuple[dict[str, suspension_days.YearSuspensions], informal.Incidents]:
-    years: dict[str, suspension_days.YearSuspensions] = {}
-    incidents = informal.Incidents()
-    if not value:
-        return years, incidents
-    doc = orjson.loads(value)
-    for year, key, event_id, sessions, reported_at, urn, la, start in doc.get("s", ()):
-        report = suspension_days.Report(event_id, sessions, reported_at, shared_code(urn), shared_code(la), date.fromisoformat(start))
-        by_key = years.setdefault(year, suspension_days.YearSuspensions()).by_key
-        by_key[key] = (*by_key.get(key, ()), report)  # each event once: encoded from the reports
-    for day, event_id, urn, la in doc.get("i", ()):
-        informal.record(incidents, IncidentFact(date.fromisoformat(day), event_id, urn, la))
-    return years, incidents
+Facts = tuple[dict[str, suspension_days.YearSuspensions], informal.Incidents, grey_facts.ChildRecords, proceedings.Proceedings]
+_DATES: dict[str, date] = {}  # the days facts name repeat across children: one date object each (and no parse)
+
+
+def _date(value: str) -> date:
+    if (day := _DATES.get(value)) is None:
+        day = _DATES[value] = date.fromisoformat(value)
+    return day
 
 
 def _day(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
+    return _date(value) if value else None
 
 
-def _has(value: bytes | str, key: str) -> bool:
-    """Most rows hold no issue-11 facts: skip parsing the value again for them."""
-    return (f'"{key}":'.encode() in value) if isinstance(value, bytes) else (f'"{key}":' in value)
+def decode_all(value: bytes | str | None) -> Facts:
+    """Every fact of a record (its children row's value), parsed once."""
+    doc = orjson.loads(value) if value else {}
+    return _years(doc), _incidents(doc), _records(doc), _steps(doc)
+
+
+def decode(value: bytes | str | None) -> tuple[dict[str, suspension_days.YearSuspensions], informal.Incidents]:
+    doc = orjson.loads(value) if value else {}
+    return _years(doc), _incidents(doc)
 
 
 def decode_records(value: bytes | str | None) -> grey_facts.ChildRecords:
     """The grey-exclusion records and cancellations of a record (none in a row written before issue 11)."""
-    out = grey_facts.ChildRecords()
-    if not value or not (_has(value, "r") or _has(value, "c")):
-        return out
-    doc = orjson.loads(value)
-    for kind, event_id, urn, la, start, end, review, behaviour, trial, intended, year_group in doc.get("r", ()):
-        grey_facts.record(out, grey_facts.RecordFact(kind, event_id, urn, la, date.fromisoformat(start), _day(end), _day(review), behaviour, trial,
-                                                     _day(intended), year_group))  # fmt: skip
-    for key, event_id, cancelled_at, urn, la, start in doc.get("c", ()):
-        grey_facts.record(out, grey_facts.CancellationFact(key, event_id, cancelled_at, urn, la, date.fromisoformat(start)))
-    return out
+    return _records(orjson.loads(value) if value else {})
 
 
 def decode_proceedings(value: bytes | str | None) -> proceedings.Proceedings:
     """The record's proceedings (none in a row written before issue 11)."""
+    return _steps(orjson.loads(value) if value else {})
+
+
+def _years(doc: dict) -> dict[str, suspension_days.YearSuspensions]:
+    years: dict[str, suspension_days.YearSuspensions] = {}
+    for year, key, event_id, sessions, reported_at, urn, la, start in doc.get("s", ()):
+        report = suspension_days.Report(event_id, sessions, reported_at, shared_code(urn), shared_code(la), _date(start))
+        by_key = years.setdefault(year, suspension_days.YearSuspensions()).by_key
+        by_key[key] = (*by_key.get(key, ()), report)  # each event once: encoded from the reports
+    return years
+
+
+def _incidents(doc: dict) -> informal.Incidents:
+    incidents = informal.Incidents()
+    for day, event_id, urn, la in doc.get("i", ()):
+        informal.record(incidents, IncidentFact(_date(day), event_id, urn, la))
+    return incidents
+
+
+def _records(doc: dict) -> grey_facts.ChildRecords:
+    out = grey_facts.ChildRecords()
+    for kind, event_id, urn, la, start, end, review, behaviour, trial, intended, year_group in doc.get("r", ()):
+        grey_facts.record(out, grey_facts.RecordFact(kind, event_id, urn, la, _date(start), _day(end), _day(review), behaviour, trial,
+                                                     _day(intended), year_group))  # fmt: skip
+    for key, event_id, cancelled_at, urn, la, start in doc.get("c", ()):
+        grey_facts.record(out, grey_facts.CancellationFact(key, event_id, cancelled_at, urn, la, _date(start)))
+    return out
+
+
+def _steps(doc: dict) -> proceedings.Proceedings:
     out = proceedings.Proceedings()
-    if not value or not _has(value, "p"):
-        return out
-    for kind, event_id, urn, la, start, on, until, detail, category, *more in orjson.loads(value).get("p", ()):
-        step = proceedings.Step(kind, event_id, urn, la, _day(start), date.fromisoformat(on), _day(until), detail, category, *more)
-        proceedings.record(out, step)
+    for kind, event_id, urn, la, start, on, until, detail, category, *more in doc.get("p", ()):
+        proceedings.record(out, proceedings.Step(kind, event_id, urn, la, _day(start), _date(on), _day(until), detail, category, *more))
     return out

@@ -1,4 +1,4 @@
-"""The child stage's caches are bounded (max_children records, and as many alerts): what it evicts is read
+"""The child stage's caches are bounded (max_children records, hot or cold, and as many alerts): what it evicts is read
 again from the store. A stage that keeps evicting must decide exactly what one that never does decides:
 the same alerts, versions and evidence, the same records, the same messages."""
 
@@ -66,11 +66,14 @@ def test_a_stage_that_keeps_evicting_decides_what_one_that_never_does_decides(tm
     roomy.child.assigned(True)
     tight.child.assigned(True)
     tight.child.max_children = 4  # over the bound after nearly every batch: records and alerts evicted and read again
+    tight.child.hot_children = 2  # and records frozen (child_records.freeze) and thawed
     changes = _run(roomy, batches)
     assert _run(tight, batches) == changes
     assert _stored(tight) == _stored(roomy)
     assert tight.stale_writes == 0  # nothing it read again was stale (a write on a stale alert is refused and redone)
     assert len(roomy.child.children) > 2 * tight.child.max_children  # the tight stage did evict
+    tight.run([], START)  # the bound is applied between batches: records frozen, the oldest half of them dropped
+    assert len(tight.child.children) == 2 and tight.child.cold and len(tight.child.cold) + 2 < len(roomy.child.children)
     assert any(c.endswith(":evidence") for c in changes) and any(":v1:raised" in c for c in changes)  # alerts rose and changed
 
 

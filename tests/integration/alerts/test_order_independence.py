@@ -33,6 +33,7 @@ from schemas.topics import (
 )
 from schemas.upn import check_letter
 from services.alerts import tables
+from services.alerts.child_records import freeze, thaw
 from services.alerts.child_stage import ChildStage
 from services.alerts.domain.rules import RuleConfig
 from services.common.calendar import load_registry
@@ -305,13 +306,41 @@ def test_the_reference_history_gives_what_the_rules_say(reference: dict) -> None
     school_sizes=st.lists(st.integers(min_value=1, max_value=5), min_size=1, max_size=4),
     seed=st.integers(min_value=0, max_value=2**16),
     sole_owner=st.booleans(),
+    frozen=st.booleans(),
 )
-def test_any_order_and_batching_gives_the_same_children_alerts_proposals_and_referrals(order, sizes, school_sizes, seed, sole_owner, template, reference,
-                                                                                       tmp_path_factory):
+def test_any_order_and_batching_gives_the_same_children_alerts_proposals_and_referrals(order, sizes, school_sizes, seed, sole_owner, frozen, template,
+                                                                                       reference, tmp_path_factory):  # fmt: skip
     alerts_url, referrals_url = stores(template, tmp_path_factory.mktemp("order"))
     h = harness(alerts_url)
     h.child.assigned(sole_owner)  # identity in memory between batches, or read from the store per batch
+    if frozen:
+        h.child.hot_children = 0  # every cached record frozen between batches, thawed by the next event about it
     try:
         assert run(h, referrals_url, list(order), sizes, school_sizes, seed) == reference
+    finally:
+        h.engine.dispose()
+
+
+def test_a_frozen_record_thaws_to_the_same_record(template, tmp_path_factory) -> None:  # noqa: ANN001
+    """A cold record (child_records.freeze) is its hot one: every fact kind, links both ways, the next check."""
+    alerts_url, referrals_url = stores(template, tmp_path_factory.mktemp("order"))
+    h = harness(alerts_url)
+    h.child.assigned(True)
+    try:
+        run(h, referrals_url, list(range(len(HISTORY))), [len(HISTORY)], [1])
+        h.decide(next(c["id"] for c in h.rows(tables.candidates) if c["status"] == "pending"), "confirm", NOW)  # a link, and its source
+        h.run([], NOW)
+        states = list(h.child.children.values())
+        for state in states:
+            assert thaw(state.child_id, freeze(state)) == state
+        # the history gives records with each part a cold copy must keep (else the loop above proves less)
+        assert any(s.link.target for s in states) and any(s.sources for s in states) and any(s.next_check for s in states)
+        assert any(s.incidents.by_day for s in states) and any(s.records.records for s in states)
+        assert any(s.records.cancellations for s in states) and any(s.steps for s in states) and any(s.years for s in states)
+        h.child.hot_children = 0
+        h.run([], NOW)  # the next batch freezes them all, and an event about one thaws it
+        assert not h.child.children and len(h.child.cold) == len(states)
+        h.child._load({states[0].child_id})  # noqa: SLF001
+        assert h.child.children[states[0].child_id] == states[0] and states[0].child_id not in h.child.cold
     finally:
         h.engine.dispose()
