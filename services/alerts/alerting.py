@@ -5,6 +5,10 @@ Every change is one version of the alert, one history row and one message on the
 alert only if it still has the version the book read: a person's acknowledgement made meanwhile
 is never overwritten; the batch is done again on the fresh alert instead (services/alerts/store.py).
 
+The book caches the alerts it reads and writes. Between batches the child stage has it freeze all but
+the most recently used (`freeze`): an alert's JSON, deflated (~360 B against ~1.5 KB of objects),
+thawed when next needed, as a child's record is (child_records.py).
+
 In a rebuild the book defers: it keeps only the last finding per alert and applies them once at
 the end, so each alert changes at most once and nobody sees a replay's churn (or is told twice).
 """
@@ -12,6 +16,7 @@ the end, so each alert changes at most once and nobody sees a replay's churn (or
 from __future__ import annotations
 
 import itertools
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
@@ -70,13 +75,23 @@ def lean(alert: Alert) -> Alert:
 
 
 NO_ALERTS: frozenset[str] = frozenset()  # an empty set of its own would be 216 bytes a child
+_WBITS = -12  # raw deflate, 4 KiB window: an alert's JSON is ~1 KB
+
+
+def freeze(alert: Alert) -> bytes:
+    return zlib.compress(alert.model_dump_json().encode(), 1, _WBITS)
+
+
+def thaw(cold: bytes) -> Alert:
+    return lean(Alert.model_validate_json(zlib.decompress(cold, _WBITS)))
 
 
 class AlertBook:
     def __init__(self, store: AlertsStore, rules: Iterable[str]):
         self.store = store
         self.rules = frozenset(rules)  # the rules this book's stage owns
-        self.cache: dict[str, Alert] = {}
+        self.cache: dict[str, Alert] = {}  # hot: the most recently used last
+        self.cold: dict[str, bytes] = {}  # frozen (`freeze`)
         # subject id -> ids of its alerts (for subjects loaded whole); most have none: the one shared NO_ALERTS
         self._subjects: dict[str, AbstractSet[str]] = {}
         self.deferred: dict[str, Finding] | None = None
@@ -84,7 +99,26 @@ class AlertBook:
 
     def reset(self) -> None:
         self.cache.clear()
+        self.cold.clear()
         self._subjects.clear()
+
+    def held(self) -> int:
+        """Alerts cached, hot and cold."""
+        return len(self.cache) + len(self.cold)
+
+    def _get(self, alert_id: str) -> Alert | None:
+        """A cached alert (thawed if cold), used now: it goes to the end of the hot ones."""
+        alert = self.cache.pop(alert_id, None)
+        if alert is None and (cold := self.cold.pop(alert_id, None)) is not None:
+            alert = thaw(cold)
+        if alert is not None:
+            self.cache[alert_id] = alert
+        return alert
+
+    def freeze(self, hot: int) -> None:
+        """Between batches (every cached alert is as written): all but the `hot` most recently used go cold."""
+        for alert_id in list(itertools.islice(self.cache, max(0, len(self.cache) - hot))):
+            self.cold[alert_id] = freeze(self.cache.pop(alert_id))
 
     def shrink(self) -> None:
         """Over its bound: forget the half of the subjects loaded longest ago, with their alerts (and the
@@ -92,9 +126,11 @@ class AlertBook:
         for subject in list(itertools.islice(self._subjects, len(self._subjects) // 2)):
             for alert_id in self._subjects.pop(subject):
                 self.cache.pop(alert_id, None)
+                self.cold.pop(alert_id, None)
         kept = {alert_id for ids in self._subjects.values() for alert_id in ids}
-        for alert_id in [a for a in self.cache if a not in kept]:
-            del self.cache[alert_id]
+        for cached in (self.cache, self.cold):
+            for alert_id in [a for a in cached if a not in kept]:
+                del cached[alert_id]
 
     def _known(self, subject: str, alert_id: str) -> None:
         self._subjects[subject] = self._subjects[subject] | {alert_id}  # a new set: NO_ALERTS is shared
@@ -112,8 +148,10 @@ class AlertBook:
     def drain(self) -> None:
         """At the start of a batch (in the stage's thread)."""
         while self._changed_elsewhere:
-            alert = self.cache.pop(self._changed_elsewhere.popleft(), None)
+            alert_id = self._changed_elsewhere.popleft()
+            alert = self._get(alert_id)
             if alert is not None:
+                del self.cache[alert_id]
                 self._subjects.pop(alert.subject.id, None)
 
     def defer(self) -> None:
@@ -127,9 +165,10 @@ class AlertBook:
                 self._subjects[s] = NO_ALERTS
             for alert in self.store.alerts_of_subjects(wanted):
                 if alert.rule in self.rules:
-                    self.cache.setdefault(alert.id, lean(alert))
+                    if self._get(alert.id) is None:
+                        self.cache[alert.id] = lean(alert)
                     self._known(alert.subject.id, alert.id)
-        return [self.cache[i] for s in subject_ids for i in sorted(self._subjects[s]) if i in self.cache]
+        return [a for s in subject_ids for i in sorted(self._subjects[s]) if (a := self._get(i)) is not None]
 
     def apply(self, findings: list[Finding], result: Any, now: datetime, profile_of: ProfileOf) -> set[str]:
         """New or changed alerts for these findings; returns the ids of the alerts found."""
@@ -141,11 +180,11 @@ class AlertBook:
                 self.deferred[alert_id] = finding
             return set(ids)
         # an alert of a subject loaded whole (alerts_of) that isn't cached doesn't exist yet: no need to ask
-        missing = [i for i, f in zip(ids, findings, strict=True) if i not in self.cache and f.subject_id not in self._subjects]
+        missing = [i for i, f in zip(ids, findings, strict=True) if i not in self.cache and i not in self.cold and f.subject_id not in self._subjects]
         if missing:
             self.cache.update((i, lean(a)) for i, a in self.store.alerts_by_ids(missing).items())
         for alert_id, finding in zip(ids, findings, strict=True):
-            existing = self.cache.get(alert_id)
+            existing = self._get(alert_id)
             if finding.quiet and existing is None:
                 continue  # a deadline long past: it updates an alert that exists, raises none (domain/rules.py Deadlines)
             profile = profile_of(finding.subject_id) if finding.subject_kind == "child" else None
@@ -168,7 +207,7 @@ class AlertBook:
 
     def save(self, alert: Alert, school_urn: str | None, result: Any, change: str, profile: dict | None, *,
              by: str = lifecycle.SIGNPOST, note: str | None = None) -> None:  # fmt: skip
-        previous = self.cache.get(alert.id)
+        previous = self._get(alert.id)
         self.cache[alert.id] = lean(alert)
         subject = alert.subject.id
         if subject in self._subjects:
@@ -188,7 +227,7 @@ class AlertBook:
         self.apply(list(deferred.values()), result, now, profile_of)
         for alert in self.store.alerts_of_rules(sorted(self.rules)):
             if alert.id not in deferred:
-                current = self.cache.get(alert.id)
+                current = self._get(alert.id)
                 if current is None:
                     current = self.cache[alert.id] = lean(alert)
                 resolved = lifecycle.no_longer_holds(current, "no longer holds after the rebuild (rules or data changed)", now)

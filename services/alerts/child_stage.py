@@ -110,20 +110,22 @@ class ChildStage(LinkWork, Detection):
     # ---------------------------------------------------------------- records
     def _bound_caches(self) -> None:
         """Between batches every cached record is written (stored, or in the batch in flight): the least
-        recently touched beyond the hot bound are frozen, and the oldest half of the cold ones dropped when
-        the cache is over its bound. Records known absent stay so only while no other worker can create them."""
+        recently touched beyond the hot bound are frozen (and the alert book's alerts likewise), and the
+        oldest half of the cold ones dropped when the cache is over its bound. Records known absent stay
+        so only while no other worker can create them."""
         if not self.sole_owner:
             self.absent.clear()
         if len(self.children) > self.hot_children:  # a frozen record is the same record: nothing to wait for
             for cid in list(itertools.islice(self.children, len(self.children) - self.hot_children)):
                 self.cold[cid] = freeze(self.children.pop(cid))
+        self.book.freeze(self.hot_children)  # and alerts likewise
         over = len(self.children) + len(self.cold) > self.max_children
-        if over or len(self.book.cache) > self.max_children:
+        if over or self.book.held() > self.max_children:
             self.gate.wait()  # what the batch in flight writes stays cached until it is stored
         if over:
             for cid in list(itertools.islice(self.cold, (len(self.children) + len(self.cold)) // 2)):
                 del self.cold[cid]
-        if len(self.book.cache) > self.max_children:
+        if self.book.held() > self.max_children:
             self.book.shrink()
 
     def _recently_used(self, touched: set[str]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from schemas.alerts import AlertChanged
-from services.alerts.alerting import change_message, lean
+from services.alerts.alerting import AlertBook, change_message, freeze, lean, thaw
 from services.alerts.domain import lifecycle
 from services.alerts.domain.profile import Source, merge_profile
 from tests.unit.alerts.test_alerts_lifecycle import T1, make_finding
@@ -65,3 +65,19 @@ def test_an_alert_the_book_caches_serialises_copies_and_compares_as_before():
     assert (acknowledged.status, acknowledged.version) == ("acknowledged", alert.version + 1)
     assert (alert.status, alert.version) == ("open", 1) and other.model_dump_json() == other_before
     assert alert == _alert()
+
+
+def test_an_alert_the_book_freezes_thaws_to_the_same_alert_when_next_used():
+    """Between batches the child stage has the book freeze all but its most recently used alerts
+    (alerting.freeze): a cold alert is the same alert when it is next read, and the bound counts it."""
+    book = AlertBook(None, ["suspension_days_nearing_limit"])  # type: ignore[arg-type]  # no store: nothing here reads it
+    alerts = [_alert().model_copy(update={"id": f"al_{n}", "evidence": [f"notice:{n}", "notice:x"]}) for n in range(3)]
+    for alert in alerts:
+        book.cache[alert.id] = lean(alert)
+    assert book._get("al_0") is alerts[0]  # noqa: SLF001  # used: now the most recent
+    book.freeze(1)
+    assert list(book.cache) == ["al_0"] and sorted(book.cold) == ["al_1", "al_2"] and book.held() == 3
+    thawed = book._get("al_2")  # noqa: SLF001
+    assert thawed == alerts[2] and thawed is not alerts[2] and thawed.__pydantic_fields_set__ is alerts[0].__pydantic_fields_set__
+    assert "al_2" not in book.cold and list(book.cache) == ["al_0", "al_2"] and book.held() == 3
+    assert thaw(freeze(alerts[1])).model_dump_json() == alerts[1].model_dump_json()
