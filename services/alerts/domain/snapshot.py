@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Protocol
 
@@ -46,9 +46,22 @@ class Snapshot:
             self.upnless_by_la_names.setdefault((alias.la_code, alias.first, alias.last), []).append(alias)
         return True
 
+    def aliases(self) -> Iterator[Alias]:
+        """Every alias, by person key in the order learnt."""
+        for at_key in self.by_key.values():
+            yield from at_key
+
+    def with_key(self, person_key: str) -> Sequence[Alias]:
+        """The aliases with this person key, in the order learnt."""
+        return self.by_key.get(person_key, ())
+
     def alias(self, person_key: str, child_id: str) -> Alias:
         """The child's alias with this person key (it must have one)."""
-        return next(a for a in self.by_key[person_key] if a.child_id == child_id)
+        return next(a for a in self.with_key(person_key) if a.child_id == child_id)
+
+    def same_names(self, dob: date, first: str, last: str) -> list[Alias]:
+        """Aliases in any LA with this date of birth and these names, in the order learnt."""
+        return list(self.by_names.get((dob, first, last), ()))
 
     def link(self, child_id: str) -> Link:
         return self.links.get(child_id, Link())
