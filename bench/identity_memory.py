@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     with store.engine.connect() as conn:
         n = conn.execute(select(func.count()).select_from(tables.aliases)).scalar_one()
     print(f"aliases {n:,}: walk {walk / n:,.0f} B/alias, RSS {kept / n:,.0f} B/alias, identity() {loaded:.2f}s")  # noqa: T201
-    known = list(snapshot.aliases()) if hasattr(snapshot, "aliases") else [a for at in snapshot.by_key.values() for a in at]
+    known = list(snapshot.aliases())
     todo = probes(known, args.probes, args.seed)
     digest = hashlib.sha256()
     started = time.perf_counter()
