@@ -10,9 +10,10 @@ from typing import Protocol, TypeVar
 
 from services.alerts.domain.aliases import Alias, Link, Sighting
 
-# An index holds one alias under a key, or from the second on a list of them in the order learnt: most
-# keys have one alias, and a one-entry list is 88 bytes more.
-Held = Alias | list[Alias]
+# An index holds one alias under a key, or from the second on a tuple of them in the order learnt: most
+# keys have one alias (a one-entry list was 88 bytes more), and a tuple has no spare room (a list
+# appended to does). Keys hold a few aliases, so copying the tuple to add one costs little.
+Held = Alias | tuple[Alias, ...]
 K = TypeVar("K", int, str)
 
 # The detail indexes are keyed by a hash of the details (a 60-bit int is 32 bytes, a tuple of two or
@@ -26,19 +27,19 @@ def _key(*details: object) -> int:
 
 
 def _put(index: dict[K, Held], key: K, alias: Alias) -> None:
-    held = index.get(key)
+    held: Held | None = index.get(key)
     if held is None:
         index[key] = alias
-    elif isinstance(held, list):
-        held.append(alias)
+    elif isinstance(held, tuple):
+        index[key] = held + (alias,)
     else:
-        index[key] = [held, alias]
+        index[key] = (held, alias)
 
 
 def _held(held: Held | None) -> Sequence[Alias]:
     if held is None:
         return ()
-    return held if isinstance(held, list) else (held,)
+    return held if isinstance(held, tuple) else (held,)
 
 
 class Snapshot:
