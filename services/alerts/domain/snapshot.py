@@ -18,7 +18,8 @@ K = TypeVar("K", int, str)
 
 # The detail indexes are keyed by a hash of the details (a 60-bit int is 32 bytes, a tuple of two or
 # three is 56-64); what a key holds is checked against the details when read, so two details with
-# one hash share a key without ever being taken for each other.
+# one hash share a key without ever being taken for each other. (A str's hash differs between
+# processes: the keys never leave this one.)
 _KEY_BITS = (1 << 60) - 1
 
 
@@ -116,6 +117,7 @@ class Snapshot:
         """Aliases in the LA with the same date of birth or the same names (`without_upn`: only records without one)."""
         by_dob = [a for a in _held(self._by_la_dob.get(_key(la_code, dob))) if a.la_code == la_code and a.date_of_birth == dob]
         by_names = [a for a in _held(self._by_la_names.get(_key(la_code, first, last))) if a.la_code == la_code and a.first == first and a.last == last]
+        # records without a UPN filtered here, not indexed a second time: the same aliases in the same order
         both = (a for a in itertools.chain(by_dob, by_names) if not without_upn or a.upn is None)
         return list({(a.child_id, a.person_key): a for a in both}.values())  # an alias in both indexes once
 
