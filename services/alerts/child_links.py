@@ -41,7 +41,7 @@ class LinkWork(Records):
         """A person's decision on a candidate, recorded by the API: apply it to the link."""
         decision = linking.Decision(row["child_id"], row["candidate_child_id"], {"confirmed": "confirm", "rejected": "reject", "undone": "undo"}[row["status"]],
                                     row["decided_by"] or "a person")  # fmt: skip
-        keys = [a.person_key for aliases in snapshot.by_key.values() for a in aliases if a.child_id == row["child_id"] and a.upn is None]
+        keys = [a.person_key for a in snapshot.aliases() if a.child_id == row["child_id"] and a.upn is None]
         for change in linking.apply_decision(decision, snapshot, keys):
             self._set_link(change, b, row["id"] if {change.source, change.target or change.previous} == {row["child_id"], row["candidate_child_id"]} else None)
         result.writes.candidate_updates.setdefault(row["id"], {})["applied"] = True

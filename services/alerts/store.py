@@ -88,12 +88,13 @@ class AlertsStore(ApiStore):
         then the only writer of identity, so what it holds stays true until its next rebalance)."""
         c, cand = t.children.c, t.candidates.c
         with self.engine.connect() as conn:
-            aliases = [alias_from_row(r) for r in conn.execute(select(t.aliases))]
             links = {r.child_id: linking.Link(r.merged_into, r.link_kind)
                      for r in conn.execute(select(c.child_id, c.merged_into, c.link_kind).where(c.merged_into.is_not(None)))}  # fmt: skip
             vetoes = [(r.child_id, r.candidate_child_id)
                       for r in conn.execute(select(cand.child_id, cand.candidate_child_id).where(cand.status.in_(("rejected", "undone"))))]  # fmt: skip
-        return linking.Snapshot(aliases, links, vetoes)
+            # aliases streamed into the snapshot, not listed first: each row's strings the snapshot does
+            # not keep are freed before the next row, so they do not leave holes between those it keeps
+            return linking.Snapshot((alias_from_row(r) for r in conn.execute(select(t.aliases))), links, vetoes)
 
     def _links_to_roots(self, conn: Connection, ids: list[str]) -> dict[str, linking.Link]:
         c = t.children.c

@@ -75,7 +75,7 @@ def relink(person_key: str, snapshot: Snapshot) -> tuple[list[LinkChange], list[
     if pid not in snapshot.children or snapshot.link(pid).kind == "person":
         return [], []
     me = snapshot.alias(person_key, pid)
-    with_upn = sorted(a.child_id for a in snapshot.by_key.get(person_key, ()) if a.upn)
+    with_upn = sorted(a.child_id for a in snapshot.with_key(person_key) if a.upn)
     allowed = [c for c in with_upn if not snapshot.vetoed(pid, c)]
     proposals = []
     if len(with_upn) > 1:

@@ -39,7 +39,7 @@ def reason_for(a: Alias, b: Alias) -> str | None:
 
 
 def proposals_for(alias: Alias, snapshot: Snapshot) -> list[Proposal]:
-    same = snapshot.by_names.get((alias.date_of_birth, alias.first, alias.last), ())
+    same = snapshot.same_names(alias.date_of_birth, alias.first, alias.last)
     others: dict[tuple[str, str], Alias] = {(a.child_id, a.person_key): a for a in same}
     # two UPNs are two children unless their details are identical (found by names above): a record
     # with a UPN is compared for near matches with records without one only

@@ -3,29 +3,63 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from services.alerts.domain.aliases import Alias, Link, Sighting
+
+# An index holds one alias under a key, or from the second on a tuple of them in the order learnt: most
+# keys have one alias (a one-entry list was 88 bytes more), and a tuple has no spare room (a list
+# appended to does). Keys hold a few aliases, so copying the tuple to add one costs little.
+Held = Alias | tuple[Alias, ...]
+K = TypeVar("K", int, str)
+
+# The detail indexes are keyed by a hash of the details (a 60-bit int is 32 bytes, a tuple of two or
+# three is 56-64); what a key holds is checked against the details when read, so two details with
+# one hash share a key without ever being taken for each other. (A str's hash differs between
+# processes: the keys never leave this one.)
+_KEY_BITS = (1 << 60) - 1
+
+
+def _key(*details: object) -> int:
+    return hash(details) & _KEY_BITS
+
+
+def _put(index: dict[K, Held], key: K, alias: Alias) -> None:
+    held: Held | None = index.get(key)
+    if held is None:
+        index[key] = alias
+    elif isinstance(held, tuple):
+        index[key] = held + (alias,)
+    else:
+        index[key] = (held, alias)
+
+
+def _held(held: Held | None) -> Sequence[Alias]:
+    if held is None:
+        return ()
+    return held if isinstance(held, tuple) else (held,)
 
 
 class Snapshot:
     """What identity resolution knows during one batch: every alias that can match the batch's
     sightings, the links of the children concerned, and the pairs a person ruled out. It learns
-    the batch's news as `resolve` goes, so later sightings in the batch see earlier ones."""
+    the batch's news as `resolve` goes, so later sightings in the batch see earlier ones.
+
+    A worker that owns every partition keeps one between batches with every child's aliases, so an
+    alias is held once, shared by the indexes, and the parts many children have in common (LA codes,
+    names, dates of birth) are one object each."""
 
     def __init__(self, aliases: Iterable[Alias] = (), links: dict[str, Link] | None = None, vetoes: Iterable[tuple[str, str]] = ()) -> None:
         self.children: set[str] = set()
-        self.by_key: dict[str, list[Alias]] = {}  # person key -> the aliases with it (one per child; most keys have one)
-        # indexes of the aliases by details, each alias once (`add` learns an alias once): lists, in the order
-        # learnt, because most keys have one alias and a one-entry dict is 224 bytes against a list's 64
-        self.by_names: dict[tuple[date, str, str], list[Alias]] = {}
-        self.by_la_dob: dict[tuple[str, date], list[Alias]] = {}
-        self.by_la_names: dict[tuple[str, str, str], list[Alias]] = {}
-        # the same two indexes for records without a UPN only: what a sighting with a UPN is compared with
-        self.upnless_by_la_dob: dict[tuple[str, date], list[Alias]] = {}
-        self.upnless_by_la_names: dict[tuple[str, str, str], list[Alias]] = {}
+        self._by_key: dict[str, Held] = {}  # person key -> the aliases with it (one per child)
+        # the aliases by details, each alias once (`add` learns an alias once)
+        self._by_names: dict[int, Held] = {}  # date of birth, first, last
+        self._by_la_dob: dict[int, Held] = {}  # LA, date of birth
+        self._by_la_names: dict[int, Held] = {}  # LA, first, last
+        self._dates: dict[date, date] = {}  # one object per date of birth
         self.links: dict[str, Link] = dict(links or {})
         self.vetoes: set[frozenset[str]] = {frozenset(v) for v in vetoes}
         for alias in aliases:
@@ -34,21 +68,37 @@ class Snapshot:
     def add(self, alias: Alias) -> bool:
         """Learn an alias; False if it was known."""
         self.children.add(alias.child_id)
-        at_key = self.by_key.setdefault(alias.person_key, [])
-        if any(a.child_id == alias.child_id for a in at_key):
+        if any(a.child_id == alias.child_id for a in self.with_key(alias.person_key)):
             return False
-        at_key.append(alias)
-        self.by_names.setdefault((alias.date_of_birth, alias.first, alias.last), []).append(alias)
-        self.by_la_dob.setdefault((alias.la_code, alias.date_of_birth), []).append(alias)
-        self.by_la_names.setdefault((alias.la_code, alias.first, alias.last), []).append(alias)
-        if alias.upn is None:
-            self.upnless_by_la_dob.setdefault((alias.la_code, alias.date_of_birth), []).append(alias)
-            self.upnless_by_la_names.setdefault((alias.la_code, alias.first, alias.last), []).append(alias)
+        alias = self._shared(alias)
+        _put(self._by_key, alias.person_key, alias)
+        _put(self._by_names, _key(alias.date_of_birth, alias.first, alias.last), alias)
+        _put(self._by_la_dob, _key(alias.la_code, alias.date_of_birth), alias)
+        _put(self._by_la_names, _key(alias.la_code, alias.first, alias.last), alias)
         return True
+
+    def _shared(self, alias: Alias) -> Alias:
+        """The alias with its LA code, names and date of birth as the objects other aliases hold (a row
+        read from the store brings new ones each time)."""
+        dob = self._dates.setdefault(alias.date_of_birth, alias.date_of_birth)
+        return Alias(alias.child_id, alias.person_key, sys.intern(alias.la_code), dob, sys.intern(alias.first), sys.intern(alias.last), alias.upn)
+
+    def aliases(self) -> Iterator[Alias]:
+        """Every alias, by person key in the order learnt."""
+        for held in self._by_key.values():
+            yield from _held(held)
+
+    def with_key(self, person_key: str) -> Sequence[Alias]:
+        """The aliases with this person key, in the order learnt."""
+        return _held(self._by_key.get(person_key))
 
     def alias(self, person_key: str, child_id: str) -> Alias:
         """The child's alias with this person key (it must have one)."""
-        return next(a for a in self.by_key[person_key] if a.child_id == child_id)
+        return next(a for a in self.with_key(person_key) if a.child_id == child_id)
+
+    def same_names(self, dob: date, first: str, last: str) -> list[Alias]:
+        """Aliases in any LA with this date of birth and these names, in the order learnt."""
+        return [a for a in _held(self._by_names.get(_key(dob, first, last))) if a.date_of_birth == dob and a.first == first and a.last == last]
 
     def link(self, child_id: str) -> Link:
         return self.links.get(child_id, Link())
@@ -65,8 +115,10 @@ class Snapshot:
 
     def near(self, la_code: str, dob: date, first: str, last: str, *, without_upn: bool = False) -> list[Alias]:
         """Aliases in the LA with the same date of birth or the same names (`without_upn`: only records without one)."""
-        by_dob, by_names = (self.upnless_by_la_dob, self.upnless_by_la_names) if without_upn else (self.by_la_dob, self.by_la_names)
-        both = itertools.chain(by_dob.get((la_code, dob), ()), by_names.get((la_code, first, last), ()))
+        by_dob = [a for a in _held(self._by_la_dob.get(_key(la_code, dob))) if a.la_code == la_code and a.date_of_birth == dob]
+        by_names = [a for a in _held(self._by_la_names.get(_key(la_code, first, last))) if a.la_code == la_code and a.first == first and a.last == last]
+        # records without a UPN filtered here, not indexed a second time: the same aliases in the same order
+        both = (a for a in itertools.chain(by_dob, by_names) if not without_upn or a.upn is None)
         return list({(a.child_id, a.person_key): a for a in both}.values())  # an alias in both indexes once
 
 

@@ -49,7 +49,7 @@ class World:
 
     def decide(self, source: str, target: str, decision: str) -> list[linking.LinkChange]:
         snapshot = self.repo.snapshot()
-        keys = [a.person_key for at in snapshot.by_key.values() for a in at if a.child_id == source and a.upn is None]
+        keys = [a.person_key for a in snapshot.aliases() if a.child_id == source and a.upn is None]
         changes = linking.apply_decision(linking.Decision(source, target, decision, "officer"), snapshot, keys)
         self.repo.save(snapshot)
         return changes
