@@ -8,8 +8,10 @@ its own topic prefix, so nothing one benchmark writes is read by another.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -166,6 +168,50 @@ def rss_bytes(pid: int | str = "self") -> tuple[int, int]:
                 key, amount, _unit = line.split()
                 values[key] = int(amount) * 1024
     return values.get("VmRSS:", 0), values.get("VmHWM:", 0)
+
+
+def pymalloc_bytes() -> tuple[int, int] | None:
+    """(bytes in pymalloc's arenas, bytes of them in live objects), from sys._debugmallocstats (written to
+    the C stderr, so read through a pipe); None under PYTHONMALLOC=malloc. The difference is free space
+    pymalloc keeps: an arena (1 MiB) goes back to the OS only when no object is left in it."""
+    read, write = os.pipe()
+    saved = os.dup(2)
+    try:
+        os.dup2(write, 2)
+        sys._debugmallocstats()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(write)
+    chunks = []
+    while chunk := os.read(read, 1 << 16):
+        chunks.append(chunk)
+    os.close(read)
+    text = b"".join(chunks).decode()
+    arenas = re.search(r"(\d+) arenas \* (\d+) bytes/arena", text)
+    in_use = re.search(r"# bytes in allocated blocks +=  *([\d,]+)", text)
+    if not (arenas and in_use):
+        return None
+    return int(arenas.group(1)) * int(arenas.group(2)), int(in_use.group(1).replace(",", ""))
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def live_heap_bytes() -> int | None:
+    """Bytes the process's objects occupy, wherever they live: pymalloc's blocks in use (objects up to
+    512 bytes) plus glibc's allocated bytes (larger ones, and mmapped chunks; pymalloc's arenas are
+    mmapped apart, so not counted twice). Unlike RSS it falls when objects are freed inside arenas
+    that stay mapped, so a difference of two readings is what was freed in between. None if unknown."""
+    pymalloc = pymalloc_bytes()
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return None
+    return (pymalloc[1] if pymalloc else 0) + info.uordblks + info.hblkhd
 
 
 def load_average() -> list[float]:

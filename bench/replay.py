@@ -72,10 +72,21 @@ def run(bootstrap: str, year: Year, workdir: Path, time_limit: float) -> tuple[T
                _m(bare_per_child * 1e6) if bare_per_child else None, "< 1 GiB (1,024 MiB)", met=(held_per_child is not None and held_per_child * 1e6 < GIB),
                higher_is_better=False)
     memory.add("sys.getsizeof deep size per child (undercount)", deep_per_child, "B", "", None, "", higher_is_better=False)
+    heap = sp.get("cache_heap_bytes")  # objects freed by dropping the caches, inside mapped arenas or not
+    heap_per_child = (heap / children) if heap and children else None
+    memory.add("objects the caches held, per child (heap in use before − after)", heap_per_child, "B", "", None, "", higher_is_better=False)
+    memory.add("projected for 1M cached children, by objects", _m(heap_per_child * 1e6) if heap_per_child else None, "MiB", "", None,
+               "(the RSS row above holds the target)", met=None, higher_is_better=False)
     memory.note(f"RSS before the lifespan {_mib(sp.get('rss_before_bytes'))} MiB, after the replay {_mib(sp.get('rss_after_bytes'))} MiB "
                 f"(peak {_mib(sp.get('peak_rss_bytes'))} MiB), after ChildStage.reset() + SchoolStage.reset() + gc + malloc_trim "
                 f"{_mib(sp.get('rss_without_caches_bytes'))} MiB: what remains is neither stage cache nor (measured on a 30k-event run with "
                 "tracemalloc and sqlite3_memory_used) Python objects or SQLite memory; docs/benchmarks.md.")
+    arenas, objects = sp.get("pymalloc_arenas_bytes"), sp.get("pymalloc_objects_bytes")
+    if arenas and objects is not None:
+        memory.add("after dropping the caches: pymalloc's arenas", _m(arenas), "MiB", "of them in live objects", _m(objects), "", higher_is_better=False)
+        memory.note(f"of the {_mib(sp.get('rss_without_caches_bytes'))} MiB left after the caches are dropped, {_mib(arenas)} MiB are pymalloc's "
+                    f"arenas and {_mib(objects)} MiB of those hold objects: the rest is free space pymalloc keeps for new objects (an arena, "
+                    "1 MiB, goes back to the OS only when no object is left in it), so it is reused, not leaked; docs/benchmarks.md.")
     stored = sp.get("stored_children") or 0
     if children and stored > children:
         memory.note(f"ChildStage keeps at most max_children children cached, hot or cold (it freezes all but the most recently touched, and drops "

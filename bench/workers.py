@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from bench.common import CONSUMER_TIMEOUTS, rss_bytes
+from bench.common import CONSUMER_TIMEOUTS, live_heap_bytes, pymalloc_bytes, rss_bytes
 
 THRESHOLD_DAYS = 30.0
 
@@ -282,10 +282,11 @@ async def signpost(cfg: dict) -> dict:
             stored_children = conn.execute(select(func.count()).select_from(tables.children)).scalar()
         gc.collect()
         rss1, peak = rss_bytes()
+        heap1 = live_heap_bytes()
         cache_bytes = deep_size_of_children(child.children, child.cold) if cfg.get("memory") else None
         n_children = len(child.children) + len(child.cold)  # hot and cold (frozen) records
         school_terms = len(app.state.alerts.school.terms)
-        rss_without_caches = None
+        rss_without_caches = pymalloc_after = heap2 = None
         if cfg.get("memory"):
             # What the caches hold, measured: drop them (as a rebalance would) and give the freed
             # memory back to the OS. sys.getsizeof undercounts orjson's bytes (see deep_size_of_children).
@@ -294,12 +295,16 @@ async def signpost(cfg: dict) -> dict:
             gc.collect()
             _malloc_trim()
             rss_without_caches, _ = rss_bytes()
+            pymalloc_after = pymalloc_bytes()  # what the RSS left is: pymalloc's arenas, and how much of them is objects
+            heap2 = live_heap_bytes()
     result = _result(started, marks["first"], last, applied, emitted=sum(alerts.values()), alerts_by_rule=alerts, dead_letters=marks["dead"],
                      batches=marks["batches"], process_s=marks["process_s"], child_commit_s=marks.get("child_commit_s"),
                      school_process_s=marks.get("school_process_s"), school_commit_s=marks.get("school_commit_s"), school_stage_applied=school_applied, stored_children=stored_children,
                      children=n_children, school_terms=school_terms, rss_before_bytes=rss0, rss_after_bytes=rss1, rss_growth_bytes=rss1 - rss0,
                      cache_bytes=cache_bytes, rss_without_caches_bytes=rss_without_caches,
                      cache_rss_bytes=(rss1 - rss_without_caches) if rss_without_caches else None, stage_failures=failures.errors,
+                     pymalloc_arenas_bytes=pymalloc_after[0] if pymalloc_after else None, pymalloc_objects_bytes=pymalloc_after[1] if pymalloc_after else None,
+                     cache_heap_bytes=(heap1 - heap2) if heap1 is not None and heap2 is not None else None,
                      tracebacks=marks.get("tracebacks", [])[:2])
     result["peak_rss_bytes"] = peak
     if failures.errors:
