@@ -54,9 +54,7 @@ class Prepared:
 
     def rows(self, conn: Connection, params: dict[str, Any] | None = None, **lists: list[Any]) -> list[tuple[Any, ...]]:
         """Its rows, as tuples in the order of its columns."""
-        plan, cursor = self._run(conn, params or {}, lists)
-        rows = cursor.fetchall()
-        cursor.close()
+        plan, (rows, _count) = self._run(conn, params or {}, lists, fetch=True)
         if plan.results is None:
             return rows
         convert = plan.results
@@ -64,20 +62,20 @@ class Prepared:
 
     def run(self, conn: Connection, params: dict[str, Any] | None = None, **lists: list[Any]) -> int:
         """The rows it changed."""
-        cursor = self._run(conn, params or {}, lists)[1]
-        cursor.close()
-        return int(cursor.rowcount)
+        return self._run(conn, params or {}, lists, fetch=False)[1][1]
 
     def many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """The driver's executemany, a parameter set per row (every row with the same keys)."""
-        plan = self._plan(conn, ())
-        self._execute(conn, plan.sql, [self._args(plan, row, {}) for row in rows], many=True).close()
+        if rows:
+            plan = self._plan(conn, ())
+            self._execute(conn, plan.sql, [self._args(plan, row, {}) for row in rows], many=True, fetch=False)
 
     # ------------------------------------------------------------------ inside
-    def _run(self, conn: Connection, params: dict[str, Any], lists: dict[str, list[Any]]) -> tuple[_Plan, Any]:
-        lengths = tuple(padded(len(lists[name])) for name in self.lists)
-        plan = self._plan(conn, lengths)
-        return plan, self._execute(conn, plan.sql, self._args(plan, params, lists), many=False)
+    def _run(self, conn: Connection, params: dict[str, Any], lists: dict[str, list[Any]], *, fetch: bool) -> tuple[_Plan, tuple[list, int]]:
+        if not all(lists[name] for name in self.lists):
+            raise ValueError("an empty IN list")  # matches nothing: the caller knows without asking
+        plan = self._plan(conn, tuple(padded(len(lists[name])) for name in self.lists))
+        return plan, self._execute(conn, plan.sql, self._args(plan, params, lists), many=False, fetch=fetch)
 
     @staticmethod
     def _args(plan: _Plan, params: dict[str, Any], lists: dict[str, list[Any]]) -> Any:
@@ -97,7 +95,8 @@ class Prepared:
         return {source[0]: value for source, value in zip(plan.sources, values, strict=True)}
 
     @staticmethod
-    def _execute(conn: Connection, sql: str, args: Any, *, many: bool) -> Any:
+    def _execute(conn: Connection, sql: str, args: Any, *, many: bool, fetch: bool) -> tuple[list, int]:
+        """(its rows if `fetch`, the rows it changed)."""
         cursor = conn.connection.cursor()
         try:
             for listener in conn.dispatch.before_cursor_execute:  # the tests count and fail statements here
@@ -106,13 +105,16 @@ class Prepared:
                 cursor.executemany(sql, args)
             else:
                 cursor.execute(sql, args)
+            rows: Any = cursor.fetchall() if fetch else []  # SQLite steps through a read here: its errors too are SQLAlchemy's
+            count = int(cursor.rowcount)
+            cursor.close()
         except conn.dialect.loaded_dbapi.Error as exc:
             lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
             if lost:
                 conn.invalidate(exc)
             raise DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True, connection_invalidated=lost,
                                       dialect=conn.dialect) from exc
-        return cursor
+        return rows, count
 
     def _plan(self, conn: Connection, lengths: tuple[int, ...]) -> _Plan:
         plan = self._plans.get((conn.dialect.name, lengths))

@@ -42,6 +42,8 @@ def test_rows_written_and_read_are_sqlalchemys(engine: Engine) -> None:
             assert prepared_read.rows(conn, ids=ids) == [tuple(row) for row in conn.execute(_LEDGERS, {"ids": ids})]
         (row,) = prepared_read.rows(conn, ids=["ch-0"])
         assert row[3] is True and row[4].replace(tzinfo=UTC) == AT  # SQLite drops the offset, as through SQLAlchemy
+        with pytest.raises(ValueError, match="empty IN list"):
+            prepared_read.rows(conn, ids=[])
 
 
 def test_errors_are_sqlalchemys_and_listeners_see_the_statements(engine: Engine) -> None:
