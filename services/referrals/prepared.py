@@ -3,8 +3,8 @@
 SQLAlchemy's execute path cost ~30-40 µs a statement before the driver saw it (the cache key, the
 execution context, expanding IN lists, the result object): several times what SQLite takes for the
 desk's small reads and writes, a few of them per alert change. A `Prepared` is the same Core
-statement compiled once per dialect, and once per length of each IN list (a list is padded to a
-power of two by repeating its last item, which matches nothing more). Its parameters go through the
+statement compiled once per dialect, and once per length of each IN list (a list is padded to one of
+a few lengths by repeating its last item, which matches nothing more). Its parameters go through the
 bind processors SQLAlchemy would apply (times and booleans on SQLite), its rows through the result
 processors. It runs in the connection's transaction; a driver error is raised as SQLAlchemy raises
 it (an IntegrityError stays one; the parameters hidden; a lost connection invalidated), and
@@ -38,8 +38,10 @@ class _Plan:
 
 
 def padded(length: int) -> int:
-    """The length an IN list of `length` items is compiled for."""
-    return 1 << (length - 1).bit_length()
+    """The length an IN list of `length` items is compiled for: a power of two up to 64, then a
+    multiple of 64 (a few statements per list, at most 63 items of padding: batch_reads' 400 ids,
+    twice in one statement, stay under the 999 parameters of old SQLite builds)."""
+    return 1 << (length - 1).bit_length() if length <= 64 else -(-length // 64) * 64
 
 
 class Prepared:

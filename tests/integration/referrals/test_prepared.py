@@ -11,6 +11,7 @@ from sqlalchemy import Engine, bindparam, event, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from services.common.db import insert_ignore
+from services.referrals import batch_reads
 from services.referrals import tables as t
 from services.referrals.prepared import Prepared, padded
 
@@ -25,8 +26,9 @@ def consents(n: int) -> list[dict]:
     return [{"child_id": f"ch-{i}", "recipient": "nas", "source": f"call:{i}", "granted": i % 2 == 0, "at": AT} for i in range(n)]
 
 
-def test_padded_lengths_are_powers_of_two() -> None:
-    assert [padded(n) for n in (1, 2, 3, 4, 5, 9, 400)] == [1, 2, 4, 4, 8, 16, 512]
+def test_in_lists_are_padded_to_a_few_lengths_under_sqlites_old_parameter_bound() -> None:
+    assert [padded(n) for n in (1, 2, 3, 4, 5, 9, 64, 65, 129, 400)] == [1, 2, 4, 4, 8, 16, 64, 128, 192, 448]
+    assert 2 * padded(batch_reads.CHUNK) <= 999  # the links' read names its ids twice
 
 
 def test_rows_written_and_read_are_sqlalchemys(engine: Engine) -> None:
