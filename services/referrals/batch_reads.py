@@ -30,18 +30,20 @@ from services.referrals.domain.consent import ConsentRecord
 from services.referrals.domain.decide import OpenReferral, SeenReasons
 from services.referrals.domain.lifecycle import OPEN
 from services.referrals.domain.triggers import Trigger
+from services.referrals.prepared import Prepared
 
 T = TypeVar("T")
 CHUNK = 400  # ids per IN list (twice in one statement for links): under the 999 bound parameters of old SQLite builds
 _lk, _r, _rs, _tr, _h, _p, _c = t.links.c, t.referrals.c, t.reasons.c, t.triggers.c, t.held.c, t.profiles.c, t.consents.c
-_LINKED = select(_lk.source_child_id, _lk.target_child_id).where(
-    _lk.linked.is_(True), _lk.source_child_id.in_(bindparam("ids", expanding=True)) | _lk.target_child_id.in_(bindparam("ids", expanding=True)))
-_PROFILES = select(_p.child_id, _p.profile, _p.at).where(_p.child_id.in_(bindparam("ids", expanding=True)))
-_SEEN = (select(_rs.reason_key, _rs.agency, _rs.referral_id, _r.status, _rs.version).join(t.referrals, _r.id == _rs.referral_id)
-         .where(_rs.reason_key.in_(bindparam("ids", expanding=True))).order_by(_r.created_at, _r.id))  # fmt: skip
-_VERSIONS = select(_tr.child_id, _tr.reason_key, _tr.version).where(_tr.reason_key.in_(bindparam("ids", expanding=True)))
-_HELD = select(_h.child_id, _h.reason_key, _h.agency).where(_h.reason_key.in_(bindparam("ids", expanding=True)))
-_LEDGERS = select(t.consents).where(_c.child_id.in_(bindparam("ids", expanding=True)))
+_LINKED = Prepared(select(_lk.source_child_id, _lk.target_child_id).where(
+    _lk.linked.is_(True), _lk.source_child_id.in_(bindparam("ids", expanding=True)) | _lk.target_child_id.in_(bindparam("ids", expanding=True))),
+    lists=["ids"])
+_PROFILES = Prepared(select(_p.child_id, _p.profile, _p.at).where(_p.child_id.in_(bindparam("ids", expanding=True))), lists=["ids"])
+_SEEN = Prepared(select(_rs.reason_key, _rs.agency, _rs.referral_id, _r.status, _rs.version).join(t.referrals, _r.id == _rs.referral_id)
+                 .where(_rs.reason_key.in_(bindparam("ids", expanding=True))).order_by(_r.created_at, _r.id), lists=["ids"])  # fmt: skip
+_VERSIONS = Prepared(select(_tr.child_id, _tr.reason_key, _tr.version).where(_tr.reason_key.in_(bindparam("ids", expanding=True))), lists=["ids"])
+_HELD = Prepared(select(_h.child_id, _h.reason_key, _h.agency).where(_h.reason_key.in_(bindparam("ids", expanding=True))), lists=["ids"])
+_LEDGERS = Prepared(select(t.consents).where(_c.child_id.in_(bindparam("ids", expanding=True))), lists=["ids"])
 _rl = t.referral_las.c
 # Open referrals with their LA rows (a row per LA; one with None for a referral without any) and their
 # reasons' last position. `status || ''`, not `status`: beside `child_id IN (...)` SQLite's planner
@@ -49,9 +51,9 @@ _rl = t.referral_las.c
 # 10,000 open); an expression is not indexable, so the child's index is used. PostgreSQL plans by its
 # statistics either way.
 _LAST_POSITION = select(func.coalesce(func.max(_rs.position), 0)).where(_rs.referral_id == _r.id).scalar_subquery()
-_OPENS = (select(_r.child_id, _r.id, _r.agency, _r.version, _rl.la_code, _LAST_POSITION.label("last_position"))
-          .select_from(t.referrals.outerjoin(t.referral_las, _rl.referral_id == _r.id))
-          .where(_r.child_id.in_(bindparam("ids", expanding=True)), _r.status.concat("").in_(sorted(OPEN))))  # fmt: skip
+_OPENS = Prepared(select(_r.child_id, _r.id, _r.agency, _r.version, _rl.la_code, _LAST_POSITION.label("last_position"))
+                  .select_from(t.referrals.outerjoin(t.referral_las, _rl.referral_id == _r.id))
+                  .where(_r.child_id.in_(bindparam("ids", expanding=True)), _r.status.concat("").in_(sorted(OPEN))), lists=["ids"])  # fmt: skip
 
 
 def chunks(ids: Iterable[str]) -> Iterator[list[str]]:
@@ -60,9 +62,9 @@ def chunks(ids: Iterable[str]) -> Iterator[list[str]]:
         yield ordered[start : start + CHUNK]
 
 
-def _rows(conn: Connection, statement: Any, ids: Iterable[str]) -> Iterator[Any]:
+def _rows(conn: Connection, statement: Prepared, ids: Iterable[str]) -> Iterator[tuple[Any, ...]]:
     for chunk in chunks(ids):
-        yield from conn.execute(statement, {"ids": chunk})
+        yield from statement.rows(conn, ids=chunk)
 
 
 def records_of(trigger: Trigger) -> set[str]:
@@ -92,7 +94,7 @@ class RunReads:
 
     profiles: dict[str, tuple[str, datetime]]  # child → (profile JSON, at)
     linked: set[str]
-    seen_rows: dict[str, list[Any]]  # reason key → its referrals' rows, oldest first
+    seen_rows: dict[str, list[Any]]  # reason key → its referrals' rows (agency, referral id, status, version), oldest first
     versions: dict[tuple[str, str], int]  # (child, reason key) → stored trigger version
     held: dict[tuple[str, str], set[str]]  # (child, reason key) → agencies it is held for
     ledgers: dict[str, list[ConsentRecord]]
@@ -106,27 +108,27 @@ class RunReads:
     def load(cls, conn: Connection, triggers: Sequence[Trigger]) -> RunReads:
         ids = {r for tr in triggers for r in records_of(tr)}
         keys = {tr.key for tr in triggers}
-        linked = {c for row in _rows(conn, _LINKED, ids) for c in (row.source_child_id, row.target_child_id)}
+        linked = {c for source, target in _rows(conn, _LINKED, ids) for c in (source, target)}
         seen_rows: dict[str, list[Any]] = defaultdict(list)
-        for row in _rows(conn, _SEEN, keys):  # ordered within each chunk; a key is in one chunk only
-            seen_rows[row.reason_key].append(row)
+        for key, *seen in _rows(conn, _SEEN, keys):  # ordered within each chunk; a key is in one chunk only
+            seen_rows[key].append(seen)  # agency, referral id, status, version
         held: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for row in _rows(conn, _HELD, keys):
-            held[row.child_id, row.reason_key].add(row.agency)
+        for child_id, key, agency in _rows(conn, _HELD, keys):
+            held[child_id, key].add(agency)
         ledgers: dict[str, list[ConsentRecord]] = defaultdict(list)
         for row in _rows(conn, _LEDGERS, ids):
-            ledgers[row.child_id].append(loads.consent_record(row))
+            ledgers[row[0]].append(loads.consent_record(row))
         opens: dict[str, dict[str, OpenReferral]] = defaultdict(dict)
         las: dict[str, set[str]] = {}
         positions: dict[str, int] = {}
-        for row in _rows(conn, _OPENS, ids):  # a row per LA row (one with None for a referral without)
-            opens[row.child_id][row.agency] = OpenReferral(row.id, row.agency, row.version)
-            positions[row.id] = row.last_position
-            mine = las.setdefault(row.id, set())
-            if row.la_code is not None:
-                mine.add(row.la_code)
-        return cls(profiles={row.child_id: (row.profile, aware(row.at)) for row in _rows(conn, _PROFILES, ids)}, linked=linked,
-                   seen_rows=seen_rows, versions={(row.child_id, row.reason_key): row.version for row in _rows(conn, _VERSIONS, keys)},
+        for child_id, ref_id, agency, version, la_code, last_position in _rows(conn, _OPENS, ids):  # a row per LA row (None: a referral without)
+            opens[child_id][agency] = OpenReferral(ref_id, agency, version)
+            positions[ref_id] = last_position
+            mine = las.setdefault(ref_id, set())
+            if la_code is not None:
+                mine.add(la_code)
+        return cls(profiles={child_id: (profile, aware(at)) for child_id, profile, at in _rows(conn, _PROFILES, ids)}, linked=linked,
+                   seen_rows=seen_rows, versions={(child_id, key): version for child_id, key, version in _rows(conn, _VERSIONS, keys)},
                    held=held, ledgers=ledgers, opens=opens, las=las, positions=positions)
 
     def answers(self, trigger: Trigger) -> bool:

@@ -36,10 +36,12 @@ from services.referrals.domain.decide import Action, decide
 from services.referrals.domain.triggers import Trigger, alert_trigger, from_child_event
 from services.referrals.inputs import ConsentRecorded, Input
 from services.referrals.policy import Policy
+from services.referrals.prepared import Prepared
 from services.referrals.writes import Change, DeskResult, Writes, referral_changed
 
 __all__ = ["Change", "DeskResult", "ReferralDesk", "referral_changed"]
 _PROFILE_AT = select(t.profiles.c.at).where(t.profiles.c.child_id == bindparam("child_id"))  # built once
+_RELEASE_REASON = Prepared(delete(t.held).where(t.held.c.reason_key == bindparam("key")))  # a resolved alert's held rows
 log = logging.getLogger(__name__)
 
 
@@ -269,7 +271,7 @@ class _Run:
         else:
             self.conn.execute(upsert(self.engine, t.triggers, ["child_id", "reason_key"], ["version", "stands", "doc", "updated_at"]), [row])
         if not trigger.stands:  # a resolved alert: nothing waits for consent on its behalf
-            self.conn.execute(delete(t.held).where(t.held.c.reason_key == trigger.key))
+            _RELEASE_REASON.run(self.conn, {"key": trigger.key})
 
     def _save_profile(self, child: dict, at: datetime) -> None:
         held = self.conn.execute(_PROFILE_AT, {"child_id": child["child_id"]}).scalar()

@@ -6,7 +6,7 @@ SQLAlchemy statement per call cost about 60 of the 80 µs of a small read, sever
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -60,8 +60,10 @@ def ledger(conn: Connection, members: Iterable[str]) -> list[consent.ConsentReco
     return [consent_record(r) for r in conn.execute(_LEDGER, {"members": sorted(members)})]
 
 
-def consent_record(row: Any) -> consent.ConsentRecord:
-    return consent.ConsentRecord(row.recipient, row.granted, aware(row.at), row.source)
+def consent_record(row: Sequence[Any]) -> consent.ConsentRecord:
+    """A row of the consents table, its columns in the table's order (a Row or the driver's tuple)."""
+    _child_id, recipient, source, granted, at = row
+    return consent.ConsentRecord(recipient, granted, aware(at), source)
 
 
 def stored_profiles(conn: Connection, members: Iterable[str]) -> dict[str, dict]:
@@ -117,10 +119,10 @@ def seen_from(rows: Iterable[Any], version: int | None, held: frozenset[str]) ->
     first), the trigger version stored for the record, and the agencies it is held for."""
     by_agency: dict[str, Holder] = {}
     versions: list[int] = []
-    for row in rows:
-        by_agency[row.agency] = Holder(row.referral_id, row.status)
-        if row.version is not None:
-            versions.append(row.version)
+    for agency, ref_id, status, added_version in rows:
+        by_agency[agency] = Holder(ref_id, status)
+        if added_version is not None:
+            versions.append(added_version)
     if version is None and versions:  # routed before triggers were stored (migrated data)
         version = max(versions)
     return SeenReasons(version, by_agency, held)

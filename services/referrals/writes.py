@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Connection, Engine, Executable, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from schemas.referrals import ReferralChanged
@@ -35,6 +35,7 @@ from services.referrals.domain.lifecycle import OPEN
 from services.referrals.domain.profile import visible_las
 from services.referrals.domain.triggers import Trigger
 from services.referrals.policy import Policy
+from services.referrals.prepared import Prepared
 
 SOURCE = "/signpost/referrals"
 
@@ -62,25 +63,45 @@ def referral_changed(row: dict, change: str, now: datetime) -> Outgoing:
     return outgoing(REFERRALS, row["child_id"], f"{row['id']}:v{row['version']}", payload, SOURCE, subject=row["id"])
 
 
-# Built once with bind parameters (a statement built per call was most of a small write's cost).
+# Built once with bind parameters (a statement built per call was most of a small write's cost); the
+# frequent ones prepared for the driver's cursor (prepared.py: SQLAlchemy's execute path was most of
+# what was left).
 _r, _rs, _rl = t.referrals.c, t.reasons.c, t.referral_las.c
 _CHANGED = select(_r.id, _r.agency, _r.child_id, _r.status, _r.version).where(_r.id == bindparam("ref_id"))
 _HISTORY = insert(t.history)
-_LAS_OF = select(_rl.la_code).where(_rl.referral_id == bindparam("ref_id"))
-_NEXT_POSITION = select(func.coalesce(func.max(_rs.position), 0)).where(_rs.referral_id == bindparam("ref_id"))
-_BUMP = update(t.referrals).where(_r.id == bindparam("ref_id"), _r.status.in_(sorted(OPEN))).values(
+_LAS_OF = Prepared(select(_rl.la_code).where(_rl.referral_id == bindparam("ref_id")))
+_NEXT_POSITION = Prepared(select(func.coalesce(func.max(_rs.position), 0)).where(_rs.referral_id == bindparam("ref_id")))
+_BUMP = Prepared(update(t.referrals).where(_r.id == bindparam("ref_id"), _r.status.in_(sorted(OPEN))).values(
     version=_r.version + 1, updated_at=bindparam("b_now"), child=bindparam("b_child"), la_code=bindparam("b_la"), upn=bindparam("b_upn")
-).returning(_r.id, _r.agency, _r.child_id, _r.status, _r.version)  # the changed row, for its outbox message
-_VERSION = select(_r.version).where(_r.id == bindparam("ref_id"))
-_ID_TAKEN = select(_r.id).where(_r.id == bindparam("ref_id"))
-_INSERT_REFERRAL = insert(t.referrals)
-_EVIDENCE = (update(t.reasons).where(_rs.referral_id == bindparam("ref_id"), _rs.reason_key == bindparam("key"))
-             .values(reason=bindparam("e_reason"), version=bindparam("e_version")))  # fmt: skip
-_REFRESH = update(t.referrals).where(_r.id == bindparam("ref_id")).values(child=bindparam("f_child"), la_code=bindparam("f_la"), upn=bindparam("f_upn"))
-_LAS_DROP = delete(t.referral_las).where(_rl.referral_id == bindparam("ref_id"), _rl.la_code.in_(bindparam("las", expanding=True)))
-_LAS_ADD = insert(t.referral_las)
-_RELEASE = delete(t.held).where(t.held.c.agency == bindparam("agency"), t.held.c.reason_key == bindparam("key"),
-                                t.held.c.child_id.in_(bindparam("members", expanding=True)))
+).returning(_r.id, _r.agency, _r.child_id, _r.status, _r.version))  # the changed row, for its outbox message
+_VERSION = Prepared(select(_r.version).where(_r.id == bindparam("ref_id")))
+_ID_TAKEN = Prepared(select(_r.id).where(_r.id == bindparam("ref_id")))
+_INSERT_REFERRAL = Prepared(insert(t.referrals), keys=["id", "agency", "child_id", "la_code", "upn", "child", "status", "created_at", "updated_at",
+                                                       "due_by", "version"])
+_EVIDENCE = Prepared(update(t.reasons).where(_rs.referral_id == bindparam("ref_id"), _rs.reason_key == bindparam("key"))
+                     .values(reason=bindparam("e_reason"), version=bindparam("e_version")))  # fmt: skip
+_REFRESH = Prepared(update(t.referrals).where(_r.id == bindparam("ref_id"))
+                    .values(child=bindparam("f_child"), la_code=bindparam("f_la"), upn=bindparam("f_upn")))  # fmt: skip
+_LAS_DROP = Prepared(delete(t.referral_las).where(_rl.referral_id == bindparam("ref_id"), _rl.la_code.in_(bindparam("las", expanding=True))),
+                     lists=["las"])
+_LAS_ADD = Prepared(insert(t.referral_las), keys=["referral_id", "la_code"])
+_RELEASE = Prepared(delete(t.held).where(t.held.c.agency == bindparam("agency"), t.held.c.reason_key == bindparam("key"),
+                                         t.held.c.child_id.in_(bindparam("members", expanding=True))), lists=["members"])
+_HOLD = Prepared(lambda engine: insert_ignore(engine, t.held), keys=["child_id", "agency", "reason_key", "reason", "child", "held_at"])
+_ADD_REASON = Prepared(lambda engine: insert_ignore(engine, t.reasons),
+                       keys=["referral_id", "reason_key", "agency", "child_id", "reason", "added_at", "version", "position"])
+_ADD_DELIVERY = Prepared(lambda engine: insert_ignore(engine, t.deliveries),
+                         keys=["key", "referral_id", "agency", "receiver", "status", "attempts", "next_attempt_at", "created_at"])
+# What Deferred writes, with one executemany per table (every row of a table with these keys).
+_DEFERRED = {
+    "history": Prepared(_HISTORY, keys=["referral_id", "at", "by", "action", "detail"]),
+    "profiles": Prepared(lambda engine: upsert(engine, t.profiles, ["child_id"], ["profile", "at"]), keys=["child_id", "profile", "at"]),
+    "triggers": Prepared(lambda engine: upsert(engine, t.triggers, ["child_id", "reason_key"], ["version", "stands", "doc", "updated_at"]),
+                         keys=["child_id", "reason_key", "version", "stands", "doc", "updated_at"]),
+    "referral_las": _LAS_ADD,
+    "reasons": _ADD_REASON,
+    "deliveries": _ADD_DELIVERY,
+}
 
 
 def record_change(conn: Connection, ref_id: str, change: str, now: datetime, result: DeskResult, row: dict | None = None) -> None:
@@ -103,17 +124,9 @@ class Deferred:
     snapshot or live read all are written: within a segment nothing reads them (its changes are of
     distinct records and reasons, so of distinct referrals)."""
 
-    def __init__(self, conn: Connection, engine: Engine) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.statements: dict[str, Executable] = {
-            "history": _HISTORY,
-            "profiles": upsert(engine, t.profiles, ["child_id"], ["profile", "at"]),
-            "triggers": upsert(engine, t.triggers, ["child_id", "reason_key"], ["version", "stands", "doc", "updated_at"]),
-            "referral_las": _LAS_ADD,
-            "reasons": insert_ignore(engine, t.reasons),
-            "deliveries": insert_ignore(engine, t.deliveries),
-        }
-        self.rows: dict[str, list[dict]] = {name: [] for name in self.statements}
+        self.rows: dict[str, list[dict]] = {name: [] for name in _DEFERRED}
 
     def add(self, table: str, row: dict) -> None:
         self.rows[table].append(row)
@@ -121,7 +134,7 @@ class Deferred:
     def flush(self) -> None:
         for table, rows in self.rows.items():
             if rows:
-                self.conn.execute(self.statements[table], rows)
+                _DEFERRED[table].many(self.conn, rows)
                 self.rows[table] = []
 
 
@@ -131,7 +144,7 @@ class Writes:
     def __init__(self, conn: Connection, engine: Engine, policy: Policy, now: datetime, result: DeskResult, *, deliver: bool) -> None:
         self.conn, self.engine, self.policy, self.now, self.result, self.deliver = conn, engine, policy, now, result, deliver
         self.renamed: dict[str, str] = {}  # an Open's id → the id it got (see _open)
-        self.deferred = Deferred(conn, engine)
+        self.deferred = Deferred(conn)
         # Set for one change decided from a run's snapshot (apply's `las`): each open referral's LA rows
         # as the snapshot read them (kept as they are written), the versions the writes made.
         self.las: dict[str, set[str]] | None = None
@@ -160,8 +173,8 @@ class Writes:
         for action in actions:
             if isinstance(action, Hold):
                 holds.add((action.agency, action.reason_key))
-                self.conn.execute(insert_ignore(self.engine, t.held), [{"child_id": action.child_id, "agency": action.agency, "reason_key": action.reason_key,
-                                                                       "reason": orjson.dumps(trigger.reason).decode(), "child": child_json, "held_at": self.now}])
+                _HOLD.run(self.conn, {"child_id": action.child_id, "agency": action.agency, "reason_key": action.reason_key,
+                                      "reason": orjson.dumps(trigger.reason).decode(), "child": child_json, "held_at": self.now})
                 self.result.held.append(action.agency)
             elif isinstance(action, Open):
                 self._open(action, trigger, child_json)
@@ -172,8 +185,8 @@ class Writes:
                 record_change(self.conn, action.referral_id, "reason_added", self.now, self.result, row)
             elif isinstance(action, AddEvidence):
                 row = self._bump(action.referral_id, trigger.child)
-                self.conn.execute(_EVIDENCE, {"ref_id": action.referral_id, "key": action.reason_key, "e_reason": orjson.dumps(action.reason).decode(),
-                                              "e_version": action.version})
+                _EVIDENCE.run(self.conn, {"ref_id": action.referral_id, "key": action.reason_key, "e_reason": orjson.dumps(action.reason).decode(),
+                                          "e_version": action.version})
                 self._history(action.referral_id, "signpost", "evidence_added", action.reason_key.split(":")[0])
                 record_change(self.conn, action.referral_id, "evidence_added", self.now, self.result, row)
             elif isinstance(action, Refresh):
@@ -186,21 +199,21 @@ class Writes:
                 if (self.las is not None and action.reason_key == trigger.key and members == {trigger.child_id} and action.agency not in held
                         and (action.agency, action.reason_key) not in holds):
                     continue  # the snapshot holds nothing to release: the delete would find no row
-                gone = self.conn.execute(_RELEASE, {"agency": action.agency, "key": action.reason_key, "members": sorted(members)})
-                if action.agency in held and gone.rowcount:
+                gone = _RELEASE.run(self.conn, {"agency": action.agency, "key": action.reason_key}, members=sorted(members))
+                if action.agency in held and gone:
                     self.result.released += 1
 
     def _open(self, action: Open, trigger: Trigger, child_json: str) -> None:
         ref_id = action.referral_id
         n = 0
-        while self.conn.execute(_ID_TAKEN, {"ref_id": ref_id}).first() is not None:
+        while _ID_TAKEN.rows(self.conn, {"ref_id": ref_id}):
             n += 1  # the id is taken (a referral emptied by a merge once had it): the next deterministic one
             ref_id = referral_id(action.referral_id, "again", str(n))
         self.renamed[action.referral_id] = ref_id
         try:
-            self._insert_referral([{"id": ref_id, "agency": action.agency, "child_id": trigger.child["child_id"],
-                                                 "la_code": trigger.child.get("la_code") or "", "upn": trigger.child.get("upn"), "child": child_json,
-                                                 "status": "new", "created_at": self.now, "updated_at": self.now, "due_by": action.due_by, "version": 1}])
+            self._insert_referral({"id": ref_id, "agency": action.agency, "child_id": trigger.child["child_id"], "la_code": trigger.child.get("la_code") or "",
+                                   "upn": trigger.child.get("upn"), "child": child_json, "status": "new", "created_at": self.now, "updated_at": self.now,
+                                   "due_by": action.due_by, "version": 1})
         except IntegrityError as exc:  # another transaction opened one for this child and agency first
             raise StaleWrite(f"an open {action.agency} referral appeared meanwhile") from exc
         if self.las is not None:  # a referral's LA rows and reasons go with it (retention, erasure): a new id has none
@@ -232,30 +245,30 @@ class Writes:
             change = "withdrawn"
         record_change(self.conn, action.referral_id, change, self.now, self.result)
 
-    def _insert_referral(self, rows: list[dict]) -> None:
-        self.conn.execute(_INSERT_REFERRAL, rows)  # the unique open-referral index may refuse it
+    def _insert_referral(self, row: dict) -> None:
+        _INSERT_REFERRAL.run(self.conn, row)  # the unique open-referral index may refuse it
 
     def _add_reason(self, ref_id: str, agency: str, key: str, reason: dict, child_id: str, version: int) -> None:
         """A referral the snapshot read (or this change opened): its next position known, the row deferred."""
         known = self.positions.get(ref_id) if self.positions is not None else None
-        position = (known if known is not None else self.conn.execute(_NEXT_POSITION, {"ref_id": ref_id}).scalar_one()) + 1
+        position = (known if known is not None else _NEXT_POSITION.rows(self.conn, {"ref_id": ref_id})[0][0]) + 1
         row = {"referral_id": ref_id, "reason_key": key, "agency": agency, "child_id": child_id, "reason": orjson.dumps(reason).decode(),
                "added_at": self.now, "version": version, "position": position}
         if self.positions is not None and known is not None:
             self.positions[ref_id] = position
             self.deferred.add("reasons", row)
         else:
-            self.conn.execute(insert_ignore(self.engine, t.reasons), [row])
+            _ADD_REASON.run(self.conn, row)
 
     def _bump(self, ref_id: str, child: dict) -> dict:
         """A new version of an open referral. If an agency closed or declined it since this batch read
         it (another transaction, another replica), the batch is stale: nothing of it is committed and
         the runner applies it again from fresh state."""
-        done = self.conn.execute(_BUMP, {"ref_id": ref_id, "b_now": self.now, "b_child": orjson.dumps(child).decode(), "b_la": child.get("la_code") or "",
-                                         "b_upn": child.get("upn")}).all()  # fmt: skip
+        done = _BUMP.rows(self.conn, {"ref_id": ref_id, "b_now": self.now, "b_child": orjson.dumps(child).decode(), "b_la": child.get("la_code") or "",
+                                      "b_upn": child.get("upn")})  # fmt: skip
         if len(done) != 1:
             raise StaleWrite(f"referral {ref_id} is no longer open")
-        row = done[0]._asdict()
+        row = dict(zip(("id", "agency", "child_id", "status", "version"), done[0], strict=True))
         if self.las is not None:
             self.versions[ref_id] = row["version"]
         self._set_las(ref_id, child)
@@ -263,35 +276,35 @@ class Writes:
 
     def refresh(self, ref_id: str, child: dict) -> None:
         """The child's details only: no new version, nobody notified."""
-        self.conn.execute(_REFRESH, {"ref_id": ref_id, "f_child": orjson.dumps(child).decode(), "f_la": child.get("la_code") or "", "f_upn": child.get("upn")})
+        _REFRESH.run(self.conn, {"ref_id": ref_id, "f_child": orjson.dumps(child).decode(), "f_la": child.get("la_code") or "", "f_upn": child.get("upn")})
         self._set_las(ref_id, child)
 
     def _set_las(self, ref_id: str, child: dict) -> None:
         """Exactly the LAs of the child's (group's) profile see the referral."""
         las = visible_las(child)
         known = self.las is not None and ref_id in self.las
-        held = self.las[ref_id] if self.las is not None and known else {r.la_code for r in self.conn.execute(_LAS_OF, {"ref_id": ref_id})}
+        held = self.las[ref_id] if self.las is not None and known else {la for (la,) in _LAS_OF.rows(self.conn, {"ref_id": ref_id})}
         if held - set(las):
-            self.conn.execute(_LAS_DROP, {"ref_id": ref_id, "las": sorted(held - set(las))})
+            _LAS_DROP.run(self.conn, {"ref_id": ref_id}, las=sorted(held - set(las)))
         if set(las) - held:
             rows = [{"referral_id": ref_id, "la_code": la} for la in las if la not in held]
             if ref_id in self.opened and not held:  # a referral this change opened: deferred with its reason
                 for row in rows:
                     self.deferred.add("referral_las", row)
             else:
-                self.conn.execute(_LAS_ADD, rows)
+                _LAS_ADD.many(self.conn, rows)
         if self.las is not None:
             self.las[ref_id] = set(las)
 
     def _deliver(self, ref_id: str, agency: str, receiver: str) -> None:
         known = self.versions.get(ref_id)  # this change's own write made it (a snapshot's change)
-        version = known if known is not None else self.conn.execute(_VERSION, {"ref_id": ref_id}).scalar_one()
+        version = known if known is not None else _VERSION.rows(self.conn, {"ref_id": ref_id})[0][0]
         row = {"key": f"{ref_id}:v{version}", "referral_id": ref_id, "agency": agency, "receiver": receiver, "status": "pending" if self.deliver else "skipped",
                "attempts": 0, "next_attempt_at": self.now, "created_at": self.now}
         if known is not None:
             self.deferred.add("deliveries", row)
         else:
-            self.conn.execute(insert_ignore(self.engine, t.deliveries), [row])
+            _ADD_DELIVERY.run(self.conn, row)
 
     # ------------------------------------------------------------------ merges and splits
     def apply_merge(self, actions: list[merge.MergeAction], by: str) -> None:
