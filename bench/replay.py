@@ -79,8 +79,7 @@ def run(bootstrap: str, year: Year, workdir: Path, time_limit: float) -> tuple[T
                "(the RSS row above holds the target)", met=None, higher_is_better=False)
     memory.note(f"RSS before the lifespan {_mib(sp.get('rss_before_bytes'))} MiB, after the replay {_mib(sp.get('rss_after_bytes'))} MiB "
                 f"(peak {_mib(sp.get('peak_rss_bytes'))} MiB), after ChildStage.reset() + SchoolStage.reset() + gc + malloc_trim "
-                f"{_mib(sp.get('rss_without_caches_bytes'))} MiB: what remains is neither stage cache nor (measured on a 30k-event run with "
-                "tracemalloc and sqlite3_memory_used) Python objects or SQLite memory; docs/benchmarks.md.")
+                f"{_mib(sp.get('rss_without_caches_bytes'))} MiB (what remains is mostly the allocator's free space: the next note).")
     arenas, objects = sp.get("pymalloc_arenas_bytes"), sp.get("pymalloc_objects_bytes")
     if arenas and objects is not None:
         memory.add("after dropping the caches: pymalloc's arenas", _m(arenas), "MiB", "of them in live objects", _m(objects), "", higher_is_better=False)
