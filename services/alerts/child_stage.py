@@ -108,17 +108,22 @@ class ChildStage(LinkWork, Detection):
         self.ticker.last_at = None  # and the tick runs again: a failed batch may have been the tick's
 
     # ---------------------------------------------------------------- records
-    def _bound_caches(self) -> None:
-        """Between batches every cached record is written (stored, or in the batch in flight): the least
-        recently touched beyond the hot bound are frozen (and the alert book's alerts likewise), and the
-        oldest half of the cold ones dropped when the cache is over its bound. Records known absent stay
-        so only while no other worker can create them."""
-        if not self.sole_owner:
-            self.absent.clear()
-        if len(self.children) > self.hot_children:  # a frozen record is the same record: nothing to wait for
+    def _freeze(self) -> None:
+        """At the end of a batch, every cached record written (or in the outbox of this batch): the least
+        recently touched beyond the hot bound are frozen, and the alert book's alerts likewise. A frozen
+        record is the same record, so nothing waits for a commit; and a process at rest between batches
+        holds no more than the hot bound as objects, however many records a catch-up batch touched."""
+        if len(self.children) > self.hot_children:
             for cid in list(itertools.islice(self.children, len(self.children) - self.hot_children)):
                 self.cold[cid] = freeze(self.children.pop(cid))
-        self.book.freeze(self.hot_children)  # and alerts likewise
+        self.book.freeze(self.hot_children)
+
+    def _bound_caches(self) -> None:
+        """Between batches every cached record is stored, or in the batch in flight: the oldest half of
+        the cold ones is dropped when the cache is over its bound (the alert book's likewise), once the
+        batch in flight is stored. Records known absent stay so only while no other worker can create them."""
+        if not self.sole_owner:
+            self.absent.clear()
         over = len(self.children) + len(self.cold) > self.max_children
         if over or self.book.held() > self.max_children:
             self.gate.wait()  # what the batch in flight writes stays cached until it is stored
@@ -174,6 +179,7 @@ class ChildStage(LinkWork, Detection):
         self._recently_used(b.touched)
         child_messages = [self._child_event(ev, cid) for ev, cid in b.child_events]
         self._write_children(result, now)
+        self._freeze()
         alert_messages = result.writes.outbox
         result.writes.outbox = [*link_messages, *child_messages, *alert_messages, *dead_letter_messages(result.rejected, "alerts")]
         result.messages = b.school
