@@ -69,9 +69,9 @@ class Settings(BaseSettings):
     )
     alerts_cached_children: int = Field(
         default=100_000, ge=1_000,
-        description="the most child records the alerts service's child stage keeps in memory (and as many alerts); past it the oldest half "
-                    "is dropped between batches and read back from the store when next needed. Size the alerts memory limit from it: "
-                    "docs/deploy.md",
+        description="the most child records the alerts service's child stage keeps in memory (and as many alerts), all but the 20,000 most "
+                    "recently used kept compressed; past it the oldest half is dropped between batches and read back from the store when "
+                    "next needed. Size the alerts memory limit from it: docs/deploy.md",
     )
     school_stage_linger_s: float = Field(
         default=0.5, ge=0, le=10,
