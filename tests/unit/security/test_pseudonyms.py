@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import stat
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import TEST_PSEUDONYM_KEY, build_settings
@@ -76,3 +78,34 @@ def test_a_new_key_gives_new_pseudonyms_even_for_ids_derived_before(restore_test
     assert pseudonym.keyed("child", "p:someone", 16) == before
     pseudonym.configure(b"b" * 32)
     assert pseudonym.keyed("child", "p:someone", 16) != before
+
+
+@pytest.mark.parametrize("key", [b"a key of sixteen", b"one deployment's key, 32 bytes!!", b"a key longer than a SHA-256 block " * 3])
+def test_a_pseudonym_is_the_hmac_sha256_of_kind_and_value(key: bytes, restore_test_key: None) -> None:
+    pseudonym.configure(key)  # the pads are absorbed once per key: the digest must still be RFC 2104's
+    for kind, raw in (("upn", UPN), ("person", "305|2011-03-14|okafor|amara"), ("child", "")):
+        expected = hmac.new(key, f"{kind}|{raw}".encode(), hashlib.sha256).hexdigest()
+        assert pseudonym.keyed(kind, raw, 24) == expected[:24]
+        assert pseudonym.keyed(kind, raw, 64) == expected  # and again, from the memo
+
+
+def test_the_memo_keeps_ids_in_use_and_stays_bounded(monkeypatch: pytest.MonkeyPatch, restore_test_key: None) -> None:
+    key = b"one deployment's key, 32 bytes!!"
+    pseudonym.configure(key)
+    monkeypatch.setattr(pseudonym, "MEMO_SIZE", 10)
+    hashed = []
+
+    class Counting:  # the inner hash, counting the ids actually hashed
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def copy(self) -> Any:
+            hashed.append(1)
+            return self.inner.copy()
+
+    monkeypatch.setattr(pseudonym, "_inner", Counting(pseudonym._inner))
+    for i in range(100):
+        for raw in (f"v{i}", "v0"):  # v0 is used throughout
+            assert pseudonym.keyed("upn", raw, 24) == hmac.new(key, f"upn|{raw}".encode(), hashlib.sha256).hexdigest()[:24]
+        assert len(pseudonym._memo) <= 10 and len(pseudonym._old) <= 10
+    assert len(hashed) == 100  # each value once: v0 was never forgotten while in use
