@@ -5,8 +5,8 @@ Every change is one version of the alert, one history row and one message on the
 alert only if it still has the version the book read: a person's acknowledgement made meanwhile
 is never overwritten; the batch is done again on the fresh alert instead (services/alerts/store.py).
 
-The book caches the alerts it reads and writes. Between batches the child stage has it freeze all but
-the most recently used (`freeze`): an alert's JSON, deflated (~360 B against ~1.5 KB of objects),
+The book caches the alerts it reads and writes. At the end of each batch the child stage has it freeze all but
+the most recently used (`freeze`): an alert's JSON, deflated (~140 B against ~1.5 KB of objects; cold.py),
 thawed when next needed, as a child's record is (child_records.py).
 
 In a rebuild the book defers: it keeps only the last finding per alert and applies them once at
@@ -16,7 +16,6 @@ the end, so each alert changes at most once and nobody sees a replay's churn (or
 from __future__ import annotations
 
 import itertools
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
@@ -28,6 +27,7 @@ import orjson
 from schemas.alerts import Alert, AlertChanged, Subject
 from schemas.children import ChildProfile
 from schemas.topics import ALERTS
+from services.alerts import cold
 from services.alerts.domain import lifecycle
 from services.alerts.rows import AlertWrite, history_row, las_of
 from services.alerts.store import AlertsStore
@@ -75,15 +75,14 @@ def lean(alert: Alert) -> Alert:
 
 
 NO_ALERTS: frozenset[str] = frozenset()  # an empty set of its own would be 216 bytes a child
-_WBITS = -12  # raw deflate, 4 KiB window: an alert's JSON is ~1 KB
 
 
 def freeze(alert: Alert) -> bytes:
-    return zlib.compress(alert.model_dump_json().encode(), 1, _WBITS)
+    return cold.deflate(alert.model_dump_json().encode(), cold.ALERT_DICT)
 
 
-def thaw(cold: bytes) -> Alert:
-    return lean(Alert.model_validate_json(zlib.decompress(cold, _WBITS)))
+def thaw(frozen: bytes) -> Alert:
+    return lean(Alert.model_validate_json(cold.inflate(frozen, cold.ALERT_DICT)))
 
 
 class AlertBook:
@@ -109,14 +108,14 @@ class AlertBook:
     def _get(self, alert_id: str) -> Alert | None:
         """A cached alert (thawed if cold), used now: it goes to the end of the hot ones."""
         alert = self.cache.pop(alert_id, None)
-        if alert is None and (cold := self.cold.pop(alert_id, None)) is not None:
-            alert = thaw(cold)
+        if alert is None and (frozen := self.cold.pop(alert_id, None)) is not None:
+            alert = thaw(frozen)
         if alert is not None:
             self.cache[alert_id] = alert
         return alert
 
     def freeze(self, hot: int) -> None:
-        """Between batches (every cached alert is as written): all but the `hot` most recently used go cold."""
+        """At the end of a batch (every cached alert is as written): all but the `hot` most recently used go cold."""
         for alert_id in list(itertools.islice(self.cache, max(0, len(self.cache) - hot))):
             self.cold[alert_id] = freeze(self.cache.pop(alert_id))
 

@@ -3,22 +3,21 @@ truth and a miss loads from it; a record linked into another counts as the root 
 `Records` is the base of the stage and of its link and detection halves (child_links.py,
 child_detection.py): what they read of the stage is declared here.
 
-A cached record is hot (a `ChildState`, ~3 KB of objects) or cold: its store row's values, compressed
-into one bytes object (~0.4 KB; `freeze`/`thaw`). The stage keeps the records its recent batches
-touched hot and freezes the rest between batches; an event about a cold record thaws it (~30 µs,
+A cached record is hot (a `ChildState`, ~3 KB of objects) or cold: its store row's values, deflated
+into one bytes object (~0.3 KB; `freeze`/`thaw`, cold.py). The stage keeps the records its recent
+batches touched hot and freezes the rest at the end of each batch; an event about a cold record thaws it (~30 µs,
 where a store read is a query), decoded as a row loaded from the store is.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from datetime import date
 
 import orjson
 
-from services.alerts import facts_codec
+from services.alerts import cold, facts_codec
 from services.alerts.alerting import AlertBook
 from services.alerts.child_state import NO_SOURCES, ChildState
 from services.alerts.domain import linking
@@ -29,7 +28,6 @@ from services.common.calendar import CalendarRegistry
 from services.common.commit_gate import CommitGate
 
 _SEP = b"\x1e"  # between a cold record's JSON values: JSON text never holds a raw control character
-_WBITS = -12  # raw deflate, 4 KiB window: a record's row is ~1 KB; level 1 is the quickest (~20 µs)
 _CODES = ("la_code", "school_urn", "year_group", "sen_status")
 
 
@@ -76,11 +74,11 @@ def freeze(state: ChildState) -> bytes:
     """A stored record (not changed since its last write) as one compressed bytes object."""
     profile, times, facts = row_values(state)
     meta = orjson.dumps([state.link.target, state.link.kind, sorted(state.sources), state.next_check, state.version])
-    return zlib.compress(_SEP.join((profile.encode(), times.encode(), facts, meta)), 1, _WBITS)
+    return cold.deflate(_SEP.join((profile.encode(), times.encode(), facts, meta)), cold.RECORD_DICT)
 
 
-def thaw(cid: str, cold: bytes) -> ChildState:
-    profile, times, facts, meta = zlib.decompress(cold, _WBITS).split(_SEP)
+def thaw(cid: str, frozen: bytes) -> ChildState:
+    profile, times, facts, meta = cold.inflate(frozen, cold.RECORD_DICT).split(_SEP)
     target, kind, sources, next_check, version = orjson.loads(meta)
     row = {"profile": profile, "profile_times": times, "facts": facts, "merged_into": target, "link_kind": kind,
            "next_check": date.fromisoformat(next_check) if next_check else None, "version": version}  # fmt: skip
@@ -106,8 +104,8 @@ class Records:
             return
         if self.cold:
             for cid in missing:
-                if (cold := self.cold.pop(cid, None)) is not None:
-                    self.children[cid] = thaw(cid, cold)
+                if (frozen := self.cold.pop(cid, None)) is not None:
+                    self.children[cid] = thaw(cid, frozen)
             missing = [c for c in missing if c not in self.children]
             if not missing:
                 return
