@@ -13,12 +13,14 @@ is bounded by.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench import phases
 from bench.generator import generate
 from services.alerts import tables
 from services.alerts.child_stage import ChildStage
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=5000, help="records per child-stage batch (the runner's max_records: 5000)")
     parser.add_argument("--no-school", action="store_true", help="skip the school stage")
     parser.add_argument("--db", type=Path, default=None, help="SQLite file (default: a temporary one)")
+    parser.add_argument("--phases", action="store_true", help="also time the child stage's steps (bench/phases.py) and print CPU per event of each")
     args = parser.parse_args(argv)
     year = generate(args.events, args.seed, progress=False)
     messages = [Incoming(r.topic, zlib.crc32(r.key.encode()) % 3, i, r.key.encode(), r.value, r.event_id, r.ce_type, r.ce_time)
@@ -52,11 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         child.assigned(True)
         spent = {"child process": 0.0, "child commit": 0.0, "school process": 0.0, "school commit": 0.0}
         counted: list[Incoming] = []
+        steps: dict[str, float] = {}
         started = time.perf_counter()
         for i in range(0, len(messages), args.batch):
             now = datetime.now(timezone.utc)
             t0 = time.process_time()
-            result = child.process(messages[i : i + args.batch], now)
+            with phases.timed(steps) if args.phases else contextlib.nullcontext():
+                result = child.process(messages[i : i + args.batch], now)
             t1 = time.process_time()
             store.commit(result.writes)
             t2 = time.process_time()
@@ -77,7 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         for what, seconds in spent.items():
             print(f"  {what:15s} {seconds:6.2f} CPU-s  {seconds / n * 1e6:6.1f} µs/event")  # noqa: T201
         print(f"  children cached {len(child.children):,}")  # noqa: T201
+        if args.phases:
+            print_phases(steps, spent["child process"], n)
     return 0
+
+
+def print_phases(steps: dict[str, float], process_s: float, n: int) -> None:
+    print("  child process, step by step (own CPU, timers included):")  # noqa: T201
+    for phase, seconds in sorted(steps.items(), key=lambda kv: -kv[1]):
+        print(f"    {phase:50s} {seconds / n * 1e6:6.1f} µs/event  {seconds / process_s:6.1%}")  # noqa: T201
+    rest = process_s - sum(steps.values())
+    print(f"    {'the rest (batch loop, links, ticks, outputs)':50s} {rest / n * 1e6:6.1f} µs/event  {rest / process_s:6.1%}")  # noqa: T201
 
 
 def spent_school(school: SchoolStage, store: AlertsStore, batch: list[Incoming], spent: dict[str, float]) -> None:

@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -287,9 +288,11 @@ async def signpost(cfg: dict) -> dict:
         n_children = len(child.children) + len(child.cold)  # hot and cold (frozen) records
         school_terms = len(app.state.alerts.school.terms)
         rss_without_caches = pymalloc_after = heap2 = None
+        parts = None
         if cfg.get("memory"):
             # What the caches hold, measured: drop them (as a rebalance would) and give the freed
             # memory back to the OS. sys.getsizeof undercounts orjson's bytes (see deep_size_of_children).
+            parts = cache_parts(child, heap1)
             child.reset()
             app.state.alerts.school.reset()
             gc.collect()
@@ -304,12 +307,37 @@ async def signpost(cfg: dict) -> dict:
                      cache_bytes=cache_bytes, rss_without_caches_bytes=rss_without_caches,
                      cache_rss_bytes=(rss1 - rss_without_caches) if rss_without_caches else None, stage_failures=failures.errors,
                      pymalloc_arenas_bytes=pymalloc_after[0] if pymalloc_after else None, pymalloc_objects_bytes=pymalloc_after[1] if pymalloc_after else None,
-                     cache_heap_bytes=(heap1 - heap2) if heap1 is not None and heap2 is not None else None,
+                     cache_heap_bytes=(heap1 - heap2) if heap1 is not None and heap2 is not None else None, cache_parts=parts,
                      tracebacks=marks.get("tracebacks", [])[:2])
     result["peak_rss_bytes"] = peak
     if failures.errors:
         result["error"] = f"the stage failed {len(failures.errors)} time(s) and restarted from its committed offsets: {', '.join(sorted(set(failures.errors)))}"
     return result
+
+
+def cache_parts(child: Any, heap: int | None) -> dict | None:
+    """The child stage's caches dropped part by part, the objects each held (heap in use before − after):
+    the hot records and alerts (a fixed number: the most recently used), the cold ones (one per cached
+    child, and its alerts), and identity (every stored child's aliases). A projection to a million
+    children scales the last two, not the first, which the straight per-child figure divides by the
+    children cached."""
+    if heap is None:
+        return None
+    out: dict[str, Any] = {"hot_records": len(child.children), "hot_alerts": len(child.book.cache), "cold_records": len(child.cold),
+                           "cold_alerts": len(child.book.cold), "aliases": sum(1 for _ in child.identity.aliases()) if child.identity else 0}
+
+    def dropped(name: str, drop: Callable[[], object]) -> None:
+        nonlocal heap
+        drop()
+        gc.collect()
+        now = live_heap_bytes()
+        out[name] = (heap - now) if heap is not None and now is not None else None
+        heap = now
+
+    dropped("hot_bytes", lambda: (child.children.clear(), child.book.cache.clear()))
+    dropped("cold_bytes", lambda: (child.cold.clear(), child.book.cold.clear(), child.book._subjects.clear()))
+    dropped("identity_bytes", lambda: setattr(child, "identity", None))
+    return out
 
 
 # ---------------------------------------------------------------------------- (c) Quix Streams

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -40,6 +41,7 @@ def year_label(start_year: int) -> str:
     return f"{start_year}/{(start_year + 1) % 100:02d}"
 
 
+@functools.lru_cache(maxsize=256)  # a handful of years, parsed for every child's detection
 def parse_year(academic_year: str) -> int:
     m = _YEAR_RE.match(academic_year)
     if not m or (int(m[1]) + 1) % 100 != int(m[2]):

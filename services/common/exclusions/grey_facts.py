@@ -58,6 +58,8 @@ class ChildRecords:
     cancellations: dict[str, CancellationFact] = field(default_factory=dict)
 
     def of_kind(self, *kinds: str) -> list[RecordFact]:
+        if not self.records:
+            return []  # most children: every rule asks, none has any
         return sorted((r for r in self.records.values() if r.kind in kinds), key=lambda r: (r.start_date, r.event_id))
 
 

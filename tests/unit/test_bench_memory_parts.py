@@ -1,0 +1,19 @@
+"""The replay's memory projection part by part (bench/replay.py): the hot part is fixed, the rest scales."""
+
+from __future__ import annotations
+
+from bench.replay import part_by_part
+
+
+def test_the_hot_part_is_not_scaled_and_the_cold_and_identity_are_per_child() -> None:
+    parts = {"hot_records": 20_000, "hot_alerts": 20_000, "cold_records": 80_000, "cold_alerts": 50_000, "aliases": 330_000,
+             "hot_bytes": 100_000_000, "cold_bytes": 40_000_000, "identity_bytes": 165_000_000}  # fmt: skip
+    hot, per_cold, per_stored = part_by_part(parts, stored_children=330_000) or (0, 0, 0)
+    assert (hot, per_cold, per_stored) == (100_000_000, 500, 500)
+    assert hot + 1e6 * (per_cold + per_stored) == 1.1e9  # 100 MB + 1M × 1 KB, where dividing all by the 100k cached said 3.05 GB
+
+
+def test_no_projection_without_every_part() -> None:
+    assert part_by_part({}, 10) is None
+    assert part_by_part({"hot_bytes": 1, "cold_bytes": None, "identity_bytes": 1, "cold_records": 5}, 10) is None
+    assert part_by_part({"hot_bytes": 1, "cold_bytes": 1, "identity_bytes": 1, "cold_records": 0}, 10) is None
