@@ -67,12 +67,16 @@ async def stages_running(worker: faust.App, runners: Sequence[Service]) -> Async
 
 
 def tune_gc_for_stream_state() -> None:
-    """A stage keeps hundreds of thousands of long-lived objects (children, aliases, alerts). With
-    CPython's default thresholds (700, 10, 10) the cyclic collector re-scans them every few
-    thousand allocations: 28% of the child stage's CPU, measured (docs/benchmarks.md). Collecting
-    the young generation every 50,000 allocations keeps cyclic garbage bounded at a fraction of
-    the cost; reference counting frees everything else at once, as before."""
-    gc.set_threshold(50_000, 20, 100)
+    """A stage keeps hundreds of thousands of long-lived objects (children, aliases, alerts), and a
+    batch holds its decoded events, messages and rows until it ends. With CPython's default thresholds
+    (700, 10, 10) the cyclic collector re-scanned the long-lived ones every few thousand allocations
+    (28% of the child stage's CPU); at 50,000 it still scanned each batch's objects while the batch
+    held them, and promoted them to be scanned again (4.7 CPU-s of 100,000 events in the harness,
+    pauses up to 680 ms). The young generation's count is allocations less deallocations, so at
+    1,000,000 a batch's objects are mostly freed by reference counting before anything scans them:
+    0.3-0.5 CPU-s, pauses up to ~170 ms, the same peak RSS (docs/benchmarks.md, eighth session).
+    Cyclic garbage, rare here, waits until a million containers more are alive."""
+    gc.set_threshold(1_000_000, 10, 100)
 
 
 def stage_worker(settings: Settings, service: str) -> faust.App:

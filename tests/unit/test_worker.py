@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 import pytest
 
-from services.common.worker import survives
+from services.common.worker import survives, tune_gc_for_stream_state
 
 
 def test_a_failing_timer_logs_and_carries_on(caplog: pytest.LogCaptureFixture) -> None:
@@ -33,3 +34,25 @@ def test_cancellation_still_stops_a_timer() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(tick())
+
+
+def test_a_batch_s_objects_alive_at_once_are_not_scanned_by_the_collector() -> None:
+    """Stream stages hold a batch's events and rows until it ends: the collector must not scan them meanwhile
+    (tune_gc_for_stream_state: at a threshold of 50,000 it did, 4.7 CPU-s in 100,000 events)."""
+    collections: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    before = gc.get_threshold()
+    gc.collect()
+    tune_gc_for_stream_state()
+    gc.callbacks.append(count)
+    try:
+        batch = [{"event": i, "facts": [i]} for i in range(300_000)]  # 600,000 containers alive together
+        del batch
+    finally:
+        gc.callbacks.remove(count)
+        gc.set_threshold(*before)
+    assert collections == []
