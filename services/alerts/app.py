@@ -17,7 +17,7 @@ from services.alerts import child_routes, overview_routes, routes, tables
 from services.alerts import subject_access as alerts_subject_access
 from services.alerts.bootstrap import Alerts, bootstrap, stage_runners
 from services.alerts.school_process import SchoolProcess
-from services.common import db, generations, privacy_routes, secrets
+from services.common import collector, db, generations, privacy_routes, secrets
 from services.common.auth import TokenRegistry
 from services.common.http import create_app
 from services.common.readiness import ReadinessCheck, broker_check, store_check
@@ -39,10 +39,12 @@ def lifespan(alerts: Alerts) -> Callable[[FastAPI], AbstractAsyncContextManager[
         alerts.broadcaster.bind(asyncio.get_running_loop())
         alerts.live_feed.start()
         alerts.relay.start()
+        collector.settle_after_startup(collector.STREAM_YOUNG)  # start-up's objects out of the collector's sight
         async with stages_running(alerts.worker, alerts.runners):
             try:
                 yield
             finally:
+                collector.unsettle()
                 await alerts.live_feed.stop()
                 await alerts.relay.stop()
         alerts.engine.dispose()

@@ -22,7 +22,7 @@ import faust
 from faust.contrib.asgi import faust_app_running
 from mode import Service
 
-from services.common import kafka, logs
+from services.common import collector, kafka, logs
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def tune_gc_for_stream_state() -> None:
     1,000,000 a batch's objects are mostly freed by reference counting before anything scans them:
     0.3-0.5 CPU-s, pauses up to ~170 ms, the same peak RSS (docs/benchmarks.md, eighth session).
     Cyclic garbage, rare here, waits until a million containers more are alive."""
-    gc.set_threshold(1_000_000, 10, 100)
+    gc.set_threshold(collector.STREAM_YOUNG, 20, 100)
 
 
 def stage_worker(settings: Settings, service: str) -> faust.App:

@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from schemas.intake import Call, ExclusionCancellation, ExclusionNotice, LAReturn
-from services.common import db, privacy_routes, secrets
+from services.common import collector, db, privacy_routes, secrets
 from services.common.auth import TokenRegistry
 from services.common.http import create_app, include_lean
 from services.common.readiness import ReadinessCheck, broker_check, store_check
@@ -37,9 +37,11 @@ def lifespan(intake: Intake) -> Callable[[FastAPI], AbstractAsyncContextManager[
         intake.committer.start()
         intake.relay.start()
         intake.retention.start()
+        collector.settle_after_startup()
         try:
             yield
         finally:
+            collector.unsettle()
             await intake.retention.stop()
             await intake.relay.stop()
             await intake.committer.stop()

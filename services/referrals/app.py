@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.common import db, generations, privacy_routes, secrets
+from services.common import collector, db, generations, privacy_routes, secrets
 from services.common.auth import TokenRegistry
 from services.common.http import create_app
 from services.common.readiness import ReadinessCheck, broker_check, store_check
@@ -37,10 +37,12 @@ def lifespan(referrals: Referrals) -> Callable[[FastAPI], AbstractAsyncContextMa
         await asyncio.to_thread(db.migrate, referrals.engine, tables.metadata)
         referrals.runners[:] = [stage_runner(referrals, await generations.current(referrals.store))]
         referrals.relay.start()
+        collector.settle_after_startup(collector.STREAM_YOUNG)  # its desk is a stream stage (collector.py)
         try:
             async with stages_running(referrals.worker, referrals.runners):
                 yield
         finally:
+            collector.unsettle()
             await referrals.relay.stop()
             await referrals.timers.close()
             referrals.engine.dispose()

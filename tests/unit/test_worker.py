@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from services.common import collector
 from services.common.worker import survives, tune_gc_for_stream_state
 
 
@@ -56,3 +57,15 @@ def test_a_batch_s_objects_alive_at_once_are_not_scanned_by_the_collector() -> N
         gc.callbacks.remove(count)
         gc.set_threshold(*before)
     assert collections == []
+
+
+def test_a_started_service_keeps_its_start_up_out_of_the_collector_s_sight_until_it_stops() -> None:
+    before = gc.get_threshold()
+    try:
+        collector.settle_after_startup()
+        assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == collector.REQUESTS_YOUNG
+        collector.unsettle()
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
