@@ -1,6 +1,7 @@
 """The alerts stages in one process, without Kafka: for profiling the domain work and the store.
 
     python -m bench.harness --events 50000             # prints CPU-s of process and commit per stage
+    python -m bench.harness --events 100000 --batch 80000 --no-school --phases   # and the child stage step by step
     py-spy record -r 200 -o flame.svg -- python -m bench.harness --events 50000
 
 The generated year's records go through `ChildStage.process` + `AlertsStore.commit` in batches
