@@ -15,7 +15,7 @@ from typing import Protocol
 from schemas.alerts import Rule, Severity
 from services.alerts.domain.grey_rules import SuspensionsInTerm
 from services.common.exclusions.findings import Finding
-from services.common.exclusions.suspension_days import Report, YearSuspensions, first_reported, winner
+from services.common.exclusions.suspension_days import Report, YearSuspensions
 
 
 class Term(Protocol):
@@ -32,12 +32,10 @@ class Calendar(Protocol):
 def detect(state: YearSuspensions, *, child_id: str, calendar_of: Callable[[str, str | None], Calendar], config: SuspensionsInTerm) -> list[Finding]:
     if len(state.by_key) < config.count:
         return []  # fewer suspensions in all than the count: no term reaches it (most children; no calendar lookups)
-    first = {key: first_reported(reports).event_id for key, reports in state.by_key.items()}
     by_term: dict[tuple[str, str], list[tuple[Report, str]]] = {}
-    for key, reports in state.by_key.items():
-        report = winner(reports)
+    for report, first in state.counted_with_evidence():  # worked out once per change of the year
         term = calendar_of(report.la_code, report.school_urn).term_for(report.start_date)
-        by_term.setdefault((term.academic_year, term.name), []).append((report, first[key]))
+        by_term.setdefault((term.academic_year, term.name), []).append((report, first))
     findings = []
     for (year, term_name), found in sorted(by_term.items()):
         if len(found) < config.count:

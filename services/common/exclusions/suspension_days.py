@@ -75,6 +75,7 @@ class YearSuspensions:
     # every rule reads them, for each of its suspensions (the k-th report of a year would cost O(k) each time)
     _counted: tuple[Report, ...] | None = field(default=None, compare=False, repr=False)
     _evidence: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+    _pairs: tuple[tuple[Report, str], ...] | None = field(default=None, compare=False, repr=False)
 
     def counted(self) -> tuple[Report, ...]:
         if self._counted is None:
@@ -92,6 +93,12 @@ class YearSuspensions:
             self._evidence = tuple(sorted(first_reported(reports).event_id for reports in self.by_key.values()))
         return self._evidence
 
+    def counted_with_evidence(self) -> tuple[tuple[Report, str], ...]:
+        """Per suspension, the report that counts and the event the alert cites (its first report)."""
+        if self._pairs is None:
+            self._pairs = tuple((winner(reports), first_reported(reports).event_id) for reports in self.by_key.values())
+        return self._pairs
+
     def latest(self) -> Report | None:
         """The counted suspension that started last: its school and LA are the alert's."""
         return _latest(self.counted())
@@ -107,7 +114,7 @@ def record(state: YearSuspensions, fact: SuspensionFact) -> bool:
     if any(r.event_id == fact.event_id for r in reports):
         return False
     state.by_key[fact.key] = (*reports, report_of(fact))
-    state._counted = state._evidence = None
+    state._counted = state._evidence = state._pairs = None
     return True
 
 

@@ -176,3 +176,14 @@ def test_what_the_rules_read_of_a_year_follows_every_report_recorded_after_it_wa
     assert (state.days, len(state.evidence()), len(state.counted())) == (45, 3, 3)
     assert not suspension_days.record(state, correction)  # the same report again changes nothing
     assert state.days == 45
+
+
+def test_each_suspension_s_counted_report_and_cited_event_follow_a_correction_recorded_after_they_were_read():
+    first = make_fact(4, start=date(2024, 9, 2), event_id="notice:first", reported_at="2024-10-01T09:00:00")
+    state = suspension_days.YearSuspensions()
+    assert suspension_days.record(state, first)
+    assert [(r.sessions, cited) for r, cited in state.counted_with_evidence()] == [(4, "notice:first")]
+    correction = make_fact(6, start=date(2024, 9, 2), event_id="notice:correction", reported_at="2024-10-02T09:00:00")
+    assert suspension_days.record(state, correction)
+    # the correction's sessions count; the alert still cites the first report of the suspension
+    assert [(r.sessions, cited) for r, cited in state.counted_with_evidence()] == [(6, "notice:first")]
