@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -25,6 +23,7 @@ from schemas.intake import (
 )
 from schemas.problem import Problem
 from schemas.pupil import LACode
+from services.common import collector
 from services.common.auth import Principal, authorize, require
 from services.common.http import LeanRoute, json_body
 from services.common.problems import (
@@ -63,17 +62,6 @@ RESPONSES: dict = {
     422: {"model": Problem},
     503: {"model": Problem, "description": "broker or store unavailable: not accepted, retry after Retry-After seconds"},
 }
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _check_la(principal: Principal, la_code: str) -> None:
@@ -151,7 +139,7 @@ async def post_call(request: Request) -> JSONResponse:
 
 @_write("/la-returns", responses=RESPONSES, summary="an LA return (all or nothing)", openapi_extra=json_body(LAReturn))
 async def post_la_return(request: Request) -> JSONResponse:
-    with gc_paused():
+    with collector.paused():
         la_return = await _submitted(request, LAReturn)
     return await _accept(intake_of(request), return_submission(la_return), la_return.return_id, len(la_return.records))
 
@@ -202,7 +190,7 @@ async def post_la_return_csv(
     ctype = request.headers.get("content-type", "text/csv").split(";")[0].strip().lower()
     if ctype not in CSV_TYPES:
         raise ProblemError(415, "Unsupported Media Type", "send the return as text/csv")
-    with gc_paused():  # 100k rows make millions of short-lived, acyclic objects: the collector would only re-scan them
+    with collector.paused():  # 100k rows make millions of short-lived, acyclic objects: the collector would only re-scan them
         return await _csv_return(request, intake, la_code, return_id, period_start, period_end)
 
 
