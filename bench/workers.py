@@ -324,7 +324,8 @@ def cache_parts(child: Any, heap: int | None) -> dict | None:
     if heap is None:
         return None
     out: dict[str, Any] = {"hot_records": len(child.children), "hot_alerts": len(child.book.cache), "cold_records": len(child.cold),
-                           "cold_alerts": len(child.book.cold), "aliases": sum(1 for _ in child.identity.aliases()) if child.identity else 0}
+                           "cold_alerts": len(child.book.cold), "aliases": sum(1 for _ in child.identity.aliases()) if child.identity else 0,
+                           "max_children": child.max_children}
 
     def dropped(name: str, drop: Callable[[], object]) -> None:
         nonlocal heap
