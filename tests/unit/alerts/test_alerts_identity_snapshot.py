@@ -97,3 +97,15 @@ def test_the_indexes_give_what_a_scan_of_every_alias_gives(learnt, asked, one_bu
         key = f"p:{la}{dob}{first}{last}"
         assert list(s.with_key(key)) == [a for a in aliases if a.person_key == key]
         assert list(s.aliases()) == sorted(aliases, key=lambda a: [x.person_key for x in aliases].index(a.person_key))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from([0, 1 << 40, snapshot_module._KEY_BITS & ~0xFF])), max_size=300))
+def test_the_detail_index_gives_each_key_its_aliases_in_the_order_learnt_as_it_grows(entries):
+    """Keys that differ only in their high bits start probing at the same slot; the table grows past 16 slots."""
+    index = snapshot_module._DetailIndex()
+    for row, (low, high) in enumerate(entries):
+        index.add(high | low, row)
+    for low in range(6):
+        for high in (0, 1 << 40, snapshot_module._KEY_BITS & ~0xFF):
+            assert index.rows(high | low) == [row for row, entry in enumerate(entries) if entry == (low, high)]
