@@ -70,9 +70,10 @@ def state_of_row(cid: str, row: dict, sources: Iterable[str]) -> ChildState:
                       version=row["version"]).share_empty_facts()  # fmt: skip
 
 
-def freeze(state: ChildState) -> bytes:
-    """A stored record (not changed since its last write) as one compressed bytes object."""
-    profile, times, facts = row_values(state)
+def freeze(state: ChildState, values: tuple[str, str, bytes] | None = None) -> bytes:
+    """A stored record (not changed since its last write) as one compressed bytes object; `values`: its
+    `row_values` when the batch has just written them (a catch-up batch freezes most of the records it wrote)."""
+    profile, times, facts = values or row_values(state)
     meta = orjson.dumps([state.link.target, state.link.kind, sorted(state.sources), state.next_check, state.version])
     return cold.deflate(_SEP.join((profile.encode(), times.encode(), facts, meta)), cold.RECORD_DICT)
 

@@ -102,6 +102,7 @@ class ChildStage(LinkWork, Detection):
         self.cold: dict[str, bytes] = {}
         self.absent: set[str] = set()
         self.changed: set[str] = set()  # records to write at the end of the batch
+        self._written: dict[str, tuple[str, str, bytes]] = {}  # their row values, as written (for `_freeze`)
         self.identity: linking.Snapshot | None = None  # kept between batches by a sole owner
         self.book.reset()
         self._decisions_due = True  # a decision recorded before a crash is applied on the way back
@@ -113,9 +114,10 @@ class ChildStage(LinkWork, Detection):
         recently touched beyond the hot bound are frozen, and the alert book's alerts likewise. A frozen
         record is the same record, so nothing waits for a commit; and a process at rest between batches
         holds no more than the hot bound as objects, however many records a catch-up batch touched."""
+        written, self._written = self._written, {}
         if len(self.children) > self.hot_children:
             for cid in list(itertools.islice(self.children, len(self.children) - self.hot_children)):
-                self.cold[cid] = freeze(self.children.pop(cid))
+                self.cold[cid] = freeze(self.children.pop(cid), written.get(cid))
         self.book.freeze(self.hot_children)
 
     def _bound_caches(self) -> None:
@@ -268,7 +270,7 @@ class ChildStage(LinkWork, Detection):
         for cid in sorted(changed):  # not the whole cache: a live batch changes a few of its ~100k records
             state = self.children[cid]
             version = (state.version or 0) + 1
-            profile, times, facts = row_values(state)
+            profile, times, facts = self._written[cid] = row_values(state)
             row = {"child_id": cid, "upn": state.profile.get("upn"), "merged_into": state.link.target, "link_kind": state.link.kind,
                    "profile": profile, "profile_times": times, "facts": facts, "updated_at": now, "version": version,
                    "next_check": state.next_check}  # fmt: skip
